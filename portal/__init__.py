@@ -1,0 +1,106 @@
+"""The idea portal: create_app() builds the Flask application."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or str(ROOT / "instance"),
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    load_config(app, test_config)
+
+    if app.config["TRUSTED_PROXIES"]:
+        n = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_templating(app)
+    register_security_headers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from portal import models  # noqa: F401  (registers the tables)
+    from portal.database import configure_database
+    from portal.extensions import csrf, db, limiter, login_manager, migrate
+    from portal.services.sessions import user_for_session
+
+    db.init_app(app)
+    configure_database(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(user_for_session)
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.account import bp as account_bp
+    from portal.admin import bp as admin_bp
+    from portal.auth import bp as auth_bp
+    from portal.main import bp as main_bp
+
+    for bp in (main_bp, auth_bp, account_bp, admin_bp):
+        app.register_blueprint(bp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from portal.errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_templating(app: Flask) -> None:
+    from portal import permissions
+    from portal.markdown import render_markdown
+
+    app.jinja_env.filters["markdown"] = render_markdown
+
+    @app.context_processor
+    def inject_globals():
+        return {
+            "site_name": app.config["SITE_NAME"],
+            "is_signed_in": permissions.is_signed_in,
+            "is_team": permissions.is_team,
+            "is_admin": permissions.is_admin,
+        }
+
+    @app.template_filter("datetime")
+    def format_datetime(value, fmt: str = "%-d %b %Y, %H:%M UTC") -> str:
+        return value.strftime(fmt) if value else ""
+
+    @app.template_filter("date")
+    def format_date(value) -> str:
+        return value.strftime("%-d %B %Y") if value else ""
+
+
+def register_security_headers(app: Flask) -> None:
+    from portal.security import apply_security_headers
+
+    app.after_request(apply_security_headers)
+
+
+def register_commands(app: Flask) -> None:
+    from portal.cli import register
+
+    register(app)

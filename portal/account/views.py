@@ -1,0 +1,75 @@
+"""The account page and the changes a person makes to their own account."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from portal.account import bp
+from portal.account.forms import ChangePasswordForm, DisplayNameForm
+from portal.extensions import db
+from portal.forms import apply_domain_error
+from portal.permissions import login_required
+from portal.services import accounts
+from portal.services.errors import InvalidInput
+from portal.web import client_ip
+
+
+def _render(name_form=None, password_form=None, status=200):
+    return (
+        render_template(
+            "account/profile.html",
+            name_form=name_form
+            if name_form is not None
+            else DisplayNameForm(display_name=current_user.display_name),
+            password_form=password_form
+            if password_form is not None
+            else ChangePasswordForm(formdata=None),
+        ),
+        status,
+    )
+
+
+@bp.route("")
+@login_required
+def profile():
+    return _render()
+
+
+@bp.route("/display-name", methods=["POST"])
+@login_required
+def change_display_name():
+    form = DisplayNameForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_display_name(current_user, form.display_name.data)
+        except InvalidInput as exc:
+            db.session.rollback()
+            apply_domain_error(form, exc)
+        else:
+            db.session.commit()
+            flash("Your display name is changed.", "success")
+            return redirect(url_for("account.profile"), code=303)
+    return _render(name_form=form, status=400)
+
+
+@bp.route("/password", methods=["POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                current_user,
+                current_password=form.current_password.data,
+                new_password=form.new_password.data,
+                ip=client_ip(),
+            )
+        except InvalidInput as exc:
+            db.session.rollback()
+            apply_domain_error(form, exc)
+        else:
+            db.session.commit()
+            flash("Your password is changed. Every other session is now signed out.", "success")
+            return redirect(url_for("account.profile"), code=303)
+    return _render(password_form=form, status=400)

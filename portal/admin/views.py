@@ -1,0 +1,122 @@
+"""Admin pages for people: search, role changes, suspension."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.admin import bp
+from portal.admin.forms import ActionForm, RoleForm, SuspendForm, UserSearchForm
+from portal.extensions import db
+from portal.forms import apply_domain_error
+from portal.models import AuditEvent, User
+from portal.permissions import can_change_role, can_manage_users, can_suspend, role_required
+from portal.services import users
+from portal.services.errors import InvalidInput
+from portal.web import client_ip
+
+PER_PAGE = 25
+
+
+def _page_arg() -> int:
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+        abort(400, "The page number must be a whole number from 1.")
+    return int(page)
+
+
+@bp.route("/users")
+@role_required(can_manage_users)
+def users_list():
+    form = UserSearchForm(request.args)
+    form.validate()
+    status = form.status.data
+    query = users.search_users_query(
+        actor=current_user,
+        text=(form.q.data or "")[:100],
+        role=form.role.data or None,
+        suspended={"active": False, "suspended": True}.get(status),
+    )
+    page = db.paginate(query, page=_page_arg(), per_page=PER_PAGE, error_out=False)
+    return render_template("admin/users.html", form=form, page=page)
+
+
+def _get_user(user_id: int) -> User:
+    return db.get_or_404(User, user_id)
+
+
+def _render_user(user: User, *, role_form=None, suspend_form=None, status=200):
+    history = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.target_type == "users", AuditEvent.target_id == user.id)
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(20)
+    ).all()
+    return (
+        render_template(
+            "admin/user.html",
+            user=user,
+            role_form=role_form if role_form is not None else RoleForm(role=user.role),
+            suspend_form=suspend_form if suspend_form is not None else SuspendForm(formdata=None),
+            action_form=ActionForm(),
+            history=history,
+            can_change_role=can_change_role(current_user, user),
+            can_suspend=can_suspend(current_user, user),
+        ),
+        status,
+    )
+
+
+@bp.route("/users/<int:user_id>")
+@role_required(can_manage_users)
+def user_detail(user_id: int):
+    return _render_user(_get_user(user_id))
+
+
+@bp.route("/users/<int:user_id>/role", methods=["POST"])
+@role_required(can_manage_users)
+def change_role(user_id: int):
+    user = _get_user(user_id)
+    form = RoleForm()
+    if form.validate_on_submit():
+        try:
+            users.change_role(user, form.role.data, actor=current_user, ip=client_ip())
+        except InvalidInput as exc:
+            db.session.rollback()
+            apply_domain_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"{user.display_name} is now {user.role_enum.label.lower()}.", "success")
+            return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
+    return _render_user(user, role_form=form, status=400)
+
+
+@bp.route("/users/<int:user_id>/suspend", methods=["POST"])
+@role_required(can_manage_users)
+def suspend(user_id: int):
+    user = _get_user(user_id)
+    form = SuspendForm()
+    if form.validate_on_submit():
+        try:
+            users.suspend(user, form.reason.data, actor=current_user, ip=client_ip())
+        except InvalidInput as exc:
+            db.session.rollback()
+            apply_domain_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"{user.display_name} is suspended and signed out everywhere.", "success")
+            return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
+    return _render_user(user, suspend_form=form, status=400)
+
+
+@bp.route("/users/<int:user_id>/unsuspend", methods=["POST"])
+@role_required(can_manage_users)
+def unsuspend(user_id: int):
+    user = _get_user(user_id)
+    if ActionForm().validate_on_submit():
+        users.unsuspend(user, actor=current_user, ip=client_ip())
+        db.session.commit()
+        flash(f"{user.display_name} can sign in again.", "success")
+        return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
+    abort(400)

@@ -1,0 +1,220 @@
+"""Routes for accounts: sign-up, sign-in, sign-out, email confirmation and password reset."""
+
+from __future__ import annotations
+
+from flask import (
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy.exc import IntegrityError
+
+from portal.auth import bp
+from portal.auth.forms import ConfirmForm, EmailOnlyForm, ResetPasswordForm, SignInForm, SignUpForm
+from portal.extensions import db, limiter
+from portal.forms import apply_domain_error
+from portal.models import User
+from portal.permissions import is_signed_in, login_required
+from portal.services import accounts, audit, sessions
+from portal.services.errors import AccountSuspended, InvalidInput, InvalidToken, SignInFailed
+from portal.web import client_ip, safe_next, user_agent
+
+
+def _config_limit(name: str):
+    return lambda: current_app.config[name]
+
+
+def _sign_in_failed(_response) -> bool:
+    return bool(g.get("sign_in_failed"))
+
+
+def _account_key() -> str:
+    return "account:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def _sign_in_rate_limited(limit):
+    """Too many failures: the sign-in page again, with what was typed, and a 429."""
+    form = SignInForm(
+        formdata=None, email=request.form.get("email", ""), next=request.form.get("next")
+    )
+    response = current_app.make_response(
+        (render_template("auth/sign_in.html", form=form, rate_limited=True), 429)
+    )
+    return response
+
+
+def _start_signed_in_session(user: User, *, remember: bool) -> None:
+    """Begin a fresh session: nothing the browser held before signing in carries over."""
+    sessions.start_session(user, remember=remember, ip=client_ip(), user_agent=user_agent())
+    db.session.commit()
+    session.clear()
+    login_user(user, remember=remember, fresh=True)
+
+
+def _suspended_message(exc: AccountSuspended) -> str:
+    reason = f" Reason: {exc.reason}" if exc.reason else ""
+    return f"This account is suspended, so you cannot sign in.{reason}"
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@limiter.limit(
+    _config_limit("LIMIT_SIGN_IN_PER_IP"),
+    methods=["POST"],
+    deduct_when=_sign_in_failed,
+    on_breach=_sign_in_rate_limited,
+)
+@limiter.limit(
+    _config_limit("LIMIT_SIGN_IN_PER_ACCOUNT"),
+    key_func=_account_key,
+    methods=["POST"],
+    deduct_when=_sign_in_failed,
+    on_breach=_sign_in_rate_limited,
+)
+def sign_in():
+    if is_signed_in(current_user):
+        return redirect(safe_next(request.args.get("next")))
+    form = SignInForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        try:
+            user = accounts.authenticate(form.email.data, form.password.data, ip=client_ip())
+        except (SignInFailed, AccountSuspended) as exc:
+            db.session.commit()  # the audit row of the failure
+            g.sign_in_failed = True
+            message = _suspended_message(exc) if isinstance(exc, AccountSuspended) else exc.message
+            form.form_errors.append(message)
+        else:
+            _start_signed_in_session(user, remember=form.remember.data)
+            flash(f"Welcome back, {user.display_name}.", "success")
+            return redirect(safe_next(form.next.data))
+    return render_template("auth/sign_in.html", form=form)
+
+
+@bp.route("/sign-out", methods=["POST"])
+@login_required
+def sign_out():
+    audit.record("sign_out", actor=current_user, ip=client_ip(), target=current_user)
+    sessions.end_session(current_user.session_key)
+    db.session.commit()
+    session.clear()
+    logout_user()
+    flash("You have signed out.", "success")
+    return redirect(url_for("main.home"))
+
+
+@bp.route("/sign-up", methods=["GET", "POST"])
+@limiter.limit(
+    _config_limit("LIMIT_SIGN_UP_PER_IP"),
+    methods=["POST"],
+    deduct_when=lambda response: response.status_code == 303,
+)
+def sign_up():
+    if is_signed_in(current_user):
+        return redirect(url_for("main.home"))
+    form = SignUpForm()
+    if form.validate_on_submit():
+        try:
+            accounts.register(
+                email=form.email.data,
+                display_name=form.display_name.data,
+                password=form.password.data,
+                accepted_guidelines=form.accept_guidelines.data,
+                ip=client_ip(),
+            )
+            db.session.commit()
+        except InvalidInput as exc:
+            db.session.rollback()
+            apply_domain_error(form, exc)
+        except IntegrityError:
+            # Someone signed up with the same address a moment ago: answer as for a taken one.
+            db.session.rollback()
+            return _after_sign_up(form.email.data)
+        else:
+            return _after_sign_up(form.email.data)
+    return render_template("auth/sign_up.html", form=form)
+
+
+def _after_sign_up(email: str):
+    session["pending_email"] = email.strip()
+    return redirect(url_for("auth.check_email"), code=303)
+
+
+@bp.route("/sign-up/check-email")
+def check_email():
+    return render_template("auth/check_email.html", email=session.get("pending_email"))
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+def verify_email(token: str):
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.verify_email(token, ip=client_ip())
+        except InvalidToken as exc:
+            db.session.rollback()
+            return render_template("auth/confirm_email.html", form=None, error=exc.message), 400
+        except AccountSuspended as exc:
+            db.session.rollback()
+            flash(_suspended_message(exc), "error")
+            return redirect(url_for("auth.sign_in"))
+        _start_signed_in_session(user, remember=False)
+        flash(f"Your email address is confirmed. Welcome, {user.display_name}!", "success")
+        return redirect(url_for("main.home"))
+    return render_template("auth/confirm_email.html", form=form, error=None)
+
+
+@bp.route("/confirm/resend", methods=["GET", "POST"])
+@limiter.limit(_config_limit("LIMIT_EMAIL_PER_IP"), methods=["POST"])
+def resend_confirmation():
+    form = EmailOnlyForm(email=request.args.get("email", ""))
+    if form.validate_on_submit():
+        accounts.resend_verification(form.email.data)
+        db.session.commit()
+        flash(
+            "If an unconfirmed account uses that address, a new confirmation link is on its way.",
+            "success",
+        )
+        return redirect(url_for("auth.sign_in"), code=303)
+    return render_template("auth/resend_confirmation.html", form=form)
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_config_limit("LIMIT_EMAIL_PER_IP"), methods=["POST"])
+def forgot_password():
+    form = EmailOnlyForm(email=request.args.get("email", ""))
+    if form.validate_on_submit():
+        accounts.request_password_reset(form.email.data, ip=client_ip())
+        db.session.commit()
+        minutes = int(current_app.config["PASSWORD_RESET_MAX_AGE"].total_seconds() // 60)
+        flash(
+            "If an account uses that address, we have emailed it a link to choose a new "
+            f"password. The link works once, for {minutes} minutes.",
+            "success",
+        )
+        return redirect(url_for("auth.sign_in"), code=303)
+    return render_template("auth/forgot_password.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    try:
+        user = accounts.user_for_reset_token(token)
+    except (InvalidToken, AccountSuspended) as exc:
+        return render_template("auth/reset_password.html", form=None, error=exc.message), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.reset_password(token, form.password.data, ip=client_ip())
+        except InvalidInput as exc:
+            db.session.rollback()
+            apply_domain_error(form, exc)
+        else:
+            _start_signed_in_session(user, remember=False)
+            flash("Your password is changed and every other session is signed out.", "success")
+            return redirect(url_for("account.profile"))
+    return render_template("auth/reset_password.html", form=form, error=None, user=user)

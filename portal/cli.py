@@ -1,0 +1,86 @@
+"""flask commands: managing users and loading demo data."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+
+from portal.extensions import db
+from portal.models import Role
+from portal.services import accounts, users
+from portal.services.errors import InvalidInput
+
+ROLE_CHOICE = click.Choice([r.value for r in Role])
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(user_cli)
+    app.cli.add_command(demo_cli)
+
+
+@click.group("user", help="Create users and change their roles.")
+def user_cli() -> None:
+    pass
+
+
+@user_cli.command("create")
+@click.argument("email")
+@click.option("--name", "display_name", help="Display name (defaults to the email's local part).")
+@click.option("--role", type=ROLE_CHOICE, default=Role.CUSTOMER.value, show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user(email: str, display_name: str | None, role: str, password_stdin: bool) -> None:
+    """Create a confirmed account. The password is prompted for unless --password-stdin."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = accounts.create_user(
+            email=email,
+            display_name=display_name or email.partition("@")[0],
+            password=password,
+            role=Role(role),
+            verified=True,
+            accepted_guidelines=True,
+        )
+    except InvalidInput as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"Created {user.email} ({Role(user.role).label}).")
+
+
+@user_cli.command("set-role")
+@click.argument("email")
+@click.argument("role", type=ROLE_CHOICE)
+def set_role(email: str, role: str) -> None:
+    """Change a person's role."""
+    user = accounts.find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"No account uses {email}.")
+    users.set_role_by_operator(user, role)
+    db.session.commit()
+    click.echo(f"{user.email} is now {Role(role).label.lower()}.")
+
+
+@click.group("demo", help="Demo data for trying the portal out.")
+def demo_cli() -> None:
+    pass
+
+
+@demo_cli.command("load")
+@click.option("--quiet", is_flag=True, help="Only print the accounts, not progress.")
+def demo_load(quiet: bool) -> None:
+    """Load demo organisations, people and ideas, once; then print the demo accounts."""
+    from portal.demo import demo_accounts, demo_password, load_demo
+
+    created = load_demo()
+    if created:
+        db.session.commit()
+    if not quiet:
+        click.echo("Demo data loaded." if created else "Demo data was already loaded.")
+    click.echo(f"\nDemo accounts (password for all: {demo_password()}):")
+    for email, label in demo_accounts():
+        click.echo(f"  {label:<16} {email}")

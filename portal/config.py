@@ -1,0 +1,132 @@
+"""Configuration: defaults, then instance/config.py, then PORTAL_* variables and DATABASE_URL."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+
+
+class Defaults:
+    # Where links in emails point; never taken from the request's Host header.
+    BASE_URL = "http://127.0.0.1:5000"
+    SITE_NAME = "Idea Portal"
+
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+    # Request bodies: ideas and comments are text, so 1 MiB is generous.
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    MAX_FORM_MEMORY_SIZE = 1024 * 1024
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; forms left open still work
+
+    SESSION_COOKIE_NAME = "portal_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_NAME = "portal_remember"
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    # A browser-session sign-in stays valid on the server for this long at most.
+    SESSION_LIFETIME = timedelta(days=7)
+
+    # argon2id, OWASP's minimum (m=19 MiB, t=2, p=1); raise, never lower.
+    ARGON2_TIME_COST = 2
+    ARGON2_MEMORY_COST = 19_456
+    ARGON2_PARALLELISM = 1
+
+    PASSWORD_MIN_LENGTH = 8
+    PASSWORD_MAX_LENGTH = 256
+    PASSWORD_RESET_MAX_AGE = timedelta(hours=1)
+    EMAIL_VERIFY_MAX_AGE = timedelta(days=3)
+
+    # Rate limits (Flask-Limiter syntax); shared through Redis when REDIS_URL is set.
+    RATELIMIT_ENABLED = True
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_STORAGE_URI: str | None = None
+    RATELIMIT_KEY_PREFIX = "portal"
+    LIMIT_SIGN_IN_PER_IP = "6/minute;30/hour"
+    LIMIT_SIGN_IN_PER_ACCOUNT = "10/hour"
+    LIMIT_SIGN_UP_PER_IP = "3/day"
+    LIMIT_EMAIL_PER_IP = "5/hour"
+
+    # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
+    TRUSTED_PROXIES = 0
+
+    REDIS_URL: str | None = None
+
+    # Outgoing mail. With no MAIL_SERVER, messages are written as .eml files under instance/mail/.
+    MAIL_SERVER: str | None = None
+    MAIL_PORT = 587
+    MAIL_SECURITY = "starttls"  # starttls, tls or none
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_SENDER = "Idea Portal <portal@localhost>"
+
+    DEMO_PASSWORD: str | None = None
+
+
+def _database_uri(url: str) -> str:
+    """Accept the URLs hosting platforms hand out and use psycopg 3 for PostgreSQL."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_config(app: Flask, test_config: dict | None) -> None:
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("PORTAL")
+    if os.environ.get("DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    if os.environ.get("REDIS_URL"):
+        app.config["REDIS_URL"] = os.environ["REDIS_URL"]
+    if test_config:
+        app.config.update(test_config)
+
+    uri = app.config["SQLALCHEMY_DATABASE_URI"] or (
+        "sqlite:///" + str(Path(app.instance_path) / "portal.sqlite3")
+    )
+    app.config["SQLALCHEMY_DATABASE_URI"] = _database_uri(uri)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "pool_pre_ping": True,
+        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+    }
+    if not app.config["RATELIMIT_STORAGE_URI"]:
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
+
+    secure = app.config["BASE_URL"].startswith("https://")
+    app.config.setdefault("SESSION_COOKIE_SECURE", secure)
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", secure)
+    app.config["PREFERRED_URL_SCHEME"] = "https" if secure else "http"
+
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret(app, "secret_key")
+
+
+def instance_secret(app: Flask, name: str, nbytes: int = 32) -> str:
+    """Read a generated secret from instance/, creating it once.
+
+    Several gunicorn workers may start together, so the file is written aside and linked into
+    place: exactly one creation wins and everyone reads that one.
+    """
+    path = Path(app.instance_path) / name
+    if path.exists():
+        return path.read_text().strip()
+    tmp = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(nbytes) + "\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,54 @@
+"""Engine set-up that differs by database: SQLite pragmas and write transactions."""
+
+from __future__ import annotations
+
+import contextvars
+
+from flask import Flask, g, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from portal.extensions import db
+
+# Whether the current unit of work may write. GET and HEAD requests read only, so their
+# transactions begin DEFERRED and run alongside each other; everything else (POSTs, CLI
+# commands, tests) begins IMMEDIATE and takes SQLite's write lock up front, so two writers
+# queue on the busy timeout instead of failing with "database is locked" on upgrade.
+_writes = contextvars.ContextVar("portal_writes", default=True)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def configure_database(app: Flask) -> None:
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+    @app.before_request
+    def _mark_read_only_requests() -> None:
+        g._writes_token = _writes.set(request.method not in SAFE_METHODS)
+
+    @app.teardown_request
+    def _reset_write_mark(_exc: BaseException | None) -> None:
+        token = g.pop("_writes_token", None)
+        if token is not None:
+            _writes.reset(token)
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _writes.get() else "BEGIN")

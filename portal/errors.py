@@ -1,0 +1,89 @@
+"""Error pages: plain and friendly for browsers, JSON for API callers, never a traceback."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from portal.extensions import db, limiter
+from portal.permissions import PermissionDenied
+
+MESSAGES = {
+    400: ("Something in that request was not right", "Check what you entered and try again."),
+    403: ("You can't do that here", "Your account does not have permission for this page."),
+    404: ("We can't find that page", "It may have been moved or removed, or the link is mistyped."),
+    405: ("That doesn't work here", "This page cannot be used that way."),
+    413: (
+        "That was too much to send at once",
+        "What you sent is larger than we accept. Shorten it and try again.",
+    ),
+    429: ("Slow down a little", "You have done that too many times in a short while."),
+    500: (
+        "Something went wrong on our side",
+        "We have logged the problem. Please try again in a moment.",
+    ),
+}
+
+
+def seconds_until_retry() -> int | None:
+    current = limiter.current_limit
+    return max(1, int(current.reset_at - time.time())) if current else None
+
+
+def _wants_json() -> bool:
+    return request.is_json or request.path.startswith("/api/")
+
+
+def _render(status: int, detail: str | None = None, retry_after: int | None = None):
+    title, message = MESSAGES.get(status, MESSAGES[500 if status >= 500 else 400])
+    if _wants_json():
+        return jsonify(error=title, detail=detail or message), status
+    return (
+        render_template(
+            "errors/error.html",
+            status=status,
+            title=title,
+            message=message,
+            detail=detail,
+            retry_after=retry_after,
+        ),
+        status,
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return _render(
+            400,
+            "The form had expired or came from another site. Go back, reload the page and "
+            "send it again.",
+        )
+
+    @app.errorhandler(PermissionDenied)
+    def permission_denied(_exc: PermissionDenied):
+        db.session.rollback()
+        return _render(403)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code == 429 and exc.response is not None:
+            return exc.response
+        if exc.code is None or exc.code < 400:
+            return exc
+        detail = None
+        if exc.code == 400 and exc.description != type(exc).description:
+            detail = exc.description
+        retry_after = seconds_until_retry() if exc.code == 429 else None
+        response = _render(exc.code, detail, retry_after)
+        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+            return (*response, {"Allow": ", ".join(exc.valid_methods)})
+        return response
+
+    @app.errorhandler(InternalServerError)
+    def server_error(exc: InternalServerError):
+        db.session.rollback()
+        return _render(500)

@@ -1,0 +1,7 @@
+"""Public pages that belong to no other area: the home page and the community guidelines."""
+
+from flask import Blueprint
+
+bp = Blueprint("main", __name__)
+
+from portal.main import views  # noqa: E402, F401

@@ -1,0 +1,32 @@
+"""Markdown to safe HTML: no raw HTML from the source, then sanitised with nh3."""
+
+from __future__ import annotations
+
+import nh3
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+# "js-default" turns off raw HTML and validates link targets (no javascript: or data: URLs).
+_md = (
+    MarkdownIt("js-default", {"linkify": False, "typographer": False})
+    .enable("table")
+    .enable("strikethrough")
+)
+
+_TAGS = {
+    "a", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+    "li", "ol", "p", "pre", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul", "s",
+}  # fmt: skip
+_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}, "ol": {"start"}}
+
+
+def render_markdown(text: str | None) -> Markup:
+    html = _md.render(text or "")
+    clean = nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="nofollow ugc noopener",
+    )
+    return Markup(clean)  # noqa: S704 - sanitised by nh3 just above

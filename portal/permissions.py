@@ -1,0 +1,92 @@
+"""Who may do what: one predicate per rule, shared by views, templates and services."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any
+
+from flask import abort, jsonify, make_response, redirect, request, url_for
+from flask_login import current_user
+
+from portal.models.user import Role, User
+
+
+class PermissionDenied(Exception):
+    """The acting person may not do this."""
+
+
+def _role(user: Any) -> Role | None:
+    if user is None or not getattr(user, "is_authenticated", False) or user.is_suspended:
+        return None
+    return Role(user.role)
+
+
+def is_signed_in(user: Any) -> bool:
+    return _role(user) is not None
+
+
+def is_team(user: Any) -> bool:
+    """Product managers and admins: the people who answer customers."""
+    return _role(user) in (Role.PRODUCT_MANAGER, Role.ADMIN)
+
+
+def is_admin(user: Any) -> bool:
+    return _role(user) is Role.ADMIN
+
+
+def can_manage_users(user: Any) -> bool:
+    return is_admin(user)
+
+
+def can_change_role(actor: Any, target: User) -> bool:
+    # An admin cannot demote themselves, so the site never loses its last way in by accident.
+    return is_admin(actor) and actor.id != target.id
+
+
+def can_suspend(actor: Any, target: User) -> bool:
+    return is_admin(actor) and actor.id != target.id
+
+
+def require(allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return request.is_json or (
+        best == "application/json" and "text/html" not in request.accept_mimetypes
+    )
+
+
+def login_required(view):
+    """Browsers go to sign-in and come back; JSON callers get 401."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not is_signed_in(current_user):
+            if _wants_json():
+                return make_response(jsonify(error="authentication required"), 401)
+            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def role_required(predicate):
+    """Only people for whom predicate(user) holds; others get 403 (or sign-in if anonymous)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not is_signed_in(current_user):
+                return login_required(view)(*args, **kwargs)
+            if not predicate(current_user):
+                if _wants_json():
+                    return make_response(jsonify(error="forbidden"), 403)
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,65 @@
+"""Server-side sign-in sessions, so signing out, a new password or a suspension really end them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from flask import current_app
+from sqlalchemy import delete, select
+
+from portal.extensions import db
+from portal.models import User, UserSession
+from portal.models.types import utcnow
+
+
+def _hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def start_session(user: User, *, remember: bool, ip: str | None, user_agent: str | None) -> str:
+    """Record a new signed-in session and return its key for the cookie."""
+    cfg = current_app.config
+    lifetime = cfg["REMEMBER_COOKIE_DURATION"] if remember else cfg["SESSION_LIFETIME"]
+    key = secrets.token_urlsafe(32)
+    db.session.add(
+        UserSession(
+            key_hash=_hash_key(key),
+            user_id=user.id,
+            expires_at=utcnow() + lifetime,
+            remember=remember,
+            ip=ip,
+            user_agent=(user_agent or "")[:255] or None,
+        )
+    )
+    user.session_key = key
+    user.last_sign_in_at = utcnow()
+    return key
+
+
+def user_for_session(key: str | None) -> User | None:
+    """The signed-in person for a cookie's session key, or None if that session is over."""
+    if not key:
+        return None
+    row = db.session.scalar(select(UserSession).where(UserSession.key_hash == _hash_key(key)))
+    if row is None or row.expires_at <= utcnow() or row.user.is_suspended:
+        return None
+    row.user.session_key = key
+    return row.user
+
+
+def end_session(key: str | None) -> None:
+    if key:
+        db.session.execute(delete(UserSession).where(UserSession.key_hash == _hash_key(key)))
+
+
+def end_all_sessions(user: User, *, except_key: str | None = None) -> None:
+    stmt = delete(UserSession).where(UserSession.user_id == user.id)
+    if except_key:
+        stmt = stmt.where(UserSession.key_hash != _hash_key(except_key))
+    db.session.execute(stmt)
+
+
+def purge_expired_sessions() -> int:
+    result = db.session.execute(delete(UserSession).where(UserSession.expires_at <= utcnow()))
+    return result.rowcount or 0

@@ -1,0 +1,97 @@
+"""Managing people: finding them, changing roles, suspending and reinstating."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, or_, select
+
+from portal.models import Role, User
+from portal.models.types import utcnow
+from portal.permissions import can_change_role, can_manage_users, can_suspend, require
+from portal.services import audit, sessions
+from portal.services.errors import InvalidInput
+
+SUSPENSION_REASON_MAX = 500
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_users_query(
+    *, actor: User, text: str = "", role: str | None = None, suspended: bool | None = None
+) -> Select:
+    """People matching a name or email fragment, newest first."""
+    require(can_manage_users(actor))
+    stmt = select(User).order_by(User.created_at.desc(), User.id.desc())
+    text = text.strip()
+    if text:
+        pattern = _like_pattern(text)
+        stmt = stmt.where(
+            or_(
+                User.email.like(pattern, escape="\\"),
+                User.display_name.ilike(pattern, escape="\\"),
+            )
+        )
+    if role in {r.value for r in Role}:
+        stmt = stmt.where(User.role == role)
+    if suspended is True:
+        stmt = stmt.where(User.suspended_at.is_not(None))
+    elif suspended is False:
+        stmt = stmt.where(User.suspended_at.is_(None))
+    return stmt
+
+
+def change_role(target: User, role: str, *, actor: User, ip: str | None) -> None:
+    require(can_change_role(actor, target))
+    _set_role(target, role, actor=actor, ip=ip)
+
+
+def set_role_by_operator(target: User, role: str) -> None:
+    """For the command line: whoever runs it already controls the server."""
+    _set_role(target, role, actor=None, ip=None, via="cli")
+
+
+def _set_role(target: User, role: str, *, actor: User | None, ip: str | None, **detail) -> None:
+    try:
+        new_role = Role(role)
+    except ValueError:
+        raise InvalidInput("Choose one of the listed roles.", field="role") from None
+    if new_role.value == target.role:
+        return
+    old_role = target.role
+    target.role = new_role.value
+    audit.record(
+        "user.role_changed",
+        actor=actor,
+        ip=ip,
+        target=target,
+        old=old_role,
+        new=new_role.value,
+        **detail,
+    )
+
+
+def suspend(target: User, reason: str, *, actor: User, ip: str | None) -> None:
+    """Suspend an account: every session ends at once and sign-in is refused with the reason."""
+    require(can_suspend(actor, target))
+    reason = reason.strip()
+    if len(reason) < 5:
+        raise InvalidInput("Give the person a reason of at least 5 characters.", field="reason")
+    if len(reason) > SUSPENSION_REASON_MAX:
+        raise InvalidInput(
+            f"Keep the reason under {SUSPENSION_REASON_MAX} characters.", field="reason"
+        )
+    target.suspended_at = utcnow()
+    target.suspension_reason = reason
+    sessions.end_all_sessions(target)
+    audit.record("user.suspended", actor=actor, ip=ip, target=target, reason=reason)
+
+
+def unsuspend(target: User, *, actor: User, ip: str | None) -> None:
+    require(can_suspend(actor, target))
+    if not target.is_suspended:
+        return
+    target.suspended_at = None
+    target.suspension_reason = None
+    audit.record("user.unsuspended", actor=actor, ip=ip, target=target)

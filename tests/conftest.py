@@ -1,0 +1,240 @@
+"""Test fixtures: an app per test on a shared, emptied database; factories; signing in.
+
+Every test runs on SQLite. With PORTAL_TEST_BACKEND=postgresql (set by `make test` when
+TEST_DATABASE_URL names a server) the same tests run on a PostgreSQL database created for
+this run and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, event
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import Organisation, OrganisationDomain, Role, User
+from portal.models.types import utcnow
+from portal.services import sessions
+
+from . import dbutil
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+
+
+def pytest_report_header(config) -> str:
+    return f"portal test database: {dbutil.backend()}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory, worker_id) -> Iterator[str]:
+    with dbutil.fresh_database(tmp_path_factory.mktemp("db"), f"w{worker_id}") as url:
+        engine = create_engine(url)
+        db.metadata.create_all(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def password_hash_cache() -> dict[str, str]:
+    return {}
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose requests run like separate visits to the server.
+
+    Each request gets its own application context and database session, as in production.
+    The test's own session commits first (so a request never waits on the test's write lock)
+    and forgets what it loaded afterwards (so the test sees what the request changed).
+    """
+
+    def open(self, *args, **kwargs):
+        db.session.commit()
+        try:
+            return contextvars.Context().run(super().open, *args, **kwargs)
+        finally:
+            db.session.expire_all()
+
+
+@pytest.fixture
+def app_config(database_url, tmp_path) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-" + secrets.token_hex(8),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 5}
+        if database_url.startswith("postgres")
+        else {},
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "REDIS_URL": None,
+        "MAIL_SERVER": None,
+        "BASE_URL": "http://portal.test",
+        "SERVER_NAME": None,
+    }
+
+
+@pytest.fixture
+def app(app_config, tmp_path, monkeypatch) -> Iterator[Flask]:
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    application = create_app(app_config)
+    application.test_client_class = IsolatedClient
+    with application.app_context():
+        yield application
+        db.session.remove()
+        dbutil.empty_all_tables(db.engine)
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app, password_hash_cache):
+    counter = iter(range(1, 1_000_000))
+
+    def make(
+        role: Role | str = Role.CUSTOMER,
+        *,
+        email: str | None = None,
+        display_name: str | None = None,
+        password: str = DEFAULT_PASSWORD,
+        verified: bool = True,
+        organisation: Organisation | None = None,
+        suspended_reason: str | None = None,
+    ) -> User:
+        n = next(counter)
+        if password not in password_hash_cache:
+            from portal.services.passwords import hash_password
+
+            password_hash_cache[password] = hash_password(password)
+        user = User(
+            email=(email or f"person{n}-{secrets.token_hex(3)}@example.com").lower(),
+            display_name=display_name or f"Person {n}",
+            password_hash=password_hash_cache[password],
+            role=Role(role).value,
+            organisation=organisation,
+            email_verified_at=utcnow() if verified else None,
+            guidelines_accepted_at=utcnow(),
+            suspended_at=utcnow() if suspended_reason else None,
+            suspension_reason=suspended_reason,
+        )
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_organisation(app):
+    def make(name: str = "Acme", domains: tuple[str, ...] = ()) -> Organisation:
+        org = Organisation(name=name, domains=[OrganisationDomain(domain=d) for d in domains])
+        db.session.add(org)
+        db.session.commit()
+        return org
+
+    return make
+
+
+def sign_in_client(client: FlaskClient, user: User, *, remember: bool = False) -> str:
+    """Sign a test client in as user without going through the form; returns the session key."""
+    key = sessions.start_session(user, remember=remember, ip="127.0.0.1", user_agent="pytest")
+    db.session.commit()
+    with client.session_transaction() as sess:
+        sess["_user_id"] = key
+        sess["_fresh"] = True
+    return key
+
+
+@pytest.fixture
+def login_as(client, make_user):
+    """login_as("admin") creates a person with that role and signs the client in as them."""
+
+    def login(role: Role | str = Role.CUSTOMER, **kwargs) -> User:
+        user = make_user(role, **kwargs)
+        sign_in_client(client, user)
+        return user
+
+    return login
+
+
+@pytest.fixture
+def outbox(app) -> Outbox:
+    return Outbox(Path(app.instance_path) / "mail" / "outbox")
+
+
+class Outbox:
+    """The .eml files the app wrote, read back as email messages."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def messages(self):
+        import email
+        from email import policy
+
+        if not self.folder.exists():
+            return []
+        return [
+            email.message_from_bytes(p.read_bytes(), policy=policy.default)
+            for p in sorted(self.folder.glob("*.eml"))
+        ]
+
+    def to(self, address: str):
+        return [m for m in self.messages() if m["To"] == address]
+
+
+@pytest.fixture
+def count_queries(app):
+    """with count_queries() as q: ...; q.count is the number of SQL statements run."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def counting():
+        class Counter:
+            count = 0
+            statements: list[str] = []
+
+        counter = Counter()
+        counter.statements = []
+
+        def before(conn, cursor, statement, *args):
+            if (
+                not statement.lstrip()
+                .upper()
+                .startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"))
+            ):
+                counter.count += 1
+                counter.statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            yield counter
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+
+    return counting
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_environment(monkeypatch):
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith("PORTAL_") and name not in ("PORTAL_TEST_BACKEND",):
+            monkeypatch.delenv(name, raising=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app
+from sqlalchemy import select
 
 from portal.config import instance_secret
 from portal.extensions import db
@@ -53,8 +54,10 @@ def load_demo() -> bool:
     """Add the demo data unless it is already there. Returns whether anything was added."""
     if get_setting("demo_loaded_at"):
         return False
+    existing = set(db.session.scalars(select(Organisation.name)))
     for name, domain in ORGANISATIONS:
-        db.session.add(Organisation(name=name, domains=[OrganisationDomain(domain=domain)]))
+        if name not in existing:
+            db.session.add(Organisation(name=name, domains=[OrganisationDomain(domain=domain)]))
     db.session.flush()
     password = demo_password()
     for email, name, role in PEOPLE:

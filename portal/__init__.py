@@ -29,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     register_extensions(app)
+    register_request_guards(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_templating(app)
@@ -52,6 +53,13 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
     login_manager.user_loader(user_for_session)
+
+
+def register_request_guards(app: Flask) -> None:
+    from portal.web import IdConverter, refuse_nul_bytes
+
+    app.url_map.converters["id"] = IdConverter
+    app.before_request(refuse_nul_bytes)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -110,6 +110,8 @@ def load_config(app: Flask, test_config: dict | None) -> None:
             app.config[name] = secure
     app.config["PREFERRED_URL_SCHEME"] = "https" if secure else "http"
 
+    if app.config.get("SECRET_KEY") is not None:
+        app.config["SECRET_KEY"] = str(app.config["SECRET_KEY"])  # PORTAL_ values parse as JSON
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret(app, "secret_key")
 

@@ -67,7 +67,7 @@ def deliver(msg: EmailMessage) -> None:
         if security == "starttls":
             smtp.starttls(context=context)
         if cfg["MAIL_USERNAME"]:
-            smtp.login(cfg["MAIL_USERNAME"], cfg["MAIL_PASSWORD"] or "")
+            smtp.login(str(cfg["MAIL_USERNAME"]), str(cfg["MAIL_PASSWORD"] or ""))
         smtp.send_message(msg)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import request, url_for
+from flask import abort, request, url_for
+from werkzeug.routing import IntegerConverter
 
 
 def client_ip() -> str | None:
@@ -22,3 +23,23 @@ def safe_next(target: str | None, default_endpoint: str = "main.home") -> str:
         if not parts.scheme and not parts.netloc and all(ord(c) > 31 for c in target):
             return target
     return url_for(default_endpoint)
+
+
+class IdConverter(IntegerConverter):
+    """A database id in a URL: 1 up to the largest 32-bit integer, so huge numbers are 404s."""
+
+    def __init__(self, url_map, **kwargs) -> None:
+        super().__init__(url_map, min=1, max=2**31 - 1)
+
+
+def refuse_nul_bytes() -> None:
+    """No form or query value may contain a NUL: PostgreSQL cannot store one in text."""
+    sources = [request.args]
+    if request.method not in ("GET", "HEAD") and request.mimetype in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        sources.append(request.form)
+    values = [value for source in sources for _key, items in source.lists() for value in items]
+    if any("\x00" in value for value in values):
+        abort(400, "The request contained a character that is not allowed (NUL).")

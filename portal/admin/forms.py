@@ -6,7 +6,7 @@ from wtforms.validators import InputRequired, Length
 
 from portal.models import Role
 
-ROLE_CHOICES = [(r.value, r.label) for r in Role]
+ROLE_CHOICES = {r.value: r.label for r in Role}
 
 
 class UserSearchForm(FlaskForm):
@@ -14,10 +14,10 @@ class UserSearchForm(FlaskForm):
         csrf = False  # a GET search changes nothing
 
     q = StringField("Name or email", validators=[Length(max=100)])
-    role = SelectField("Role", choices=[("", "Any role"), *ROLE_CHOICES], validate_choice=False)
+    role = SelectField("Role", choices={"": "Any role", **ROLE_CHOICES}, validate_choice=False)
     status = SelectField(
         "Status",
-        choices=[("", "Any status"), ("active", "Active"), ("suspended", "Suspended")],
+        choices={"": "Any status", "active": "Active", "suspended": "Suspended"},
         validate_choice=False,
     )
 

@@ -68,13 +68,13 @@ def _render_user(user: User, *, role_form=None, suspend_form=None, status=200):
     )
 
 
-@bp.route("/users/<int:user_id>")
+@bp.route("/users/<id:user_id>")
 @role_required(can_manage_users)
 def user_detail(user_id: int):
     return _render_user(_get_user(user_id))
 
 
-@bp.route("/users/<int:user_id>/role", methods=["POST"])
+@bp.route("/users/<id:user_id>/role", methods=["POST"])
 @role_required(can_manage_users)
 def change_role(user_id: int):
     user = _get_user(user_id)
@@ -92,7 +92,7 @@ def change_role(user_id: int):
     return _render_user(user, role_form=form, status=400)
 
 
-@bp.route("/users/<int:user_id>/suspend", methods=["POST"])
+@bp.route("/users/<id:user_id>/suspend", methods=["POST"])
 @role_required(can_manage_users)
 def suspend(user_id: int):
     user = _get_user(user_id)
@@ -110,7 +110,7 @@ def suspend(user_id: int):
     return _render_user(user, suspend_form=form, status=400)
 
 
-@bp.route("/users/<int:user_id>/unsuspend", methods=["POST"])
+@bp.route("/users/<id:user_id>/unsuspend", methods=["POST"])
 @role_required(can_manage_users)
 def unsuspend(user_id: int):
     user = _get_user(user_id)

@@ -20,7 +20,7 @@ from portal.auth.forms import ConfirmForm, EmailOnlyForm, ResetPasswordForm, Sig
 from portal.extensions import db, limiter
 from portal.forms import apply_domain_error
 from portal.models import User
-from portal.permissions import is_signed_in, login_required
+from portal.permissions import is_signed_in
 from portal.services import accounts, audit, sessions
 from portal.services.errors import AccountSuspended, InvalidInput, InvalidToken, SignInFailed
 from portal.web import client_ip, safe_next, user_agent
@@ -96,8 +96,9 @@ def sign_in():
 
 
 @bp.route("/sign-out", methods=["POST"])
-@login_required
 def sign_out():
+    if not is_signed_in(current_user):
+        return redirect(url_for("main.home"))  # already signed out, e.g. in another tab
     audit.record("sign_out", actor=current_user, ip=client_ip(), target=current_user)
     sessions.end_session(current_user.session_key)
     db.session.commit()
@@ -152,20 +153,21 @@ def check_email():
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 def verify_email(token: str):
     form = ConfirmForm()
-    if form.validate_on_submit():
-        try:
-            user = accounts.verify_email(token, ip=client_ip())
-        except InvalidToken as exc:
-            db.session.rollback()
-            return render_template("auth/confirm_email.html", form=None, error=exc.message), 400
-        except AccountSuspended as exc:
-            db.session.rollback()
-            flash(_suspended_message(exc), "error")
-            return redirect(url_for("auth.sign_in"))
-        _start_signed_in_session(user, remember=False)
-        flash(f"Your email address is confirmed. Welcome, {user.display_name}!", "success")
-        return redirect(url_for("main.home"))
-    return render_template("auth/confirm_email.html", form=form, error=None)
+    try:
+        accounts.user_for_verify_token(token)  # a dead link says so before any button
+        if not form.validate_on_submit():
+            return render_template("auth/confirm_email.html", form=form, error=None)
+        user = accounts.verify_email(token, ip=client_ip())
+    except InvalidToken as exc:
+        db.session.rollback()
+        return render_template("auth/confirm_email.html", form=None, error=exc.message), 400
+    except AccountSuspended as exc:
+        db.session.rollback()
+        flash(_suspended_message(exc), "error")
+        return redirect(url_for("auth.sign_in"))
+    _start_signed_in_session(user, remember=False)
+    flash(f"Your email address is confirmed. Welcome, {user.display_name}!", "success")
+    return redirect(url_for("main.home"))
 
 
 @bp.route("/confirm/resend", methods=["GET", "POST"])

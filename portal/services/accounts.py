@@ -37,6 +37,10 @@ def normalise_email(raw: str) -> str:
 
 def clean_display_name(raw: str) -> str:
     name = " ".join(raw.split())
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name):
+        raise InvalidInput(
+            "Use only printable characters in your display name.", field="display_name"
+        )
     if len(name) < 2:
         raise InvalidInput("Enter a display name of at least 2 characters.", field="display_name")
     if len(name) > DISPLAY_NAME_MAX:
@@ -158,17 +162,23 @@ def resend_verification(email: str) -> None:
         send_verification(user)
 
 
-def verify_email(token: str, *, ip: str | None) -> User:
+def user_for_verify_token(token: str) -> User:
+    """The account a confirmation link belongs to; changes nothing."""
     max_age = current_app.config["EMAIL_VERIFY_MAX_AGE"].total_seconds()
     try:
         data = _verify_serializer().loads(token, max_age=max_age)
     except BadSignature:
         raise InvalidToken("This confirmation link is invalid or has expired.") from None
-    user = db.session.get(User, data.get("u"))
+    user = db.session.get(User, data.get("u")) if isinstance(data, dict) else None
     if user is None or user.email != data.get("e"):
         raise InvalidToken("This confirmation link is invalid or has expired.")
     if user.is_suspended:
         raise AccountSuspended(user.suspension_reason)
+    return user
+
+
+def verify_email(token: str, *, ip: str | None) -> User:
+    user = user_for_verify_token(token)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
         audit.record("account.email_verified", actor=user, ip=ip, target=user)

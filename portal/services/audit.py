@@ -16,6 +16,9 @@ def record(
     target: Any = None,
     **detail: Any,
 ) -> AuditEvent:
+    # current_user arrives as a proxy; record the object it stands for.
+    actor = getattr(actor, "_get_current_object", lambda: actor)()
+    target = getattr(target, "_get_current_object", lambda: target)()
     event = AuditEvent(
         action=action,
         actor_id=actor.id if actor is not None else None,

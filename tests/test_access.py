@@ -1,0 +1,721 @@
+"""Who may reach what: the role-by-route matrix, IDOR and mass assignment, the admin people pages.
+
+The matrix below is the list of every route the app has. A new route makes
+test_every_route_is_in_the_matrix fail until someone writes down what each role gets from it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import AuditEvent, Role, User, UserSession
+
+from .conftest import DEFAULT_PASSWORD, sign_in_client
+
+ROLES = ("anonymous", "customer", "product_manager", "admin")
+METHODS = ("GET", "POST")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    # For redirects: the path (a format string over the URL's values) the Location points to.
+    location: str | None = None
+    # True only where the request is allowed to write, and then it must write something.
+    changes: bool = False
+
+
+PAGE = Outcome(200)
+BAD_REQUEST = Outcome(400)
+FORBIDDEN = Outcome(403)
+NOT_ALLOWED = Outcome(405)
+SIGN_IN = Outcome(302, "/sign-in")
+HOME = Outcome(302, "/")
+
+
+def everyone(outcome: Outcome) -> dict[str, Outcome]:
+    return dict.fromkeys(ROLES, outcome)
+
+
+def signed_in(outcome: Outcome) -> dict[str, Outcome]:
+    """Anonymous visitors are sent to sign in; every signed-in role gets outcome."""
+    return {"anonymous": SIGN_IN, "customer": outcome, "product_manager": outcome, "admin": outcome}
+
+
+def admins(outcome: Outcome) -> dict[str, Outcome]:
+    return {
+        "anonymous": SIGN_IN,
+        "customer": FORBIDDEN,
+        "product_manager": FORBIDDEN,
+        "admin": outcome,
+    }
+
+
+def visitors(anonymous: Outcome, signed_in_roles: Outcome) -> dict[str, Outcome]:
+    """Pages for people who are not signed in; signed-in people get signed_in_roles."""
+    return {
+        "anonymous": anonymous,
+        "customer": signed_in_roles,
+        "product_manager": signed_in_roles,
+        "admin": signed_in_roles,
+    }
+
+
+@dataclass(frozen=True)
+class Route:
+    get: dict[str, Outcome]
+    post: dict[str, Outcome]
+    data: dict[str, str] = field(default_factory=dict)  # the form a POST sends
+    user: str = "target"  # which person <user_id> names: "target" or "suspended"
+
+    def outcome(self, method: str, role: str) -> Outcome:
+        return {"GET": self.get, "POST": self.post}[method][role]
+
+
+NEW_PASSWORD = "another long passphrase 42"
+
+MATRIX: dict[str, Route] = {
+    "main.home": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "main.guidelines": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "auth.sign_in": Route(
+        get=visitors(PAGE, HOME),
+        post=visitors(Outcome(302, "/", changes=True), HOME),
+        data={"email": "target@example.com", "password": DEFAULT_PASSWORD},
+    ),
+    "auth.sign_out": Route(
+        # Already signed out (another tab): nothing to do, straight home.
+        get=everyone(NOT_ALLOWED),
+        post={**signed_in(Outcome(302, "/", changes=True)), "anonymous": HOME},
+    ),
+    "auth.sign_up": Route(
+        get=visitors(PAGE, HOME),
+        post=visitors(Outcome(303, "/sign-up/check-email", changes=True), HOME),
+        data={
+            "email": "newcomer@example.com",
+            "display_name": "Newcomer",
+            "password": "a long enough passphrase",
+            "accept_guidelines": "y",
+        },
+    ),
+    "auth.check_email": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "auth.verify_email": Route(get=everyone(BAD_REQUEST), post=everyone(BAD_REQUEST)),
+    "auth.resend_confirmation": Route(
+        get=everyone(PAGE),
+        post=everyone(Outcome(303, "/sign-in")),
+        data={"email": "nobody@example.com"},
+    ),
+    "auth.forgot_password": Route(
+        get=everyone(PAGE),
+        post=everyone(Outcome(303, "/sign-in")),
+        data={"email": "nobody@example.com"},
+    ),
+    "auth.reset_password": Route(
+        get=everyone(BAD_REQUEST),
+        post=everyone(BAD_REQUEST),
+        data={"password": NEW_PASSWORD},
+    ),
+    "account.profile": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
+    "account.change_display_name": Route(
+        get=everyone(NOT_ALLOWED),
+        post=signed_in(Outcome(303, "/account", changes=True)),
+        data={"display_name": "Renamed Person"},
+    ),
+    "account.change_password": Route(
+        get=everyone(NOT_ALLOWED),
+        post=signed_in(Outcome(303, "/account", changes=True)),
+        data={"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
+    ),
+    "admin.users_list": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.user_detail": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.change_role": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
+        data={"role": "product_manager"},
+    ),
+    "admin.suspend": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
+        data={"reason": "Posting the same advert everywhere"},
+    ),
+    "admin.unsuspend": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
+        user="suspended",
+    ),
+}
+
+
+def page_text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def database_snapshot() -> dict[str, list[tuple]]:
+    """Every row of every table, in primary-key order."""
+    db.session.expire_all()
+    snapshot = {}
+    for table in db.metadata.sorted_tables:
+        rows = db.session.execute(select(table).order_by(*table.primary_key.columns)).all()
+        snapshot[table.name] = [tuple(row) for row in rows]
+    db.session.commit()
+    return snapshot
+
+
+def url_values(rule, people: dict[str, User], route: Route) -> dict[str, object]:
+    samples = {"user_id": people[route.user].id, "token": "not-a-real-token"}
+    return {name: samples[name] for name in rule.arguments}
+
+
+@pytest.fixture
+def people(make_user) -> dict[str, User]:
+    return {
+        "target": make_user("customer", email="target@example.com", display_name="Target Person"),
+        "suspended": make_user(
+            "customer", display_name="Suspended Person", suspended_reason="Posting spam"
+        ),
+    }
+
+
+def _rules_by_endpoint(app) -> dict[str, list]:
+    rules: dict[str, list] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint != "static":
+            rules.setdefault(rule.endpoint, []).append(rule)
+    return rules
+
+
+def test_every_route_is_in_the_matrix(app):
+    rules = _rules_by_endpoint(app)
+    missing = sorted(set(rules) - set(MATRIX))
+    assert not missing, f"add these endpoints to MATRIX in tests/test_access.py: {missing}"
+    assert sorted(set(MATRIX) - set(rules)) == [], "MATRIX lists endpoints the app no longer has"
+    for endpoint, endpoint_rules in rules.items():
+        assert len(endpoint_rules) == 1, f"{endpoint} has several URLs; test each"
+        rule = endpoint_rules[0]
+        untested = rule.methods - {"GET", "HEAD", "OPTIONS", "POST"}
+        assert not untested, f"{endpoint} accepts {untested}: extend METHODS and MATRIX"
+        route = MATRIX[endpoint]
+        for method in METHODS:
+            table_says_405 = {route.outcome(method, role).status for role in ROLES} == {405}
+            assert table_says_405 == (method not in rule.methods), (endpoint, method)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", sorted(MATRIX))
+def test_each_role_gets_exactly_what_it_may_from_each_route(
+    app, client, make_user, people, endpoint, role
+):
+    if role != "anonymous":
+        sign_in_client(client, make_user(role, display_name=f"Acting {role}"))
+    rule = _rules_by_endpoint(app)[endpoint][0]
+    route = MATRIX[endpoint]
+    values = url_values(rule, people, route)
+    with app.test_request_context():
+        from flask import url_for
+
+        url = url_for(endpoint, **values)
+
+    for method in METHODS:  # GET first: the POST of sign-in or sign-out changes who is signed in
+        expected = route.outcome(method, role)
+        before = database_snapshot()
+        response = client.open(url, method=method, data=route.data if method == "POST" else None)
+        after = database_snapshot()
+        where = f"{method} {url} as {role}"
+
+        assert response.status_code == expected.status, where
+        if expected.location is not None:
+            location = urlsplit(response.headers["Location"])
+            assert location.path == expected.location.format(**values), where
+            if expected is SIGN_IN:
+                assert parse_qs(location.query)["next"] == [url], where
+        else:
+            assert "Location" not in response.headers, where
+        if expected.status == 403:
+            assert "You can't do that here" in page_text(response), where
+        if expected.changes:
+            assert after != before, f"{where} was allowed but changed nothing"
+        else:
+            assert after == before, f"{where} changed the database"
+
+
+# ---------------------------------------------------------------------------------------------
+# Callers that ask for JSON get status codes, not a sign-in page.
+
+
+@pytest.mark.parametrize("path", ["/account", "/admin/users"])
+def test_anonymous_json_caller_gets_401(client, path):
+    response = client.get(path, headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    assert response.is_json
+    assert response.get_json() == {"error": "authentication required"}
+
+
+@pytest.mark.parametrize("role", ["customer", "product_manager"])
+def test_json_caller_without_permission_gets_403(client, login_as, make_user, role):
+    login_as(role)
+    other = make_user("customer")
+    response = client.get("/admin/users", headers={"Accept": "application/json"})
+    assert response.status_code == 403
+    assert response.get_json() == {"error": "forbidden"}
+
+    response = client.post(
+        f"/admin/users/{other.id}/role",
+        data={"role": "admin"},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 403
+    assert response.get_json() == {"error": "forbidden"}
+    assert db.session.get(User, other.id).role == "customer"
+
+
+def test_browser_asking_for_html_and_json_is_sent_to_sign_in(client):
+    response = client.get("/account", headers={"Accept": "text/html,application/json;q=0.9"})
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/sign-in"
+
+
+# ---------------------------------------------------------------------------------------------
+# IDOR: changing an id in the URL gets nobody anywhere.
+
+
+def _audit_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(AuditEvent))
+
+
+@pytest.mark.parametrize("role", ["customer", "product_manager"])
+def test_non_admin_cannot_change_anyones_role_by_url(client, login_as, make_user, role):
+    me = login_as(role)
+    other = make_user("customer")
+    before = database_snapshot()
+
+    for user_id, new_role in ((other.id, "admin"), (me.id, "admin"), (other.id, "product_manager")):
+        response = client.post(f"/admin/users/{user_id}/role", data={"role": new_role})
+        assert response.status_code == 403
+
+    assert database_snapshot() == before
+    assert db.session.get(User, me.id).role == role
+    assert db.session.get(User, other.id).role == "customer"
+
+
+@pytest.mark.parametrize("role", ["customer", "product_manager"])
+def test_non_admin_cannot_suspend_or_reinstate_anyone_by_url(client, login_as, make_user, role):
+    login_as(role)
+    active = make_user("customer")
+    suspended = make_user("customer", suspended_reason="Posting spam")
+    before = database_snapshot()
+
+    assert (
+        client.post(f"/admin/users/{active.id}/suspend", data={"reason": "Because"}).status_code
+        == 403
+    )
+    assert client.post(f"/admin/users/{suspended.id}/unsuspend").status_code == 403
+
+    assert database_snapshot() == before
+    assert not db.session.get(User, active.id).is_suspended
+    assert db.session.get(User, suspended.id).is_suspended
+
+
+def test_admin_pages_for_unknown_person_are_404(client, login_as):
+    login_as("admin")
+    assert client.get("/admin/users/999999").status_code == 404
+    assert client.post("/admin/users/999999/role", data={"role": "admin"}).status_code == 404
+    assert (
+        client.post("/admin/users/999999/suspend", data={"reason": "Spam posts"}).status_code == 404
+    )
+    assert client.post("/admin/users/999999/unsuspend").status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# Mass assignment: extra form fields change nothing the form does not offer.
+
+
+def _user_row(user_id: int) -> dict:
+    db.session.expire_all()
+    user = db.session.get(User, user_id)
+    return {c.key: getattr(user, c.key) for c in User.__table__.columns}
+
+
+def test_display_name_form_changes_only_the_display_name(client, login_as, make_organisation):
+    org = make_organisation("Other Org")
+    me = login_as("customer", verified=False)
+    before = _user_row(me.id)
+
+    response = client.post(
+        "/account/display-name",
+        data={
+            "display_name": "New Name",
+            "role": "admin",
+            "email": "hijack@example.com",
+            "id": "1",
+            "organisation_id": str(org.id),
+            "email_verified_at": "2020-01-01T00:00:00",
+            "suspended_at": "",
+            "password_hash": "x",
+        },
+    )
+
+    assert response.status_code == 303
+    after = _user_row(me.id)
+    assert after.pop("display_name") == "New Name"
+    before.pop("display_name")
+    assert after == before
+
+
+def test_sign_up_ignores_role_verification_and_organisation_fields(
+    client, make_organisation, make_user
+):
+    acme = make_organisation("Acme", domains=("acme-corp.com",))
+    other = make_organisation("Other Org", domains=("other-corp.com",))
+    existing = make_user("customer")
+
+    response = client.post(
+        "/sign-up",
+        data={
+            "email": "new.person@acme-corp.com",
+            "display_name": "New Person",
+            "password": "a long enough passphrase",
+            "accept_guidelines": "y",
+            "role": "admin",
+            "id": str(existing.id),
+            "organisation_id": str(other.id),
+            "email_verified_at": "2020-01-01T00:00:00",
+        },
+    )
+
+    assert response.status_code == 303
+    created = db.session.scalar(select(User).where(User.email == "new.person@acme-corp.com"))
+    assert created is not None
+    assert created.id != existing.id
+    assert created.role == Role.CUSTOMER.value
+    assert created.email_verified_at is None
+    assert created.organisation_id == acme.id
+    assert db.session.get(User, existing.id).email == existing.email
+
+
+def test_role_form_changes_only_the_role(client, login_as, make_user):
+    login_as("admin")
+    target = make_user("customer", display_name="Target Person")
+    before = _user_row(target.id)
+
+    response = client.post(
+        f"/admin/users/{target.id}/role",
+        data={
+            "role": "product_manager",
+            "display_name": "Hacked",
+            "email": "hacked@example.com",
+            "suspended_at": "2020-01-01T00:00:00",
+        },
+    )
+
+    assert response.status_code == 303
+    after = _user_row(target.id)
+    assert after.pop("role") == "product_manager"
+    before.pop("role")
+    assert after == before
+
+
+def test_unknown_role_is_refused_and_nothing_changes(client, login_as, make_user):
+    login_as("admin")
+    target = make_user("customer")
+    before = database_snapshot()
+    response = client.post(f"/admin/users/{target.id}/role", data={"role": "superuser"})
+    assert response.status_code == 400
+    assert b"Not a valid choice" in response.data
+    assert database_snapshot() == before
+
+
+# ---------------------------------------------------------------------------------------------
+# The admin people list: search, filters, paging.
+
+ROW_NAME = re.compile(r'<td><a href="/admin/users/\d+">([^<]*)</a></td>')
+
+
+def listed_names(response) -> list[str]:
+    assert response.status_code == 200, response.data[:500]
+    return [html.unescape(name) for name in ROW_NAME.findall(response.get_data(as_text=True))]
+
+
+@pytest.fixture
+def admin(login_as) -> User:
+    return login_as("admin", display_name="Ada Admin", email="ada@example.com")
+
+
+def test_admin_finds_people_by_name_fragment_ignoring_case(client, admin, make_user):
+    make_user(display_name="Zoe Quarrington", email="zq@example.com")
+    make_user(display_name="Bob Smith", email="bob@example.com")
+    assert listed_names(client.get("/admin/users", query_string={"q": "qUARR"})) == [
+        "Zoe Quarrington"
+    ]
+    assert listed_names(client.get("/admin/users", query_string={"q": "  smith "})) == ["Bob Smith"]
+
+
+def test_admin_finds_people_by_email_fragment_ignoring_case(client, admin, make_user):
+    make_user(display_name="Zoe Quarrington", email="zq@example.com")
+    make_user(display_name="Bob Smith", email="bob.s@example.com")
+    assert listed_names(client.get("/admin/users", query_string={"q": "BOB.S@EXAM"})) == [
+        "Bob Smith"
+    ]
+    assert sorted(listed_names(client.get("/admin/users", query_string={"q": "@EXAMPLE.com"}))) == [
+        "Ada Admin",
+        "Bob Smith",
+        "Zoe Quarrington",
+    ]
+
+
+def test_percent_underscore_and_backslash_in_search_are_literal(client, admin, make_user):
+    make_user(display_name="Discount 100% Off", email="pct@example.com")
+    make_user(display_name="snake_case fan", email="snake@example.com")
+    make_user(display_name="Back\\slash", email="bs@example.com")
+    make_user(display_name="Plain Name", email="plain@example.com")
+
+    def search(q: str) -> list[str]:
+        return listed_names(client.get("/admin/users", query_string={"q": q}))
+
+    assert search("%") == ["Discount 100% Off"]
+    assert search("0%") == ["Discount 100% Off"]
+    assert search("_") == ["snake_case fan"]
+    assert search("e_c") == ["snake_case fan"]
+    assert search("\\") == ["Back\\slash"]
+    assert search("k\\s") == ["Back\\slash"]
+    assert search("%%") == []
+    assert search("P_ain") == []
+
+
+def test_admin_filters_people_by_role_and_status(client, admin, make_user):
+    make_user("customer", display_name="Cathy Customer")
+    make_user("product_manager", display_name="Pat Manager")
+    make_user("product_manager", display_name="Sid Suspended", suspended_reason="Spamming")
+    make_user("customer", display_name="Sam Suspended", suspended_reason="Spamming")
+
+    def names(**query) -> list[str]:
+        return sorted(listed_names(client.get("/admin/users", query_string=query)))
+
+    assert names(role="product_manager") == ["Pat Manager", "Sid Suspended"]
+    assert names(role="admin") == ["Ada Admin"]
+    assert names(status="suspended") == ["Sam Suspended", "Sid Suspended"]
+    assert names(status="active") == ["Ada Admin", "Cathy Customer", "Pat Manager"]
+    assert names(role="customer", status="suspended") == ["Sam Suspended"]
+    assert names(role="customer", status="active", q="cathy") == ["Cathy Customer"]
+
+
+def test_admin_pages_through_people_25_at_a_time(client, admin, make_user):
+    for n in range(26):
+        make_user(display_name=f"Member {n:02d}")
+
+    first = client.get("/admin/users")
+    second = client.get("/admin/users", query_string={"page": "2"})
+    beyond = client.get("/admin/users", query_string={"page": "3"})
+
+    first_names, second_names = listed_names(first), listed_names(second)
+    assert len(first_names) == 25
+    assert len(second_names) == 2
+    assert set(first_names).isdisjoint(second_names)
+    assert set(first_names) | set(second_names) == {"Ada Admin"} | {
+        f"Member {n:02d}" for n in range(26)
+    }
+    assert b"27 people" in first.data
+    assert b"Page 1 of 2" in first.data
+    assert b'rel="next" href="/admin/users?page=2"' in first.data
+    assert b"Page 2 of 2" in second.data
+    assert listed_names(beyond) == []
+
+
+def test_paging_keeps_the_search(client, admin, make_user):
+    for n in range(26):
+        make_user("product_manager", display_name=f"Manager {n:02d}")
+    response = client.get("/admin/users", query_string={"role": "product_manager"})
+    assert len(listed_names(response)) == 25
+    assert "page=2" in response.get_data(as_text=True)
+    assert "role=product_manager" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("page", ["abc", "0", "-1", "1.5", "99999999999", "", " 1"])
+def test_junk_page_number_is_a_clean_400(client, admin, page):
+    response = client.get("/admin/users", query_string={"page": page})
+    assert response.status_code == 400
+    assert b"The page number must be a whole number from 1." in response.data
+
+
+# ---------------------------------------------------------------------------------------------
+# Roles and suspension, with their audit rows.
+
+
+def _audit(action: str) -> list[AuditEvent]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def test_admin_changes_a_role_and_it_is_audited(client, admin, make_user):
+    target = make_user("customer", display_name="Target Person")
+
+    response = client.post(f"/admin/users/{target.id}/role", data={"role": "product_manager"})
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/admin/users/{target.id}"
+    assert db.session.get(User, target.id).role == "product_manager"
+    [event] = _audit("user.role_changed")
+    assert event.actor_id == admin.id
+    assert (event.target_type, event.target_id) == ("users", target.id)
+    assert event.detail == {"old": "customer", "new": "product_manager"}
+    assert event.ip == "127.0.0.1"
+
+    page = client.get(response.headers["Location"])
+    assert b"Target Person is now product manager." in page.data
+    assert b"user: role changed by Ada Admin" in page.data
+
+
+def test_setting_the_same_role_again_writes_no_audit_row(client, admin, make_user):
+    target = make_user("product_manager")
+    response = client.post(f"/admin/users/{target.id}/role", data={"role": "product_manager"})
+    assert response.status_code == 303
+    assert _audit("user.role_changed") == []
+
+
+def test_admin_cannot_change_their_own_role(client, admin):
+    before = database_snapshot()
+    response = client.post(f"/admin/users/{admin.id}/role", data={"role": "customer"})
+    assert response.status_code == 403
+    assert database_snapshot() == before
+    assert db.session.get(User, admin.id).role == "admin"
+    page = client.get(f"/admin/users/{admin.id}")
+    assert b"You cannot change your own role." in page.data
+    assert f'action="/admin/users/{admin.id}/role"'.encode() not in page.data
+
+
+def test_admin_cannot_suspend_themselves(client, admin):
+    before = database_snapshot()
+    response = client.post(f"/admin/users/{admin.id}/suspend", data={"reason": "Testing myself"})
+    assert response.status_code == 403
+    assert database_snapshot() == before
+    assert client.get("/account").status_code == 200
+    page = client.get(f"/admin/users/{admin.id}")
+    assert b"You cannot suspend yourself." in page.data
+
+
+def test_one_admin_can_change_another_admins_role(client, admin, make_user):
+    other_admin = make_user("admin")
+    response = client.post(f"/admin/users/{other_admin.id}/role", data={"role": "customer"})
+    assert response.status_code == 303
+    assert db.session.get(User, other_admin.id).role == "customer"
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        ("", "Give a reason."),
+        ("abc", "Field must be between 5 and 500 characters long."),
+        ("       ", "Give the person a reason of at least 5 characters."),
+        ("x" * 501, "Field must be between 5 and 500 characters long."),
+    ],
+)
+def test_suspension_needs_a_reason(app, client, admin, make_user, reason, message):
+    target = make_user("customer")
+    target_client = app.test_client()
+    sign_in_client(target_client, target)
+    before = database_snapshot()
+
+    response = client.post(f"/admin/users/{target.id}/suspend", data={"reason": reason})
+
+    assert response.status_code == 400
+    assert message in html.unescape(response.get_data(as_text=True))
+    assert database_snapshot() == before
+    assert target_client.get("/account").status_code == 200
+
+
+def test_suspend_then_reinstate(app, client, admin, make_user):
+    target = make_user("customer", display_name="Target Person", email="target@example.com")
+    target_client = app.test_client()
+    sign_in_client(target_client, target)
+    sign_in_client(app.test_client(), target)  # a second device
+    assert target_client.get("/account").status_code == 200
+
+    response = client.post(
+        f"/admin/users/{target.id}/suspend", data={"reason": "  Posting adverts  "}
+    )
+
+    assert response.status_code == 303
+    suspended = db.session.get(User, target.id)
+    assert suspended.suspended_at is not None
+    assert suspended.suspension_reason == "Posting adverts"
+    sessions_left = db.session.scalar(
+        select(func.count()).select_from(UserSession).where(UserSession.user_id == target.id)
+    )
+    assert sessions_left == 0
+    [event] = _audit("user.suspended")
+    assert (event.actor_id, event.target_id) == (admin.id, target.id)
+    assert event.detail == {"reason": "Posting adverts"}
+    page = client.get(f"/admin/users/{target.id}")
+    assert b"Target Person is suspended and signed out everywhere." in page.data
+    assert b"Posting adverts" in page.data
+    assert b"Reinstate" in page.data
+
+    # The suspended person's very next request is signed out, and signing in says why.
+    response = target_client.get("/account")
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/sign-in"
+    response = target_client.post(
+        "/sign-in", data={"email": "target@example.com", "password": DEFAULT_PASSWORD}
+    )
+    assert response.status_code == 200
+    assert b"This account is suspended" in response.data
+    assert b"Posting adverts" in response.data
+
+    response = client.post(f"/admin/users/{target.id}/unsuspend")
+
+    assert response.status_code == 303
+    reinstated = db.session.get(User, target.id)
+    assert reinstated.suspended_at is None
+    assert reinstated.suspension_reason is None
+    [event] = _audit("user.unsuspended")
+    assert (event.actor_id, event.target_id) == (admin.id, target.id)
+    assert b"Target Person can sign in again." in client.get(f"/admin/users/{target.id}").data
+
+    response = target_client.post(
+        "/sign-in", data={"email": "target@example.com", "password": DEFAULT_PASSWORD}
+    )
+    assert response.status_code == 302
+    assert target_client.get("/account").status_code == 200
+
+
+def test_reinstating_someone_not_suspended_writes_nothing(client, admin, make_user):
+    target = make_user("customer")
+    before = _audit_count()
+    assert client.post(f"/admin/users/{target.id}/unsuspend").status_code == 303
+    assert _audit_count() == before
+
+
+def test_suspended_admin_loses_admin_pages_at_once(app, client, admin, make_user):
+    other_admin = make_user("admin")
+    other_client = app.test_client()
+    sign_in_client(other_client, other_admin)
+    assert other_client.get("/admin/users").status_code == 200
+
+    client.post(f"/admin/users/{other_admin.id}/suspend", data={"reason": "Account compromised"})
+
+    response = other_client.get("/admin/users")
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/sign-in"
+    response = other_client.post(f"/admin/users/{admin.id}/role", data={"role": "customer"})
+    assert response.status_code == 302
+    assert db.session.get(User, admin.id).role == "admin"
+
+
+def test_admin_sees_a_persons_account_history(client, admin, make_user):
+    target = make_user("customer", display_name="Target Person")
+    client.post(f"/admin/users/{target.id}/role", data={"role": "product_manager"})
+    client.post(f"/admin/users/{target.id}/suspend", data={"reason": "Posting adverts"})
+    client.post(f"/admin/users/{target.id}/unsuspend")
+
+    page = client.get(f"/admin/users/{target.id}").get_data(as_text=True)
+    assert page.index("user: unsuspended by Ada Admin") < page.index("user: suspended by Ada Admin")
+    assert page.index("user: suspended by Ada Admin") < page.index(
+        "user: role changed by Ada Admin"
+    )
+    actions = [e.action for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+    assert actions == ["user.role_changed", "user.suspended", "user.unsuspended"]

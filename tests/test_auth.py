@@ -1,0 +1,847 @@
+"""Accounts as a visitor and an attacker see them: sign-up, sign-in, sessions, cookies, audit.
+
+SECURITY.md items 5, 6, 7, 9, 10, 11, 12 and 24 (for accounts); passwords and resets are in
+test_passwords.py.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import func, select
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import AuditEvent, User, UserSession
+from portal.services.accounts import SIGN_IN_FAILED
+
+from .conftest import DEFAULT_PASSWORD
+
+NEW_PASSWORD = "a fresh and rather long passphrase"
+SESSION_COOKIE = "portal_session"
+REMEMBER_COOKIE = "portal_remember"
+
+_ips = itertools.count(1)
+
+
+def fresh_ip() -> str:
+    """A client address of its own, so per-IP limits of one step never touch another."""
+    n = next(_ips)
+    return f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
+
+
+@pytest.fixture
+def app_config(app_config, request):
+    """The shared configuration, plus whatever a test passes with indirect parametrisation."""
+    return {**app_config, **getattr(request, "param", {})}
+
+
+# Helpers: what a browser does -----------------------------------------------------------
+
+
+def sign_up(
+    client,
+    email,
+    *,
+    display_name="Jo Tester",
+    password=DEFAULT_PASSWORD,
+    accept=True,
+    ip=None,
+    **kwargs,
+):
+    data = {"email": email, "display_name": display_name, "password": password}
+    if accept:
+        data["accept_guidelines"] = "y"
+    return client.post(
+        "/sign-up", data=data, environ_base={"REMOTE_ADDR": ip or fresh_ip()}, **kwargs
+    )
+
+
+def sign_in(client, email, password=DEFAULT_PASSWORD, *, remember=False, next_=None, ip=None):
+    data = {"email": email, "password": password}
+    if remember:
+        data["remember"] = "y"
+    if next_ is not None:
+        data["next"] = next_
+    return client.post("/sign-in", data=data, environ_base={"REMOTE_ADDR": ip or fresh_ip()})
+
+
+def is_signed_in(client) -> bool:
+    response = client.get("/account")
+    if response.status_code == 200:
+        return True
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/sign-in"
+    return False
+
+
+def client_with_cookies(app, **cookies):
+    """A new browser holding only the given cookies (copied from another one, say)."""
+    other = app.test_client()
+    for name, value in cookies.items():
+        other.set_cookie(name, value)
+    return other
+
+
+def cookie_value(client, name) -> str:
+    cookie = client.get_cookie(name)
+    assert cookie is not None, f"no {name} cookie"
+    return cookie.value
+
+
+def text_of(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def link_in(message, path_prefix: str) -> str:
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    links = [u for u in re.findall(r"https?://\S+", body) if path_prefix in u]
+    assert links, f"no {path_prefix} link in:\n{body}"
+    return links[0]
+
+
+def confirmation_link(outbox, email) -> str:
+    messages = [m for m in outbox.to(email) if "Confirm your email" in m["Subject"]]
+    assert messages, f"no confirmation email to {email}"
+    return link_in(messages[-1], "/confirm/")
+
+
+def path_of(url: str) -> str:
+    return urlsplit(url).path
+
+
+def user_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(User))
+
+
+def find_user(email) -> User | None:
+    return db.session.scalar(select(User).where(User.email == email.lower()))
+
+
+def input_tag(text: str, name: str) -> str:
+    match = re.search(rf'<input[^>]*\bname="{name}"[^>]*>', text)
+    assert match, f"no {name} input on the page"
+    return match.group(0)
+
+
+def csrf_token_in(response) -> str:
+    return re.search(r'value="([^"]+)"', input_tag(response.text, "csrf_token")).group(1)
+
+
+# Sign-up ------------------------------------------------------------------------------
+
+
+def test_sign_up_redirects_to_check_email_and_creates_an_unconfirmed_account(client, outbox):
+    response = sign_up(client, "New.Person@Example.COM", display_name="New Person")
+
+    assert response.status_code == 303
+    assert path_of(response.headers["Location"]) == "/sign-up/check-email"
+    page = client.get("/sign-up/check-email")
+    assert "Check your email" in page.text
+    assert "New.Person@Example.COM" in page.text
+
+    user = find_user("new.person@example.com")
+    assert user is not None
+    assert user.display_name == "New Person"
+    assert user.email_verified_at is None
+    assert user.guidelines_accepted_at is not None
+    assert user.role == "customer"
+    assert not is_signed_in(client), "signing up must not sign in before the address is confirmed"
+    assert len(outbox.to("new.person@example.com")) == 1
+
+
+def test_sign_up_without_accepting_guidelines_is_refused_and_keeps_what_was_typed(client, outbox):
+    response = sign_up(
+        client,
+        "careful@example.com",
+        display_name="Careful Cat",
+        password="hunter22 secret",
+        accept=False,
+    )
+
+    assert response.status_code in (200, 400, 422)
+    text = text_of(response)
+    assert "Please read and accept the community guidelines" in text
+    assert 'value="careful@example.com"' in text
+    assert 'value="Careful Cat"' in text
+    assert "hunter22 secret" not in text
+    assert user_count() == 0
+    assert outbox.messages() == []
+
+
+@pytest.mark.parametrize(
+    ("email", "display_name", "password", "message"),
+    [
+        ("not-an-email", "Valid Name", DEFAULT_PASSWORD, "Enter a valid email address"),
+        ("", "Valid Name", DEFAULT_PASSWORD, "Enter your email address."),
+        ("ok@example.com", "J", DEFAULT_PASSWORD, "between 2 and 60 characters"),
+        ("ok@example.com", "x" * 61, DEFAULT_PASSWORD, "between 2 and 60 characters"),
+        ("ok@example.com", "   ", DEFAULT_PASSWORD, "Enter a display name of at least 2"),
+        ("ok@example.com", "Valid Name", "Zq7#kLp", "Use at least 8 characters."),
+        ("ok@example.com", "Valid Name", "", "Choose a password."),
+    ],
+)
+def test_sign_up_errors_are_shown_and_what_was_typed_stays_except_the_password(
+    client, outbox, email, display_name, password, message
+):
+    response = sign_up(client, email, display_name=display_name, password=password)
+
+    assert response.status_code in (200, 400, 422)
+    text = text_of(response)
+    assert message in text
+    assert 'aria-invalid="true"' in text
+    if email:
+        assert f'value="{email}"' in text
+    if display_name.strip():
+        assert f'value="{display_name}"' in text
+    if password:
+        assert password not in text
+    assert " checked" in input_tag(text, "accept_guidelines")
+    assert 'value=""' in input_tag(text, "password")
+    assert user_count() == 0
+    assert outbox.messages() == []
+
+
+def test_confirmation_link_uses_base_url_whatever_the_host_header(client, outbox):
+    sign_up(client, "hosty@example.com", base_url="http://evil.example")
+
+    link = confirmation_link(outbox, "hosty@example.com")
+    assert link.startswith("http://portal.test/confirm/")
+    assert "evil.example" not in outbox.to("hosty@example.com")[0].as_string()
+
+
+def test_opening_the_confirmation_link_changes_nothing_until_the_button_is_pressed(client, outbox):
+    sign_up(client, "clicker@example.com", display_name="Clicker")
+    path = path_of(confirmation_link(outbox, "clicker@example.com"))
+    events_before = db.session.scalar(select(func.count()).select_from(AuditEvent))
+
+    page = client.get(path)
+
+    assert page.status_code == 200
+    assert "Confirm and sign in" in page.text
+    assert find_user("clicker@example.com").email_verified_at is None
+    assert db.session.scalar(select(func.count()).select_from(UserSession)) == 0
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == events_before
+    assert not is_signed_in(client)
+
+    response = client.post(path)
+
+    assert response.status_code == 302
+    assert find_user("clicker@example.com").email_verified_at is not None
+    assert is_signed_in(client)
+    assert "Clicker" in client.get("/").text
+
+
+def test_confirmed_account_signs_in_with_its_password(client, app, outbox):
+    sign_up(client, "later@example.com")
+    client.post(path_of(confirmation_link(outbox, "later@example.com")))
+
+    other = app.test_client()
+    response = sign_in(other, "later@example.com")
+    assert response.status_code == 302
+    assert is_signed_in(other)
+
+
+def test_expired_confirmation_link_shows_a_clear_error(client, outbox, monkeypatch):
+    sign_up(client, "slow@example.com")
+    path = path_of(confirmation_link(outbox, "slow@example.com"))
+    real = TimestampSigner.get_timestamp
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: real(self) + 3 * 86400 + 60)
+
+    response = client.post(path)
+
+    assert response.status_code == 400
+    assert "This confirmation link is invalid or has expired." in text_of(response)
+    assert "new confirmation link" in text_of(response)
+    assert find_user("slow@example.com").email_verified_at is None
+    assert not is_signed_in(client)
+
+
+def test_confirmation_link_still_works_two_days_later(client, outbox, monkeypatch):
+    sign_up(client, "weekend@example.com")
+    path = path_of(confirmation_link(outbox, "weekend@example.com"))
+    real = TimestampSigner.get_timestamp
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: real(self) + 2 * 86400)
+
+    assert client.post(path).status_code == 302
+    assert find_user("weekend@example.com").email_verified_at is not None
+
+
+def test_forged_confirmation_links_are_refused(client, app, outbox, make_user):
+    sign_up(client, "target@example.com")
+    path = path_of(confirmation_link(outbox, "target@example.com"))
+    token = path.rsplit("/", 1)[1]
+    user = find_user("target@example.com")
+    payload, timestamp, signature = token.split(".")
+    flipped = "A" if signature[5] != "A" else "B"
+    tampered = f"{payload}.{timestamp}.{signature[:5]}{flipped}{signature[6:]}"
+    other_key = URLSafeTimedSerializer("not-the-secret", salt="portal.verify-email").dumps(
+        {"u": user.id, "e": user.email}
+    )
+
+    for forged in (tampered, other_key, "nonsense"):
+        response = client.post(f"/confirm/{forged}")
+        assert response.status_code == 400, forged
+        assert "This confirmation link is invalid or has expired." in text_of(response)
+
+    assert find_user("target@example.com").email_verified_at is None
+    assert not is_signed_in(client)
+
+
+def test_resend_confirmation_sends_a_working_link_and_reveals_nothing(app, outbox, make_user):
+    make_user(email="unconfirmed@example.com", verified=False)
+    make_user(email="confirmed@example.com")
+    pages = {}
+    for email in ("unconfirmed@example.com", "confirmed@example.com", "nobody@example.com"):
+        browser = app.test_client()
+        response = browser.post(
+            "/confirm/resend", data={"email": email}, environ_base={"REMOTE_ADDR": fresh_ip()}
+        )
+        assert response.status_code == 303
+        assert path_of(response.headers["Location"]) == "/sign-in"
+        pages[email] = browser.get("/sign-in").text
+
+    assert pages["unconfirmed@example.com"] == pages["confirmed@example.com"]
+    assert pages["unconfirmed@example.com"] == pages["nobody@example.com"]
+    assert "If an unconfirmed account uses that address" in pages["nobody@example.com"]
+    assert outbox.to("confirmed@example.com") == []
+    assert outbox.to("nobody@example.com") == []
+
+    browser = app.test_client()
+    assert (
+        browser.post(path_of(confirmation_link(outbox, "unconfirmed@example.com"))).status_code
+        == 302
+    )
+    assert is_signed_in(browser)
+    assert find_user("unconfirmed@example.com").email_verified_at is not None
+
+
+def test_sign_up_joins_the_organisation_of_a_registered_email_domain(client, make_organisation):
+    acme = make_organisation("Acme Ltd", domains=("acme.example",))
+
+    sign_up(client, "Jo@ACME.example")
+    sign_up(client, "mo@notacme.example")
+    sign_up(client, "bo@acme.example.evil.com")
+
+    assert find_user("jo@acme.example").organisation_id == acme.id
+    assert find_user("mo@notacme.example").organisation_id is None
+    assert find_user("bo@acme.example.evil.com").organisation_id is None
+
+
+# No account enumeration (item 6) --------------------------------------------------------
+
+
+def test_signing_up_with_a_taken_address_looks_the_same_and_warns_the_owner(app, make_user, outbox):
+    owner = make_user(email="owner@example.com", display_name="Original Owner")
+    original_hash = owner.password_hash
+    users_before = user_count()
+
+    results = {}
+    for email in ("owner@example.com", "stranger@example.com"):
+        browser = app.test_client()
+        response = sign_up(browser, email, display_name="Someone Else")
+        follow = browser.get(response.headers["Location"])
+        results[email] = (
+            response.status_code,
+            response.headers["Location"],
+            follow.status_code,
+            follow.text.replace(email, "EMAIL"),
+        )
+
+    assert results["owner@example.com"] == results["stranger@example.com"]
+    assert user_count() == users_before + 1
+    owner = find_user("owner@example.com")
+    assert owner.display_name == "Original Owner"
+    assert owner.password_hash == original_hash
+    notes = outbox.to("owner@example.com")
+    assert len(notes) == 1
+    assert "tried to sign up" in notes[0]["Subject"]
+    assert "/confirm/" not in notes[0].as_string()
+    assert len(outbox.to("stranger@example.com")) == 1
+
+
+def test_signing_up_with_a_taken_address_in_other_case_creates_nothing(app, make_user, outbox):
+    make_user(email="mixed@example.com")
+
+    response = sign_up(app.test_client(), "MIXED@Example.com")
+
+    assert response.status_code == 303
+    assert user_count() == 1
+    assert len(outbox.to("mixed@example.com")) == 1
+
+
+def _comparable(response, email):
+    # Values that depend on the clock or on the email's length; their presence still counts.
+    volatile = {"Date", "Content-Length", "Retry-After", "X-RateLimit-Reset"}
+    headers = sorted((k, "..." if k in volatile else v) for k, v in response.headers.items())
+    return response.status_code, headers, response.text.replace(email, "EMAIL")
+
+
+def test_failed_sign_in_looks_the_same_for_every_cause(app, make_user):
+    make_user(email="known@example.com")
+    make_user(email="unconfirmed@example.com", verified=False)
+    make_user(email="banned@example.com", suspended_reason="Posting spam links")
+    attempts = {
+        "unknown email": ("nobody@example.com", DEFAULT_PASSWORD),
+        "wrong password": ("known@example.com", "not the right password"),
+        "unconfirmed": ("unconfirmed@example.com", DEFAULT_PASSWORD),
+        "suspended, wrong password": ("banned@example.com", "not the right password"),
+    }
+
+    seen = {}
+    for cause, (email, password) in attempts.items():
+        browser = app.test_client()
+        response = sign_in(browser, email, password, ip=fresh_ip())
+        assert SIGN_IN_FAILED in text_of(response), cause
+        assert "Posting spam links" not in text_of(response)
+        assert not is_signed_in(browser)
+        seen[cause] = _comparable(response, email)
+
+    first = seen["unknown email"]
+    for cause, observed in seen.items():
+        assert observed == first, cause
+
+
+def test_forgot_password_answers_the_same_for_known_and_unknown_addresses(app, make_user):
+    make_user(email="known@example.com")
+
+    seen = {}
+    for email in ("known@example.com", "unknown@example.com"):
+        browser = app.test_client()
+        response = browser.post(
+            "/password/forgot", data={"email": email}, environ_base={"REMOTE_ADDR": fresh_ip()}
+        )
+        follow = browser.get(response.headers["Location"])
+        seen[email] = (
+            response.status_code,
+            response.headers["Location"],
+            follow.status_code,
+            follow.text,
+        )
+
+    assert seen["known@example.com"] == seen["unknown@example.com"]
+    assert seen["known@example.com"][0] == 303
+    assert "If an account uses that address" in seen["unknown@example.com"][3]
+
+
+# Throttling (item 5) ------------------------------------------------------------------
+
+
+def test_seventh_failed_sign_in_from_one_ip_in_a_minute_gets_429(client):
+    for attempt in range(6):
+        response = sign_in(client, "victim@example.com", f"guess number {attempt}", ip="10.9.9.9")
+        assert response.status_code == 200, attempt
+
+    response = sign_in(client, "victim@example.com", "guess number 7", ip="10.9.9.9")
+
+    assert response.status_code == 429
+    retry_after = int(response.headers["Retry-After"])
+    assert 0 < retry_after <= 60
+    text = text_of(response)
+    assert "Too many sign-in attempts" in text
+    assert 'value="victim@example.com"' in text
+    assert "guess number 7" not in text
+
+    elsewhere = sign_in(client, "victim@example.com", "guess from elsewhere", ip="10.9.9.10")
+    assert elsewhere.status_code == 200
+
+
+def test_throttled_ip_cannot_sign_in_even_with_the_right_password(app, make_user):
+    make_user(email="real@example.com")
+    browser = app.test_client()
+    for attempt in range(6):
+        sign_in(browser, f"guess{attempt}@example.com", "wrong password", ip="10.8.8.8")
+
+    response = sign_in(browser, "real@example.com", DEFAULT_PASSWORD, ip="10.8.8.8")
+
+    assert response.status_code == 429
+    assert not is_signed_in(browser)
+
+
+def test_successful_sign_ins_do_not_count_towards_the_limit(app, make_user):
+    user = make_user(email="regular@example.com")
+    for _ in range(6):
+        browser = app.test_client()
+        assert sign_in(browser, user.email, ip="10.7.7.7").status_code == 302
+
+    for attempt in range(6):
+        response = sign_in(app.test_client(), user.email, f"typo {attempt}", ip="10.7.7.7")
+        assert response.status_code == 200, attempt
+    assert sign_in(app.test_client(), user.email, "typo 7", ip="10.7.7.7").status_code == 429
+
+
+def test_per_account_limit_holds_across_many_ips(app, make_user):
+    make_user(email="target@example.com")
+    make_user(email="bystander@example.com")
+    spellings = itertools.cycle(["target@example.com", "TARGET@example.com", " target@Example.com"])
+    for attempt in range(10):
+        response = sign_in(app.test_client(), next(spellings), f"spray {attempt}", ip=fresh_ip())
+        assert response.status_code == 200, attempt
+
+    response = sign_in(app.test_client(), "target@example.com", "spray 11", ip=fresh_ip())
+    assert response.status_code == 429
+    assert "Retry-After" in response.headers
+
+    right_password = sign_in(app.test_client(), "target@example.com", ip=fresh_ip())
+    assert right_password.status_code == 429
+    bystander = app.test_client()
+    assert sign_in(bystander, "bystander@example.com", ip=fresh_ip()).status_code == 302
+
+
+# Default and demo accounts (item 7) ---------------------------------------------------
+
+
+def test_fresh_database_has_no_accounts_and_no_default_credentials_work(client):
+    client.get("/")
+    client.get("/sign-in")
+    assert user_count() == 0
+
+    for email, password in [
+        ("admin@portal.example", "admin"),
+        ("admin@portal.example", "password"),
+        ("admin@example.com", "admin"),
+        ("admin@localhost", "changeme"),
+    ]:
+        response = sign_in(client, email, password)
+        assert SIGN_IN_FAILED in text_of(response)
+    assert user_count() == 0
+    assert not is_signed_in(client)
+
+
+def test_demo_password_is_generated_per_instance_and_printed(
+    app, runner, tmp_path, app_config, monkeypatch
+):
+    db.session.commit()
+    result = runner.invoke(args=["demo", "load"])
+    assert result.exit_code == 0, result.output
+
+    generated = (tmp_path / "instance" / "demo-password").read_text().strip()
+    assert len(generated) >= 16
+    assert f"password for all: {generated}" in result.output
+    assert "admin@portal.example" in result.output
+    browser = app.test_client()
+    assert sign_in(browser, "admin@portal.example", generated).status_code == 302
+    assert is_signed_in(browser)
+
+    from portal.demo import demo_password
+
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "another-instance"))
+    other_app = create_app(app_config)
+    try:
+        with other_app.app_context():
+            assert demo_password() != generated
+            assert demo_password() == demo_password()
+    finally:
+        with other_app.app_context():
+            db.engine.dispose()
+
+
+def test_demo_password_comes_from_configuration_when_set(app, runner, tmp_path):
+    app.config["DEMO_PASSWORD"] = "violet lantern over the river"
+    db.session.commit()
+
+    result = runner.invoke(args=["demo", "load"])
+
+    assert result.exit_code == 0, result.output
+    assert "password for all: violet lantern over the river" in result.output
+    assert not (tmp_path / "instance" / "demo-password").exists()
+    assert (
+        sign_in(
+            app.test_client(), "priya.pm@portal.example", "violet lantern over the river"
+        ).status_code
+        == 302
+    )
+
+
+def test_demo_password_can_be_set_by_portal_environment_variable(app_config, tmp_path, monkeypatch):
+    from portal.demo import demo_password
+
+    monkeypatch.setenv("PORTAL_DEMO_PASSWORD", "granite kettle humming softly")
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "env-instance"))
+    other_app = create_app(app_config)
+    try:
+        with other_app.app_context():
+            assert demo_password() == "granite kettle humming softly"
+    finally:
+        with other_app.app_context():
+            db.engine.dispose()
+
+
+# Cookies (item 9) ---------------------------------------------------------------------
+
+
+def test_session_and_remember_cookies_are_httponly_lax_and_remember_lasts_30_days(
+    client, make_user
+):
+    user = make_user()
+    before = datetime.now(UTC)
+    response = sign_in(client, user.email, remember=True)
+    assert response.status_code == 302
+
+    for name in (SESSION_COOKIE, REMEMBER_COOKIE):
+        cookie = client.get_cookie(name)
+        assert cookie is not None, name
+        assert cookie.http_only, name
+        assert cookie.same_site == "Lax", name
+        assert not cookie.secure, f"{name} is Secure although BASE_URL is http"
+
+    expires = client.get_cookie(REMEMBER_COOKIE).expires
+    assert expires is not None
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    assert before + timedelta(days=30) - timedelta(minutes=5) <= expires
+    assert expires <= datetime.now(UTC) + timedelta(days=30, minutes=5)
+
+
+@pytest.mark.parametrize("app_config", [{"BASE_URL": "https://portal.test"}], indirect=True)
+def test_cookies_are_secure_when_the_site_is_https(client, make_user):
+    user = make_user()
+    response = client.post(
+        "/sign-in",
+        data={"email": user.email, "password": DEFAULT_PASSWORD, "remember": "y"},
+        base_url="https://localhost",
+    )
+    assert response.status_code == 302
+    set_cookies = response.headers.getlist("Set-Cookie")
+    for name in (SESSION_COOKIE, REMEMBER_COOKIE):
+        header = next(h for h in set_cookies if h.startswith(f"{name}="))
+        attributes = {part.strip().lower() for part in header.split(";")}
+        assert "secure" in attributes, header
+        assert "httponly" in attributes, header
+        assert "samesite=lax" in attributes, header
+
+
+# Session fixation, sign-out replay, suspension (items 10-12) ----------------------------
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}], indirect=True)
+def test_cookie_captured_before_sign_in_is_not_signed_in_afterwards(app, make_user):
+    user = make_user()
+    attacker = app.test_client()
+    attacker.get("/sign-in")
+    captured = cookie_value(attacker, SESSION_COOKIE)
+
+    victim = client_with_cookies(app, **{SESSION_COOKIE: captured})
+    token = csrf_token_in(victim.get("/sign-in"))
+    response = victim.post(
+        "/sign-in",
+        data={"email": user.email, "password": DEFAULT_PASSWORD, "csrf_token": token},
+    )
+    assert response.status_code == 302
+    assert is_signed_in(victim)
+    assert cookie_value(victim, SESSION_COOKIE) != captured
+
+    assert not is_signed_in(attacker)
+    assert not is_signed_in(client_with_cookies(app, **{SESSION_COOKIE: captured}))
+
+
+def test_replayed_cookies_after_sign_out_are_not_signed_in(app, make_user):
+    user = make_user()
+    browser = app.test_client()
+    sign_in(browser, user.email, remember=True)
+    assert is_signed_in(browser)
+    old_session = cookie_value(browser, SESSION_COOKIE)
+    old_remember = cookie_value(browser, REMEMBER_COOKIE)
+
+    response = browser.post("/sign-out")
+    assert response.status_code == 302
+    assert not is_signed_in(browser)
+    assert db.session.scalar(select(func.count()).select_from(UserSession)) == 0
+
+    assert not is_signed_in(client_with_cookies(app, **{SESSION_COOKIE: old_session}))
+    assert not is_signed_in(client_with_cookies(app, **{REMEMBER_COOKIE: old_remember}))
+    assert not is_signed_in(
+        client_with_cookies(app, **{SESSION_COOKIE: old_session, REMEMBER_COOKIE: old_remember})
+    )
+
+
+def test_sign_out_ends_only_that_browser(app, make_user):
+    user = make_user()
+    laptop, phone = app.test_client(), app.test_client()
+    sign_in(laptop, user.email)
+    sign_in(phone, user.email)
+
+    laptop.post("/sign-out")
+
+    assert not is_signed_in(laptop)
+    assert is_signed_in(phone)
+
+
+def test_sign_out_needs_a_post(app, make_user):
+    user = make_user()
+    browser = app.test_client()
+    sign_in(browser, user.email)
+
+    assert browser.get("/sign-out").status_code == 405
+    assert is_signed_in(browser)
+
+
+def test_suspended_user_is_signed_out_at_once_and_told_why_on_sign_in(
+    client, app, login_as, make_user
+):
+    login_as("admin")
+    member = make_user(email="member@example.com")
+    browser = app.test_client()
+    sign_in(browser, member.email, remember=True)
+    remember = cookie_value(browser, REMEMBER_COOKIE)
+    assert is_signed_in(browser)
+
+    response = client.post(
+        f"/admin/users/{member.id}/suspend", data={"reason": "Repeated spam in comments"}
+    )
+    assert response.status_code == 303
+
+    assert not is_signed_in(browser)
+    assert not is_signed_in(client_with_cookies(app, **{REMEMBER_COOKIE: remember}))
+    home = browser.get("/")
+    assert "Sign in" in home.text
+    assert member.display_name not in home.text
+
+    refused = sign_in(browser, member.email)
+    assert refused.status_code == 200
+    assert "suspended" in text_of(refused)
+    assert "Repeated spam in comments" in text_of(refused)
+    assert not is_signed_in(browser)
+
+
+# Where sign-in returns to -------------------------------------------------------------
+
+
+def test_sign_in_returns_to_the_page_that_asked_for_it(client, make_user):
+    user = make_user()
+    to_sign_in = client.get("/account")
+    assert to_sign_in.status_code == 302
+    page = client.get(to_sign_in.headers["Location"])
+    assert 'value="/account"' in input_tag(page.text, "next")
+
+    response = sign_in(client, user.email, next_="/account")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] in ("/account", "http://localhost/account")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example",
+        "///evil.example",
+        "https://evil.example/",
+        "http:evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "/\t/evil.example",
+        " //evil.example",
+    ],
+)
+def test_sign_in_ignores_next_pointing_elsewhere(client, make_user, target):
+    user = make_user()
+    response = sign_in(client, user.email, next_=target)
+
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert location.netloc in ("", "localhost")
+    assert location.scheme in ("", "http")
+    assert location.path == "/"
+    assert is_signed_in(client)
+
+
+def test_signed_in_visit_to_sign_in_ignores_next_pointing_elsewhere(client, login_as):
+    login_as()
+    response = client.get("/sign-in?next=//evil.example")
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).netloc in ("", "localhost")
+    assert urlsplit(response.headers["Location"]).path == "/"
+
+
+# The account page: display name -------------------------------------------------------
+
+
+def test_display_name_change_is_saved_with_spaces_tidied(client, login_as):
+    user = login_as(display_name="Old Name")
+
+    response = client.post("/account/display-name", data={"display_name": "  New   Name "})
+
+    assert response.status_code == 303
+    assert db.session.get(User, user.id).display_name == "New Name"
+    page = client.get("/account")
+    assert "Your display name is changed." in page.text
+    assert "New Name" in page.text
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("J", "between 2 and 60 characters"),
+        ("y" * 61, "between 2 and 60 characters"),
+        ("   ", "Enter a display name of at least 2 characters."),
+        ("", "Enter a display name."),
+    ],
+)
+def test_invalid_display_name_shows_the_error_and_keeps_the_typed_text(
+    client, login_as, typed, message
+):
+    user = login_as(display_name="Kept Name")
+
+    response = client.post("/account/display-name", data={"display_name": typed})
+
+    assert response.status_code == 400
+    text = text_of(response)
+    assert message in text
+    assert f'value="{typed}"' in text
+    assert 'name="current_password"' in text, "the password form is still on the page"
+    assert db.session.get(User, user.id).display_name == "Kept Name"
+
+
+# Audit (item 24, accounts) ------------------------------------------------------------
+
+
+def test_account_events_are_audited_without_passwords_or_tokens(app, make_user, outbox):
+    user = make_user(email="audited@example.com")
+    browser = app.test_client()
+    wrong = "my wrong guess of a password"
+
+    sign_in(browser, user.email, wrong, ip="10.1.2.3")
+    sign_in(browser, user.email, ip="10.1.2.4")
+    browser.post(
+        "/account/password",
+        data={"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
+        environ_base={"REMOTE_ADDR": "10.1.2.5"},
+    )
+    browser.post("/sign-out", environ_base={"REMOTE_ADDR": "10.1.2.6"})
+    browser.post("/password/forgot", data={"email": user.email})
+    reset_link = link_in(outbox.to(user.email)[-1], "/password/reset/")
+    token = reset_link.rsplit("/", 1)[1]
+    final_password = "yet another passphrase of mine"
+    assert browser.post(path_of(reset_link), data={"password": final_password}).status_code == 302
+
+    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    by_action = {e.action: e for e in events}
+    for action, ip in [
+        ("sign_in.failed", "10.1.2.3"),
+        ("sign_in.succeeded", "10.1.2.4"),
+        ("account.password_changed", "10.1.2.5"),
+        ("sign_out", "10.1.2.6"),
+        ("account.password_reset_requested", "127.0.0.1"),
+        ("account.password_reset", "127.0.0.1"),
+    ]:
+        assert action in by_action, f"no {action} audit row; have {sorted(by_action)}"
+        event = by_action[action]
+        assert event.ip == ip, action
+        assert event.target_type == "users", action
+        assert event.target_id == user.id, action
+        assert event.created_at.tzinfo is not None, action
+        assert abs(datetime.now(UTC) - event.created_at) < timedelta(minutes=5), action
+    assert by_action["sign_in.succeeded"].actor_id == user.id
+    assert by_action["sign_in.failed"].actor_id is None
+
+    for event in events:
+        recorded = repr((event.action, event.ip, event.target_type, event.target_id, event.detail))
+        for secret in (wrong, DEFAULT_PASSWORD, NEW_PASSWORD, final_password, token):
+            assert secret not in recorded, (event.action, "leaks a secret")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import render_template, url_for
 from flask_login import current_user
 
 from portal.account import bp
 from portal.account.forms import ChangePasswordForm, DisplayNameForm
-from portal.extensions import db
-from portal.forms import apply_domain_error
+from portal.forms import handle_submission
 from portal.permissions import login_required
 from portal.services import accounts
-from portal.services.errors import InvalidInput
 from portal.web import client_ip
 
 
@@ -40,36 +38,28 @@ def profile():
 @login_required
 def change_display_name():
     form = DisplayNameForm()
-    if form.validate_on_submit():
-        try:
-            accounts.change_display_name(current_user, form.display_name.data)
-        except InvalidInput as exc:
-            db.session.rollback()
-            apply_domain_error(form, exc)
-        else:
-            db.session.commit()
-            flash("Your display name is changed.", "success")
-            return redirect(url_for("account.profile"), code=303)
-    return _render(name_form=form, status=400)
+    done = handle_submission(
+        form,
+        lambda: accounts.change_display_name(current_user, form.display_name.data),
+        success="Your display name is changed.",
+        redirect_to=url_for("account.profile"),
+    )
+    return done or _render(name_form=form, status=400)
 
 
 @bp.route("/password", methods=["POST"])
 @login_required
 def change_password():
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        try:
-            accounts.change_password(
-                current_user,
-                current_password=form.current_password.data,
-                new_password=form.new_password.data,
-                ip=client_ip(),
-            )
-        except InvalidInput as exc:
-            db.session.rollback()
-            apply_domain_error(form, exc)
-        else:
-            db.session.commit()
-            flash("Your password is changed. Every other session is now signed out.", "success")
-            return redirect(url_for("account.profile"), code=303)
-    return _render(password_form=form, status=400)
+    done = handle_submission(
+        form,
+        lambda: accounts.change_password(
+            current_user,
+            current_password=form.current_password.data,
+            new_password=form.new_password.data,
+            ip=client_ip(),
+        ),
+        success="Your password is changed. Every other session is now signed out.",
+        redirect_to=url_for("account.profile"),
+    )
+    return done or _render(password_form=form, status=400)

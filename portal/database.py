@@ -52,3 +52,18 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _writes.get() else "BEGIN")
+
+
+def insert_ignoring_duplicates(model, **values) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True when a row was added.
+
+    The unique constraint, not a check in Python, decides: two requests at once add one row.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    # RETURNING, not rowcount: through the ORM, psycopg's rowcount for this is not reliable.
+    stmt = insert(model.__table__).values(**values).on_conflict_do_nothing()
+    stmt = stmt.returning(*model.__table__.primary_key.columns)
+    return db.session.execute(stmt).first() is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -9,6 +10,9 @@ from flask import abort, jsonify, make_response, redirect, request, url_for
 from flask_login import current_user
 
 from portal.models.user import Role, User
+
+# Comments can be corrected for a short while; after that the conversation has moved on.
+COMMENT_EDIT_WINDOW = timedelta(minutes=15)
 
 
 class PermissionDenied(Exception):
@@ -45,6 +49,69 @@ def can_change_role(actor: Any, target: User) -> bool:
 
 def can_suspend(actor: Any, target: User) -> bool:
     return is_admin(actor) and actor.id != target.id
+
+
+def can_submit_idea(user: Any) -> bool:
+    return is_signed_in(user)
+
+
+def can_publish_concept(user: Any) -> bool:
+    """Team members may post early ideas of their own to ask customers for feedback."""
+    return is_team(user)
+
+
+def can_see_hidden(user: Any) -> bool:
+    return is_team(user)
+
+
+def can_see_idea(user: Any, idea: Any) -> bool:
+    if idea.hidden_at is None:
+        return True
+    return can_see_hidden(user) or (is_signed_in(user) and idea.author_id == user.id)
+
+
+def can_edit_idea(user: Any, idea: Any) -> bool:
+    """Authors edit their idea until the team first responds; later edits would move goalposts."""
+    return (
+        is_signed_in(user)
+        and idea.author_id == user.id
+        and idea.first_response_at is None
+        and idea.hidden_at is None
+    )
+
+
+def can_see_revisions(user: Any) -> bool:
+    return is_team(user)
+
+
+def can_vote(user: Any, idea: Any) -> bool:
+    return is_signed_in(user) and idea.voting_open
+
+
+def can_comment(user: Any, idea: Any) -> bool:
+    return is_signed_in(user) and idea.hidden_at is None
+
+
+def can_edit_comment(user: Any, comment: Any, *, now: Any) -> bool:
+    return (
+        is_signed_in(user)
+        and comment.author_id == user.id
+        and comment.deleted_at is None
+        and comment.hidden_at is None
+        and now - comment.created_at <= COMMENT_EDIT_WINDOW
+    )
+
+
+def can_delete_comment(user: Any, comment: Any) -> bool:
+    return is_signed_in(user) and comment.author_id == user.id and comment.deleted_at is None
+
+
+def can_mark_official(user: Any) -> bool:
+    return is_team(user)
+
+
+def can_see_organisations(user: Any) -> bool:
+    return is_team(user)
 
 
 def require(allowed: bool) -> None:

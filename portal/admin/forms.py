@@ -25,6 +25,10 @@ class UserSearchForm(FlaskForm):
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
 
+    @staticmethod
+    def role_label(value: str) -> str:
+        return ROLE_CHOICES.get(value, value).lower()
+
 
 class SuspendForm(FlaskForm):
     reason = TextAreaField(
@@ -37,3 +41,7 @@ class SuspendForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button and a CSRF token."""
+
+
+class OrganisationForm(FlaskForm):
+    organisation_id = SelectField("Organisation", choices=[], validate_choice=False)

@@ -7,13 +7,18 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.admin import bp
-from portal.admin.forms import ActionForm, RoleForm, SuspendForm, UserSearchForm
+from portal.admin.forms import (
+    ActionForm,
+    OrganisationForm,
+    RoleForm,
+    SuspendForm,
+    UserSearchForm,
+)
 from portal.extensions import db
-from portal.forms import apply_domain_error
-from portal.models import AuditEvent, User
+from portal.forms import handle_submission
+from portal.models import AuditEvent, Organisation, User
 from portal.permissions import can_change_role, can_manage_users, can_suspend, role_required
-from portal.services import users
-from portal.services.errors import InvalidInput
+from portal.services import organisations, users
 from portal.web import client_ip
 
 PER_PAGE = 25
@@ -46,7 +51,20 @@ def _get_user(user_id: int) -> User:
     return db.get_or_404(User, user_id)
 
 
-def _render_user(user: User, *, role_form=None, suspend_form=None, status=200):
+def _organisation_form(user: User, formdata=None) -> OrganisationForm:
+    form = OrganisationForm(
+        formdata=formdata, data={"organisation_id": str(user.organisation_id or "")}
+    )
+    names = db.session.execute(
+        select(Organisation.id, Organisation.name).order_by(Organisation.name)
+    )
+    form.organisation_id.choices = [("", "No organisation")] + [(str(i), n) for i, n in names]
+    return form
+
+
+def _render_user(
+    user: User, *, role_form=None, suspend_form=None, organisation_form=None, status=200
+):
     history = db.session.scalars(
         select(AuditEvent)
         .where(AuditEvent.target_type == "users", AuditEvent.target_id == user.id)
@@ -60,6 +78,7 @@ def _render_user(user: User, *, role_form=None, suspend_form=None, status=200):
             role_form=role_form if role_form is not None else RoleForm(role=user.role),
             suspend_form=suspend_form if suspend_form is not None else SuspendForm(formdata=None),
             action_form=ActionForm(),
+            organisation_form=organisation_form or _organisation_form(user),
             history=history,
             can_change_role=can_change_role(current_user, user),
             can_suspend=can_suspend(current_user, user),
@@ -79,17 +98,13 @@ def user_detail(user_id: int):
 def change_role(user_id: int):
     user = _get_user(user_id)
     form = RoleForm()
-    if form.validate_on_submit():
-        try:
-            users.change_role(user, form.role.data, actor=current_user, ip=client_ip())
-        except InvalidInput as exc:
-            db.session.rollback()
-            apply_domain_error(form, exc)
-        else:
-            db.session.commit()
-            flash(f"{user.display_name} is now {user.role_enum.label.lower()}.", "success")
-            return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
-    return _render_user(user, role_form=form, status=400)
+    done = handle_submission(
+        form,
+        lambda: users.change_role(user, form.role.data, actor=current_user, ip=client_ip()),
+        success=f"{user.display_name} is now {RoleForm.role_label(form.role.data)}.",
+        redirect_to=url_for("admin.user_detail", user_id=user.id),
+    )
+    return done or _render_user(user, role_form=form, status=400)
 
 
 @bp.route("/users/<id:user_id>/suspend", methods=["POST"])
@@ -97,17 +112,13 @@ def change_role(user_id: int):
 def suspend(user_id: int):
     user = _get_user(user_id)
     form = SuspendForm()
-    if form.validate_on_submit():
-        try:
-            users.suspend(user, form.reason.data, actor=current_user, ip=client_ip())
-        except InvalidInput as exc:
-            db.session.rollback()
-            apply_domain_error(form, exc)
-        else:
-            db.session.commit()
-            flash(f"{user.display_name} is suspended and signed out everywhere.", "success")
-            return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
-    return _render_user(user, suspend_form=form, status=400)
+    done = handle_submission(
+        form,
+        lambda: users.suspend(user, form.reason.data, actor=current_user, ip=client_ip()),
+        success=f"{user.display_name} is suspended and signed out everywhere.",
+        redirect_to=url_for("admin.user_detail", user_id=user.id),
+    )
+    return done or _render_user(user, suspend_form=form, status=400)
 
 
 @bp.route("/users/<id:user_id>/unsuspend", methods=["POST"])
@@ -120,3 +131,23 @@ def unsuspend(user_id: int):
         flash(f"{user.display_name} can sign in again.", "success")
         return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
     abort(400)
+
+
+@bp.route("/users/<id:user_id>/organisation", methods=["POST"])
+@role_required(can_manage_users)
+def set_organisation(user_id: int):
+    user = _get_user(user_id)
+    form = _organisation_form(user, formdata=request.form)
+    value = form.organisation_id.data
+    done = handle_submission(
+        form,
+        lambda: organisations.set_organisation(
+            user,
+            int(value) if value and value.isdigit() and len(value) < 10 else None,
+            actor=current_user,
+            ip=client_ip(),
+        ),
+        success=f"{user.display_name}'s organisation is saved.",
+        redirect_to=url_for("admin.user_detail", user_id=user.id),
+    )
+    return done or _render_user(user, organisation_form=form, status=400)

@@ -1,16 +1,36 @@
 """The database models; importing this package registers every table."""
 
 from portal.models.audit import AuditEvent
+from portal.models.idea import (
+    Category,
+    Comment,
+    Follow,
+    Idea,
+    IdeaRevision,
+    Notification,
+    Stage,
+    StageChange,
+    Vote,
+)
 from portal.models.organisation import Organisation, OrganisationDomain
 from portal.models.site import SiteSetting
 from portal.models.user import Role, User, UserSession
 
 __all__ = [
     "AuditEvent",
+    "Category",
+    "Comment",
+    "Follow",
+    "Idea",
+    "IdeaRevision",
+    "Notification",
     "Organisation",
     "OrganisationDomain",
     "Role",
     "SiteSetting",
+    "Stage",
+    "StageChange",
     "User",
     "UserSession",
+    "Vote",
 ]

@@ -1,0 +1,241 @@
+"""Ideas and what gathers around them: categories, stages, votes, comments, follows, history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    DDL,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.types import UTCDateTime, utcnow
+from portal.models.user import User
+
+
+class Category(db.Model):
+    """A product area, managed by admins, that each idea belongs to."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+    retired: Mapped[bool] = mapped_column(default=False)
+
+
+class Stage(db.Model):
+    """A step of the pipeline, with what it means for customers and how soon they hear back."""
+
+    __tablename__ = "stages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    description: Mapped[str] = mapped_column(Text)
+    is_closed: Mapped[bool] = mapped_column(default=False)
+    voting_allowed: Mapped[bool] = mapped_column(default=True)
+    # Days within which customers can expect the next word from the team; None: no promise.
+    response_days: Mapped[int | None]
+    position: Mapped[int] = mapped_column(default=0)
+    retired: Mapped[bool] = mapped_column(default=False)
+
+
+class Idea(db.Model):
+    __tablename__ = "ideas"
+    __table_args__ = (
+        Index("ix_ideas_stage_trending", "stage_id", "trending_score"),
+        Index("ix_ideas_trending", "trending_score", "id"),
+        Index("ix_ideas_votes", "vote_count", "id"),
+        Index("ix_ideas_created", "created_at", "id"),
+        Index("ix_ideas_comments", "comment_count", "id"),
+        Index("ix_ideas_activity", "last_activity_at", "id"),
+        CheckConstraint("vote_count >= 0", name="vote_count_not_negative"),
+        CheckConstraint("comment_count >= 0", name="comment_count_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(120))
+    problem: Mapped[str] = mapped_column(Text)
+    solution: Mapped[str] = mapped_column(Text, default="")
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), index=True
+    )
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # An early idea of the team's own, published to ask customers for feedback.
+    is_team_concept: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by the team's first stage change or comment; the author may edit only before it.
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # Kept in SQL with `x = x + 1`, never read-modify-written in Python.
+    vote_count: Mapped[int] = mapped_column(default=0)
+    comment_count: Mapped[int] = mapped_column(default=0)
+    trending_score: Mapped[float] = mapped_column(default=0.0)
+
+    category: Mapped[Category | None] = relationship(lazy="joined")
+    stage: Mapped[Stage] = relationship(lazy="joined", innerjoin=True)
+    author: Mapped[User | None] = relationship(lazy="joined")
+
+    @property
+    def voting_open(self) -> bool:
+        return self.stage.voting_allowed and not self.stage.is_closed and self.hidden_at is None
+
+
+class IdeaRevision(db.Model):
+    """An earlier version of an idea's text, kept when its author edits it."""
+
+    __tablename__ = "idea_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    problem: Mapped[str] = mapped_column(Text)
+    solution: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Vote(db.Model):
+    __tablename__ = "votes"
+    __table_args__ = (UniqueConstraint("idea_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Follow(db.Model):
+    __tablename__ = "follows"
+
+    idea_id: Mapped[int] = mapped_column(
+        ForeignKey("ideas.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Comment(db.Model):
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_idea_created", "idea_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # One level of replies: a reply's parent is always a top-level comment.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), index=True
+    )
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_official: Mapped[bool] = mapped_column(default=False)
+
+    author: Mapped[User | None] = relationship(lazy="joined")
+
+
+class StageChange(db.Model):
+    """One move on an idea's public timeline, with the team's note to its followers."""
+
+    __tablename__ = "stage_changes"
+    __table_args__ = (Index("ix_stage_changes_idea_created", "idea_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"))
+    from_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id"))
+    to_stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    note: Mapped[str] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    from_stage: Mapped[Stage | None] = relationship(foreign_keys=[from_stage_id], lazy="joined")
+    to_stage: Mapped[Stage] = relationship(foreign_keys=[to_stage_id], lazy="joined")
+    actor: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Notification(db.Model):
+    """Something a person following an idea should know about, shown in the app."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    idea_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ideas.id", ondelete="CASCADE"), index=True
+    )
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    idea: Mapped[Idea | None] = relationship(lazy="joined")
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id], lazy="joined")
+
+
+# Full-text search over ideas (queried by portal.services.search). Neither database's search
+# structure fits a declarative model, so create_all() builds it from these statements; the
+# migration that adds search (b7d41f0c2a96) carries its own copy, and Alembic autogenerate
+# skips these objects (portal.services.search.autogenerate_include_object).
+#
+# SQLite: an FTS5 index that reads its text from `ideas` (external content), kept in step by
+# triggers. The update trigger fires only when the text changes, not on every vote.
+# PostgreSQL: a GIN index on a weighted tsvector (title A, body B); search queries build the
+# identical expression (portal.services.search._pg_vector) so the planner can use it. `<` is
+# read as a space, or PostgreSQL's parser would take "<video>" for an HTML tag and drop it.
+SQLITE_SEARCH_DDL = (
+    "CREATE VIRTUAL TABLE ideas_fts USING fts5("
+    "title, problem, solution, content='ideas', content_rowid='id', "
+    "tokenize='porter unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER ideas_fts_after_insert AFTER INSERT ON ideas BEGIN "
+    "INSERT INTO ideas_fts(rowid, title, problem, solution) "
+    "VALUES (new.id, new.title, new.problem, new.solution); END",
+    "CREATE TRIGGER ideas_fts_after_delete AFTER DELETE ON ideas BEGIN "
+    "INSERT INTO ideas_fts(ideas_fts, rowid, title, problem, solution) "
+    "VALUES ('delete', old.id, old.title, old.problem, old.solution); END",
+    "CREATE TRIGGER ideas_fts_after_update AFTER UPDATE OF title, problem, solution ON ideas "
+    "BEGIN "
+    "INSERT INTO ideas_fts(ideas_fts, rowid, title, problem, solution) "
+    "VALUES ('delete', old.id, old.title, old.problem, old.solution); "
+    "INSERT INTO ideas_fts(rowid, title, problem, solution) "
+    "VALUES (new.id, new.title, new.problem, new.solution); END",
+)
+POSTGRESQL_SEARCH_DDL = (
+    "CREATE INDEX ix_ideas_search ON ideas USING gin (("
+    "setweight(to_tsvector('english', translate(title, '<', ' ')), 'A') || "
+    "setweight(to_tsvector('english', translate(problem || ' ' || solution, '<', ' ')), 'B')))",
+)
+
+for _statement in SQLITE_SEARCH_DDL:
+    event.listen(Idea.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+for _statement in POSTGRESQL_SEARCH_DDL:
+    event.listen(Idea.__table__, "after_create", DDL(_statement).execute_if(dialect="postgresql"))
+# The triggers go with the table; the FTS table would be left behind by drop_all().
+event.listen(
+    Idea.__table__,
+    "after_drop",
+    DDL("DROP TABLE IF EXISTS ideas_fts").execute_if(dialect="sqlite"),
+)

@@ -1,0 +1,131 @@
+"""The conversation on an idea: comments, one level of replies, the team's official response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+
+from portal.extensions import db
+from portal.models import Comment, Idea, User
+from portal.models.types import utcnow
+from portal.permissions import (
+    can_comment,
+    can_delete_comment,
+    can_edit_comment,
+    can_mark_official,
+    is_team,
+    require,
+)
+from portal.services import ideas, notifications, trending, votes
+from portal.services.errors import InvalidInput
+
+BODY_MAX = 10_000
+
+
+def _clean_body(body: str) -> str:
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput("Write something before posting.", field="body")
+    if len(body) > BODY_MAX:
+        raise InvalidInput(f"Keep comments under {BODY_MAX:,} characters.", field="body")
+    return body
+
+
+def add_comment(idea: Idea, *, author: User, body: str, parent_id: int | None = None) -> Comment:
+    require(can_comment(author, idea))
+    body = _clean_body(body)
+    parent = None
+    if parent_id is not None:
+        parent = db.session.get(Comment, parent_id)
+        if parent is None or parent.idea_id != idea.id or parent.deleted_at or parent.hidden_at:
+            raise InvalidInput("The comment you replied to is no longer there.", field="body")
+        if parent.parent_id is not None:
+            parent = db.session.get(Comment, parent.parent_id)  # replies stay one level deep
+    comment = Comment(
+        idea_id=idea.id, author_id=author.id, parent_id=parent.id if parent else None, body=body
+    )
+    db.session.add(comment)
+    db.session.flush()
+    db.session.execute(
+        update(Idea).where(Idea.id == idea.id).values(comment_count=Idea.comment_count + 1)
+    )
+    ideas.touch(idea, weight=trending.COMMENT_WEIGHT)
+    ideas.record_team_response(idea, author)
+    votes.follow(idea, author)
+    notifications.notify_followers(
+        idea,
+        notifications.REPLY if parent else notifications.COMMENT,
+        actor=author,
+        comment=comment,
+    )
+    return comment
+
+
+def edit_comment(comment: Comment, *, actor: User, body: str) -> None:
+    require(can_edit_comment(actor, comment, now=utcnow()))
+    body = _clean_body(body)
+    if body != comment.body:
+        comment.body = body
+        comment.edited_at = utcnow()
+
+
+def delete_comment(comment: Comment, *, actor: User) -> None:
+    """Remove one's own comment; where it has replies a placeholder keeps the thread readable."""
+    require(can_delete_comment(actor, comment))
+    comment.deleted_at = utcnow()
+    comment.is_official = False
+    db.session.execute(
+        update(Idea).where(Idea.id == comment.idea_id).values(comment_count=Idea.comment_count - 1)
+    )
+
+
+def mark_official(comment: Comment, *, actor: User) -> None:
+    """A product manager marks a team comment as the official response, shown at the top."""
+    require(can_mark_official(actor))
+    if comment.deleted_at or comment.hidden_at:
+        raise InvalidInput("That comment is no longer there.")
+    if comment.author is None or not is_team(comment.author):
+        raise InvalidInput("Only a comment by the team can be the official response.")
+    idea = db.session.get(Idea, comment.idea_id)
+    db.session.execute(
+        update(Comment)
+        .where(Comment.idea_id == comment.idea_id, Comment.id != comment.id)
+        .values(is_official=False)
+    )
+    if not comment.is_official:
+        comment.is_official = True
+        ideas.record_team_response(idea, actor)
+        ideas.touch(idea)
+        notifications.notify_followers(
+            idea, notifications.OFFICIAL_RESPONSE, actor=actor, comment=comment
+        )
+
+
+@dataclass
+class Thread:
+    comment: Comment
+    replies: list[Comment] = field(default_factory=list)
+
+
+def conversation(idea: Idea, *, viewer) -> tuple[Comment | None, list[Thread]]:
+    """The official response and the threads, in one query whatever their length.
+
+    Deleted comments without replies disappear; with replies they stay as placeholders.
+    Hidden comments are left out for everyone but the team.
+    """
+    stmt = select(Comment).where(Comment.idea_id == idea.id)
+    if not is_team(viewer):
+        stmt = stmt.where(Comment.hidden_at.is_(None))
+    rows = list(db.session.scalars(stmt.order_by(Comment.created_at, Comment.id)).unique())
+    threads: dict[int, Thread] = {}
+    official = None
+    for comment in rows:
+        if comment.parent_id is None:
+            threads[comment.id] = Thread(comment)
+        elif comment.parent_id in threads and comment.deleted_at is None:
+            threads[comment.parent_id].replies.append(comment)
+        if comment.is_official and comment.deleted_at is None:
+            official = comment
+    visible = [t for t in threads.values() if t.comment.deleted_at is None or t.replies]
+    return official, visible

@@ -1,0 +1,349 @@
+"""Ideas: submitting and editing them, and the lists people browse."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, or_, select, tuple_, update
+
+from portal.extensions import db
+from portal.models import Category, Follow, Idea, IdeaRevision, Stage, User, Vote
+from portal.models.types import utcnow
+from portal.permissions import (
+    can_edit_idea,
+    can_publish_concept,
+    can_see_hidden,
+    can_see_idea,
+    can_submit_idea,
+    is_signed_in,
+    is_team,
+    require,
+)
+from portal.services import catalog, trending, votes
+from portal.services.errors import InvalidInput
+
+TITLE_MIN, TITLE_MAX = 5, 120
+TEXT_MAX = 20_000
+
+
+class IdeaNotFound(Exception):
+    pass
+
+
+def _clean_fields(title: str, problem: str, solution: str, category_id) -> dict:
+    title = " ".join((title or "").split())
+    problem = (problem or "").strip()
+    solution = (solution or "").strip()
+    if not TITLE_MIN <= len(title) <= TITLE_MAX:
+        raise InvalidInput(
+            f"Give the idea a title of {TITLE_MIN} to {TITLE_MAX} characters.", field="title"
+        )
+    if not problem:
+        raise InvalidInput("Describe the problem this idea solves for you.", field="problem")
+    for name, text in (("problem", problem), ("solution", solution)):
+        if len(text) > TEXT_MAX:
+            raise InvalidInput(f"Keep this under {TEXT_MAX:,} characters.", field=name)
+    categories = catalog.active_categories()
+    category = None
+    if category_id not in (None, "", 0):
+        category = next((c for c in categories if str(c.id) == str(category_id)), None)
+        if category is None:
+            raise InvalidInput("Choose one of the listed categories.", field="category_id")
+    elif categories:
+        raise InvalidInput("Choose the category that fits best.", field="category_id")
+    return {"title": title, "problem": problem, "solution": solution, "category": category}
+
+
+def submit_idea(
+    *,
+    author: User,
+    title: str,
+    problem: str,
+    solution: str = "",
+    category_id: int | str | None = None,
+    as_concept: bool = False,
+) -> Idea:
+    """Post an idea. Its author votes for it and follows it."""
+    require(can_submit_idea(author))
+    if as_concept:
+        require(can_publish_concept(author))
+    fields = _clean_fields(title, problem, solution, category_id)
+    now = utcnow()
+    idea = Idea(
+        **fields,
+        author_id=author.id,
+        stage=catalog.initial_stage(),
+        is_team_concept=as_concept,
+        created_at=now,
+        last_activity_at=now,
+        # The team's own concept needs no answer from the team.
+        first_response_at=now if as_concept else None,
+        trending_score=trending.weight_at(trending.IDEA_WEIGHT, now),
+    )
+    db.session.add(idea)
+    db.session.flush()
+    votes.cast_vote(idea, author)
+    return idea
+
+
+def edit_idea(
+    idea: Idea, *, actor: User, title: str, problem: str, solution: str, category_id=None
+) -> None:
+    """The author corrects their idea; the previous text is kept for the team."""
+    require(can_edit_idea(actor, idea))
+    fields = _clean_fields(title, problem, solution, category_id)
+    if (fields["title"], fields["problem"], fields["solution"]) == (
+        idea.title,
+        idea.problem,
+        idea.solution,
+    ) and fields["category"] == idea.category:
+        return
+    db.session.add(
+        IdeaRevision(
+            idea_id=idea.id, title=idea.title, problem=idea.problem, solution=idea.solution
+        )
+    )
+    for name, value in fields.items():
+        setattr(idea, name, value)
+    idea.edited_at = utcnow()
+
+
+def revisions(idea: Idea) -> list[IdeaRevision]:
+    return list(
+        db.session.scalars(
+            select(IdeaRevision)
+            .where(IdeaRevision.idea_id == idea.id)
+            .order_by(IdeaRevision.created_at.desc(), IdeaRevision.id.desc())
+        )
+    )
+
+
+def get_idea(idea_id: int, *, viewer) -> Idea:
+    """The idea if this person may see it; IdeaNotFound otherwise (hidden looks like missing)."""
+    idea = db.session.get(Idea, idea_id)
+    if idea is None or not can_see_idea(viewer, idea):
+        raise IdeaNotFound
+    return idea
+
+
+def touch(idea: Idea, *, weight: float = 0.0) -> None:
+    """Record activity on an idea: its 'recently updated' time and its trending score."""
+    now = utcnow()
+    values = {"last_activity_at": now}
+    if weight:
+        values["trending_score"] = Idea.trending_score + trending.weight_at(weight, now)
+    db.session.execute(update(Idea).where(Idea.id == idea.id).values(**values))
+
+
+def response_due(idea: Idea, last_change: datetime | None):
+    """By when the stage promises the next word from the team, or None if it promises nothing."""
+    days = idea.stage.response_days
+    if days is None or idea.stage.is_closed:
+        return None
+    return (last_change or idea.created_at) + timedelta(days=days)
+
+
+def record_team_response(idea: Idea, actor: User) -> None:
+    """The team has answered: from now on the author can no longer edit the idea."""
+    if is_team(actor) and idea.first_response_at is None:
+        idea.first_response_at = utcnow()
+
+
+# --- Lists ----------------------------------------------------------------------------------
+
+SORTS = {
+    "trending": ("Trending", Idea.trending_score),
+    "top": ("Most votes", Idea.vote_count),
+    "new": ("Newest", Idea.created_at),
+    "discussed": ("Most discussed", Idea.comment_count),
+    "updated": ("Recently updated", Idea.last_activity_at),
+}
+PER_PAGE = 20
+
+
+@dataclass
+class IdeaFilters:
+    sort: str = "trending"
+    stage: str = "open"  # "open", "closed", "all" or a stage slug
+    category_id: int | None = None
+    mine: bool = False
+    voted: bool = False
+    following: bool = False
+
+
+@dataclass
+class IdeaPage:
+    ideas: list[Idea]
+    next_cursor: str | None
+    prev_cursor: str | None
+    voted_ids: set[int] = field(default_factory=set)
+    org_counts: dict[int, int] = field(default_factory=dict)
+
+
+def encode_cursor(value, idea_id: int) -> str:
+    if hasattr(value, "isoformat"):
+        value = {"t": value.isoformat()}
+    raw = json.dumps([value, idea_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str):
+    """The (value, id) a cursor points after; ValueError for anything that is not one of ours."""
+
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, idea_id = json.loads(raw)
+    except Exception as exc:
+        raise ValueError("bad cursor") from exc
+    if not isinstance(idea_id, int) or isinstance(idea_id, bool) or not 0 < idea_id < 2**31:
+        raise ValueError("bad cursor")
+    if sort in ("new", "updated"):
+        if not isinstance(value, dict) or not isinstance(value.get("t"), str):
+            raise ValueError("bad cursor")
+        value = datetime.fromisoformat(value["t"])
+        if value.tzinfo is None:
+            raise ValueError("bad cursor")
+    elif not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError("bad cursor")
+    elif sort == "trending":
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError("bad cursor")
+    elif not isinstance(value, int) or not -(2**31) < value < 2**31:
+        raise ValueError("bad cursor")  # counts are 32-bit integers
+    return value, idea_id
+
+
+def visible_ideas(viewer) -> Select:
+    stmt = select(Idea)
+    if not can_see_hidden(viewer):
+        stmt = stmt.where(Idea.hidden_at.is_(None))
+    return stmt
+
+
+def _filtered(filters: IdeaFilters, viewer) -> Select:
+    stmt = visible_ideas(viewer)
+    if filters.stage == "open":
+        stmt = stmt.where(Idea.stage.has(Stage.is_closed.is_(False)))
+    elif filters.stage == "closed":
+        stmt = stmt.where(Idea.stage.has(Stage.is_closed.is_(True)))
+    elif filters.stage != "all":
+        stmt = stmt.where(Idea.stage.has(Stage.slug == filters.stage))
+    if filters.category_id is not None:
+        stmt = stmt.where(Idea.category_id == filters.category_id)
+    if is_signed_in(viewer):
+        if filters.mine:
+            stmt = stmt.where(Idea.author_id == viewer.id)
+        if filters.voted:
+            stmt = stmt.where(
+                select(Vote.id).where(Vote.idea_id == Idea.id, Vote.user_id == viewer.id).exists()
+            )
+        if filters.following:
+            stmt = stmt.where(
+                select(Follow.user_id)
+                .where(Follow.idea_id == Idea.id, Follow.user_id == viewer.id)
+                .exists()
+            )
+    return stmt
+
+
+def list_ideas(
+    filters: IdeaFilters,
+    *,
+    viewer,
+    after: str | None = None,
+    before: str | None = None,
+    per_page: int = PER_PAGE,
+) -> IdeaPage:
+    """One page of ideas in keyset order: as fast on page 1,000 as on page 1."""
+    column = SORTS[filters.sort][1]
+    stmt = _filtered(filters, viewer)
+    key = tuple_(column, Idea.id)
+    backwards = before is not None and after is None
+    if after is not None:
+        stmt = stmt.where(key < tuple_(*decode_cursor(after, filters.sort)))
+    elif before is not None:
+        stmt = stmt.where(key > tuple_(*decode_cursor(before, filters.sort)))
+    order = (column.asc(), Idea.id.asc()) if backwards else (column.desc(), Idea.id.desc())
+    rows = list(db.session.scalars(stmt.order_by(*order).limit(per_page + 1)).unique())
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if backwards:
+        rows.reverse()
+
+    def cursor_of(idea: Idea) -> str:
+        return encode_cursor(getattr(idea, column.key), idea.id)
+
+    has_next = more if not backwards else True
+    has_prev = (after is not None) if not backwards else more
+    page = IdeaPage(
+        ideas=rows,
+        next_cursor=cursor_of(rows[-1]) if rows and has_next else None,
+        prev_cursor=cursor_of(rows[0]) if rows and has_prev else None,
+    )
+    decorate(page, viewer)
+    return page
+
+
+def decorate(page: IdeaPage, viewer) -> None:
+    """What a list shows beside each idea, in a fixed number of queries for the whole page."""
+    ids = [idea.id for idea in page.ideas]
+    if not ids:
+        return
+    if is_signed_in(viewer):
+        page.voted_ids = set(
+            db.session.scalars(
+                select(Vote.idea_id).where(Vote.user_id == viewer.id, Vote.idea_id.in_(ids))
+            )
+        )
+    page.org_counts = organisation_counts(ids)
+
+
+def organisation_counts(idea_ids: list[int]) -> dict[int, int]:
+    """How many distinct organisations have people voting for each idea."""
+    rows = db.session.execute(
+        select(Vote.idea_id, func.count(func.distinct(User.organisation_id)))
+        .join(User, User.id == Vote.user_id)
+        .where(Vote.idea_id.in_(idea_ids), User.organisation_id.is_not(None))
+        .group_by(Vote.idea_id)
+    )
+    return dict(rows.all())
+
+
+def supporter_summary(idea: Idea) -> tuple[int, int]:
+    """(people, organisations) behind an idea: 'supported by N people from M organisations'."""
+    return idea.vote_count, organisation_counts([idea.id]).get(idea.id, 0)
+
+
+def category_choices() -> list[Category]:
+    return catalog.active_categories()
+
+
+def my_activity(user: User, *, limit: int = 50) -> dict[str, list[Idea]]:
+    """What a person submitted, voted for and follows, each with its latest change first."""
+
+    def ideas(condition) -> list[Idea]:
+        # Authors still see their own hidden ideas here, marked as hidden by moderators.
+        stmt = (
+            select(Idea)
+            .where(condition, or_(Idea.hidden_at.is_(None), Idea.author_id == user.id))
+            .order_by(Idea.last_activity_at.desc(), Idea.id.desc())
+            .limit(limit)
+        )
+        return list(db.session.scalars(stmt).unique())
+
+    return {
+        "submitted": ideas(Idea.author_id == user.id),
+        "voted": ideas(
+            select(Vote.id).where(Vote.idea_id == Idea.id, Vote.user_id == user.id).exists()
+        ),
+        "following": ideas(
+            select(Follow.user_id)
+            .where(Follow.idea_id == Idea.id, Follow.user_id == user.id)
+            .exists()
+        ),
+    }

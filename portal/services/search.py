@@ -1,0 +1,473 @@
+"""Full-text search over ideas: SQLite FTS5 or a PostgreSQL tsvector, behind one interface.
+
+The search structures themselves are created with the ideas table (see the end of
+portal/models/idea.py) and by the migration that introduced them.
+
+User text never reaches SQL or a query language as typed: it is cut into words (runs of
+Unicode letters and digits), stop words are dropped, and each word is quoted before it is
+bound as a parameter. Quotes, brackets, AND/OR/NEAR, `*`, `:` or `-` are therefore plain
+separators, and junk gives no results rather than an error.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Subquery,
+    bindparam,
+    column,
+    false,
+    func,
+    literal_column,
+    select,
+    table,
+)
+from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
+
+from portal.extensions import db
+from portal.models import Idea
+
+MAX_PAGE_SIZE = 100
+MAX_WORDS = 12
+MAX_WORD_LENGTH = 40
+SIMILAR_MIN_CHARS = 3
+
+# Objects Alembic autogenerate cannot describe: the FTS5 table with the shadow tables FTS5
+# creates beside it (ideas_fts_data, _idx, _docsize, _config, _content), and the expression
+# index on PostgreSQL.
+FTS_TABLE = "ideas_fts"
+PG_INDEX = "ix_ideas_search"
+
+# PostgreSQL's 'english' stop words (snowball). Dropping them on both databases makes the two
+# agree: PostgreSQL ignores them anyway, and on SQLite "the" would otherwise match every idea.
+STOP_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        """
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can did do does doing don down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its
+    itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own s same she should so some such t than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with you your yours yourself yourselves
+""",
+    )
+)
+
+_WORD = re.compile(r"[^\W_]+")
+
+# Private-use characters that delimit matches in the database's highlighted text; they are
+# turned into <mark> only after the text around them has been escaped.
+_MARK_START = "\ue000"
+_MARK_END = "\ue001"
+# PostgreSQL's headline parser treats `<...>` as an HTML tag and will not mark words inside;
+# `<` is swapped for this character on the way in and back on the way out.
+_PG_LT = "\ue002"
+
+EXCERPT_CHARS = 200
+EXCERPT_LEAD_CHARS = 60
+
+_fts = table(
+    FTS_TABLE,
+    column("rowid", Integer),
+    column("title"),
+    column("problem"),
+    column("solution"),
+)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    idea: Idea
+    rank: float
+    title_html: Markup
+    excerpt_html: Markup
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[SearchHit]
+    total: int
+
+
+@dataclass(frozen=True)
+class _Terms:
+    words: tuple[str, ...]
+    # Whether the last word may also match as the start of a longer word ("mo" -> "mode").
+    prefix_last: bool
+
+
+def search_ideas(text: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
+    """Visible ideas matching every word of `text`, best first, with the matches marked.
+
+    Two queries for any page: the ideas themselves (with their joined relationships and the
+    total), then the marked-up text of just those ideas.
+    """
+    limit = max(1, min(int(limit), MAX_PAGE_SIZE))
+    offset = max(0, int(offset))
+    terms = _terms(text, min_word_length=1)
+    if terms is None:
+        return SearchPage(hits=[], total=0)
+
+    matches = _matches(terms, "AND")
+    stmt = (
+        select(Idea, matches.c.rank, func.count().over().label("total"))
+        .join(matches, matches.c.idea_id == Idea.id)
+        .where(Idea.hidden_at.is_(None))
+        .order_by(matches.c.rank.desc(), Idea.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = db.session.execute(stmt).all()
+    if not rows:
+        # Paged past the end: the total still says how many there are.
+        total = _count(matches) if offset else 0
+        return SearchPage(hits=[], total=total)
+
+    marked = _highlighted_text(terms, [idea.id for idea, _, _ in rows])
+    hits = []
+    for idea, rank, _ in rows:
+        title, problem, solution = marked.get(idea.id, (None, None, None))
+        hits.append(
+            SearchHit(
+                idea=idea,
+                rank=float(rank),
+                title_html=_render_marked(title, idea.title),
+                excerpt_html=_excerpt(problem, idea.problem, solution, idea.solution),
+            )
+        )
+    return SearchPage(hits=hits, total=int(rows[0][2]))
+
+
+def matching_idea_ids(text: str, *, include_hidden: bool = False) -> Subquery:
+    """A subquery of (idea_id, rank) for the ideas matching `text`, to join with other filters.
+
+    Order by `rank` descending for best first. Hidden ideas are left out unless the caller,
+    having checked the viewer may see them, asks for them.
+
+        matches = search.matching_idea_ids(q)
+        select(Idea).join(matches, matches.c.idea_id == Idea.id).order_by(
+            matches.c.rank.desc(), Idea.id.desc())
+    """
+    terms = _terms(text, min_word_length=1)
+    if terms is None:
+        return (
+            select(
+                literal_column("NULL", Integer).label("idea_id"),
+                literal_column("NULL", Float).label("rank"),
+            )
+            .where(false())
+            .subquery("search_matches")
+        )
+    matches = _matches(terms, "AND")
+    stmt = select(matches.c.idea_id, matches.c.rank)
+    if not include_hidden:
+        stmt = stmt.join(Idea, Idea.id == matches.c.idea_id).where(Idea.hidden_at.is_(None))
+    return stmt.subquery("search_matches")
+
+
+def similar_ideas(title: str, *, limit: int = 5, exclude_id: int | None = None) -> list[Idea]:
+    """Visible ideas sharing any meaningful word with a title being typed, best first.
+
+    For suggesting duplicates while an idea is written: any word may match (the last one
+    also as a prefix), so "export excel" suggests ideas about either.
+    """
+    if not isinstance(title, str) or len(title.strip()) < SIMILAR_MIN_CHARS:
+        return []
+    terms = _terms(title, min_word_length=2)
+    if terms is None:
+        return []
+    limit = max(1, min(int(limit), MAX_PAGE_SIZE))
+    matches = _matches(terms, "OR")
+    stmt = (
+        select(Idea)
+        .join(matches, matches.c.idea_id == Idea.id)
+        .where(Idea.hidden_at.is_(None))
+        .order_by(matches.c.rank.desc(), Idea.id.desc())
+        .limit(limit)
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(Idea.id != exclude_id)
+    return list(db.session.scalars(stmt))
+
+
+def autogenerate_include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic's include_object hook: leave the search structures out of autogenerate.
+
+    They are built by hand (migration and create_all listeners), differ by database, and
+    Alembic cannot describe an FTS5 table or compare an expression index.
+    """
+    if type_ == "table" and name is not None:
+        return not (name == FTS_TABLE or name.startswith(FTS_TABLE + "_"))
+    if type_ == "index":
+        return name != PG_INDEX
+    return True
+
+
+# Words ------------------------------------------------------------------------------------
+
+
+def _terms(text: str, *, min_word_length: int) -> _Terms | None:
+    """The searchable words of user text, or None when nothing searchable is left."""
+    if not isinstance(text, str):
+        return None
+    text = unicodedata.normalize("NFKC", text[: MAX_WORDS * (MAX_WORD_LENGTH + 1) * 4])
+    raw = _WORD.findall(text.lower())
+    if not raw:
+        return None
+    # A word still being typed: the text does not end after it.
+    prefix_last = not text[-1:].isspace()
+    last = raw[-1]
+    words: list[str] = []
+    for word in raw:
+        word = word[:MAX_WORD_LENGTH]
+        if word in STOP_WORDS or len(word) < min_word_length or word in words:
+            continue
+        words.append(word)
+    if not words:
+        return None
+    words = words[:MAX_WORDS]
+    return _Terms(words=tuple(words), prefix_last=prefix_last and words[-1] == last)
+
+
+def _matches(terms: _Terms, operator: str) -> Subquery:
+    """(idea_id, rank) of every idea, hidden or not, matching all ("AND") or any ("OR") word.
+
+    On SQLite the ranking function must sit in the same SELECT as the MATCH, and that SELECT
+    must not also hold a window function, so callers join this as a subquery.
+    """
+    if _dialect() == "postgresql":
+        query = _pg_query(terms, "&" if operator == "AND" else "|")
+        stmt = select(Idea.id.label("idea_id"), _pg_rank(query).label("rank")).where(
+            _pg_vector().bool_op("@@")(query)
+        )
+    else:
+        stmt = select(_fts.c.rowid.label("idea_id"), _sqlite_rank().label("rank")).where(
+            _sqlite_match(terms, operator)
+        )
+    return stmt.subquery("fts_matches")
+
+
+def _sqlite_match(terms: _Terms, operator: str) -> ColumnElement[bool]:
+    # Every word becomes an FTS5 string ("..."), so nothing in it is query syntax; the words
+    # hold only letters and digits, but a stray quote would be doubled all the same.
+    phrases = ['"' + word.replace('"', '""') + '"' for word in terms.words]
+    if terms.prefix_last:
+        phrases[-1] += "*"
+    expression = f" {operator} ".join(phrases)
+    return literal_column(FTS_TABLE).op("MATCH")(bindparam("fts_query", expression, unique=True))
+
+
+def _sqlite_rank() -> ColumnElement[float]:
+    # bm25 is lower for better matches; a title match counts ten times a body match.
+    return -func.bm25(literal_column(FTS_TABLE), 10.0, 1.0, 1.0)
+
+
+def _pg_vector() -> ColumnElement:
+    """The indexed expression of ix_ideas_search, built to parse identically."""
+    english = literal_column("'english'")
+
+    def plain(text):
+        # PostgreSQL's parser skips HTML tags, and with them words like "<video>" or whole
+        # "<script>...</script>" runs; ideas are plain text, so `<` counts as a space.
+        return func.translate(text, literal_column("'<'"), literal_column("' '"))
+
+    title = func.setweight(func.to_tsvector(english, plain(Idea.title)), literal_column("'A'"))
+    body = func.setweight(
+        func.to_tsvector(
+            english,
+            plain(Idea.problem.op("||")(literal_column("' '")).op("||")(Idea.solution)),
+        ),
+        literal_column("'B'"),
+    )
+    return title.op("||", return_type=TSVECTOR)(body)
+
+
+def _pg_query(terms: _Terms, operator: str) -> ColumnElement:
+    # Each word is a quoted tsquery lexeme ('word'), the last optionally a prefix ('mo':*).
+    lexemes = ["'" + word.replace("'", "''") + "'" for word in terms.words]
+    if terms.prefix_last:
+        lexemes[-1] += ":*"
+    expression = f" {operator} ".join(lexemes)
+    return func.to_tsquery(
+        literal_column("'english'"), bindparam("ts_query", expression, unique=True), type_=TSQUERY
+    )
+
+
+def _pg_rank(query: ColumnElement) -> ColumnElement[float]:
+    # Weights for D, C, B, A: a title (A) match is worth five body (B) matches. Normalisation 1
+    # divides by the log of the length, so a long text does not win by repetition alone.
+    weights = literal_column("'{0.1, 0.2, 0.2, 1.0}'::float4[]")
+    return func.ts_rank_cd(weights, _pg_vector(), query, 1, type_=Float)
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def _count(matches: Subquery) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(matches)
+        .join(Idea, Idea.id == matches.c.idea_id)
+        .where(Idea.hidden_at.is_(None))
+    )
+    return db.session.scalar(stmt) or 0
+
+
+# Highlighting ----------------------------------------------------------------------------
+
+
+def _highlighted_text(
+    terms: _Terms, idea_ids: list[int]
+) -> dict[int, tuple[str | None, str | None, str | None]]:
+    """Title, problem and solution of each idea with the matched words between markers.
+
+    The database marks the words, so stemming and prefixes agree with the search itself.
+    """
+    if _dialect() == "postgresql":
+        # Every word of the query is marked wherever it occurs, hence OR.
+        query = _pg_query(terms, "|")
+        options = bindparam(
+            "headline_options",
+            f"StartSel={_MARK_START}, StopSel={_MARK_END}, HighlightAll=true",
+            unique=True,
+        )
+
+        def headline(col):
+            return func.replace(
+                func.ts_headline(
+                    literal_column("'english'"),
+                    func.translate(col, "<", _PG_LT),
+                    query,
+                    options,
+                ),
+                _PG_LT,
+                "<",
+            )
+
+        stmt = select(
+            Idea.id, headline(Idea.title), headline(Idea.problem), headline(Idea.solution)
+        ).where(Idea.id.in_(idea_ids))
+    else:
+
+        def highlight(index: int):
+            return func.highlight(literal_column(FTS_TABLE), index, _MARK_START, _MARK_END)
+
+        stmt = (
+            select(_fts.c.rowid, highlight(0), highlight(1), highlight(2))
+            .where(_sqlite_match(terms, "OR"))
+            .where(_fts.c.rowid.in_(idea_ids))
+        )
+    return {row[0]: (row[1], row[2], row[3]) for row in db.session.execute(stmt)}
+
+
+def _spans(marked: str | None, original: str) -> list[tuple[int, int]]:
+    """Where the matches are in `original`, read from the database's marked-up copy.
+
+    If the marked copy is not exactly `original` plus markers (say the text itself held a
+    marker character), nothing is marked rather than something wrong.
+    """
+    if not marked:
+        return []
+    spans: list[tuple[int, int]] = []
+    plain: list[str] = []
+    length = 0
+    start = None
+    for piece in re.split(f"([{_MARK_START}{_MARK_END}])", marked):
+        if piece == _MARK_START and start is None:
+            start = length
+        elif piece == _MARK_END and start is not None:
+            if length > start:
+                spans.append((start, length))
+            start = None
+        else:
+            plain.append(piece)
+            length += len(piece)
+    if start is not None or "".join(plain) != original:
+        return []
+    return spans
+
+
+def _render(text: str, spans: list[tuple[int, int]], begin: int = 0, end: int | None = None):
+    end = len(text) if end is None else end
+    out = Markup()
+    position = begin
+    for start, stop in spans:
+        start, stop = max(start, begin), min(stop, end)
+        if start >= stop:
+            continue
+        out += escape(text[position:start]) + Markup("<mark>") + escape(text[start:stop])
+        out += Markup("</mark>")
+        position = stop
+    return out + escape(text[position:end])
+
+
+def _render_marked(marked: str | None, original: str) -> Markup:
+    return _render(original, _spans(marked, original))
+
+
+def _excerpt(
+    marked_problem: str | None, problem: str, marked_solution: str | None, solution: str
+) -> Markup:
+    """A short piece of the problem or solution around the first match, matches marked."""
+    text, spans = problem, _spans(marked_problem, problem)
+    if not spans:
+        solution_spans = _spans(marked_solution, solution)
+        if solution_spans:
+            text, spans = solution, solution_spans
+    # Runs of whitespace (paragraphs, indents) read as one space in a one-line excerpt.
+    text, spans = _collapse_whitespace(text, spans)
+    if len(text) <= EXCERPT_CHARS:
+        return _render(text, spans)
+
+    begin = 0
+    if spans and spans[0][0] > EXCERPT_LEAD_CHARS:
+        begin = spans[0][0] - EXCERPT_LEAD_CHARS
+        space = text.find(" ", begin, spans[0][0])
+        begin = space + 1 if space != -1 else begin
+    end = min(len(text), begin + EXCERPT_CHARS)
+    if end < len(text):
+        space = text.rfind(" ", begin, end)
+        end = space if space > begin else end
+        # Never cut a marked word in two.
+        for start, stop in spans:
+            if start < end < stop:
+                end = stop
+    out = _render(text, spans, begin, end)
+    if begin > 0:
+        out = Markup("…") + out
+    if end < len(text):
+        out += Markup("…")
+    return out
+
+
+def _collapse_whitespace(
+    text: str, spans: list[tuple[int, int]]
+) -> tuple[str, list[tuple[int, int]]]:
+    # Map each kept character's old offset to its new one, then move the spans across.
+    kept: list[str] = []
+    new_offset = [0] * (len(text) + 1)
+    previous_space = True  # also drops leading whitespace
+    for i, char in enumerate(text):
+        new_offset[i] = len(kept)
+        if char.isspace():
+            if not previous_space:
+                kept.append(" ")
+            previous_space = True
+        else:
+            kept.append(char)
+            previous_space = False
+    new_offset[len(text)] = len(kept)
+    collapsed = "".join(kept).rstrip()
+    return collapsed, [
+        (new_offset[start], min(new_offset[stop], len(collapsed))) for start, stop in spans
+    ]

@@ -66,9 +66,11 @@ def register_blueprints(app: Flask) -> None:
     from portal.account import bp as account_bp
     from portal.admin import bp as admin_bp
     from portal.auth import bp as auth_bp
+    from portal.ideas import bp as ideas_bp
     from portal.main import bp as main_bp
+    from portal.organisations import bp as organisations_bp
 
-    for bp in (main_bp, auth_bp, account_bp, admin_bp):
+    for bp in (main_bp, ideas_bp, auth_bp, account_bp, admin_bp, organisations_bp):
         app.register_blueprint(bp)
 
 
@@ -80,17 +82,28 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_templating(app: Flask) -> None:
     from portal import permissions
-    from portal.markdown import render_markdown
+    from portal.markdown import plain_excerpt, render_markdown
 
     app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.filters["excerpt"] = plain_excerpt
 
     @app.context_processor
     def inject_globals():
+        from flask_login import current_user
+
+        from portal.services.notifications import unread_count
+
+        signed_in = permissions.is_signed_in(current_user)
         return {
+            "unread_notifications": (lambda: unread_count(current_user))
+            if signed_in
+            else (lambda: 0),
             "site_name": app.config["SITE_NAME"],
             "is_signed_in": permissions.is_signed_in,
             "is_team": permissions.is_team,
             "is_admin": permissions.is_admin,
+            "can_publish_concept": permissions.can_publish_concept,
+            "can_see_organisations": permissions.can_see_organisations,
         }
 
     @app.template_filter("datetime")

@@ -70,5 +70,173 @@ def load_demo() -> bool:
                 verified=True,
                 accepted_guidelines=True,
             )
+    _load_ideas()
     set_setting("demo_loaded_at", utcnow().isoformat(), actor=None)
     return True
+
+
+CATEGORIES = ["Reporting", "Integrations", "Mobile app", "Administration", "Notifications"]
+
+# (title, category, author email, stage, problem, solution, voter count)
+IDEAS = [
+    (
+        "Export reports to Excel with formatting",
+        "Reporting",
+        "ana@northwind.example",
+        "planned",
+        "Every month our finance team copies the revenue report into Excel by hand and fixes the "
+        "number formats. It takes half a day and mistakes slip in.",
+        "An **Export to Excel** button that keeps currencies, dates and column widths.",
+        11,
+    ),
+    (
+        "Single sign-on with Azure AD",
+        "Administration",
+        "dmitri@globex.example",
+        "in_progress",
+        "We have 400 people using the product and IT has to create and remove every account by "
+        "hand. Leavers keep access for weeks.",
+        "SAML or OIDC sign-in with Azure AD, and automatic deprovisioning.",
+        9,
+    ),
+    (
+        "Dark mode for the dashboard",
+        "Mobile app",
+        "chloe@northwind.example",
+        "under_review",
+        "Our support team works night shifts and the bright dashboard is tiring on the eyes.",
+        "",
+        7,
+    ),
+    (
+        "Slack notifications when a deal changes stage",
+        "Integrations",
+        "emma@globex.example",
+        "new",
+        "Sales managers live in Slack and miss stage changes until the weekly review.",
+        "Post a message to a chosen channel when a deal moves.",
+        5,
+    ),
+    (
+        "Scheduled email of the weekly summary",
+        "Reporting",
+        "george@initech.example",
+        "shipped",
+        "Our managers never log in; they want the summary in their inbox on Monday morning.",
+        "",
+        8,
+    ),
+    (
+        "Bulk edit of customer records",
+        "Administration",
+        "ivan@umbra-health.example",
+        "new",
+        "After a reorganisation we had to reassign 300 accounts one by one.",
+        "Select many records and change the owner or a field in one go.",
+        4,
+    ),
+    (
+        "Offline mode for field visits",
+        "Mobile app",
+        "julia@umbra-health.example",
+        "declined",
+        "Our nurses visit patients in areas with no signal and cannot record visits.",
+        "",
+        3,
+    ),
+    (
+        "Webhook when an invoice is paid",
+        "Integrations",
+        "kofi@freelance.example",
+        "new",
+        "I reconcile payments in my own accounting tool and have to check the portal daily.",
+        "",
+        2,
+    ),
+    (
+        "Two-factor authentication with hardware keys",
+        "Administration",
+        "farah@globex.example",
+        "planned",
+        "Our security policy requires phishing-resistant second factors for every SaaS tool.",
+        "Support WebAuthn security keys alongside authenticator apps.",
+        6,
+    ),
+]
+
+STAGE_NOTES = {
+    "under_review": "Thanks for raising this. We are talking to a few of you to understand "
+    "when it matters most; expect an update within a month.",
+    "planned": "This is on the roadmap for next quarter. We will share designs here first.",
+    "in_progress": "Design is done and two engineers are building it now.",
+    "shipped": "Shipped in release 4.2: look for **Schedule** on the summary page.",
+    "declined": "We looked at this carefully. Offline sync for health data needs encryption "
+    "and conflict handling we cannot do well this year, so we are not taking it on now.",
+}
+
+COMMENTS = [
+    ("ben@northwind.example", "Same here: our controller asked for this last week."),
+    ("hana@initech.example", "Please keep the column widths, that's half the work for us."),
+    ("lena@freelance.example", "Would CSV be enough for a first version?"),
+]
+
+
+def _load_ideas() -> None:
+    from portal.models import Category, Idea, StageChange
+    from portal.services import catalog, comments, ideas, votes
+
+    catalog.install_default_stages()
+    existing = set(db.session.scalars(select(Category.name)))
+    for position, name in enumerate(CATEGORIES):
+        if name not in existing:
+            db.session.add(Category(name=name, position=position))
+    db.session.flush()
+    categories = {c.name: c for c in catalog.active_categories()}
+    stages = {s.slug: s for s in catalog.stages()}
+    people = [accounts.find_user_by_email(email) for email, _n, _r in PEOPLE]
+    customers = [p for p in people if p.role == Role.CUSTOMER]
+    pm = accounts.find_user_by_email("priya.pm@portal.example")
+
+    for title, category, author_email, stage, problem, solution, voters in IDEAS:
+        author = accounts.find_user_by_email(author_email)
+        idea = ideas.submit_idea(
+            author=author,
+            title=title,
+            problem=problem,
+            solution=solution,
+            category_id=categories[category].id,
+        )
+        for voter in [c for c in customers if c.id != author.id][: voters - 1]:
+            votes.cast_vote(idea, voter)
+        if stage != "new":
+            db.session.add(
+                StageChange(
+                    idea_id=idea.id,
+                    from_stage_id=idea.stage_id,
+                    to_stage_id=stages[stage].id,
+                    note=STAGE_NOTES[stage],
+                    actor_id=pm.id,
+                )
+            )
+            idea.stage = stages[stage]
+            idea.first_response_at = utcnow()
+        db.session.flush()
+
+    first = db.session.scalar(select(Idea).order_by(Idea.id))
+    for email, body in COMMENTS:
+        comments.add_comment(first, author=accounts.find_user_by_email(email), body=body)
+    answer = comments.add_comment(
+        first,
+        author=pm,
+        body="Thanks all. We will start with formatted **.xlsx** export of the revenue and "
+        "pipeline reports; CSV stays available for everything else.",
+    )
+    comments.mark_official(answer, actor=pm)
+    ideas.submit_idea(
+        author=pm,
+        title="Concept: a shared workspace for your whole team",
+        problem="We hear that teams share dashboards by screenshot. We are exploring shared "
+        "workspaces with comments on charts. Would this help you? What would you need?",
+        category_id=categories["Reporting"].id,
+        as_concept=True,
+    )

@@ -30,3 +30,11 @@ def render_markdown(text: str | None) -> Markup:
         link_rel="nofollow ugc noopener",
     )
     return Markup(clean)  # noqa: S704 - sanitised by nh3 just above
+
+
+def plain_excerpt(text: str | None, length: int = 180) -> str:
+    """The first words of a Markdown text as plain text, for lists and feeds."""
+    plain = " ".join(render_markdown(text).striptags().split())
+    if len(plain) <= length:
+        return plain
+    return plain[:length].rsplit(" ", 1)[0].rstrip(",.;:") + "…"

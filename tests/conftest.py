@@ -240,3 +240,58 @@ def _no_stray_environment(monkeypatch):
     for name in list(os.environ):
         if name.startswith("PORTAL_") and name not in ("PORTAL_TEST_BACKEND",):
             monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def stages(app):
+    """The default pipeline (New, Under review, ... Merged), as the migration installs it."""
+    from portal.services import catalog
+
+    catalog.install_default_stages()
+    db.session.commit()
+    return {stage.slug: stage for stage in catalog.stages()}
+
+
+@pytest.fixture
+def make_category(app):
+    from portal.models import Category
+
+    def make(name: str = "Reporting", position: int = 0) -> Category:
+        category = Category(name=name, position=position)
+        db.session.add(category)
+        db.session.commit()
+        return category
+
+    return make
+
+
+@pytest.fixture
+def make_idea(app, stages, make_user):
+    """make_idea(title=..., author=..., stage="planned") posts an idea through the service."""
+    from portal.services import ideas
+
+    def make(
+        title: str = "Export reports to Excel",
+        *,
+        author: User | None = None,
+        problem: str = "Our finance team copies numbers by hand every month.",
+        solution: str = "",
+        category=None,
+        stage: str | None = None,
+        as_concept: bool = False,
+    ):
+        author = author or make_user()
+        idea = ideas.submit_idea(
+            author=author,
+            title=title,
+            problem=problem,
+            solution=solution,
+            category_id=category.id if category is not None else None,
+            as_concept=as_concept,
+        )
+        if stage is not None:
+            idea.stage = stages[stage]
+        db.session.commit()
+        return idea
+
+    return make

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AuditEvent, Role, User, UserSession
+from portal.models import AuditEvent, Idea, Notification, Organisation, Role, User, UserSession
 
 from .conftest import DEFAULT_PASSWORD, sign_in_client
 
@@ -58,6 +58,16 @@ def admins(outcome: Outcome) -> dict[str, Outcome]:
     }
 
 
+def team(outcome: Outcome) -> dict[str, Outcome]:
+    """Product managers and admins get outcome; customers are refused."""
+    return {
+        "anonymous": SIGN_IN,
+        "customer": FORBIDDEN,
+        "product_manager": outcome,
+        "admin": outcome,
+    }
+
+
 def visitors(anonymous: Outcome, signed_in_roles: Outcome) -> dict[str, Outcome]:
     """Pages for people who are not signed in; signed-in people get signed_in_roles."""
     return {
@@ -74,12 +84,19 @@ class Route:
     post: dict[str, Outcome]
     data: dict[str, str] = field(default_factory=dict)  # the form a POST sends
     user: str = "target"  # which person <user_id> names: "target" or "suspended"
+    # Which comment <comment_id> names: the target's ("customer") or a product manager's ("team").
+    comment: str = "customer"
 
     def outcome(self, method: str, role: str) -> Outcome:
         return {"GET": self.get, "POST": self.post}[method][role]
 
 
 NEW_PASSWORD = "another long passphrase 42"
+
+# <idea_id> is an idea the target posted; <comment_id> a comment on it; <notification_id> one of
+# the target's notifications. The acting person is never their author or owner.
+BACK_TO_IDEA = Outcome(303, "/ideas/{idea_id}", changes=True)
+BACK_TO_NOTIFICATIONS = Outcome(303, "/notifications")  # nothing of the actor's to mark read
 
 MATRIX: dict[str, Route] = {
     "main.home": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
@@ -149,6 +166,59 @@ MATRIX: dict[str, Route] = {
         post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
         user="suspended",
     ),
+    "admin.set_organisation": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
+        data={"organisation_id": "{organisation_id}"},
+    ),
+    "organisations.index": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "organisations.detail": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "main.ideas_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "main.idea_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "ideas.new": Route(
+        get=signed_in(PAGE),
+        post=signed_in(Outcome(303, "/ideas/{new_idea_id}", changes=True)),
+        data={
+            "title": "A brand new idea",
+            "problem": "Something gets in the way.",
+            "confirmed": "1",
+        },
+    ),
+    "ideas.similar": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "ideas.search": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "ideas.detail": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "ideas.edit": Route(
+        # Only the author, and only until the team answers (see tests/test_ideas.py).
+        get=signed_in(FORBIDDEN),
+        post=signed_in(FORBIDDEN),
+        data={"title": "Edited by somebody else", "problem": "Changed by somebody else"},
+    ),
+    "ideas.vote": Route(
+        get=everyone(NOT_ALLOWED), post=signed_in(BACK_TO_IDEA), data={"action": "vote"}
+    ),
+    "ideas.follow": Route(
+        get=everyone(NOT_ALLOWED), post=signed_in(BACK_TO_IDEA), data={"action": "follow"}
+    ),
+    "ideas.comment": Route(
+        get=everyone(NOT_ALLOWED),
+        post=signed_in(BACK_TO_IDEA),
+        data={"body": "A comment from the role matrix"},
+    ),
+    "ideas.edit_comment": Route(
+        get=signed_in(FORBIDDEN), post=signed_in(FORBIDDEN), data={"body": "Defaced"}
+    ),
+    "ideas.delete_comment": Route(get=everyone(NOT_ALLOWED), post=signed_in(FORBIDDEN)),
+    "ideas.mark_official": Route(
+        get=everyone(NOT_ALLOWED), post=team(BACK_TO_IDEA), comment="team"
+    ),
+    "ideas.notifications_page": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
+    "ideas.read_notification": Route(
+        get=everyone(NOT_ALLOWED), post=signed_in(BACK_TO_NOTIFICATIONS)
+    ),
+    "ideas.read_all_notifications": Route(
+        get=everyone(NOT_ALLOWED), post=signed_in(BACK_TO_NOTIFICATIONS)
+    ),
+    "ideas.mine": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
 }
 
 
@@ -167,9 +237,20 @@ def database_snapshot() -> dict[str, list[tuple]]:
     return snapshot
 
 
-def url_values(rule, people: dict[str, User], route: Route) -> dict[str, object]:
-    samples = {"user_id": people[route.user].id, "token": "not-a-real-token"}
+def url_values(rule, people: dict[str, User], content: dict, route: Route) -> dict[str, object]:
+    samples = {
+        "user_id": people[route.user].id,
+        "token": "not-a-real-token",
+        "idea_id": content["idea"],
+        "comment_id": content[f"{route.comment}_comment"],
+        "notification_id": content["notification"],
+        "organisation_id": content["organisation"],
+    }
     return {name: samples[name] for name in rule.arguments}
+
+
+def newest_idea_id() -> int | None:
+    return db.session.scalar(select(func.max(Idea.id)))
 
 
 @pytest.fixture
@@ -179,6 +260,31 @@ def people(make_user) -> dict[str, User]:
         "suspended": make_user(
             "customer", display_name="Suspended Person", suspended_reason="Posting spam"
         ),
+    }
+
+
+@pytest.fixture
+def content(people, make_user, make_idea) -> dict[str, int]:
+    """An idea by the target, a comment on it by the target and one by the team; the team's
+    comment gives the target (who follows their idea) a notification."""
+    from portal.services import comments
+
+    idea = make_idea("The target's idea", author=people["target"])
+    customer_comment = comments.add_comment(idea, author=people["target"], body="By the target")
+    organisation = Organisation(name="Acme Partners")
+    db.session.add(organisation)
+    team_member = make_user("product_manager", display_name="Team Person")
+    team_comment = comments.add_comment(idea, author=team_member, body="By the team")
+    db.session.commit()
+    notification = db.session.scalar(
+        select(Notification).where(Notification.user_id == people["target"].id)
+    )
+    return {
+        "idea": idea.id,
+        "customer_comment": customer_comment.id,
+        "team_comment": team_comment.id,
+        "notification": notification.id,
+        "organisation": organisation.id,
     }
 
 
@@ -209,13 +315,13 @@ def test_every_route_is_in_the_matrix(app):
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("endpoint", sorted(MATRIX))
 def test_each_role_gets_exactly_what_it_may_from_each_route(
-    app, client, make_user, people, endpoint, role
+    app, client, make_user, people, content, endpoint, role
 ):
     if role != "anonymous":
         sign_in_client(client, make_user(role, display_name=f"Acting {role}"))
     rule = _rules_by_endpoint(app)[endpoint][0]
     route = MATRIX[endpoint]
-    values = url_values(rule, people, route)
+    values = url_values(rule, people, content, route)
     with app.test_request_context():
         from flask import url_for
 
@@ -224,14 +330,17 @@ def test_each_role_gets_exactly_what_it_may_from_each_route(
     for method in METHODS:  # GET first: the POST of sign-in or sign-out changes who is signed in
         expected = route.outcome(method, role)
         before = database_snapshot()
-        response = client.open(url, method=method, data=route.data if method == "POST" else None)
+        data = {k: v.format(organisation_id=content["organisation"]) for k, v in route.data.items()}
+        response = client.open(url, method=method, data=data if method == "POST" else None)
         after = database_snapshot()
         where = f"{method} {url} as {role}"
 
         assert response.status_code == expected.status, where
         if expected.location is not None:
             location = urlsplit(response.headers["Location"])
-            assert location.path == expected.location.format(**values), where
+            known = {**values, "idea_id": content["idea"], "new_idea_id": newest_idea_id()}
+            expected_path = expected.location.format(**known)
+            assert location.path == expected_path, where
             if expected is SIGN_IN:
                 assert parse_qs(location.query)["next"] == [url], where
         else:

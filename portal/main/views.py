@@ -1,15 +1,50 @@
-"""The home page and the community guidelines."""
+"""The home page (the list of ideas) and the community guidelines."""
 
-from flask import render_template
+from flask import abort, render_template, request
+from flask_login import current_user
 
 from portal.main import bp
 from portal.markdown import render_markdown
+from portal.services import catalog, ideas
 from portal.services.settings import get_setting
+
+
+def _filters_from_args() -> ideas.IdeaFilters:
+    args = request.args
+    sort = args.get("sort", "trending")
+    stage = args.get("stage", "open")
+    stage_slugs = {s.slug for s in catalog.stages()}
+    category = args.get("category", "")
+    return ideas.IdeaFilters(
+        sort=sort if sort in ideas.SORTS else "trending",
+        stage=stage if stage in {"open", "closed", "all"} | stage_slugs else "open",
+        category_id=int(category) if category.isdigit() and len(category) < 10 else None,
+        mine=args.get("mine") == "1",
+        voted=args.get("voted") == "1",
+        following=args.get("following") == "1",
+    )
 
 
 @bp.route("/")
 def home():
-    return render_template("main/home.html")
+    filters = _filters_from_args()
+    try:
+        page = ideas.list_ideas(
+            filters,
+            viewer=current_user,
+            after=request.args.get("after"),
+            before=request.args.get("before"),
+        )
+    except ValueError:
+        abort(400, "That page link is not valid any more. Start again from the first page.")
+    return render_template(
+        "main/home.html",
+        page=page,
+        filters=filters,
+        sorts=ideas.SORTS,
+        stages=catalog.stages(),
+        categories=catalog.active_categories(),
+    )
 
 
 @bp.route("/guidelines")

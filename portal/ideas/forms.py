@@ -1,0 +1,52 @@
+"""Forms for ideas and comments."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
+
+from portal.services.comments import BODY_MAX
+from portal.services.ideas import TEXT_MAX, TITLE_MAX, TITLE_MIN
+
+
+class IdeaForm(FlaskForm):
+    title = StringField(
+        "Title",
+        description="A short summary of the need, such as “Export reports to Excel”.",
+        validators=[
+            InputRequired(message="Give the idea a title."),
+            Length(min=TITLE_MIN, max=TITLE_MAX),
+        ],
+        render_kw={"maxlength": TITLE_MAX, "autocomplete": "off"},
+    )
+    problem = TextAreaField(
+        "What problem does it solve for you?",
+        description="Who runs into it, when, and what it costs you today. Markdown works.",
+        validators=[InputRequired(message="Describe the problem."), Length(max=TEXT_MAX)],
+        render_kw={"rows": 6},
+    )
+    solution = TextAreaField(
+        "Your proposed solution (optional)",
+        description="If you have an idea of how it could work, tell us.",
+        validators=[Optional(), Length(max=TEXT_MAX)],
+        render_kw={"rows": 4},
+    )
+    category_id = SelectField("Category", choices=[], validate_choice=False)
+    as_concept = BooleanField("Publish as a concept from the team, asking for feedback")
+    confirmed = HiddenField()
+
+
+class CommentForm(FlaskForm):
+    body = TextAreaField(
+        "Your comment",
+        description="Markdown works. Be kind and specific.",
+        validators=[InputRequired(message="Write something before posting."), Length(max=BODY_MAX)],
+        render_kw={"rows": 4},
+    )
+    parent_id = HiddenField()
+
+
+class ActionForm(FlaskForm):
+    """A button with a CSRF token; `action` says which of two states is wanted."""
+
+    action = HiddenField()
+    next = HiddenField()

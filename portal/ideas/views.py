@@ -1,0 +1,344 @@
+"""Routes for ideas: the submit flow, an idea's page, votes, follows, comments, notifications."""
+
+from __future__ import annotations
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.forms import apply_domain_error, handle_submission
+from portal.ideas import bp
+from portal.ideas.forms import ActionForm, CommentForm, IdeaForm
+from portal.models import Comment, StageChange
+from portal.models.types import utcnow
+from portal.permissions import (
+    can_comment,
+    can_edit_comment,
+    can_edit_idea,
+    can_mark_official,
+    can_publish_concept,
+    can_see_revisions,
+    can_vote,
+    login_required,
+)
+from portal.services import comments, ideas, notifications, votes
+from portal.services.errors import DomainError, InvalidInput
+from portal.web import safe_next
+
+
+def _idea_or_404(idea_id: int):
+    try:
+        return ideas.get_idea(idea_id, viewer=current_user)
+    except ideas.IdeaNotFound:
+        abort(404)
+
+
+def _comment_or_404(comment_id: int) -> Comment:
+    comment = db.get_or_404(Comment, comment_id)
+    _idea_or_404(comment.idea_id)
+    if comment.hidden_at is not None or comment.deleted_at is not None:
+        abort(404)
+    return comment
+
+
+def _idea_form(**kwargs) -> IdeaForm:
+    form = IdeaForm(**kwargs)
+    form.category_id.choices = [("", "Choose a category")] + [
+        (str(c.id), c.name) for c in ideas.category_choices()
+    ]
+    return form
+
+
+def _back(default: str) -> str:
+    """Where a button sends people back to: the page they pressed it on, if it is ours."""
+    target = request.form.get("next")
+    return safe_next(target) if target else default
+
+
+@bp.route("/ideas/new", methods=["GET", "POST"])
+@login_required
+def new():
+    form = _idea_form()
+    similar = []
+    if form.validate_on_submit():
+        if not form.confirmed.data:
+            # Without JavaScript, duplicates are suggested in a confirm step before saving.
+            from portal.services.search import similar_ideas
+
+            similar = similar_ideas(form.title.data, limit=5)
+        if not similar:
+            try:
+                idea = ideas.submit_idea(
+                    author=current_user,
+                    title=form.title.data,
+                    problem=form.problem.data,
+                    solution=form.solution.data or "",
+                    category_id=form.category_id.data or None,
+                    as_concept=bool(form.as_concept.data) and can_publish_concept(current_user),
+                )
+            except InvalidInput as exc:
+                db.session.rollback()
+                apply_domain_error(form, exc)
+            else:
+                db.session.commit()
+                flash(
+                    "Your idea is posted. You vote for it and follow it automatically.", "success"
+                )
+                return redirect(url_for("ideas.detail", idea_id=idea.id), code=303)
+        form.confirmed.data = "1"
+    status = 400 if form.errors else 200
+    return render_template("ideas/new.html", form=form, similar=similar), status
+
+
+@bp.route("/ideas/similar")
+def similar():
+    """Suggestions while the title is typed (an HTML fragment for the enhancing script)."""
+    from portal.services.search import similar_ideas
+
+    title = request.args.get("title", "")[:120]
+    return render_template("ideas/_similar.html", similar=similar_ideas(title, limit=5))
+
+
+@bp.route("/ideas/<id:idea_id>")
+def detail(idea_id: int):
+    idea = _idea_or_404(idea_id)
+    official, threads = comments.conversation(idea, viewer=current_user)
+    timeline = db.session.scalars(
+        select(StageChange)
+        .where(StageChange.idea_id == idea.id)
+        .order_by(StageChange.created_at, StageChange.id)
+    ).all()
+    people, organisations = ideas.supporter_summary(idea)
+    due = ideas.response_due(idea, timeline[-1].created_at if timeline else None)
+    return render_template(
+        "ideas/detail.html",
+        idea=idea,
+        official=official,
+        threads=threads,
+        timeline=timeline,
+        people=people,
+        organisations=organisations,
+        due=due,
+        overdue=due is not None and due < utcnow(),
+        voted=votes.has_voted(idea, current_user),
+        following=votes.is_following(idea, current_user),
+        can_vote=can_vote(current_user, idea),
+        can_comment=can_comment(current_user, idea),
+        can_edit=can_edit_idea(current_user, idea),
+        can_mark_official=can_mark_official(current_user),
+        can_edit_comment=lambda c: can_edit_comment(current_user, c, now=utcnow()),
+        revisions=ideas.revisions(idea) if can_see_revisions(current_user) else [],
+        comment_form=CommentForm(formdata=None),
+        action_form=ActionForm(),
+    )
+
+
+@bp.route("/ideas/<id:idea_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(idea_id: int):
+    idea = _idea_or_404(idea_id)
+    if not can_edit_idea(current_user, idea):
+        abort(403)
+    form = _idea_form(
+        obj=idea,
+        data=None if request.method == "POST" else {"category_id": str(idea.category_id or "")},
+    )
+    done = handle_submission(
+        form,
+        lambda: ideas.edit_idea(
+            idea,
+            actor=current_user,
+            title=form.title.data,
+            problem=form.problem.data,
+            solution=form.solution.data or "",
+            category_id=form.category_id.data or None,
+        ),
+        success="Your idea is updated.",
+        redirect_to=url_for("ideas.detail", idea_id=idea.id),
+    )
+    if done:
+        return done
+    return render_template("ideas/edit.html", form=form, idea=idea), 400 if form.errors else 200
+
+
+@bp.route("/ideas/<id:idea_id>/vote", methods=["POST"])
+@login_required
+def vote(idea_id: int):
+    idea = _idea_or_404(idea_id)
+    form = ActionForm()
+    if not form.validate_on_submit() or form.action.data not in ("vote", "unvote"):
+        abort(400)
+    wants_json = request.accept_mimetypes.best == "application/json"
+    try:
+        if form.action.data == "vote":
+            votes.cast_vote(idea, current_user)
+        else:
+            votes.withdraw_vote(idea, current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        if wants_json:
+            return jsonify(error=exc.message), 409
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        if wants_json:  # the enhancing script updates the button in place
+            db.session.refresh(idea)
+            return jsonify(voted=votes.has_voted(idea, current_user), vote_count=idea.vote_count)
+    return redirect(_back(url_for("ideas.detail", idea_id=idea.id)), code=303)
+
+
+@bp.route("/ideas/<id:idea_id>/follow", methods=["POST"])
+@login_required
+def follow(idea_id: int):
+    idea = _idea_or_404(idea_id)
+    form = ActionForm()
+    if not form.validate_on_submit() or form.action.data not in ("follow", "unfollow"):
+        abort(400)
+    if form.action.data == "follow":
+        votes.follow(idea, current_user)
+        flash("You follow this idea and will be notified of changes.", "success")
+    else:
+        votes.unfollow(idea, current_user)
+        flash("You no longer follow this idea.", "success")
+    db.session.commit()
+    return redirect(_back(url_for("ideas.detail", idea_id=idea.id)), code=303)
+
+
+@bp.route("/ideas/<id:idea_id>/comments", methods=["POST"])
+@login_required
+def comment(idea_id: int):
+    idea = _idea_or_404(idea_id)
+    form = CommentForm()
+    parent_id = form.parent_id.data or ""
+    done = handle_submission(
+        form,
+        lambda: comments.add_comment(
+            idea,
+            author=current_user,
+            body=form.body.data,
+            parent_id=int(parent_id) if parent_id.isdigit() and len(parent_id) < 10 else None,
+        ),
+        success="Your comment is posted.",
+        redirect_to=lambda c: url_for("ideas.detail", idea_id=idea.id, _anchor=f"comment-{c.id}"),
+    )
+    if done:
+        return done
+    return render_template("ideas/comment_error.html", form=form, idea=idea), 400
+
+
+@bp.route("/comments/<id:comment_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_comment(comment_id: int):
+    comment = _comment_or_404(comment_id)
+    if not can_edit_comment(current_user, comment, now=utcnow()):
+        abort(403)
+    form = CommentForm(obj=comment)
+    done = handle_submission(
+        form,
+        lambda: comments.edit_comment(comment, actor=current_user, body=form.body.data),
+        success="Your comment is updated.",
+        redirect_to=url_for(
+            "ideas.detail", idea_id=comment.idea_id, _anchor=f"comment-{comment.id}"
+        ),
+    )
+    if done:
+        return done
+    status = 400 if form.errors else 200
+    return render_template("ideas/edit_comment.html", form=form, comment=comment), status
+
+
+@bp.route("/comments/<id:comment_id>/delete", methods=["POST"])
+@login_required
+def delete_comment(comment_id: int):
+    comment = _comment_or_404(comment_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    comments.delete_comment(comment, actor=current_user)
+    db.session.commit()
+    flash("Your comment is deleted.", "success")
+    return redirect(
+        url_for("ideas.detail", idea_id=comment.idea_id, _anchor="conversation"), code=303
+    )
+
+
+@bp.route("/comments/<id:comment_id>/official", methods=["POST"])
+@login_required
+def mark_official(comment_id: int):
+    comment = _comment_or_404(comment_id)
+    if not can_mark_official(current_user):
+        abort(403)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        comments.mark_official(comment, actor=current_user)
+    except InvalidInput as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        flash("Marked as the official response. Followers are notified.", "success")
+    return redirect(url_for("ideas.detail", idea_id=comment.idea_id), code=303)
+
+
+@bp.route("/notifications")
+@login_required
+def notifications_page():
+    return render_template(
+        "ideas/notifications.html",
+        items=notifications.notifications_for(current_user),
+        action_form=ActionForm(),
+    )
+
+
+@bp.route("/notifications/<id:notification_id>/read", methods=["POST"])
+@login_required
+def read_notification(notification_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    notifications.mark_read(current_user, notification_id)
+    db.session.commit()
+    return redirect(_back(url_for("ideas.notifications_page")), code=303)
+
+
+@bp.route("/notifications/read-all", methods=["POST"])
+@login_required
+def read_all_notifications():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    count = notifications.mark_read(current_user)
+    db.session.commit()
+    flash(f"Marked {count} notification{'s' if count != 1 else ''} as read.", "success")
+    return redirect(url_for("ideas.notifications_page"), code=303)
+
+
+@bp.route("/my-ideas")
+@login_required
+def mine():
+    return render_template("ideas/mine.html", activity=ideas.my_activity(current_user))
+
+
+SEARCH_PER_PAGE = 20
+SEARCH_MAX_PAGE = 50  # past a thousand results, a better query beats more pages
+
+
+@bp.route("/search")
+def search():
+    from portal.services.search import search_ideas
+
+    text = request.args.get("q", "").strip()[:200]
+    page_arg = request.args.get("page", "1")
+    if not page_arg.isdigit() or not 1 <= int(page_arg) <= SEARCH_MAX_PAGE:
+        abort(400, f"The page number must be a whole number from 1 to {SEARCH_MAX_PAGE}.")
+    page = int(page_arg)
+    results = (
+        search_ideas(text, limit=SEARCH_PER_PAGE, offset=(page - 1) * SEARCH_PER_PAGE)
+        if text
+        else None
+    )
+    last_page = 1
+    if results is not None:
+        last_page = min(SEARCH_MAX_PAGE, max(1, -(-results.total // SEARCH_PER_PAGE)))
+    return render_template(
+        "ideas/search.html", q=text, results=results, page=page, last_page=last_page
+    )

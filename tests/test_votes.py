@@ -1,0 +1,469 @@
+"""Voting: idempotent, closed where it should be, exact under concurrency; organisations."""
+
+from __future__ import annotations
+
+import html
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import Follow, Idea, User, Vote
+from portal.models.types import utcnow
+from portal.services import votes
+
+from .conftest import DEFAULT_PASSWORD
+
+
+def page_text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def vote_rows(idea_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(Vote).where(Vote.idea_id == idea_id))
+
+
+def vote_count(idea_id: int) -> int:
+    db.session.expire_all()
+    return db.session.get(Idea, idea_id).vote_count
+
+
+def follows(idea_id: int, user_id: int) -> bool:
+    return (
+        db.session.scalar(
+            select(Follow.user_id).where(Follow.idea_id == idea_id, Follow.user_id == user_id)
+        )
+        is not None
+    )
+
+
+def assert_count_matches_rows(idea_id: int, expected: int) -> None:
+    assert (vote_count(idea_id), vote_rows(idea_id)) == (expected, expected)
+
+
+def vote(client, idea_id: int, action: str = "vote", **extra):
+    return client.post(f"/ideas/{idea_id}/vote", data={"action": action, **extra})
+
+
+# ---------------------------------------------------------------------------------------------
+# Voting and withdrawing
+
+
+def test_customer_votes_and_follows_the_idea(client, login_as, make_idea):
+    idea = make_idea("Export reports to Excel")
+    me = login_as("customer")
+    assert not follows(idea.id, me.id)
+
+    response = vote(client, idea.id)
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/ideas/{idea.id}"
+    assert_count_matches_rows(idea.id, 2)
+    assert follows(idea.id, me.id)
+    page = page_text(client.get(f"/ideas/{idea.id}"))
+    assert "Supported by 2 people." in page
+    assert 'name="action" value="unvote"' in page
+    assert "Following ✓" in page
+
+
+def test_voting_twice_counts_once(client, login_as, make_idea):
+    idea = make_idea()
+    login_as("customer")
+    assert vote(client, idea.id).status_code == 303
+    assert vote(client, idea.id).status_code == 303
+    assert_count_matches_rows(idea.id, 2)
+
+
+def test_withdrawing_a_vote_takes_it_back_once(client, login_as, make_idea):
+    idea = make_idea()
+    me = login_as("customer")
+    vote(client, idea.id)
+
+    assert vote(client, idea.id, "unvote").status_code == 303
+    assert_count_matches_rows(idea.id, 1)
+    assert vote(client, idea.id, "unvote").status_code == 303
+    assert_count_matches_rows(idea.id, 1)
+    assert 'name="action" value="vote"' in client.get(f"/ideas/{idea.id}").text
+    assert follows(idea.id, me.id)  # withdrawing is not unfollowing
+
+
+def test_author_can_withdraw_their_own_vote(client, make_user, make_idea):
+    from .conftest import sign_in_client
+
+    author = make_user()
+    idea = make_idea(author=author)
+    sign_in_client(client, author)
+    assert vote(client, idea.id, "unvote").status_code == 303
+    assert_count_matches_rows(idea.id, 0)
+
+
+@pytest.mark.parametrize("action", ["", "upvote", "delete", "VOTE"])
+def test_unknown_vote_action_is_400(client, login_as, make_idea, action):
+    idea = make_idea()
+    login_as("customer")
+    assert vote(client, idea.id, action).status_code == 400
+    assert_count_matches_rows(idea.id, 1)
+
+
+def test_vote_for_unknown_idea_is_404(client, login_as, stages):
+    login_as("customer")
+    assert vote(client, 999999).status_code == 404
+    assert db.session.scalar(select(func.count()).select_from(Vote)) == 0
+
+
+@pytest.mark.parametrize(
+    ("next_url", "expected"),
+    [
+        ("/?sort=top#idea-{id}", "/?sort=top#idea-{id}"),
+        ("/my-ideas", "/my-ideas"),
+    ],
+)
+def test_vote_returns_to_the_local_page_it_was_cast_on(
+    client, login_as, make_idea, next_url, expected
+):
+    idea = make_idea()
+    login_as("customer")
+    response = vote(client, idea.id, next=next_url.format(id=idea.id))
+    assert response.status_code == 303
+    assert response.headers["Location"] == expected.format(id=idea.id)
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"],
+)
+def test_vote_never_redirects_off_site(client, login_as, make_idea, next_url):
+    idea = make_idea()
+    login_as("customer")
+    response = vote(client, idea.id, next=next_url)
+    assert response.status_code == 303
+    location = urlsplit(response.headers["Location"])
+    assert location.scheme == "" and location.netloc == ""
+    assert location.path.startswith("/") and "evil" not in response.headers["Location"]
+    assert_count_matches_rows(idea.id, 2)
+
+
+def test_vote_buttons_on_the_home_page_come_back_to_the_card(client, login_as, make_idea):
+    idea = make_idea()
+    login_as("customer")
+    page = client.get("/", query_string={"sort": "top"}).text
+    assert f'name="next" value="/?sort=top#idea-{idea.id}"' in page
+    response = vote(client, idea.id, next=f"/?sort=top#idea-{idea.id}")
+    assert response.headers["Location"] == f"/?sort=top#idea-{idea.id}"
+
+
+@pytest.mark.parametrize("slug", ["shipped", "declined", "merged"])
+def test_voting_is_closed_on_closed_ideas(client, login_as, make_user, make_idea, slug):
+    idea = make_idea(stage=slug)
+    voter = make_user()
+    votes_before = vote_count(idea.id)
+    me = login_as("customer")
+
+    page = page_text(client.get(f"/ideas/{idea.id}"))
+    assert "Voting is closed on this idea" in page
+    assert f'action="/ideas/{idea.id}/vote"' not in page
+
+    response = vote(client, idea.id)
+    assert response.status_code == 303
+    page = page_text(client.get(response.headers["Location"]))
+    assert "Voting is closed on this idea. The votes it had still count." in page
+    assert_count_matches_rows(idea.id, votes_before)
+    assert not follows(idea.id, me.id)
+
+    with pytest.raises(votes.VotingClosed):
+        votes.cast_vote(db.session.get(Idea, idea.id), voter)
+    db.session.rollback()
+
+
+def test_votes_on_a_closed_idea_cannot_be_withdrawn(client, make_user, make_idea):
+    from .conftest import sign_in_client
+
+    author = make_user()
+    idea = make_idea(author=author, stage="shipped")
+    sign_in_client(client, author)
+    response = vote(client, idea.id, "unvote")
+    assert response.status_code == 303
+    assert "Voting is closed" in page_text(client.get(response.headers["Location"]))
+    assert_count_matches_rows(idea.id, 1)
+
+
+def test_customers_cannot_vote_on_hidden_ideas(client, login_as, make_idea):
+    idea = make_idea()
+    idea.hidden_at = utcnow()
+    db.session.commit()
+    login_as("customer")
+    assert vote(client, idea.id).status_code == 404
+    assert_count_matches_rows(idea.id, 1)
+
+
+@pytest.mark.parametrize("role", ["product_manager", "admin"])
+def test_voting_is_closed_on_hidden_ideas_for_the_team_too(client, login_as, make_idea, role):
+    idea = make_idea()
+    idea.hidden_at = utcnow()
+    db.session.commit()
+    login_as(role)
+    response = vote(client, idea.id)
+    assert response.status_code == 303
+    assert "Voting is closed on this idea." in page_text(client.get(response.headers["Location"]))
+    assert_count_matches_rows(idea.id, 1)
+
+
+def test_anonymous_vote_link_leads_to_sign_in_and_back(client, make_user, make_idea):
+    idea = make_idea()
+    make_user(email="voter@example.com")
+
+    page = client.get(f"/ideas/{idea.id}").text
+    assert f'action="/ideas/{idea.id}/vote"' not in page
+    link = html.unescape(
+        page.split('class="vote__button" href="', 1)[1].split('"', 1)[0]
+    )  # the vote button is a sign-in link
+    assert urlsplit(link).path == "/sign-in"
+    assert parse_qs(urlsplit(link).query)["next"] == [f"/ideas/{idea.id}"]
+
+    sign_in_page = client.get(link)
+    assert sign_in_page.status_code == 200
+    response = client.post(
+        link,
+        data={
+            "email": "voter@example.com",
+            "password": DEFAULT_PASSWORD,
+            "next": f"/ideas/{idea.id}",
+        },
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/ideas/{idea.id}"
+    assert f'action="/ideas/{idea.id}/vote"' in client.get(f"/ideas/{idea.id}").text
+
+
+def test_anonymous_vote_post_goes_to_sign_in_and_changes_nothing(client, make_idea):
+    idea = make_idea()
+    response = vote(client, idea.id)
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/sign-in"
+    assert parse_qs(location.query)["next"] == [f"/ideas/{idea.id}/vote"]
+    assert_count_matches_rows(idea.id, 1)
+
+
+def test_voting_by_get_is_impossible(client, login_as, make_idea):
+    idea = make_idea()
+    login_as("customer")
+    assert client.get(f"/ideas/{idea.id}/vote?action=vote").status_code == 405
+    assert_count_matches_rows(idea.id, 1)
+
+
+def test_suspended_person_cannot_vote(client, make_user, make_idea):
+    from .conftest import sign_in_client
+
+    idea = make_idea()
+    person = make_user()
+    sign_in_client(client, person)
+    person.suspended_at = utcnow()
+    person.suspension_reason = "Spam"
+    db.session.commit()
+    response = vote(client, idea.id)
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/sign-in"
+    assert_count_matches_rows(idea.id, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trending
+
+
+def score(idea_id: int) -> float:
+    db.session.expire_all()
+    return db.session.get(Idea, idea_id).trending_score
+
+
+def test_trending_score_rises_with_a_vote_and_returns_when_it_is_withdrawn(
+    client, login_as, make_idea
+):
+    idea = make_idea()
+    login_as("customer")
+    start = score(idea.id)
+    assert start > 0
+
+    vote(client, idea.id)
+    raised = score(idea.id)
+    assert raised > start
+
+    vote(client, idea.id, "unvote")
+    assert score(idea.id) == pytest.approx(start, rel=1e-9)
+    assert score(idea.id) < raised
+
+
+def test_a_vote_lifts_an_idea_above_an_equal_one(client, login_as, make_idea):
+    first = make_idea("The first idea")
+    second = make_idea("The second idea")  # a moment newer, so it leads at first
+    login_as("customer")
+    page = client.get("/").text
+    assert page.index(f'id="idea-{second.id}"') < page.index(f'id="idea-{first.id}"')
+    vote(client, first.id)
+    page = client.get("/").text
+    assert page.index(f'id="idea-{first.id}"') < page.index(f'id="idea-{second.id}"')
+
+
+# ---------------------------------------------------------------------------------------------
+# Supporters and their organisations
+
+
+def test_supporters_are_counted_with_distinct_organisations(
+    client, login_as, make_user, make_organisation, make_idea
+):
+    acme, globex, initech = (make_organisation(n) for n in ("Acme", "Globex", "Initech"))
+    author = make_user(organisation=acme)
+    idea = make_idea(author=author)
+    for voter in (
+        make_user(organisation=acme),
+        make_user(organisation=globex),
+        make_user(organisation=globex),
+        make_user(organisation=None),
+    ):
+        votes.cast_vote(idea, voter)
+    make_user(organisation=initech)  # not a voter
+    db.session.commit()
+    login_as("customer")
+
+    page = page_text(client.get(f"/ideas/{idea.id}"))
+    assert "Supported by 5 people from 2 organisations." in page
+    card = page_text(client.get("/"))
+    assert "2 organisations" in card
+
+
+def test_supporters_without_organisations_are_people_only(client, make_user, make_idea):
+    idea = make_idea(author=make_user())
+    votes.cast_vote(idea, make_user())
+    db.session.commit()
+    page = page_text(client.get(f"/ideas/{idea.id}"))
+    assert "Supported by 2 people." in page
+    assert "organisation" not in page.split('class="supporters"')[1].split("</p>")[0]
+
+
+def test_one_organisation_is_singular(client, make_user, make_organisation, make_idea):
+    acme = make_organisation("Acme")
+    idea = make_idea(author=make_user(organisation=acme))
+    votes.cast_vote(idea, make_user(organisation=acme))
+    db.session.commit()
+    assert "Supported by 2 people from 1 organisation." in page_text(
+        client.get(f"/ideas/{idea.id}")
+    )
+
+
+def test_withdrawn_votes_leave_the_organisation_count(
+    client, make_user, make_organisation, make_idea
+):
+    acme, globex = make_organisation("Acme"), make_organisation("Globex")
+    idea = make_idea(author=make_user(organisation=acme))
+    leaver = make_user(organisation=globex)
+    votes.cast_vote(idea, leaver)
+    db.session.commit()
+    votes.withdraw_vote(db.session.get(Idea, idea.id), leaver)
+    db.session.commit()
+    assert "Supported by 1 person from 1 organisation." in page_text(
+        client.get(f"/ideas/{idea.id}")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Concurrency: real threads, each with its own application context and connection.
+
+
+def _run_at_once(app, jobs) -> list[BaseException]:
+    """Start every job at the same moment, each in a thread with its own app context."""
+    barrier = threading.Barrier(len(jobs))
+    errors: list[BaseException] = []
+
+    def run(job):
+        try:
+            barrier.wait(timeout=30)
+            with app.app_context():
+                job()
+        except BaseException as exc:  # reported to the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a voting thread hung"
+    return errors
+
+
+def _cast(idea_id: int, user_id: int):
+    def job():
+        idea = db.session.get(Idea, idea_id)
+        user = db.session.get(User, user_id)
+        votes.cast_vote(idea, user)
+        db.session.commit()
+
+    return job
+
+
+def test_fifty_people_voting_at_once_give_fifty_votes(app, make_user, make_idea):
+    author = make_user()
+    idea = make_idea(author=author)
+    withdrawn = votes.withdraw_vote(idea, author)  # start from zero, so the total is exactly 50
+    db.session.commit()
+    assert withdrawn
+    voter_ids = [make_user().id for _ in range(50)]
+    jobs = [_cast(idea.id, user_id) for user_id in voter_ids]
+    idea_id = idea.id
+    # Nothing may be loaded after this: on SQLite the test's own transaction would hold the lock.
+    db.session.commit()
+
+    errors = _run_at_once(app, jobs)
+
+    assert errors == []
+    assert_count_matches_rows(idea_id, 50)
+    followers = db.session.scalar(
+        select(func.count()).select_from(Follow).where(Follow.idea_id == idea_id)
+    )
+    assert followers == 51  # the 50 voters and the author
+
+
+def test_one_person_sending_twenty_votes_at_once_gives_one(app, make_user, make_idea):
+    idea_id, voter_id = make_idea().id, make_user().id
+    db.session.commit()
+
+    errors = _run_at_once(app, [_cast(idea_id, voter_id) for _ in range(20)])
+
+    assert errors == []
+    assert_count_matches_rows(idea_id, 2)  # the author's and this one
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Vote)
+            .where(Vote.idea_id == idea_id, Vote.user_id == voter_id)
+        )
+        == 1
+    )
+    assert follows(idea_id, voter_id)
+
+
+def test_votes_and_withdrawals_at_once_keep_the_count_equal_to_the_rows(app, make_user, make_idea):
+    idea_id = make_idea().id
+    stayers = [make_user().id for _ in range(10)]
+    leavers = [make_user().id for _ in range(10)]
+    for user_id in leavers:
+        votes.cast_vote(db.session.get(Idea, idea_id), db.session.get(User, user_id))
+    db.session.commit()
+    assert_count_matches_rows(idea_id, 11)
+    db.session.commit()
+
+    def withdraw(user_id: int):
+        def job():
+            votes.withdraw_vote(db.session.get(Idea, idea_id), db.session.get(User, user_id))
+            db.session.commit()
+
+        return job
+
+    jobs = [_cast(idea_id, u) for u in stayers] + [withdraw(u) for u in leavers]
+    jobs += [_cast(idea_id, u) for u in stayers]  # and each stayer twice
+    errors = _run_at_once(app, jobs)
+
+    assert errors == []
+    assert_count_matches_rows(idea_id, 11)

@@ -315,7 +315,13 @@ def read_all_notifications():
 @bp.route("/my-ideas")
 @login_required
 def mine():
-    return render_template("ideas/mine.html", activity=ideas.my_activity(current_user))
+    activity = ideas.my_activity(current_user)
+    every_idea = {idea.id: idea for group in activity.values() for idea in group}
+    return render_template(
+        "ideas/mine.html",
+        activity=activity,
+        latest=ideas.latest_changes(list(every_idea.values())),
+    )
 
 
 SEARCH_PER_PAGE = 20

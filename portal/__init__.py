@@ -82,10 +82,11 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_templating(app: Flask) -> None:
     from portal import permissions
-    from portal.markdown import plain_excerpt, render_markdown
+    from portal.markdown import plain_excerpt, render_markdown, xml_safe
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["excerpt"] = plain_excerpt
+    app.jinja_env.filters["xml_safe"] = xml_safe
 
     @app.context_processor
     def inject_globals():

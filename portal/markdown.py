@@ -38,3 +38,11 @@ def plain_excerpt(text: str | None, length: int = 180) -> str:
     if len(plain) <= length:
         return plain
     return plain[:length].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
+
+
+def xml_safe(value):
+    """Feed text without the control characters XML forbids (older rows may hold some)."""
+    from portal.services.text import without_control_characters
+
+    cleaned = without_control_characters(str(value))
+    return Markup(cleaned) if isinstance(value, Markup) else cleaned  # noqa: S704 - was Markup

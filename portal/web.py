@@ -25,6 +25,14 @@ def safe_next(target: str | None, default_endpoint: str = "main.home") -> str:
     return url_for(default_endpoint)
 
 
+def parse_number(text: str | None, *, maximum: int = 2**31 - 1) -> int | None:
+    """A whole number in ASCII digits (not superscripts or other scripts) up to maximum, or None."""
+    if text and len(text) <= 10 and text.isascii() and text.isdigit():
+        value = int(text)
+        return value if value <= maximum else None
+    return None
+
+
 class IdConverter(IntegerConverter):
     """A database id in a URL: 1 up to the largest 32-bit integer, so huge numbers are 404s."""
 

@@ -19,16 +19,17 @@ from portal.forms import handle_submission
 from portal.models import AuditEvent, Organisation, User
 from portal.permissions import can_change_role, can_manage_users, can_suspend, role_required
 from portal.services import organisations, users
-from portal.web import client_ip
+from portal.web import client_ip, parse_number
 
 PER_PAGE = 25
 
 
 def _page_arg() -> int:
     page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+    number = parse_number(page, maximum=100_000)
+    if not number:
         abort(400, "The page number must be a whole number from 1.")
-    return int(page)
+    return number
 
 
 @bp.route("/users")
@@ -143,7 +144,8 @@ def set_organisation(user_id: int):
         form,
         lambda: organisations.set_organisation(
             user,
-            int(value) if value and value.isdigit() and len(value) < 10 else None,
+            # Junk is id 0, which never exists: a form error, not "no organisation".
+            (parse_number(value) or 0) if value else None,
             actor=current_user,
             ip=client_ip(),
         ),

@@ -7,6 +7,7 @@ from portal.main import bp
 from portal.markdown import render_markdown
 from portal.services import catalog, ideas
 from portal.services.settings import get_setting
+from portal.web import parse_number
 
 
 def _filters_from_args() -> ideas.IdeaFilters:
@@ -18,7 +19,7 @@ def _filters_from_args() -> ideas.IdeaFilters:
     return ideas.IdeaFilters(
         sort=sort if sort in ideas.SORTS else "trending",
         stage=stage if stage in {"open", "closed", "all"} | stage_slugs else "open",
-        category_id=int(category) if category.isdigit() and len(category) < 10 else None,
+        category_id=parse_number(category),
         mine=args.get("mine") == "1",
         voted=args.get("voted") == "1",
         following=args.get("following") == "1",

@@ -19,12 +19,13 @@ from portal.permissions import (
 )
 from portal.services import ideas, notifications, trending, votes
 from portal.services.errors import InvalidInput
+from portal.services.text import without_control_characters
 
 BODY_MAX = 10_000
 
 
 def _clean_body(body: str) -> str:
-    body = (body or "").strip()
+    body = without_control_characters(body or "").strip()
     if not body:
         raise InvalidInput("Write something before posting.", field="body")
     if len(body) > BODY_MAX:

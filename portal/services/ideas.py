@@ -25,6 +25,7 @@ from portal.permissions import (
 )
 from portal.services import catalog, trending, votes
 from portal.services.errors import InvalidInput
+from portal.services.text import without_control_characters
 
 TITLE_MIN, TITLE_MAX = 5, 120
 TEXT_MAX = 20_000
@@ -35,9 +36,9 @@ class IdeaNotFound(Exception):
 
 
 def _clean_fields(title: str, problem: str, solution: str, category_id) -> dict:
-    title = " ".join((title or "").split())
-    problem = (problem or "").strip()
-    solution = (solution or "").strip()
+    title = " ".join(without_control_characters(title or "").split())
+    problem = without_control_characters(problem or "").strip()
+    solution = without_control_characters(solution or "").strip()
     if not TITLE_MIN <= len(title) <= TITLE_MAX:
         raise InvalidInput(
             f"Give the idea a title of {TITLE_MIN} to {TITLE_MAX} characters.", field="title"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
 from portal.models import Idea, Organisation, User, Vote
@@ -24,7 +25,13 @@ class OrganisationRow:
 def overview(*, viewer) -> list[OrganisationRow]:
     """Every organisation with its number of people, ideas and votes, in three queries."""
     require(can_see_organisations(viewer))
-    orgs = list(db.session.scalars(select(Organisation).order_by(Organisation.name)))
+    orgs = list(
+        db.session.scalars(
+            select(Organisation)
+            .options(selectinload(Organisation.domains))
+            .order_by(Organisation.name)
+        )
+    )
     members = dict(
         db.session.execute(
             select(User.organisation_id, func.count(User.id)).group_by(User.organisation_id)

@@ -9,6 +9,7 @@ from portal.models.types import utcnow
 from portal.permissions import can_change_role, can_manage_users, can_suspend, require
 from portal.services import audit, sessions
 from portal.services.errors import InvalidInput
+from portal.services.text import without_control_characters
 
 SUSPENSION_REASON_MAX = 500
 
@@ -75,7 +76,7 @@ def _set_role(target: User, role: str, *, actor: User | None, ip: str | None, **
 def suspend(target: User, reason: str, *, actor: User, ip: str | None) -> None:
     """Suspend an account: every session ends at once and sign-in is refused with the reason."""
     require(can_suspend(actor, target))
-    reason = reason.strip()
+    reason = without_control_characters(reason).strip()
     if len(reason) < 5:
         raise InvalidInput("Give the person a reason of at least 5 characters.", field="reason")
     if len(reason) > SUSPENSION_REASON_MAX:

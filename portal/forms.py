@@ -42,19 +42,18 @@ def handle_submission(form, action, *, success: str, redirect_to):
     """The usual life of a form post: validate, act, commit, flash, redirect.
 
     Returns the redirect when the action succeeded, or None when the page should be shown
-    again with the form's errors (from validation, or the service's InvalidInput) and
+    again with the form's errors (from validation, or the service's DomainError) and
     everything the person typed. `redirect_to` is a URL or a function of the action's result.
     """
     from flask import flash, redirect
 
     from portal.extensions import db
-    from portal.services.errors import InvalidInput
 
     if not form.validate_on_submit():
         return None
     try:
         result = action()
-    except InvalidInput as exc:
+    except DomainError as exc:
         db.session.rollback()
         apply_domain_error(form, exc)
         return None

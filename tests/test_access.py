@@ -211,6 +211,16 @@ MATRIX: dict[str, Route] = {
     "ideas.mark_official": Route(
         get=everyone(NOT_ALLOWED), post=team(BACK_TO_IDEA), comment="team"
     ),
+    "ideas.move": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(BACK_TO_IDEA),
+        data={"stage_id": "{stage_id}", "note": "We are looking into this with a few of you."},
+    ),
+    "ideas.merge": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/ideas/{other_idea_id}", changes=True)),
+        data={"target_id": "{other_idea_id}", "note": "The same need as the other idea here."},
+    ),
     "ideas.notifications_page": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
     "ideas.read_notification": Route(
         get=everyone(NOT_ALLOWED), post=signed_in(BACK_TO_NOTIFICATIONS)
@@ -264,12 +274,13 @@ def people(make_user) -> dict[str, User]:
 
 
 @pytest.fixture
-def content(people, make_user, make_idea) -> dict[str, int]:
+def content(people, make_user, make_idea, stages) -> dict[str, int]:
     """An idea by the target, a comment on it by the target and one by the team; the team's
     comment gives the target (who follows their idea) a notification."""
     from portal.services import comments
 
     idea = make_idea("The target's idea", author=people["target"])
+    other_idea = make_idea("Another idea with the same need")
     customer_comment = comments.add_comment(idea, author=people["target"], body="By the target")
     organisation = Organisation(name="Acme Partners")
     db.session.add(organisation)
@@ -285,6 +296,8 @@ def content(people, make_user, make_idea) -> dict[str, int]:
         "team_comment": team_comment.id,
         "notification": notification.id,
         "organisation": organisation.id,
+        "other_idea": other_idea.id,
+        "stage": stages["under_review"].id,
     }
 
 
@@ -330,7 +343,12 @@ def test_each_role_gets_exactly_what_it_may_from_each_route(
     for method in METHODS:  # GET first: the POST of sign-in or sign-out changes who is signed in
         expected = route.outcome(method, role)
         before = database_snapshot()
-        data = {k: v.format(organisation_id=content["organisation"]) for k, v in route.data.items()}
+        placeholders = {
+            "organisation_id": content["organisation"],
+            "other_idea_id": content["other_idea"],
+            "stage_id": content["stage"],
+        }
+        data = {k: v.format(**placeholders) for k, v in route.data.items()}
         response = client.open(url, method=method, data=data if method == "POST" else None)
         after = database_snapshot()
         where = f"{method} {url} as {role}"
@@ -338,7 +356,12 @@ def test_each_role_gets_exactly_what_it_may_from_each_route(
         assert response.status_code == expected.status, where
         if expected.location is not None:
             location = urlsplit(response.headers["Location"])
-            known = {**values, "idea_id": content["idea"], "new_idea_id": newest_idea_id()}
+            known = {
+                **values,
+                "idea_id": content["idea"],
+                "new_idea_id": newest_idea_id(),
+                "other_idea_id": content["other_idea"],
+            }
             expected_path = expected.location.format(**known)
             assert location.path == expected_path, where
             if expected is SIGN_IN:

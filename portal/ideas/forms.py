@@ -50,3 +50,27 @@ class ActionForm(FlaskForm):
 
     action = HiddenField()
     next = HiddenField()
+
+
+class MoveForm(FlaskForm):
+    stage_id = SelectField("Move to", choices=[], validate_choice=False)
+    note = TextAreaField(
+        "Note to everyone following",
+        description="Public: what this change means for them and what happens next.",
+        validators=[InputRequired(message="Write a note to the followers."), Length(max=5000)],
+        render_kw={"rows": 3},
+    )
+
+
+class MergeForm(FlaskForm):
+    target_id = StringField(
+        "Number of the idea to keep",
+        description="The number in that idea's address, e.g. 42 for /ideas/42.",
+        validators=[InputRequired(message="Give the number of the idea to merge into.")],
+        render_kw={"inputmode": "numeric", "maxlength": 10},
+    )
+    note = TextAreaField(
+        "Note to everyone following this duplicate",
+        validators=[InputRequired(message="Write a note to the followers."), Length(max=5000)],
+        render_kw={"rows": 3},
+    )

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.forms import apply_domain_error, handle_submission
 from portal.ideas import bp
-from portal.ideas.forms import ActionForm, CommentForm, IdeaForm
-from portal.models import Comment, StageChange
+from portal.ideas.forms import ActionForm, CommentForm, IdeaForm, MergeForm, MoveForm
+from portal.models import Comment, Idea, StageChange
 from portal.models.types import utcnow
 from portal.permissions import (
     can_comment,
@@ -19,12 +19,14 @@ from portal.permissions import (
     can_mark_official,
     can_publish_concept,
     can_see_revisions,
+    can_triage,
     can_vote,
     login_required,
+    role_required,
 )
-from portal.services import comments, ideas, notifications, votes
+from portal.services import comments, ideas, notifications, pipeline, votes
 from portal.services.errors import DomainError, InvalidInput
-from portal.web import safe_next
+from portal.web import client_ip, parse_number, safe_next
 
 
 def _idea_or_404(idea_id: int):
@@ -100,9 +102,18 @@ def similar():
     return render_template("ideas/_similar.html", similar=similar_ideas(title, limit=5))
 
 
+def _move_form(idea, formdata=None) -> MoveForm:
+    form = MoveForm(formdata=formdata)
+    form.stage_id.choices = [(str(s.id), s.name) for s in pipeline.allowed_targets(idea)]
+    return form
+
+
 @bp.route("/ideas/<id:idea_id>")
 def detail(idea_id: int):
-    idea = _idea_or_404(idea_id)
+    return _render_detail(_idea_or_404(idea_id))
+
+
+def _render_detail(idea, *, move_form=None, merge_form=None, status=200):
     official, threads = comments.conversation(idea, viewer=current_user)
     timeline = db.session.scalars(
         select(StageChange)
@@ -131,7 +142,10 @@ def detail(idea_id: int):
         revisions=ideas.revisions(idea) if can_see_revisions(current_user) else [],
         comment_form=CommentForm(formdata=None),
         action_form=ActionForm(),
-    )
+        move_form=move_form or _move_form(idea),
+        merge_form=merge_form or MergeForm(formdata=None),
+        can_triage=can_triage(current_user),
+    ), status
 
 
 @bp.route("/ideas/<id:idea_id>/edit", methods=["GET", "POST"])
@@ -217,7 +231,7 @@ def comment(idea_id: int):
             idea,
             author=current_user,
             body=form.body.data,
-            parent_id=int(parent_id) if parent_id.isdigit() and len(parent_id) < 10 else None,
+            parent_id=parse_number(parent_id),
         ),
         success="Your comment is posted.",
         redirect_to=lambda c: url_for("ideas.detail", idea_id=idea.id, _anchor=f"comment-{c.id}"),
@@ -334,9 +348,9 @@ def search():
 
     text = request.args.get("q", "").strip()[:200]
     page_arg = request.args.get("page", "1")
-    if not page_arg.isdigit() or not 1 <= int(page_arg) <= SEARCH_MAX_PAGE:
+    page = parse_number(page_arg, maximum=SEARCH_MAX_PAGE)
+    if not page:
         abort(400, f"The page number must be a whole number from 1 to {SEARCH_MAX_PAGE}.")
-    page = int(page_arg)
     results = (
         search_ideas(text, limit=SEARCH_PER_PAGE, offset=(page - 1) * SEARCH_PER_PAGE)
         if text
@@ -348,3 +362,50 @@ def search():
     return render_template(
         "ideas/search.html", q=text, results=results, page=page, last_page=last_page
     )
+
+
+@bp.route("/ideas/<id:idea_id>/move", methods=["POST"])
+@role_required(can_triage)
+def move(idea_id: int):
+    idea = _idea_or_404(idea_id)
+    form = _move_form(idea, formdata=request.form)
+    stage = next(
+        (s for s in pipeline.allowed_targets(idea) if str(s.id) == form.stage_id.data), None
+    )
+
+    def act():
+        if stage is None:
+            raise InvalidInput("Choose one of the listed stages.", field="stage_id")
+        pipeline.move_stage(idea, stage, actor=current_user, note=form.note.data, ip=client_ip())
+
+    done = handle_submission(
+        form,
+        act,
+        success="Moved. Everyone following the idea is notified with your note.",
+        redirect_to=url_for("ideas.detail", idea_id=idea.id),
+    )
+    return done or _render_detail(idea, move_form=form, status=400)
+
+
+@bp.route("/ideas/<id:idea_id>/merge", methods=["POST"])
+@role_required(can_triage)
+def merge(idea_id: int):
+    source = _idea_or_404(idea_id)
+    form = MergeForm()
+
+    def act():
+        target = db.session.get(Idea, parse_number(form.target_id.data) or 0)
+        if target is None:
+            raise InvalidInput("There is no idea with that number.", field="target_id")
+        pipeline.merge_ideas(
+            source, target, actor=current_user, note=form.note.data, ip=client_ip()
+        )
+        return target
+
+    done = handle_submission(
+        form,
+        act,
+        success="Merged. Votes and followers moved, and the followers are notified.",
+        redirect_to=lambda target: url_for("ideas.detail", idea_id=target.id),
+    )
+    return done or _render_detail(source, merge_form=form, status=400)

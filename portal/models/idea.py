@@ -82,6 +82,10 @@ class Idea(db.Model):
     # Set by the team's first stage change or comment; the author may edit only before it.
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when this idea was merged as a duplicate: its votes and followers moved there.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ideas.id", ondelete="SET NULL"), index=True
+    )
 
     # Kept in SQL with `x = x + 1`, never read-modify-written in Python.
     vote_count: Mapped[int] = mapped_column(default=0)
@@ -91,6 +95,7 @@ class Idea(db.Model):
     category: Mapped[Category | None] = relationship(lazy="joined")
     stage: Mapped[Stage] = relationship(lazy="joined", innerjoin=True)
     author: Mapped[User | None] = relationship(lazy="joined")
+    merged_into: Mapped[Idea | None] = relationship(remote_side=[id], lazy="select")
 
     @property
     def voting_open(self) -> bool:

@@ -1,0 +1,171 @@
+"""The team moves ideas through stages and merges duplicates, always telling the followers why."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy.orm import aliased
+
+from portal.extensions import db
+from portal.models import Follow, Idea, Stage, StageChange, User, Vote
+from portal.models.types import utcnow
+from portal.permissions import is_team, require
+from portal.services import audit, catalog, ideas, notifications, trending
+from portal.services.errors import DomainError, InvalidInput
+from portal.services.text import without_control_characters
+
+NOTE_MIN = 20
+NOTE_MAX = 5_000
+MERGED_SLUG = "merged"
+
+
+class InvalidTransition(DomainError):
+    pass
+
+
+def _clean_note(note: str) -> str:
+    note = without_control_characters(note or "").strip()
+    if len(note) < NOTE_MIN:
+        raise InvalidInput(
+            f"Write the people following this idea a note of at least {NOTE_MIN} characters: "
+            "what the change means for them and what happens next.",
+            field="note",
+        )
+    if len(note) > NOTE_MAX:
+        raise InvalidInput(f"Keep the note under {NOTE_MAX:,} characters.", field="note")
+    return note
+
+
+def allowed_targets(idea: Idea) -> list[Stage]:
+    """The stages this idea may move to. Merging has its own action, with its own checks."""
+    return [
+        stage
+        for stage in catalog.stages()
+        if stage.id != idea.stage_id and not stage.retired and stage.slug != MERGED_SLUG
+    ]
+
+
+def _record_move(idea: Idea, to_stage: Stage, *, actor: User, note: str) -> StageChange:
+    change = StageChange(
+        idea_id=idea.id, from_stage_id=idea.stage_id, to_stage_id=to_stage.id, note=note,
+        actor_id=actor.id,
+    )  # fmt: skip
+    db.session.add(change)
+    idea.stage = to_stage
+    if idea.first_response_at is None:
+        idea.first_response_at = utcnow()
+    ideas.touch(idea)
+    return change
+
+
+def move_stage(idea: Idea, to_stage: Stage, *, actor: User, note: str, ip: str | None) -> None:
+    """Move an idea to another stage, with a public note that reaches every follower."""
+    require(is_team(actor))
+    note = _clean_note(note)
+    if to_stage.id not in {stage.id for stage in allowed_targets(idea)}:
+        raise InvalidTransition(
+            f"“{idea.title}” cannot move from {idea.stage.name} to {to_stage.name}."
+        )
+    from_name = idea.stage.name
+    _record_move(idea, to_stage, actor=actor, note=note)
+    db.session.flush()
+    notifications.notify_followers(
+        idea, notifications.STAGE_CHANGE, actor=actor, message=f"Now {to_stage.name}: {note}"
+    )
+    audit.record(
+        "idea.stage_changed", actor=actor, ip=ip, target=idea, old=from_name, new=to_stage.name
+    )
+
+
+def move_many(
+    idea_list: list[Idea], to_stage: Stage, *, actor: User, note: str, ip: str | None
+) -> None:
+    """Move several ideas with one note: all of them or, if one cannot move, none."""
+    for idea in idea_list:
+        move_stage(idea, to_stage, actor=actor, note=note, ip=ip)
+
+
+def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str | None) -> None:
+    """Merge duplicate `source` into `target`, in one transaction.
+
+    The source's votes move to the target (a person who voted for both counts once), its
+    followers follow the target, it moves to Merged with a link to the target and takes no
+    more votes, and everyone who followed it is told why. Merging into a closed idea still
+    moves the votes.
+    """
+    require(is_team(actor))
+    note = _clean_note(note)
+    merged = catalog.stage_by_slug(MERGED_SLUG)
+    if merged is None:
+        raise InvalidTransition("There is no Merged stage to move the duplicate to.")
+    if source.id == target.id:
+        raise InvalidInput("An idea cannot be merged into itself.", field="target_id")
+    if source.merged_into_id is not None or source.stage_id == merged.id:
+        raise InvalidTransition(f"“{source.title}” has already been merged.")
+    if target.merged_into_id is not None or target.stage_id == merged.id:
+        raise InvalidInput(
+            "That idea was itself merged; merge into the idea it was merged into.",
+            field="target_id",
+        )
+
+    now = utcnow()
+    # Aliases keep the "already on the target" subqueries from correlating with the outer rows.
+    target_vote, target_follow = aliased(Vote), aliased(Follow)
+    not_yet_voted = Vote.user_id.not_in(
+        select(target_vote.user_id).where(target_vote.idea_id == target.id)
+    )
+    moved = db.session.scalars(
+        select(Vote.created_at).where(Vote.idea_id == source.id, not_yet_voted)
+    ).all()
+    db.session.execute(
+        insert(Vote.__table__).from_select(
+            ["idea_id", "user_id", "created_at"],
+            select(literal(target.id), Vote.user_id, Vote.created_at).where(
+                Vote.idea_id == source.id, not_yet_voted
+            ),
+        )
+    )
+    db.session.execute(
+        insert(Follow.__table__).from_select(
+            ["idea_id", "user_id", "created_at"],
+            select(literal(target.id), Follow.user_id, literal(now, Follow.created_at.type)).where(
+                Follow.idea_id == source.id,
+                Follow.user_id.not_in(
+                    select(target_follow.user_id).where(target_follow.idea_id == target.id)
+                ),
+            ),
+        )
+    )
+    gained = sum(trending.weight_at(trending.VOTE_WEIGHT, when) for when in moved)
+    db.session.execute(
+        update(Idea)
+        .where(Idea.id == target.id)
+        .values(
+            vote_count=select(func.count(Vote.id))
+            .where(Vote.idea_id == target.id)
+            .scalar_subquery(),
+            trending_score=Idea.trending_score + gained,
+            last_activity_at=now,
+        )
+    )
+    db.session.execute(delete(Vote).where(Vote.idea_id == source.id))
+    db.session.execute(
+        update(Idea).where(Idea.id == source.id).values(vote_count=0, merged_into_id=target.id)
+    )
+    db.session.refresh(source)
+    db.session.refresh(target)
+    _record_move(source, merged, actor=actor, note=note)
+    db.session.flush()
+    notifications.notify_followers(
+        source,
+        notifications.MERGED,
+        actor=actor,
+        message=f"Merged into “{target.title}”: {note}",
+    )
+    audit.record(
+        "idea.merged",
+        actor=actor,
+        ip=ip,
+        target=source,
+        into=target.id,
+        votes_moved=len(moved),
+    )

@@ -182,8 +182,8 @@ COMMENTS = [
 
 
 def _load_ideas() -> None:
-    from portal.models import Category, Idea, StageChange
-    from portal.services import catalog, comments, ideas, votes
+    from portal.models import Category, Idea
+    from portal.services import catalog, comments, ideas, pipeline, votes
 
     catalog.install_default_stages()
     existing = set(db.session.scalars(select(Category.name)))
@@ -209,17 +209,7 @@ def _load_ideas() -> None:
         for voter in [c for c in customers if c.id != author.id][: voters - 1]:
             votes.cast_vote(idea, voter)
         if stage != "new":
-            db.session.add(
-                StageChange(
-                    idea_id=idea.id,
-                    from_stage_id=idea.stage_id,
-                    to_stage_id=stages[stage].id,
-                    note=STAGE_NOTES[stage],
-                    actor_id=pm.id,
-                )
-            )
-            idea.stage = stages[stage]
-            idea.first_response_at = utcnow()
+            pipeline.move_stage(idea, stages[stage], actor=pm, note=STAGE_NOTES[stage], ip=None)
         db.session.flush()
 
     first = db.session.scalar(select(Idea).order_by(Idea.id))

@@ -142,7 +142,7 @@ def _render_detail(idea, *, move_form=None, merge_form=None, status=200):
         revisions=ideas.revisions(idea) if can_see_revisions(current_user) else [],
         comment_form=CommentForm(formdata=None),
         action_form=ActionForm(),
-        move_form=move_form or _move_form(idea),
+        move_form=move_form or (_move_form(idea) if can_triage(current_user) else None),
         merge_form=merge_form or MergeForm(formdata=None),
         can_triage=can_triage(current_user),
     ), status

@@ -71,6 +71,7 @@ class MergeForm(FlaskForm):
     )
     note = TextAreaField(
         "Note to everyone following this duplicate",
+        id="merge_note",
         validators=[InputRequired(message="Write a note to the followers."), Length(max=5000)],
         render_kw={"rows": 3},
     )

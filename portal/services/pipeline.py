@@ -36,7 +36,12 @@ def _clean_note(note: str) -> str:
 
 
 def allowed_targets(idea: Idea) -> list[Stage]:
-    """The stages this idea may move to. Merging has its own action, with its own checks."""
+    """The stages this idea may move to. Merging has its own action, with its own checks.
+
+    A merged idea stays merged: its votes have moved, so taking new ones would strand them.
+    """
+    if idea.merged_into_id is not None:
+        return []
     return [
         stage
         for stage in catalog.stages()
@@ -61,6 +66,8 @@ def move_stage(idea: Idea, to_stage: Stage, *, actor: User, note: str, ip: str |
     """Move an idea to another stage, with a public note that reaches every follower."""
     require(is_team(actor))
     note = _clean_note(note)
+    if idea.merged_into_id is not None:
+        raise InvalidTransition(f"“{idea.title}” was merged into another idea and stays merged.")
     if to_stage.id not in {stage.id for stage in allowed_targets(idea)}:
         raise InvalidTransition(
             f"“{idea.title}” cannot move from {idea.stage.name} to {to_stage.name}."

@@ -291,6 +291,7 @@ def make_idea(app, stages, make_user):
         )
         if stage is not None:
             idea.stage = stages[stage]
+            ideas.promise_next_answer(idea, stages[stage], since=idea.created_at)
         db.session.commit()
         return idea
 

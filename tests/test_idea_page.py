@@ -32,11 +32,17 @@ def as_date(value) -> str:
 
 
 def set_created_at(idea, when) -> None:
+    """Backdate an idea nobody has answered yet, with the promise it was posted with."""
+    from portal.services.ideas import promise_next_answer
+
     idea.created_at = when
+    promise_next_answer(idea, idea.stage, since=when)
     db.session.commit()
 
 
 def add_stage_change(idea, stages, to: str, *, at, note: str = "Moving on.") -> StageChange:
+    from portal.services.ideas import promise_next_answer
+
     change = StageChange(
         idea_id=idea.id,
         from_stage_id=idea.stage_id,
@@ -45,6 +51,7 @@ def add_stage_change(idea, stages, to: str, *, at, note: str = "Moving on.") -> 
         created_at=at,
     )
     idea.stage = stages[to]
+    promise_next_answer(idea, stages[to], since=at)  # as pipeline.move_stage does
     db.session.add(change)
     db.session.commit()
     return change

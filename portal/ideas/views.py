@@ -121,7 +121,7 @@ def _render_detail(idea, *, move_form=None, merge_form=None, status=200):
         .order_by(StageChange.created_at, StageChange.id)
     ).all()
     people, organisations = ideas.supporter_summary(idea)
-    due = ideas.response_due(idea, timeline[-1].created_at if timeline else None)
+    due = idea.response_due_at
     return render_template(
         "ideas/detail.html",
         idea=idea,

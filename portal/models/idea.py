@@ -81,6 +81,9 @@ class Idea(db.Model):
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set by the team's first stage change or comment; the author may edit only before it.
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When customers were promised the team's next word: the last stage change or team reply
+    # plus the stage's response commitment. None for closed stages and stages without one.
+    response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when this idea was merged as a duplicate: its votes and followers moved there.
     merged_into_id: Mapped[int | None] = mapped_column(

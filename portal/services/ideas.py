@@ -74,10 +74,11 @@ def submit_idea(
         require(can_publish_concept(author))
     fields = _clean_fields(title, problem, solution, category_id)
     now = utcnow()
+    stage = catalog.initial_stage()
     idea = Idea(
         **fields,
         author_id=author.id,
-        stage=catalog.initial_stage(),
+        stage=stage,
         is_team_concept=as_concept,
         created_at=now,
         last_activity_at=now,
@@ -85,6 +86,8 @@ def submit_idea(
         first_response_at=now if as_concept else None,
         trending_score=trending.weight_at(trending.IDEA_WEIGHT, now),
     )
+    if not as_concept:
+        promise_next_answer(idea, stage, since=now)
     db.session.add(idea)
     db.session.flush()
     votes.cast_vote(idea, author)
@@ -140,18 +143,20 @@ def touch(idea: Idea, *, weight: float = 0.0) -> None:
     db.session.execute(update(Idea).where(Idea.id == idea.id).values(**values))
 
 
-def response_due(idea: Idea, last_change: datetime | None):
-    """By when the stage promises the next word from the team, or None if it promises nothing."""
-    days = idea.stage.response_days
-    if days is None or idea.stage.is_closed:
-        return None
-    return (last_change or idea.created_at) + timedelta(days=days)
+def promise_next_answer(idea: Idea, stage: Stage, *, since: datetime) -> None:
+    """Set when customers can expect the team's next word: the stage's commitment from now."""
+    days = stage.response_days
+    idea.response_due_at = None if days is None or stage.is_closed else since + timedelta(days=days)
 
 
 def record_team_response(idea: Idea, actor: User) -> None:
-    """The team has answered: from now on the author can no longer edit the idea."""
-    if is_team(actor) and idea.first_response_at is None:
-        idea.first_response_at = utcnow()
+    """The team has answered: the author can no longer edit, and the next answer is due later."""
+    if not is_team(actor):
+        return
+    now = utcnow()
+    if idea.first_response_at is None:
+        idea.first_response_at = now
+    promise_next_answer(idea, idea.stage, since=now)
 
 
 # --- Lists ----------------------------------------------------------------------------------

@@ -56,8 +56,10 @@ def _record_move(idea: Idea, to_stage: Stage, *, actor: User, note: str) -> Stag
     )  # fmt: skip
     db.session.add(change)
     idea.stage = to_stage
+    now = utcnow()
     if idea.first_response_at is None:
-        idea.first_response_at = utcnow()
+        idea.first_response_at = now
+    ideas.promise_next_answer(idea, to_stage, since=now)
     ideas.touch(idea)
     return change
 

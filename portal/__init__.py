@@ -69,8 +69,9 @@ def register_blueprints(app: Flask) -> None:
     from portal.ideas import bp as ideas_bp
     from portal.main import bp as main_bp
     from portal.organisations import bp as organisations_bp
+    from portal.team import bp as team_bp
 
-    for bp in (main_bp, ideas_bp, auth_bp, account_bp, admin_bp, organisations_bp):
+    for bp in (main_bp, ideas_bp, auth_bp, account_bp, admin_bp, organisations_bp, team_bp):
         app.register_blueprint(bp)
 
 

@@ -174,6 +174,11 @@ MATRIX: dict[str, Route] = {
     "organisations.index": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "organisations.detail": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "main.ideas_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "main.shipped_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "main.roadmap": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "main.shipped": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "team.queue": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "team.queue_csv": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "main.idea_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "ideas.new": Route(
         get=signed_in(PAGE),

@@ -99,3 +99,29 @@ def idea_feed(idea_id: int):
         entries=entries[:FEED_SIZE],
         updated=entries[0]["updated"] if entries else idea.created_at,
     )
+
+
+@bp.route("/feeds/shipped.atom")
+def shipped_feed():
+    from portal.services import roadmap
+
+    items = roadmap.shipped(limit=FEED_SIZE)
+    entries = [
+        {
+            "id": external_url("ideas.detail", idea_id=item.idea.id) + "#shipped",
+            "title": f"Shipped: {item.idea.title}",
+            "url": external_url("ideas.detail", idea_id=item.idea.id),
+            "updated": item.shipped_at,
+            "author": "The product team",
+            "summary": item.release_note,
+        }
+        for item in items
+    ]
+    return _atom(
+        feed_id=external_url("main.shipped_feed"),
+        title="What shipped",
+        self_url=external_url("main.shipped_feed"),
+        alternate_url=external_url("main.shipped"),
+        entries=entries,
+        updated=entries[0]["updated"] if entries else utcnow(),
+    )

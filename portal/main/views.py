@@ -53,3 +53,23 @@ def guidelines():
     return render_template(
         "main/guidelines.html", guidelines=render_markdown(get_setting("guidelines"))
     )
+
+
+@bp.route("/roadmap")
+def roadmap():
+    from portal.services import roadmap as service
+
+    columns = service.roadmap()
+    return render_template(
+        "main/roadmap.html",
+        columns=columns,
+        stages={s.slug: s for s in catalog.stages()},
+        shipped=service.recently_shipped(),
+    )
+
+
+@bp.route("/shipped")
+def shipped():
+    from portal.services import roadmap as service
+
+    return render_template("main/shipped.html", items=service.shipped())

@@ -226,6 +226,10 @@ MATRIX: dict[str, Route] = {
         post=team(Outcome(303, "/ideas/{other_idea_id}", changes=True)),
         data={"target_id": "{other_idea_id}", "note": "The same need as the other idea here."},
     ),
+    # The matrix's idea is still New: nobody is asked about its outcome yet.
+    "ideas.answer_outcome": Route(
+        get=everyone(NOT_ALLOWED), post=signed_in(FORBIDDEN), data={"answer": "yes"}
+    ),
     "ideas.notifications_page": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
     "ideas.read_notification": Route(
         get=everyone(NOT_ALLOWED), post=signed_in(BACK_TO_NOTIFICATIONS)

@@ -75,3 +75,12 @@ class MergeForm(FlaskForm):
         validators=[InputRequired(message="Write a note to the followers."), Length(max=5000)],
         render_kw={"rows": 3},
     )
+
+
+class OutcomeForm(FlaskForm):
+    answer = HiddenField()  # set by whichever of the three buttons was pressed
+    comment = TextAreaField(
+        "Anything to add? (optional)",
+        validators=[Optional(), Length(max=2000)],
+        render_kw={"rows": 2, "maxlength": 2000},
+    )

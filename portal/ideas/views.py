@@ -9,7 +9,14 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.forms import apply_domain_error, handle_submission
 from portal.ideas import bp
-from portal.ideas.forms import ActionForm, CommentForm, IdeaForm, MergeForm, MoveForm
+from portal.ideas.forms import (
+    ActionForm,
+    CommentForm,
+    IdeaForm,
+    MergeForm,
+    MoveForm,
+    OutcomeForm,
+)
 from portal.models import Comment, Idea, StageChange
 from portal.models.types import utcnow
 from portal.permissions import (
@@ -24,7 +31,7 @@ from portal.permissions import (
     login_required,
     role_required,
 )
-from portal.services import comments, ideas, notifications, pipeline, votes
+from portal.services import comments, ideas, notifications, outcomes, pipeline, votes
 from portal.services.errors import DomainError, InvalidInput
 from portal.web import client_ip, parse_number, safe_next
 
@@ -113,7 +120,7 @@ def detail(idea_id: int):
     return _render_detail(_idea_or_404(idea_id))
 
 
-def _render_detail(idea, *, move_form=None, merge_form=None, status=200):
+def _render_detail(idea, *, move_form=None, merge_form=None, outcome_form=None, status=200):
     official, threads = comments.conversation(idea, viewer=current_user)
     timeline = db.session.scalars(
         select(StageChange)
@@ -145,6 +152,14 @@ def _render_detail(idea, *, move_form=None, merge_form=None, status=200):
         move_form=move_form or (_move_form(idea) if can_triage(current_user) else None),
         merge_form=merge_form or MergeForm(formdata=None),
         can_triage=can_triage(current_user),
+        asked=outcomes.is_asked(idea),
+        can_answer=outcomes.can_answer(current_user, idea),
+        own_answer=outcomes.own_answer(idea, current_user),
+        outcome_form=outcome_form or OutcomeForm(formdata=None),
+        answers=outcomes.ANSWERS,
+        verdicts=outcomes.verdicts(idea, viewer=current_user)
+        if can_triage(current_user) and outcomes.is_asked(idea)
+        else None,
     ), status
 
 
@@ -409,3 +424,21 @@ def merge(idea_id: int):
         redirect_to=lambda target: url_for("ideas.detail", idea_id=target.id),
     )
     return done or _render_detail(source, merge_form=form, status=400)
+
+
+@bp.route("/ideas/<id:idea_id>/outcome", methods=["POST"])
+@login_required
+def answer_outcome(idea_id: int):
+    idea = _idea_or_404(idea_id)
+    if not outcomes.can_answer(current_user, idea):
+        abort(403)
+    form = OutcomeForm()
+    done = handle_submission(
+        form,
+        lambda: outcomes.answer_outcome(
+            idea, current_user, answer=form.answer.data or "", comment=form.comment.data or ""
+        ),
+        success="Thank you. Your answer goes straight to the product team.",
+        redirect_to=url_for("ideas.detail", idea_id=idea.id, _anchor="outcome"),
+    )
+    return done or _render_detail(idea, outcome_form=form, status=400)

@@ -182,6 +182,26 @@ class StageChange(db.Model):
     actor: Mapped[User | None] = relationship(lazy="joined")
 
 
+class OutcomeAnswer(db.Model):
+    """A follower's verdict on a closed idea: did the outcome meet their need?"""
+
+    __tablename__ = "outcome_answers"
+    __table_args__ = (
+        UniqueConstraint("idea_id", "user_id"),
+        CheckConstraint("answer IN ('yes', 'partly', 'no')", name="answer_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    answer: Mapped[str] = mapped_column(String(10))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
 class Notification(db.Model):
     """Something a person following an idea should know about, shown in the app."""
 

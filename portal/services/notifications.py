@@ -13,6 +13,7 @@ REPLY = "reply"
 STAGE_CHANGE = "stage_change"
 MERGED = "merged"
 OFFICIAL_RESPONSE = "official_response"
+OUTCOME_QUESTION = "outcome_question"
 
 
 def notify_followers(

@@ -9,7 +9,7 @@ from portal.extensions import db
 from portal.models import Follow, Idea, Stage, StageChange, User, Vote
 from portal.models.types import utcnow
 from portal.permissions import is_team, require
-from portal.services import audit, catalog, ideas, notifications, trending
+from portal.services import audit, catalog, ideas, notifications, outcomes, trending
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.text import without_control_characters
 
@@ -80,6 +80,9 @@ def move_stage(idea: Idea, to_stage: Stage, *, actor: User, note: str, ip: str |
     notifications.notify_followers(
         idea, notifications.STAGE_CHANGE, actor=actor, message=f"Now {to_stage.name}: {note}"
     )
+    if to_stage.slug in outcomes.ASKED_STAGES:
+        # Closing the loop: the customers, not the team, judge whether it met their need.
+        notifications.notify_followers(idea, notifications.OUTCOME_QUESTION, actor=actor)
     audit.record(
         "idea.stage_changed", actor=actor, ip=ip, target=idea, old=from_name, new=to_stage.name
     )

@@ -1,0 +1,105 @@
+"""Closing the loop: the people who asked for an idea judge whether its outcome met their need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import Follow, Idea, OutcomeAnswer, Stage, User
+from portal.models.types import utcnow
+from portal.permissions import is_signed_in, is_team, require
+from portal.services.errors import InvalidInput
+from portal.services.text import without_control_characters
+
+ASKED_STAGES = ("shipped", "declined")
+ANSWERS = {"yes": "Yes", "partly": "Partly", "no": "No"}
+COMMENT_MAX = 2_000
+
+
+def is_asked(idea: Idea) -> bool:
+    return idea.stage.slug in ASKED_STAGES and idea.hidden_at is None
+
+
+def can_answer(user, idea: Idea) -> bool:
+    """Followers of a shipped or declined idea (authors and voters follow automatically)."""
+    if not is_signed_in(user) or not is_asked(idea):
+        return False
+    return (
+        db.session.scalar(
+            select(Follow.user_id).where(Follow.idea_id == idea.id, Follow.user_id == user.id)
+        )
+        is not None
+    )
+
+
+def answer_outcome(idea: Idea, user: User, *, answer: str, comment: str = "") -> OutcomeAnswer:
+    """Record or change a person's verdict; one per person per idea."""
+    require(can_answer(user, idea))
+    if answer not in ANSWERS:
+        raise InvalidInput("Choose Yes, Partly or No.")
+    comment = without_control_characters(comment or "").strip()
+    if len(comment) > COMMENT_MAX:
+        raise InvalidInput(f"Keep the comment under {COMMENT_MAX:,} characters.", field="comment")
+    row = own_answer(idea, user)
+    if row is None:
+        row = OutcomeAnswer(idea_id=idea.id, user_id=user.id, answer=answer, comment=comment)
+        db.session.add(row)
+    else:
+        row.answer, row.comment, row.updated_at = answer, comment, utcnow()
+    return row
+
+
+def own_answer(idea: Idea, user) -> OutcomeAnswer | None:
+    if not is_signed_in(user):
+        return None
+    return db.session.scalar(
+        select(OutcomeAnswer).where(
+            OutcomeAnswer.idea_id == idea.id, OutcomeAnswer.user_id == user.id
+        )
+    )
+
+
+@dataclass
+class Verdicts:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ANSWERS, 0))
+    answers: list[OutcomeAnswer] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def share(self, answer: str) -> int:
+        return round(100 * self.counts[answer] / self.total) if self.total else 0
+
+
+def verdicts(idea: Idea, *, viewer) -> Verdicts:
+    """What the followers answered, for the team."""
+    require(is_team(viewer))
+    result = Verdicts()
+    result.answers = list(
+        db.session.scalars(
+            select(OutcomeAnswer)
+            .where(OutcomeAnswer.idea_id == idea.id)
+            .order_by(OutcomeAnswer.updated_at.desc())
+        ).unique()
+    )
+    for row in result.answers:
+        result.counts[row.answer] += 1
+    return result
+
+
+def satisfaction() -> Verdicts:
+    """Answers over every closed idea, for the team's dashboard."""
+    result = Verdicts()
+    rows = db.session.execute(
+        select(OutcomeAnswer.answer, func.count(OutcomeAnswer.id))
+        .join(Idea, Idea.id == OutcomeAnswer.idea_id)
+        .join(Stage, Stage.id == Idea.stage_id)
+        .where(Stage.slug.in_(ASKED_STAGES))
+        .group_by(OutcomeAnswer.answer)
+    )
+    for answer, count in rows:
+        result.counts[answer] = count
+    return result

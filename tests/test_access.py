@@ -178,6 +178,7 @@ MATRIX: dict[str, Route] = {
     "main.roadmap": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "main.shipped": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "team.queue": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "team.dashboard": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "team.queue_csv": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "main.idea_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "ideas.new": Route(

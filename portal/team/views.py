@@ -46,3 +46,11 @@ def queue_csv():
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="triage-queue.csv"'},
     )
+
+
+@bp.route("/dashboard")
+@role_required(can_triage)
+def dashboard():
+    from portal.services.dashboard import dashboard as build
+
+    return render_template("team/dashboard.html", d=build(viewer=current_user))

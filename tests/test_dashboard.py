@@ -1,0 +1,71 @@
+"""The team dashboard: stage counts, overdue, response time, satisfaction and the weekly chart."""
+
+from datetime import timedelta
+
+import pytest
+
+from portal.extensions import db
+from portal.models import OutcomeAnswer
+from portal.models.types import utcnow
+from portal.services import dashboard as dashboard_service
+from portal.services import pipeline
+
+NOTE = "Thanks, we have looked at this carefully with the team."
+
+
+@pytest.fixture
+def pm(make_user):
+    return make_user("product_manager", display_name="Pat Manager")
+
+
+def test_customers_cannot_open_the_dashboard(client, login_as):
+    login_as("customer")
+    assert client.get("/team/dashboard").status_code == 403
+
+
+def test_figures_match_what_happened(client, login_as, make_idea, make_user, stages, pm):
+    now = utcnow()
+    fresh = make_idea("A fresh idea about exports")
+    old = make_idea("An older idea about imports")
+    old.created_at = now - timedelta(days=20)
+    old.response_due_at = now - timedelta(days=13)  # New promised 7 days: long overdue
+    db.session.commit()
+    answered = make_idea("An idea the team answered")
+    answered.created_at = now - timedelta(days=3)
+    db.session.commit()
+    pipeline.move_stage(answered, stages["shipped"], actor=pm, note=NOTE, ip=None)
+    answered.first_response_at = answered.created_at + timedelta(days=2)
+    voter = make_user()
+    db.session.add(OutcomeAnswer(idea_id=answered.id, user_id=voter.id, answer="yes"))
+    db.session.add(OutcomeAnswer(idea_id=answered.id, user_id=answered.author_id, answer="no"))
+    db.session.commit()
+
+    d = dashboard_service.dashboard(viewer=pm)
+    per_stage = {stage.slug: n for stage, n in d.per_stage}
+    assert per_stage["new"] == 2 and per_stage["shipped"] == 1
+    assert d.new_this_week == 2  # the 20-day-old idea is not new
+    assert d.overdue_now == 1
+    assert d.median_first_response == timedelta(days=2)
+    assert (d.satisfaction.counts["yes"], d.satisfaction.counts["no"]) == (1, 1)
+    assert {i.id for i in d.most_wanted} == {fresh.id, old.id}  # the shipped one is not waiting
+    this_week = d.weeks[-1]
+    assert this_week.closed == 1
+    assert sum(w.submitted for w in d.weeks) == 3
+
+    login_as("product_manager")
+    page = client.get("/team/dashboard").text
+    assert "overdue now" in page
+    assert "2 days" in page
+    assert '<svg class="chart"' in page and "<table" in page  # chart plus the same figures
+    assert "50%" in page
+
+
+def test_dashboard_runs_a_fixed_number_of_queries(make_idea, pm, count_queries):
+    make_idea("One idea for the count")
+    with count_queries() as few:
+        dashboard_service.dashboard(viewer=pm)
+    for n in range(8):
+        make_idea(f"Another idea number {n}")
+    with count_queries() as many:
+        dashboard_service.dashboard(viewer=pm)
+    assert many.count == few.count

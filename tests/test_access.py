@@ -179,6 +179,15 @@ MATRIX: dict[str, Route] = {
     "main.shipped": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "team.queue": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "team.dashboard": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "team.move_selected": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/team/triage", changes=True)),
+        data={
+            "idea_ids": "{other_idea_id}",
+            "stage_id": "{stage_id}",
+            "note": "Several of these are now under review.",
+        },
+    ),
     "team.queue_csv": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "main.idea_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "ideas.new": Route(

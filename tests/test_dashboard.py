@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import OutcomeAnswer
@@ -69,3 +70,46 @@ def test_dashboard_runs_a_fixed_number_of_queries(make_idea, pm, count_queries):
     with count_queries() as many:
         dashboard_service.dashboard(viewer=pm)
     assert many.count == few.count
+
+
+def test_ticked_ideas_move_together_with_one_note(client, login_as, make_idea, stages):
+    from portal.models import Idea, StageChange
+
+    login_as("product_manager")
+    first, second = make_idea("First idea to move"), make_idea("Second idea to move")
+    response = client.post(
+        "/team/triage/move",
+        data={
+            "idea_ids": [str(first.id), str(second.id)],
+            "stage_id": str(stages["under_review"].id),
+            "note": "Both are now under review with the team.",
+        },
+    )
+    assert response.status_code == 303
+    assert {db.session.get(Idea, i).stage.slug for i in (first.id, second.id)} == {"under_review"}
+    assert db.session.scalar(select(func.count(StageChange.id))) == 2
+
+
+def test_if_one_ticked_idea_cannot_move_none_do_and_the_note_is_kept(
+    client, login_as, make_idea, stages
+):
+    from portal.models import Idea, StageChange
+
+    login_as("product_manager")
+    movable = make_idea("An idea that could move")
+    already = make_idea("An idea already there", stage="under_review")
+    note = "Both are now under review with the team."
+    response = client.post(
+        "/team/triage/move",
+        data={
+            "idea_ids": [str(movable.id), str(already.id)],
+            "stage_id": str(stages["under_review"].id),
+            "note": note,
+        },
+    )
+    assert response.status_code == 400
+    assert "cannot move from Under review to Under review" in response.text
+    assert note in response.text
+    assert f'value="{movable.id}" form="bulk-move" id="pick-{movable.id}" checked' in response.text
+    assert db.session.get(Idea, movable.id).stage.slug == "new"
+    assert db.session.scalar(select(func.count(StageChange.id))) == 0

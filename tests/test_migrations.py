@@ -129,3 +129,37 @@ def test_upgrade_uses_no_deprecated_api(empty_db_app):
 
     deprecations = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
     assert deprecations == []
+
+
+def test_upgrading_a_database_with_ideas_keeps_every_vote_comment_and_follow(empty_db_app):
+    """Later migrations rebuild `ideas` on SQLite; nothing that points at ideas may be lost."""
+    from sqlalchemy import text
+
+    flask_migrate.upgrade(revision="9e2c854c8e7f")  # ideas exist, later columns do not yet
+    now = "2026-01-05 10:00:00"
+    statements = [
+        "INSERT INTO users (id, email, display_name, password_hash, role, created_at) "
+        f"VALUES (1, 'a@example.com', 'A', 'x', 'customer', '{now}')",
+        "INSERT INTO ideas (id, title, problem, solution, stage_id, author_id, is_team_concept, "
+        "created_at, last_activity_at, vote_count, comment_count, trending_score) "
+        f"VALUES (1, 'Keep me', 'Problem', '', 1, 1, false, '{now}', '{now}', 1, 1, 1.0)",
+        f"INSERT INTO votes (idea_id, user_id, created_at) VALUES (1, 1, '{now}')",
+        f"INSERT INTO follows (idea_id, user_id, created_at) VALUES (1, 1, '{now}')",
+        "INSERT INTO comments (idea_id, author_id, body, created_at, is_official) "
+        f"VALUES (1, 1, 'Hello', '{now}', false)",
+    ]
+    with db.engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+
+    flask_migrate.upgrade()
+
+    with db.engine.connect() as conn:
+        counts = {
+            table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            for table in ("ideas", "votes", "follows", "comments")
+        }
+    assert counts == {"ideas": 1, "votes": 1, "follows": 1, "comments": 1}
+    if db.engine.dialect.name == "sqlite":
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -179,6 +179,23 @@ MATRIX: dict[str, Route] = {
     "main.shipped": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "team.queue": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "team.dashboard": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "team.priority": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "team.priority_csv": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "team.set_owner": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
+        data={"owner_id": "{team_member_id}"},
+    ),
+    "team.set_estimates": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
+        data={"impact": "4", "effort": "2"},
+    ),
+    "team.add_note": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
+        data={"body": "Globex needs this before their renewal."},
+    ),
     "team.move_selected": Route(
         get=everyone(NOT_ALLOWED),
         post=team(Outcome(303, "/team/triage", changes=True)),
@@ -317,6 +334,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "organisation": organisation.id,
         "other_idea": other_idea.id,
         "stage": stages["under_review"].id,
+        "team_member": team_member.id,
     }
 
 
@@ -366,6 +384,7 @@ def test_each_role_gets_exactly_what_it_may_from_each_route(
             "organisation_id": content["organisation"],
             "other_idea_id": content["other_idea"],
             "stage_id": content["stage"],
+            "team_member_id": content["team_member"],
         }
         data = {k: v.format(**placeholders) for k, v in route.data.items()}
         response = client.open(url, method=method, data=data if method == "POST" else None)

@@ -23,21 +23,27 @@ def upgrade():
 
 
 def _backfill():
-    """Open ideas are due their stage's commitment after their last stage change."""
+    """Open ideas are due their stage's commitment after the last stage change or team reply."""
     from datetime import UTC, timedelta
 
     bind = op.get_bind()
     rows = bind.execute(
         sa.text(
-            "SELECT ideas.id, ideas.created_at, stages.response_days, "
-            "(SELECT max(created_at) FROM stage_changes WHERE idea_id = ideas.id) "
+            "SELECT ideas.id, ideas.created_at, ideas.is_team_concept, stages.response_days, "
+            "(SELECT max(created_at) FROM stage_changes WHERE idea_id = ideas.id), "
+            "(SELECT max(c.created_at) FROM comments c JOIN users u ON u.id = c.author_id "
+            " WHERE c.idea_id = ideas.id AND u.role IN ('product_manager', 'admin') "
+            " AND c.deleted_at IS NULL AND c.hidden_at IS NULL) "
             "FROM ideas JOIN stages ON stages.id = ideas.stage_id "
             "WHERE stages.is_closed = :closed AND stages.response_days IS NOT NULL"
         ),
         {"closed": False},
     ).all()
-    for idea_id, created_at, days, changed_at in rows:
-        base = max(_aware(created_at), _aware(changed_at)) if changed_at else _aware(created_at)
+    for idea_id, created_at, concept, days, changed_at, replied_at in rows:
+        answers = [_aware(t) for t in (changed_at, replied_at) if t is not None]
+        if concept and not answers:
+            continue  # the team's own concept owes nobody an answer
+        base = max([_aware(created_at), *answers])
         due = base + timedelta(days=days)
         if bind.dialect.name == "sqlite":
             due = due.astimezone(UTC).replace(tzinfo=None)

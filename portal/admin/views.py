@@ -59,7 +59,7 @@ def _organisation_form(user: User, formdata=None) -> OrganisationForm:
     names = db.session.execute(
         select(Organisation.id, Organisation.name).order_by(Organisation.name)
     )
-    form.organisation_id.choices = [("", "No organisation")] + [(str(i), n) for i, n in names]
+    form.organisation_id.choices = {"": "No organisation"} | {str(i): n for i, n in names}
     return form
 
 

@@ -53,9 +53,9 @@ def _comment_or_404(comment_id: int) -> Comment:
 
 def _idea_form(**kwargs) -> IdeaForm:
     form = IdeaForm(**kwargs)
-    form.category_id.choices = [("", "Choose a category")] + [
-        (str(c.id), c.name) for c in ideas.category_choices()
-    ]
+    form.category_id.choices = {"": "Choose a category"} | {
+        str(c.id): c.name for c in ideas.category_choices()
+    }
     return form
 
 
@@ -111,7 +111,7 @@ def similar():
 
 def _move_form(idea, formdata=None) -> MoveForm:
     form = MoveForm(formdata=formdata)
-    form.stage_id.choices = [(str(s.id), s.name) for s in pipeline.allowed_targets(idea)]
+    form.stage_id.choices = {str(s.id): s.name for s in pipeline.allowed_targets(idea)}
     return form
 
 
@@ -120,7 +120,32 @@ def detail(idea_id: int):
     return _render_detail(_idea_or_404(idea_id))
 
 
-def _render_detail(idea, *, move_form=None, merge_form=None, outcome_form=None, status=200):
+def _team_context(idea, *, owner_form=None, estimates_form=None, note_form=None) -> dict:
+    """The team's tools on an idea: owner, estimates, internal notes (never for customers)."""
+    from portal.services import triage
+    from portal.team.forms import EstimatesForm, InternalNoteForm, OwnerForm
+
+    if owner_form is None:
+        owner_form = OwnerForm(formdata=None, data={"owner_id": str(idea.owner_id or "")})
+    owner_form.owner_id.choices = {"": "Nobody yet"} | {
+        str(m.id): m.display_name for m in triage.team_members()
+    }
+    if estimates_form is None:
+        estimates_form = EstimatesForm(
+            formdata=None,
+            data={"impact": str(idea.impact or ""), "effort": str(idea.effort or "")},
+        )
+    return {
+        "owner_form": owner_form,
+        "estimates_form": estimates_form,
+        "note_form": note_form or InternalNoteForm(formdata=None),
+        "internal_notes": triage.internal_notes(idea, viewer=current_user),
+    }
+
+
+def _render_detail(
+    idea, *, move_form=None, merge_form=None, outcome_form=None, status=200, **team_forms
+):
     official, threads = comments.conversation(idea, viewer=current_user)
     timeline = db.session.scalars(
         select(StageChange)
@@ -128,6 +153,7 @@ def _render_detail(idea, *, move_form=None, merge_form=None, outcome_form=None, 
         .order_by(StageChange.created_at, StageChange.id)
     ).all()
     people, organisations = ideas.supporter_summary(idea)
+    own = outcomes.own_answer(idea, current_user)
     due = idea.response_due_at
     return render_template(
         "ideas/detail.html",
@@ -152,10 +178,13 @@ def _render_detail(idea, *, move_form=None, merge_form=None, outcome_form=None, 
         move_form=move_form or (_move_form(idea) if can_triage(current_user) else None),
         merge_form=merge_form or MergeForm(formdata=None),
         can_triage=can_triage(current_user),
+        **(_team_context(idea, **team_forms) if can_triage(current_user) else {}),
         asked=outcomes.is_asked(idea),
         can_answer=outcomes.can_answer(current_user, idea),
-        own_answer=outcomes.own_answer(idea, current_user),
-        outcome_form=outcome_form or OutcomeForm(formdata=None),
+        own_answer=own,
+        # The earlier comment is in the box, so changing the answer does not erase it.
+        outcome_form=outcome_form
+        or OutcomeForm(formdata=None, data={"comment": own.comment if own else ""}),
         answers=outcomes.ANSWERS,
         verdicts=outcomes.verdicts(idea, viewer=current_user)
         if can_triage(current_user) and outcomes.is_asked(idea)

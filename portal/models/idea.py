@@ -61,6 +61,8 @@ class Idea(db.Model):
         Index("ix_ideas_activity", "last_activity_at", "id"),
         CheckConstraint("vote_count >= 0", name="vote_count_not_negative"),
         CheckConstraint("comment_count >= 0", name="comment_count_not_negative"),
+        CheckConstraint("impact BETWEEN 1 AND 5", name="impact_1_to_5"),
+        CheckConstraint("effort BETWEEN 1 AND 5", name="effort_1_to_5"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,6 +92,14 @@ class Idea(db.Model):
         ForeignKey("ideas.id", ondelete="SET NULL"), index=True
     )
 
+    # The team member customers can contact about this idea.
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # The team's estimates, 1 (low) to 5 (high); None until someone judges them.
+    impact: Mapped[int | None]
+    effort: Mapped[int | None]
+
     # Kept in SQL with `x = x + 1`, never read-modify-written in Python.
     vote_count: Mapped[int] = mapped_column(default=0)
     comment_count: Mapped[int] = mapped_column(default=0)
@@ -97,7 +107,8 @@ class Idea(db.Model):
 
     category: Mapped[Category | None] = relationship(lazy="joined")
     stage: Mapped[Stage] = relationship(lazy="joined", innerjoin=True)
-    author: Mapped[User | None] = relationship(lazy="joined")
+    author: Mapped[User | None] = relationship(foreign_keys=[author_id], lazy="joined")
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], lazy="joined")
     merged_into: Mapped[Idea | None] = relationship(remote_side=[id], lazy="select")
 
     @property
@@ -180,6 +191,21 @@ class StageChange(db.Model):
     from_stage: Mapped[Stage | None] = relationship(foreign_keys=[from_stage_id], lazy="joined")
     to_stage: Mapped[Stage] = relationship(foreign_keys=[to_stage_id], lazy="joined")
     actor: Mapped[User | None] = relationship(lazy="joined")
+
+
+class InternalNote(db.Model):
+    """A note for the team only: never shown to customers, in any page, feed or message."""
+
+    __tablename__ = "internal_notes"
+    __table_args__ = (Index("ix_internal_notes_idea_created", "idea_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author: Mapped[User | None] = relationship(lazy="joined")
 
 
 class OutcomeAnswer(db.Model):

@@ -7,12 +7,15 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from portal.extensions import db
-from portal.models import Idea, Stage, User
+from portal.models import Idea, InternalNote, Stage, User, Vote
 from portal.models.types import utcnow
 from portal.permissions import can_triage, require
+from portal.services import audit
+from portal.services.errors import InvalidInput
+from portal.services.text import without_control_characters
 
 
 @dataclass
@@ -20,6 +23,7 @@ class TriageFilters:
     category_id: int | None = None
     stage: str | None = None  # a stage slug
     organisation_id: int | None = None
+    owner_id: int | None = None
 
 
 @dataclass
@@ -45,6 +49,8 @@ def _base(filters: TriageFilters) -> Select:
         stmt = stmt.where(Idea.category_id == filters.category_id)
     if filters.stage:
         stmt = stmt.where(Stage.slug == filters.stage)
+    if filters.owner_id is not None:
+        stmt = stmt.where(Idea.owner_id == filters.owner_id)
     if filters.organisation_id is not None:
         stmt = stmt.where(
             Idea.author_id.in_(
@@ -90,25 +96,173 @@ def queue_csv(q: Queue) -> str:
         for e in entries:
             idea = e.idea
             author = idea.author
-            writer.writerow(
+            _write(
+                writer,
                 [
                     name,
                     idea.id,
-                    _cell(idea.title),
+                    idea.title,
                     idea.stage.name,
                     idea.category.name if idea.category else "",
-                    _cell(author.display_name) if author else "",
-                    _cell(author.organisation.name) if author and author.organisation else "",
+                    author.display_name if author else "",
+                    author.organisation.name if author and author.organisation else "",
                     idea.vote_count,
                     idea.comment_count,
                     idea.created_at.isoformat(),
                     e.due_at.isoformat() if e.due_at else "",
                     e.days_late,
-                ]
+                ],
             )
     return out.getvalue()
 
 
-def _cell(text: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas; make them plain text."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def _write(writer, row: list) -> None:
+    """Spreadsheets run text cells that start with = + - @ as formulas; make them plain text."""
+    writer.writerow(
+        [
+            "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
+            for v in row
+        ]
+    )
+
+
+# --- Owners, estimates and internal notes --------------------------------------------------
+
+NOTE_MAX = 5_000
+
+
+def team_members() -> list[User]:
+    from portal.models import Role
+
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(
+                User.role.in_([Role.PRODUCT_MANAGER.value, Role.ADMIN.value]),
+                User.suspended_at.is_(None),
+            )
+            .order_by(User.display_name)
+        ).unique()
+    )
+
+
+def assign_owner(idea: Idea, owner: User | None, *, actor, ip: str | None) -> None:
+    """Name the team member customers can contact about this idea (or nobody)."""
+    require(can_triage(actor))
+    if owner is not None and not can_triage(owner):
+        raise InvalidInput("Only a product manager or admin can own an idea.", field="owner_id")
+    if idea.owner_id == (owner.id if owner else None):
+        return
+    idea.owner = owner
+    audit.record(
+        "idea.owner_changed", actor=actor, ip=ip, target=idea, owner=owner.id if owner else None
+    )
+
+
+def set_estimates(idea: Idea, *, impact: int | None, effort: int | None, actor) -> None:
+    require(can_triage(actor))
+    for name, value in (("impact", impact), ("effort", effort)):
+        if value is not None and not 1 <= value <= 5:
+            raise InvalidInput("Estimates go from 1 (low) to 5 (high).", field=name)
+    idea.impact, idea.effort = impact, effort
+
+
+def add_internal_note(idea: Idea, *, actor, body: str) -> InternalNote:
+    require(can_triage(actor))
+    body = without_control_characters(body or "").strip()
+    if not body:
+        raise InvalidInput("Write the note first.", field="body")
+    if len(body) > NOTE_MAX:
+        raise InvalidInput(f"Keep notes under {NOTE_MAX:,} characters.", field="body")
+    note = InternalNote(idea_id=idea.id, author_id=actor.id, body=body)
+    db.session.add(note)
+    return note
+
+
+def internal_notes(idea: Idea, *, viewer) -> list[InternalNote]:
+    require(can_triage(viewer))
+    return list(
+        db.session.scalars(
+            select(InternalNote)
+            .where(InternalNote.idea_id == idea.id)
+            .order_by(InternalNote.created_at.desc(), InternalNote.id.desc())
+        ).unique()
+    )
+
+
+# --- Priority -------------------------------------------------------------------------------
+
+ORGANISATION_WEIGHT = 2
+UNSET_ESTIMATE = 3
+
+
+def priority_score():
+    """The priority view's order, in SQL:
+
+        (votes + 2 * supporting organisations) * impact / effort
+
+    Organisations count twice because a need shared across companies is broader than one
+    company's many votes. Unjudged impact or effort count as the middle value, 3.
+    """
+    organisations = (
+        select(func.count(func.distinct(User.organisation_id)))
+        .join(Vote, Vote.user_id == User.id)
+        .where(Vote.idea_id == Idea.id, User.organisation_id.is_not(None))
+        .correlate(Idea)
+        .scalar_subquery()
+    )
+    impact = func.coalesce(Idea.impact, UNSET_ESTIMATE)
+    effort = func.coalesce(Idea.effort, UNSET_ESTIMATE)
+    return (
+        (Idea.vote_count + ORGANISATION_WEIGHT * organisations) * impact * 1.0 / effort,
+        organisations,
+    )
+
+
+@dataclass
+class PriorityRow:
+    idea: Idea
+    organisations: int
+    score: float
+
+
+def priority(filters: TriageFilters, *, viewer, limit: int = 200) -> list[PriorityRow]:
+    """Open ideas by priority score, highest first, in one query."""
+    require(can_triage(viewer))
+    score, organisations = priority_score()
+    stmt = (
+        _base(filters)
+        .add_columns(organisations.label("organisations"), score.label("score"))
+        .order_by(score.desc(), Idea.id.desc())
+        .limit(limit)
+    )
+    return [
+        PriorityRow(idea, orgs, float(s)) for idea, orgs, s in db.session.execute(stmt).unique()
+    ]
+
+
+def priority_csv(rows: list[PriorityRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["id", "title", "stage", "category", "owner", "votes", "organisations", "impact",
+         "effort", "score"]
+    )  # fmt: skip
+    for row in rows:
+        idea = row.idea
+        _write(
+            writer,
+            [
+                idea.id,
+                idea.title,
+                idea.stage.name,
+                idea.category.name if idea.category else "",
+                idea.owner.display_name if idea.owner else "",
+                idea.vote_count,
+                row.organisations,
+                idea.impact or "",
+                idea.effort or "",
+                f"{row.score:.2f}",
+            ],
+        )
+    return out.getvalue()

@@ -110,6 +110,11 @@ def can_mark_official(user: Any) -> bool:
     return is_team(user)
 
 
+def can_configure_stages(user: Any) -> bool:
+    """The pipeline itself is an admin's to change; product managers work within it."""
+    return is_admin(user)
+
+
 def can_triage(user: Any) -> bool:
     """Moving ideas between stages and merging duplicates: the product team decides."""
     return is_team(user)

@@ -166,6 +166,23 @@ MATRIX: dict[str, Route] = {
         post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
         user="suspended",
     ),
+    "admin.stages": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.new_stage": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/stages", changes=True)),
+        data={"name": "Beta", "description": "Ready to try in beta.", "position": "35"},
+    ),
+    "admin.edit_stage": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/stages", changes=True)),
+        data={"name": "Being studied", "description": "We are studying it.", "position": "1"},
+    ),
+    "admin.retire_stage": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/stages", changes=True))
+    ),
+    "admin.reinstate_stage": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/stages", changes=True))
+    ),
     "admin.set_organisation": Route(
         get=everyone(NOT_ALLOWED),
         post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
@@ -291,6 +308,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "comment_id": content[f"{route.comment}_comment"],
         "notification_id": content["notification"],
         "organisation_id": content["organisation"],
+        "stage_id": content["stage"],
     }
     return {name: samples[name] for name in rule.arguments}
 

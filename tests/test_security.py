@@ -59,7 +59,9 @@ def post_rules(app):
 def build_url(app, rule, user_id: int) -> str:
     # Ids that may not exist: CSRF is checked before any lookup, and a GET may 404 but not write.
     samples = {"user_id": user_id, "token": "some-token"}
-    samples |= dict.fromkeys(("idea_id", "comment_id", "notification_id", "organisation_id"), 1)
+    samples |= dict.fromkeys(
+        ("idea_id", "comment_id", "notification_id", "organisation_id", "stage_id"), 1
+    )
     with app.test_request_context():
         return url_for(rule.endpoint, **{name: samples[name] for name in rule.arguments})
 

@@ -1,7 +1,7 @@
 """Forms on the admin pages."""
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from portal.models import Role
@@ -45,3 +45,22 @@ class ActionForm(FlaskForm):
 
 class OrganisationForm(FlaskForm):
     organisation_id = SelectField("Organisation", choices=[], validate_choice=False)
+
+
+class StageForm(FlaskForm):
+    name = StringField("Name", validators=[InputRequired(), Length(min=2, max=60)])
+    description = TextAreaField(
+        "What it means for customers",
+        description="Shown on every idea in this stage.",
+        validators=[InputRequired(), Length(max=2000)],
+        render_kw={"rows": 3},
+    )
+    is_closed = BooleanField("Closed: ideas here are finished (shipped, declined, merged)")
+    voting_allowed = BooleanField("Customers can vote on ideas in this stage")
+    response_days = StringField(
+        "Response commitment in days",
+        description="How soon customers hear from the team again. Leave empty for no promise.",
+        validators=[Length(max=3)],
+        render_kw={"inputmode": "numeric"},
+    )
+    position = StringField("Position in the pipeline", validators=[InputRequired(), Length(max=3)])

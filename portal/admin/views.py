@@ -11,14 +11,22 @@ from portal.admin.forms import (
     ActionForm,
     OrganisationForm,
     RoleForm,
+    StageForm,
     SuspendForm,
     UserSearchForm,
 )
 from portal.extensions import db
 from portal.forms import handle_submission
-from portal.models import AuditEvent, Organisation, User
-from portal.permissions import can_change_role, can_manage_users, can_suspend, role_required
-from portal.services import organisations, users
+from portal.models import AuditEvent, Organisation, Stage, User
+from portal.permissions import (
+    can_change_role,
+    can_configure_stages,
+    can_manage_users,
+    can_suspend,
+    role_required,
+)
+from portal.services import catalog, organisations, users
+from portal.services.errors import InvalidInput
 from portal.web import client_ip, parse_number
 
 PER_PAGE = 25
@@ -153,3 +161,121 @@ def set_organisation(user_id: int):
         redirect_to=url_for("admin.user_detail", user_id=user.id),
     )
     return done or _render_user(user, organisation_form=form, status=400)
+
+
+# --- The pipeline ---------------------------------------------------------------------------
+
+
+@bp.route("/stages")
+@role_required(can_configure_stages)
+def stages():
+    all_stages = catalog.stages()
+    names = {s.id: s.name for s in all_stages}
+    return render_template(
+        "admin/stages.html",
+        stages=all_stages,
+        usage=catalog.stage_usage(),
+        targets={
+            stage_id: sorted(names[t] for t in to_ids)
+            for stage_id, to_ids in catalog.transitions().items()
+        },
+        action_form=ActionForm(),
+    )
+
+
+def _stage_page(stage, form, status=200):
+    all_stages = catalog.stages()
+    if request.method == "POST":
+        chosen = {n for n in (parse_number(v) for v in request.form.getlist("targets")) if n}
+    elif stage is not None:
+        chosen = catalog.transitions().get(stage.id, set())
+    else:
+        chosen = {s.id for s in all_stages if s.slug != "merged" and not s.retired}
+    return render_template(
+        "admin/stage_form.html", stage=stage, form=form, all_stages=all_stages, chosen=chosen
+    ), status
+
+
+def _save_stage(stage):
+    if request.method == "POST":
+        form = StageForm()
+    elif stage is None:
+        form = StageForm(data={"voting_allowed": True, "position": "50"})
+    else:
+        form = StageForm(
+            data={
+                "name": stage.name,
+                "description": stage.description,
+                "is_closed": stage.is_closed,
+                "voting_allowed": stage.voting_allowed,
+                "response_days": str(stage.response_days or ""),
+                "position": str(stage.position),
+            }
+        )
+
+    def act():
+        days_raw = (form.response_days.data or "").strip()
+        days = parse_number(days_raw) if days_raw else None
+        if days_raw and days is None:
+            raise InvalidInput("Write the commitment as a number of days.", field="response_days")
+        position = parse_number((form.position.data or "").strip())
+        if position is None:
+            raise InvalidInput("Write the position as a whole number.", field="position")
+        targets = {n for n in (parse_number(v) for v in request.form.getlist("targets")) if n}
+        return catalog.save_stage(
+            stage,
+            actor=current_user,
+            ip=client_ip(),
+            name=form.name.data,
+            description=form.description.data,
+            is_closed=form.is_closed.data,
+            voting_allowed=form.voting_allowed.data,
+            response_days=days,
+            position=position,
+            target_ids=targets,
+        )
+
+    done = handle_submission(form, act, success="Stage saved.", redirect_to=url_for("admin.stages"))
+    return done or _stage_page(stage, form, 400 if request.method == "POST" else 200)
+
+
+@bp.route("/stages/new", methods=["GET", "POST"])
+@role_required(can_configure_stages)
+def new_stage():
+    return _save_stage(None)
+
+
+@bp.route("/stages/<id:stage_id>", methods=["GET", "POST"])
+@role_required(can_configure_stages)
+def edit_stage(stage_id: int):
+    return _save_stage(db.get_or_404(Stage, stage_id))
+
+
+@bp.route("/stages/<id:stage_id>/retire", methods=["POST"])
+@role_required(can_configure_stages)
+def retire_stage(stage_id: int):
+    stage = db.get_or_404(Stage, stage_id)
+    form = ActionForm()
+    done = handle_submission(
+        form,
+        lambda: catalog.retire_stage(stage, actor=current_user, ip=client_ip()),
+        success=f"{stage.name} is retired. Its history stays on the ideas that passed through.",
+        redirect_to=url_for("admin.stages"),
+    )
+    if done:
+        return done
+    for message in form.form_errors:
+        flash(message, "error")
+    return redirect(url_for("admin.stages"), code=303)
+
+
+@bp.route("/stages/<id:stage_id>/reinstate", methods=["POST"])
+@role_required(can_configure_stages)
+def reinstate_stage(stage_id: int):
+    stage = db.get_or_404(Stage, stage_id)
+    return handle_submission(
+        ActionForm(),
+        lambda: catalog.reinstate_stage(stage, actor=current_user, ip=client_ip()),
+        success=f"{stage.name} is back in the pipeline.",
+        redirect_to=url_for("admin.stages"),
+    ) or redirect(url_for("admin.stages"), code=303)

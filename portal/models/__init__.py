@@ -12,6 +12,7 @@ from portal.models.idea import (
     OutcomeAnswer,
     Stage,
     StageChange,
+    StageTransition,
     Vote,
 )
 from portal.models.organisation import Organisation, OrganisationDomain
@@ -34,6 +35,7 @@ __all__ = [
     "SiteSetting",
     "Stage",
     "StageChange",
+    "StageTransition",
     "User",
     "UserSession",
     "Vote",

@@ -50,6 +50,19 @@ class Stage(db.Model):
     retired: Mapped[bool] = mapped_column(default=False)
 
 
+class StageTransition(db.Model):
+    """A move the pipeline allows: ideas in from_stage may go to to_stage."""
+
+    __tablename__ = "stage_transitions"
+
+    from_stage_id: Mapped[int] = mapped_column(
+        ForeignKey("stages.id", ondelete="CASCADE"), primary_key=True
+    )
+    to_stage_id: Mapped[int] = mapped_column(
+        ForeignKey("stages.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 class Idea(db.Model):
     __tablename__ = "ideas"
     __table_args__ = (

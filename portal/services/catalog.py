@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import re
+
+from sqlalchemy import delete, func, select
 
 from portal.extensions import db
-from portal.models import Category, Stage
+from portal.models import Category, Stage, StageTransition
+from portal.permissions import can_configure_stages, require
+from portal.services import audit
+from portal.services.errors import InvalidInput
+from portal.services.text import without_control_characters
 
 # (slug, name, description, is_closed, voting_allowed, response_days)
 DEFAULT_STAGES = [
@@ -94,10 +100,28 @@ def default_stage_rows() -> list[dict]:
 
 
 def install_default_stages() -> None:
-    """Add the default pipeline to a database that has no stages (the migration does this too)."""
+    """Add the default pipeline to a database that has no stages (the migrations do this too)."""
     if db.session.scalar(select(Stage.id).limit(1)) is None:
-        db.session.add_all(Stage(**row) for row in default_stage_rows())
+        created = [Stage(**row) for row in default_stage_rows()]
+        db.session.add_all(created)
         db.session.flush()
+        db.session.add_all(
+            StageTransition(from_stage_id=a.id, to_stage_id=b.id)
+            for a in created
+            for b in created
+            if a.id != b.id and b.slug != "merged"
+        )
+        db.session.flush()
+
+
+def transitions() -> dict[int, set[int]]:
+    """For each stage, the stages its ideas may move to."""
+    result: dict[int, set[int]] = {}
+    for from_id, to_id in db.session.execute(
+        select(StageTransition.from_stage_id, StageTransition.to_stage_id)
+    ):
+        result.setdefault(from_id, set()).add(to_id)
+    return result
 
 
 def stages() -> list[Stage]:
@@ -127,3 +151,93 @@ def active_categories() -> list[Category]:
             .order_by(Category.position, Category.name)
         )
     )
+
+
+# --- Admins configure the pipeline ---------------------------------------------------------
+
+
+def stage_usage() -> dict[int, int]:
+    """How many ideas are in each stage now."""
+    from portal.models import Idea
+
+    return dict(
+        db.session.execute(select(Idea.stage_id, func.count(Idea.id)).group_by(Idea.stage_id)).all()
+    )
+
+
+def save_stage(
+    stage: Stage | None,
+    *,
+    actor,
+    ip: str | None,
+    name: str,
+    description: str,
+    is_closed: bool,
+    voting_allowed: bool,
+    response_days: int | None,
+    position: int,
+    target_ids: set[int],
+) -> Stage:
+    """Create or change a stage and the stages its ideas may move to."""
+    require(can_configure_stages(actor))
+    name = " ".join(without_control_characters(name or "").split())
+    description = without_control_characters(description or "").strip()
+    if not 2 <= len(name) <= 60:
+        raise InvalidInput("Give the stage a name of 2 to 60 characters.", field="name")
+    if len(description) < 10:
+        raise InvalidInput(
+            "Tell customers what this stage means for them, in at least 10 characters.",
+            field="description",
+        )
+    if response_days is not None and not 1 <= response_days <= 365:
+        raise InvalidInput("The commitment is 1 to 365 days, or none.", field="response_days")
+    clash = db.session.scalar(select(Stage).where(func.lower(Stage.name) == name.lower()))
+    if clash is not None and clash is not stage:
+        raise InvalidInput("Another stage already has that name.", field="name")
+    created = stage is None
+    if created:
+        stage = Stage(slug=_free_slug(name))
+        db.session.add(stage)
+    stage.name, stage.description = name, description
+    stage.is_closed, stage.voting_allowed = is_closed, voting_allowed and not is_closed
+    stage.response_days = None if is_closed else response_days
+    stage.position = position
+    db.session.flush()
+    known = {s.id for s in stages()}
+    db.session.execute(delete(StageTransition).where(StageTransition.from_stage_id == stage.id))
+    db.session.add_all(
+        StageTransition(from_stage_id=stage.id, to_stage_id=target)
+        for target in sorted(target_ids & known - {stage.id})
+    )
+    audit.record(
+        "stage.created" if created else "stage.changed", actor=actor, ip=ip, target=stage, name=name
+    )
+    return stage
+
+
+def _free_slug(name: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:30] or "stage"
+    taken = set(db.session.scalars(select(Stage.slug)))
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}_{n}", n + 1
+    return slug
+
+
+def retire_stage(stage: Stage, *, actor, ip: str | None) -> None:
+    """A stage leaves the pipeline once no idea is in it; its history stays readable."""
+    require(can_configure_stages(actor))
+    if stage_usage().get(stage.id):
+        raise InvalidInput(
+            f"Move the ideas in {stage.name} to other stages first; then it can be retired."
+        )
+    if stage.slug in ("new", "merged"):
+        raise InvalidInput(f"{stage.name} is needed: new ideas start there or merges end there.")
+    stage.retired = True
+    audit.record("stage.retired", actor=actor, ip=ip, target=stage)
+
+
+def reinstate_stage(stage: Stage, *, actor, ip: str | None) -> None:
+    require(can_configure_stages(actor))
+    stage.retired = False
+    audit.record("stage.reinstated", actor=actor, ip=ip, target=stage)

@@ -42,10 +42,14 @@ def allowed_targets(idea: Idea) -> list[Stage]:
     """
     if idea.merged_into_id is not None:
         return []
+    allowed = catalog.transitions().get(idea.stage_id, set())
     return [
         stage
         for stage in catalog.stages()
-        if stage.id != idea.stage_id and not stage.retired and stage.slug != MERGED_SLUG
+        if stage.id in allowed
+        and stage.id != idea.stage_id
+        and not stage.retired
+        and stage.slug != MERGED_SLUG
     ]
 
 

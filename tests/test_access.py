@@ -18,6 +18,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, Idea, Notification, Organisation, Role, User, UserSession
 
 from .conftest import DEFAULT_PASSWORD, sign_in_client
+from .helpers import database_snapshot, page_text
 
 ROLES = ("anonymous", "customer", "product_manager", "admin")
 METHODS = ("GET", "POST")
@@ -283,21 +284,6 @@ MATRIX: dict[str, Route] = {
     ),
     "ideas.mine": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
 }
-
-
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def database_snapshot() -> dict[str, list[tuple]]:
-    """Every row of every table, in primary-key order."""
-    db.session.expire_all()
-    snapshot = {}
-    for table in db.metadata.sorted_tables:
-        rows = db.session.execute(select(table).order_by(*table.primary_key.columns)).all()
-        snapshot[table.name] = [tuple(row) for row in rows]
-    db.session.commit()
-    return snapshot
 
 
 def url_values(rule, people: dict[str, User], content: dict, route: Route) -> dict[str, object]:

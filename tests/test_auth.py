@@ -6,7 +6,6 @@ test_passwords.py.
 
 from __future__ import annotations
 
-import html
 import itertools
 import re
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,8 @@ from portal.models import AuditEvent, User, UserSession
 from portal.services.accounts import SIGN_IN_FAILED
 
 from .conftest import DEFAULT_PASSWORD
+from .helpers import link_in
+from .helpers import page_text as text_of
 
 NEW_PASSWORD = "a fresh and rather long passphrase"
 SESSION_COOKIE = "portal_session"
@@ -93,17 +94,6 @@ def cookie_value(client, name) -> str:
     cookie = client.get_cookie(name)
     assert cookie is not None, f"no {name} cookie"
     return cookie.value
-
-
-def text_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def link_in(message, path_prefix: str) -> str:
-    body = message.get_body(preferencelist=("plain",)).get_content()
-    links = [u for u in re.findall(r"https?://\S+", body) if path_prefix in u]
-    assert links, f"no {path_prefix} link in:\n{body}"
-    return links[0]
 
 
 def confirmation_link(outbox, email) -> str:

@@ -14,10 +14,6 @@ from portal.models import Idea, StageChange, Vote
 from portal.models.types import utcnow
 
 
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
 def explainer(response) -> str:
     """The stage explainer's text, tags removed."""
     match = re.search(

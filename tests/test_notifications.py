@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from urllib.parse import urlsplit
 
@@ -16,11 +15,7 @@ from portal.models.types import utcnow
 from portal.services import comments, notifications, votes
 
 from .conftest import sign_in_client
-
-
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
+from .helpers import page_text
 
 UNREAD = re.compile(r'<span class="count">(\d+)<span class="visually-hidden"> unread</span>')
 

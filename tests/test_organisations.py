@@ -15,10 +15,7 @@ from portal.models.types import utcnow
 from portal.services import votes
 
 from .conftest import DEFAULT_PASSWORD
-
-
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
+from .helpers import page_text
 
 
 def overview_rows(response) -> dict[str, tuple[int, int, int]]:

@@ -16,16 +16,13 @@ from portal.permissions import PermissionDenied
 from portal.services import comments, outcomes, pipeline, votes
 
 from .conftest import sign_in_client
+from .helpers import page_text
 
 NOTE = "Released in version 4.2 for every customer; tell us whether it helps you."
 QUESTION = "Did this meet your need?"
 UNKNOWN_ANSWER = "Choose Yes, Partly or No."
 THANKS = "Thank you. Your answer goes straight to the product team."
 CLOSED_STAGES = ["shipped", "declined"]
-
-
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def visible_text(response) -> str:

@@ -5,9 +5,7 @@ SECURITY.md items 1, 2, 3, 4 and 8.
 
 from __future__ import annotations
 
-import html
 import itertools
-import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -22,6 +20,8 @@ from portal.services.accounts import SIGN_IN_FAILED
 from portal.services.passwords import common_passwords, password_problem
 
 from .conftest import DEFAULT_PASSWORD
+from .helpers import link_in
+from .helpers import page_text as text_of
 
 NEW_PASSWORD = "a fresh and rather long passphrase"
 SESSION_COOKIE = "portal_session"
@@ -85,17 +85,6 @@ def is_signed_in(client) -> bool:
 
 def change_password(client, current, new):
     return client.post("/account/password", data={"current_password": current, "new_password": new})
-
-
-def text_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def link_in(message, path_prefix: str) -> str:
-    body = message.get_body(preferencelist=("plain",)).get_content()
-    links = [u for u in re.findall(r"https?://\S+", body) if path_prefix in u]
-    assert links, f"no {path_prefix} link in:\n{body}"
-    return links[0]
 
 
 def path_of(url: str) -> str:

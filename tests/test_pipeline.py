@@ -16,15 +16,12 @@ from portal.services import notifications, pipeline, trending, votes
 from portal.services.errors import DomainError, InvalidInput
 
 from .conftest import sign_in_client
+from .helpers import page_text
 
 NOTE = "We are sizing this with three customers and will report back next month."
 MERGE_NOTE = "Same need as the Excel export idea; please follow the conversation there."
 NOTE_TOO_SHORT = "Write the people following this idea a note of at least 20 characters"
 CLOSED = "Voting is closed on this idea. The votes it had still count."
-
-
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def form_html(response, action: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 
 import pytest
@@ -16,6 +15,7 @@ from portal.models import User
 from portal.services.settings import set_setting
 
 from .conftest import DEFAULT_PASSWORD, sign_in_client
+from .helpers import database_snapshot, page_text
 
 
 @pytest.fixture
@@ -33,21 +33,6 @@ CSRF_ON = pytest.mark.parametrize("config_overrides", [{"WTF_CSRF_ENABLED": True
 NO_PROPAGATION = pytest.mark.parametrize(
     "config_overrides", [{"PROPAGATE_EXCEPTIONS": False}], ids=["no-propagation"]
 )
-
-
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def database_snapshot() -> dict[str, list[tuple]]:
-    """Every row of every table, in primary-key order."""
-    db.session.expire_all()
-    snapshot = {}
-    for table in db.metadata.sorted_tables:
-        rows = db.session.execute(select(table).order_by(*table.primary_key.columns)).all()
-        snapshot[table.name] = [tuple(row) for row in rows]
-    db.session.commit()
-    return snapshot
 
 
 def post_rules(app):

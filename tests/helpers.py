@@ -1,0 +1,69 @@
+"""Helpers that several test modules share: reading pages, snapshots, emails, XSS checks."""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+
+from sqlalchemy import select
+
+from portal.extensions import db
+
+
+def page_text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def database_snapshot() -> dict[str, list[tuple]]:
+    """Every row of every table, in primary-key order."""
+    db.session.expire_all()
+    snapshot = {}
+    for table in db.metadata.sorted_tables:
+        rows = db.session.execute(select(table).order_by(*table.primary_key.columns)).all()
+        snapshot[table.name] = [tuple(row) for row in rows]
+    db.session.commit()
+    return snapshot
+
+
+def link_in(message, path_prefix: str) -> str:
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    links = [u for u in re.findall(r"https?://\S+", body) if path_prefix in u]
+    assert links, f"no {path_prefix} link in:\n{body}"
+    return links[0]
+
+
+XSS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)>",
+    "[click me](javascript:alert(1))",
+    "[click me](JaVaScRiPt:alert(1))",
+    "[click me](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "<a href='javascript:alert(1)'>x</a>",
+    "![x](javascript:alert(1))",
+    '<iframe src="https://evil.example"></iframe>',
+]
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, {name: value or "" for name, value in attrs}))
+
+
+def assert_inert(body: str) -> None:
+    """No element or attribute from user text: no script, no handlers, no script URLs."""
+    parser = _Tags()
+    parser.feed(body)
+    for tag, attrs in parser.tags:
+        assert tag not in ("svg", "iframe", "object", "embed"), (tag, attrs)
+        if tag in ("script", "img"):
+            assert attrs.get("src", "").startswith("/static/"), (tag, attrs)
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, attrs)
+            if name in ("href", "src", "action", "formaction"):
+                assert not value.strip().lower().startswith(("javascript:", "data:")), (tag, attrs)

@@ -110,6 +110,10 @@ def can_mark_official(user: Any) -> bool:
     return is_team(user)
 
 
+def can_read_audit_log(user: Any) -> bool:
+    return is_admin(user)
+
+
 def can_configure_stages(user: Any) -> bool:
     """The pipeline itself is an admin's to change; product managers work within it."""
     return is_admin(user)

@@ -168,6 +168,8 @@ MATRIX: dict[str, Route] = {
         user="suspended",
     ),
     "admin.stages": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.audit_events": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.audit_csv": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
     "admin.new_stage": Route(
         get=admins(PAGE),
         post=admins(Outcome(303, "/admin/stages", changes=True)),

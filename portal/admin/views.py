@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from datetime import date
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -22,10 +24,11 @@ from portal.permissions import (
     can_change_role,
     can_configure_stages,
     can_manage_users,
+    can_read_audit_log,
     can_suspend,
     role_required,
 )
-from portal.services import catalog, organisations, users
+from portal.services import audit_log, catalog, organisations, users
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, parse_number
 
@@ -279,3 +282,46 @@ def reinstate_stage(stage_id: int):
         success=f"{stage.name} is back in the pipeline.",
         redirect_to=url_for("admin.stages"),
     ) or redirect(url_for("admin.stages"), code=303)
+
+
+# --- The audit log (read only) --------------------------------------------------------------
+
+
+def _audit_filters() -> audit_log.AuditFilters:
+    def day(name: str):
+        raw = request.args.get(name, "")
+        try:
+            return date.fromisoformat(raw) if raw else None
+        except ValueError:
+            abort(400, f"Write the {name} date as YYYY-MM-DD.")
+
+    action = request.args.get("action", "")
+    return audit_log.AuditFilters(
+        action=action if action in audit_log.actions() else None,
+        actor=request.args.get("actor", "")[:100],
+        since=day("since"),
+        until=day("until"),
+    )
+
+
+@bp.route("/audit")
+@role_required(can_read_audit_log)
+def audit_events():
+    filters = _audit_filters()
+    return render_template(
+        "admin/audit.html",
+        filters=filters,
+        actions=audit_log.actions(),
+        page=audit_log.page(filters, viewer=current_user, page_number=_page_arg()),
+    )
+
+
+@bp.route("/audit.csv")
+@role_required(can_read_audit_log)
+def audit_csv():
+    body = audit_log.export_csv(_audit_filters(), viewer=current_user)
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="audit-log.csv"'},
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from wtforms import PasswordField
 from wtforms.validators import InputRequired, Length, ValidationError
 
@@ -32,10 +31,6 @@ def apply_domain_error(form, error: DomainError) -> None:
         field.errors = [*field.errors, error.message]
     else:
         form.form_errors.append(error.message)
-
-
-def password_min_length() -> int:
-    return current_app.config["PASSWORD_MIN_LENGTH"]
 
 
 def handle_submission(form, action, *, success: str, redirect_to):

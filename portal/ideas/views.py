@@ -31,7 +31,7 @@ from portal.permissions import (
     login_required,
     role_required,
 )
-from portal.services import comments, ideas, notifications, outcomes, pipeline, votes
+from portal.services import catalog, comments, ideas, notifications, outcomes, pipeline, votes
 from portal.services.errors import DomainError, InvalidInput
 from portal.web import client_ip, parse_number, safe_next
 
@@ -54,7 +54,7 @@ def _comment_or_404(comment_id: int) -> Comment:
 def _idea_form(**kwargs) -> IdeaForm:
     form = IdeaForm(**kwargs)
     form.category_id.choices = {"": "Choose a category"} | {
-        str(c.id): c.name for c in ideas.category_choices()
+        str(c.id): c.name for c in catalog.active_categories()
     }
     return form
 

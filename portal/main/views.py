@@ -10,11 +10,11 @@ from portal.services.settings import get_setting
 from portal.web import parse_number
 
 
-def _filters_from_args() -> ideas.IdeaFilters:
+def _filters_from_args(stages) -> ideas.IdeaFilters:
     args = request.args
     sort = args.get("sort", "trending")
     stage = args.get("stage", "open")
-    stage_slugs = {s.slug for s in catalog.stages()}
+    stage_slugs = {s.slug for s in stages}
     category = args.get("category", "")
     return ideas.IdeaFilters(
         sort=sort if sort in ideas.SORTS else "trending",
@@ -28,7 +28,8 @@ def _filters_from_args() -> ideas.IdeaFilters:
 
 @bp.route("/")
 def home():
-    filters = _filters_from_args()
+    stages = catalog.stages()
+    filters = _filters_from_args(stages)
     try:
         page = ideas.list_ideas(
             filters,
@@ -43,7 +44,7 @@ def home():
         page=page,
         filters=filters,
         sorts=ideas.SORTS,
-        stages=catalog.stages(),
+        stages=stages,
         categories=catalog.active_categories(),
     )
 

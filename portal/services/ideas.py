@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, func, or_, select, tuple_, update
 
 from portal.extensions import db
-from portal.models import Category, Follow, Idea, IdeaRevision, Stage, User, Vote
+from portal.models import Follow, Idea, IdeaRevision, Stage, User, Vote
 from portal.models.types import utcnow
 from portal.permissions import (
     can_edit_idea,
@@ -323,10 +323,6 @@ def organisation_counts(idea_ids: list[int]) -> dict[int, int]:
 def supporter_summary(idea: Idea) -> tuple[int, int]:
     """(people, organisations) behind an idea: 'supported by N people from M organisations'."""
     return idea.vote_count, organisation_counts([idea.id]).get(idea.id, 0)
-
-
-def category_choices() -> list[Category]:
-    return catalog.active_categories()
 
 
 def my_activity(user: User, *, limit: int = 50) -> dict[str, list[Idea]]:

@@ -47,18 +47,6 @@ def notify_followers(
     )
 
 
-def notify(user_id: int, idea: Idea, kind: str, *, actor: User | None, message: str = "") -> None:
-    db.session.add(
-        Notification(
-            user_id=user_id,
-            kind=kind,
-            idea_id=idea.id,
-            actor_id=actor.id if actor is not None else None,
-            message=message,
-        )
-    )
-
-
 def _visible(stmt):
     return stmt.outerjoin(Idea, Notification.idea_id == Idea.id).where(Idea.hidden_at.is_(None))
 

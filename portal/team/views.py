@@ -16,20 +16,20 @@ from portal.team.forms import EstimatesForm, InternalNoteForm, OwnerForm
 from portal.web import client_ip, parse_number
 
 
-def _filters() -> triage.TriageFilters:
+def _filters(stages) -> triage.TriageFilters:
     stage = request.args.get("stage", "")
     owner = request.args.get("owner", "")
     return triage.TriageFilters(
         category_id=parse_number(request.args.get("category")),
-        stage=stage if stage in {s.slug for s in catalog.stages()} else None,
+        stage=stage if stage in {s.slug for s in stages} else None,
         organisation_id=parse_number(request.args.get("organisation")),
         owner_id=current_user.id if owner == "me" else parse_number(owner),
     )
 
 
-def _filter_choices() -> dict:
+def _filter_choices(stages) -> dict:
     return {
-        "stages": [s for s in catalog.stages() if not s.is_closed],
+        "stages": [s for s in stages if not s.is_closed],
         "categories": catalog.active_categories(),
         "organisations": db.session.execute(
             select(Organisation.id, Organisation.name).order_by(Organisation.name)
@@ -45,13 +45,14 @@ def queue():
 
 
 def _render_queue(*, bulk_form=None, picked=(), status=200):
-    filters = _filters()
+    stages = catalog.stages()
+    filters = _filters(stages)
     return render_template(
         "team/triage.html",
         queue=triage.queue(filters, viewer=current_user),
         filters=filters,
-        **_filter_choices(),
-        all_stages=[s for s in catalog.stages() if not s.retired and s.slug != "merged"],
+        **_filter_choices(stages),
+        all_stages=[s for s in stages if not s.retired and s.slug != "merged"],
         bulk_form=bulk_form,
         picked=set(picked),
     ), status
@@ -60,7 +61,7 @@ def _render_queue(*, bulk_form=None, picked=(), status=200):
 @bp.route("/triage.csv")
 @role_required(can_triage)
 def queue_csv():
-    body = triage.queue_csv(triage.queue(_filters(), viewer=current_user))
+    body = triage.queue_csv(triage.queue(_filters(catalog.stages()), viewer=current_user))
     return Response(
         body,
         mimetype="text/csv",
@@ -178,19 +179,20 @@ def _rerender(idea: Idea, **forms):
 @bp.route("/priority")
 @role_required(can_triage)
 def priority():
-    filters = _filters()
+    stages = catalog.stages()
+    filters = _filters(stages)
     return render_template(
         "team/priority.html",
         rows=triage.priority(filters, viewer=current_user),
         filters=filters,
-        **_filter_choices(),
+        **_filter_choices(stages),
     )
 
 
 @bp.route("/priority.csv")
 @role_required(can_triage)
 def priority_csv():
-    body = triage.priority_csv(triage.priority(_filters(), viewer=current_user))
+    body = triage.priority_csv(triage.priority(_filters(catalog.stages()), viewer=current_user))
     return Response(
         body,
         mimetype="text/csv",

@@ -18,6 +18,7 @@ ROLE_CHOICE = click.Choice([r.value for r in Role])
 def register(app: Flask) -> None:
     app.cli.add_command(user_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(sessions_cli)
 
 
 @click.group("user", help="Create users and change their roles.")
@@ -84,3 +85,18 @@ def demo_load(quiet: bool) -> None:
     click.echo(f"\nDemo accounts (password for all: {demo_password()}):")
     for email, label in demo_accounts():
         click.echo(f"  {label:<16} {email}")
+
+
+@click.group("sessions", help="Signed-in sessions.")
+def sessions_cli() -> None:
+    pass
+
+
+@sessions_cli.command("purge")
+def purge_sessions() -> None:
+    """Delete sessions that have expired (run it daily from cron)."""
+    from portal.services.sessions import purge_expired_sessions
+
+    removed = purge_expired_sessions()
+    db.session.commit()
+    click.echo(f"Removed {removed} expired session{'' if removed == 1 else 's'}.")

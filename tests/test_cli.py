@@ -332,3 +332,28 @@ def test_demo_password_from_portal_environment_variable(tmp_path, database_url, 
         assert demo_password() == "set by the operator"
         db.engine.dispose()
     assert not (tmp_path / "env-instance" / "demo-password").exists()
+
+
+def test_sessions_purge_removes_only_expired_sessions(runner, make_user):
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from portal.extensions import db
+    from portal.models import UserSession
+    from portal.models.types import utcnow
+    from portal.services import sessions
+
+    user = make_user()
+    sessions.start_session(user, remember=False, ip=None, user_agent=None)
+    sessions.start_session(user, remember=False, ip=None, user_agent=None)
+    db.session.commit()
+    old = db.session.scalars(select(UserSession)).first()
+    old.expires_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+
+    result = runner.invoke(args=["sessions", "purge"])
+
+    assert result.exit_code == 0, result.output
+    assert "Removed 1 expired session." in result.output
+    assert db.session.scalar(select(func.count(UserSession.id))) == 1

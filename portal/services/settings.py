@@ -38,7 +38,11 @@ your content, you will be told why.
 """
 
 DEFAULTS = {
+    # Empty: the SITE_NAME of the configuration.
+    "site_name": "",
     "guidelines": DEFAULT_GUIDELINES,
+    # "on": ideas by people with no approved idea yet wait for a moderator before anyone sees them.
+    "pre_moderation": "",
     # When demo data was loaded into this database; empty when it never was.
     "demo_loaded_at": "",
 }

@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
+from portal.services.settings import site_name as configured_site_name
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def external_url(endpoint: str, **values) -> str:
 
 def queue_email(to: str, subject: str, template: str, **context) -> EmailMessage:
     """Compose a message now and send it when the current transaction commits."""
-    site_name = current_app.config["SITE_NAME"]
+    site_name = configured_site_name()
     context = {"site_name": site_name, "home_url": external_url("main.home"), **context}
     msg = EmailMessage()
     msg["Subject"] = f"{subject} · {site_name}"

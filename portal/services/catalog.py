@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select
 
 from portal.extensions import db
 from portal.models import Category, Stage, StageTransition
-from portal.permissions import can_configure_stages, require
+from portal.permissions import can_configure_stages, is_admin, require
 from portal.services import audit
 from portal.services.errors import InvalidInput
 from portal.services.text import without_control_characters
@@ -241,3 +241,100 @@ def reinstate_stage(stage: Stage, *, actor, ip: str | None) -> None:
     require(can_configure_stages(actor))
     stage.retired = False
     audit.record("stage.reinstated", actor=actor, ip=ip, target=stage)
+
+
+# --- Admins manage the categories -----------------------------------------------------------
+
+CATEGORY_NAME_MAX = 60
+CATEGORY_DESCRIPTION_MAX = 500
+POSITION_MAX = 999
+
+
+def all_categories() -> list[Category]:
+    """Every category, retired ones included, in the order the submit form offers them."""
+    return list(db.session.scalars(select(Category).order_by(Category.position, Category.name)))
+
+
+def category_usage() -> dict[int, int]:
+    """How many ideas each category holds (hidden ones too: they keep their category)."""
+    from portal.models import Idea
+
+    return dict(
+        db.session.execute(
+            select(Idea.category_id, func.count(Idea.id))
+            .where(Idea.category_id.is_not(None))
+            .group_by(Idea.category_id)
+        ).all()
+    )
+
+
+def save_category(
+    category: Category | None,
+    *,
+    actor,
+    ip: str | None,
+    name: str,
+    description: str,
+    position: int,
+) -> Category:
+    """Create a category, or change one's name, description or place in the list."""
+    require(is_admin(actor))
+    name = " ".join(without_control_characters(name or "").split())
+    description = without_control_characters(description or "").strip()
+    if not 2 <= len(name) <= CATEGORY_NAME_MAX:
+        raise InvalidInput(
+            f"Give the category a name of 2 to {CATEGORY_NAME_MAX} characters.", field="name"
+        )
+    if len(description) > CATEGORY_DESCRIPTION_MAX:
+        raise InvalidInput(
+            f"Keep the description under {CATEGORY_DESCRIPTION_MAX} characters.",
+            field="description",
+        )
+    if not 0 <= position <= POSITION_MAX:
+        raise InvalidInput(f"The position is a number from 0 to {POSITION_MAX}.", field="position")
+    clash = db.session.scalar(select(Category).where(func.lower(Category.name) == name.lower()))
+    if clash is not None and clash is not category:
+        state = " (retired; reinstate it instead)" if clash.retired else ""
+        raise InvalidInput(f"There is already a category called {clash.name}{state}.", field="name")
+    created = category is None
+    if created:
+        category = Category(retired=False)
+        db.session.add(category)
+    elif (category.name, category.description, category.position) == (
+        name,
+        description,
+        position,
+    ):
+        return category
+    old_name = None if created else category.name
+    category.name, category.description, category.position = name, description, position
+    db.session.flush()
+    detail = {"name": name} if created or old_name == name else {"old": old_name, "name": name}
+    audit.record(
+        "category.created" if created else "category.changed",
+        actor=actor,
+        ip=ip,
+        target=category,
+        **detail,
+    )
+    return category
+
+
+def retire_category(category: Category, *, actor, ip: str | None) -> bool:
+    """Take a category off the submit form; ideas already in it keep it. False if it was off."""
+    require(is_admin(actor))
+    if category.retired:
+        return False
+    category.retired = True
+    audit.record("category.retired", actor=actor, ip=ip, target=category, name=category.name)
+    return True
+
+
+def reinstate_category(category: Category, *, actor, ip: str | None) -> bool:
+    """Offer a retired category again. False if it was not retired."""
+    require(is_admin(actor))
+    if not category.retired:
+        return False
+    category.retired = False
+    audit.record("category.reinstated", actor=actor, ip=ip, target=category, name=category.name)
+    return True

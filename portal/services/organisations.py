@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from portal.database import insert_ignoring_duplicates
 from portal.extensions import db
-from portal.models import Idea, Organisation, User, Vote
+from portal.models import Idea, Organisation, OrganisationDomain, User, Vote
 from portal.permissions import can_manage_users, can_see_organisations, require
 from portal.services import audit
 from portal.services.errors import InvalidInput
+from portal.services.text import without_control_characters
 
 
 @dataclass
@@ -120,3 +124,127 @@ def set_organisation(target: User, organisation_id: int | None, *, actor, ip: st
         old=old,
         new=organisation.name if organisation else None,
     )
+
+
+# --- Admins register organisations and their email domains ---------------------------------
+
+ORGANISATION_NAME_MAX = 120
+
+
+def _clean_organisation_name(raw: str) -> str:
+    name = " ".join(without_control_characters(raw or "").split())
+    if not 2 <= len(name) <= ORGANISATION_NAME_MAX:
+        raise InvalidInput(
+            f"Give the organisation a name of 2 to {ORGANISATION_NAME_MAX} characters.",
+            field="name",
+        )
+    return name
+
+
+def _check_name_is_free(name: str, organisation: Organisation | None) -> None:
+    clash = db.session.scalar(
+        select(Organisation).where(func.lower(Organisation.name) == name.lower())
+    )
+    if clash is not None and clash is not organisation:
+        raise InvalidInput(f"There is already an organisation called {clash.name}.", field="name")
+
+
+def clean_domain(raw: str) -> str:
+    """An email domain as sign-up compares it: lower case, Unicode for international names.
+
+    A domain is accepted only if an address at it would pass sign-up's own check, so every
+    domain saved here can match someone.
+    """
+    text = (raw or "").strip().removeprefix("@").removesuffix(".")
+    problem = InvalidInput(
+        "Enter a domain name such as example.com: the part of an email address after the @.",
+        field="domain",
+    )
+    if not text or "@" in text or len(text) > 253:
+        raise problem
+    try:
+        result = validate_email(f"someone@{text}", check_deliverability=False)
+    except EmailNotValidError:
+        raise problem from None
+    return result.domain.lower()
+
+
+def create_organisation(
+    *, actor, ip: str | None, name: str, domains: Iterable[str] = ()
+) -> Organisation:
+    """Register an organisation, with the email domains whose people join it at sign-up."""
+    require(can_manage_users(actor))
+    name = _clean_organisation_name(name)
+    _check_name_is_free(name, None)
+    cleaned: list[str] = []
+    for raw in domains:
+        domain = clean_domain(raw)
+        if domain not in cleaned:
+            cleaned.append(domain)
+    for domain in cleaned:
+        _check_domain_is_free(domain, None)
+    organisation = Organisation(name=name)
+    db.session.add(organisation)
+    db.session.flush()
+    audit.record("organisation.created", actor=actor, ip=ip, target=organisation, name=name)
+    for domain in cleaned:
+        _add_domain(organisation, domain, actor=actor, ip=ip)
+    return organisation
+
+
+def rename_organisation(organisation: Organisation, name: str, *, actor, ip: str | None) -> bool:
+    """Give an organisation a new name; False when the name is the same."""
+    require(can_manage_users(actor))
+    name = _clean_organisation_name(name)
+    if name == organisation.name:
+        return False
+    _check_name_is_free(name, organisation)
+    old, organisation.name = organisation.name, name
+    audit.record("organisation.renamed", actor=actor, ip=ip, target=organisation, old=old, new=name)
+    return True
+
+
+def _check_domain_is_free(domain: str, organisation: Organisation | None) -> None:
+    owner = db.session.scalar(
+        select(Organisation)
+        .join(OrganisationDomain)
+        .where(func.lower(OrganisationDomain.domain) == domain)
+    )
+    if owner is not None:
+        where = "this organisation" if owner is organisation else owner.name
+        raise InvalidInput(f"{domain} already belongs to {where}.", field="domain")
+
+
+def _add_domain(organisation: Organisation, domain: str, *, actor, ip: str | None) -> None:
+    # The unique constraint decides between two admins adding the same domain at once.
+    if not insert_ignoring_duplicates(
+        OrganisationDomain, organisation_id=organisation.id, domain=domain
+    ):
+        raise InvalidInput(f"{domain} already belongs to another organisation.", field="domain")
+    audit.record(
+        "organisation.domain_added", actor=actor, ip=ip, target=organisation, domain=domain
+    )
+
+
+def add_domain(organisation: Organisation, raw: str, *, actor, ip: str | None) -> str:
+    """People who sign up with an address at this domain will join the organisation."""
+    require(can_manage_users(actor))
+    domain = clean_domain(raw)
+    _check_domain_is_free(domain, organisation)
+    _add_domain(organisation, domain, actor=actor, ip=ip)
+    db.session.expire(organisation, ["domains"])
+    return domain
+
+
+def remove_domain(organisation: Organisation, raw: str, *, actor, ip: str | None) -> str:
+    """New sign-ups at the domain no longer join; people already in the organisation stay."""
+    require(can_manage_users(actor))
+    wanted = (raw or "").strip().lower()
+    row = next((d for d in organisation.domains if d.domain.lower() == wanted), None)
+    if row is None:
+        raise InvalidInput(f"{organisation.name} has no domain {wanted[:253]}.", field="domain")
+    organisation.domains.remove(row)
+    audit.record(
+        "organisation.domain_removed", actor=actor, ip=ip, target=organisation, domain=row.domain
+    )
+    return row.domain

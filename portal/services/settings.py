@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from flask import current_app, g, has_request_context
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from portal.extensions import db
 from portal.models import SiteSetting, User
+from portal.permissions import is_admin, require
+from portal.services import audit
+from portal.services.errors import InvalidInput
+from portal.services.text import without_control_characters
 
 DEFAULT_GUIDELINES = """\
 We build this product together. These are the standards we ask of everyone here, customers and
@@ -62,3 +68,91 @@ def set_setting(key: str, value: str, *, actor: User | None) -> None:
         db.session.add(setting)
     setting.value = value
     setting.updated_by_id = actor.id if actor is not None else None
+
+
+# --- What admins change on the settings page ----------------------------------------------
+
+SITE_NAME_MAX = 60
+GUIDELINES_MAX = 20_000
+_SITE_NAME_CACHE = "_portal_site_name"
+
+
+def site_name() -> str:
+    """The name the site goes by: the admins' setting, or SITE_NAME from the configuration.
+
+    Every page's title and every email shows it, so a request reads it once and keeps it on
+    flask.g. Outside a request (commands, tests) it is read afresh each time.
+    """
+    in_request = has_request_context()
+    if in_request and _SITE_NAME_CACHE in g:
+        return g.get(_SITE_NAME_CACHE)
+    try:
+        name = get_setting("site_name") or current_app.config["SITE_NAME"]
+    except SQLAlchemyError:
+        # The error page for a lost database still needs a title; it must not fail in turn.
+        return current_app.config["SITE_NAME"]
+    if in_request:
+        setattr(g, _SITE_NAME_CACHE, name)
+    return name
+
+
+def _forget_site_name() -> None:
+    if has_request_context():
+        g.pop(_SITE_NAME_CACHE, None)
+
+
+def clean_site_name(raw: str) -> str:
+    name = " ".join(without_control_characters(raw or "").split())
+    if not 1 <= len(name) <= SITE_NAME_MAX:
+        raise InvalidInput(
+            f"Give the site a name of 1 to {SITE_NAME_MAX} characters.", field="site_name"
+        )
+    return name
+
+
+def update_general(*, actor, ip: str | None, name: str, pre_moderation: bool) -> list[str]:
+    """Save the site name and whether pre-moderation is on; returns the keys that changed."""
+    require(is_admin(actor))
+    wanted = {"site_name": clean_site_name(name), "pre_moderation": "on" if pre_moderation else ""}
+    current = {"site_name": site_name(), "pre_moderation": get_setting("pre_moderation")}
+    changed = [key for key in wanted if wanted[key] != current[key]]
+    for key in changed:
+        set_setting(key, wanted[key], actor=actor)
+    if "site_name" in changed:
+        _forget_site_name()
+    if changed:
+        audit.record(
+            "settings.changed",
+            actor=actor,
+            ip=ip,
+            changed=changed,
+            **{key: {"old": current[key], "new": wanted[key]} for key in changed},
+        )
+    return changed
+
+
+def update_guidelines(text: str, *, actor, ip: str | None) -> bool:
+    """Replace the community guidelines (Markdown); returns whether they changed."""
+    require(is_admin(actor))
+    text = without_control_characters(text or "").strip()
+    if not text:
+        raise InvalidInput(
+            "Write the community guidelines; they cannot be empty.", field="guidelines"
+        )
+    if len(text) > GUIDELINES_MAX:
+        raise InvalidInput(
+            f"Keep the guidelines under {GUIDELINES_MAX:,} characters.", field="guidelines"
+        )
+    old = get_setting("guidelines")
+    if text == old:
+        return False
+    set_setting("guidelines", text, actor=actor)
+    # The text itself is public on /guidelines; the log notes the change, not every word.
+    audit.record(
+        "settings.changed",
+        actor=actor,
+        ip=ip,
+        changed=["guidelines"],
+        guidelines={"old_length": len(old), "new_length": len(text)},
+    )
+    return True

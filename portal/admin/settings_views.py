@@ -1,0 +1,265 @@
+"""Admin settings: the site's name, guidelines and pre-moderation, categories, organisations."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from portal.admin import bp
+from portal.admin.forms import ActionForm
+from portal.admin.settings_forms import (
+    CategoryForm,
+    DomainForm,
+    GeneralSettingsForm,
+    GuidelinesForm,
+    NewOrganisationForm,
+    OrganisationNameForm,
+)
+from portal.extensions import db
+from portal.forms import handle_submission
+from portal.models import Category, Organisation
+from portal.permissions import can_manage_users, is_admin, role_required
+from portal.services import catalog, organisations
+from portal.services import settings as site_settings
+from portal.services.errors import InvalidInput
+from portal.web import client_ip, parse_number
+
+# --- The site -------------------------------------------------------------------------------
+
+
+def _settings_page(general_form=None, guidelines_form=None, status=200):
+    if general_form is None:
+        general_form = GeneralSettingsForm(
+            formdata=None,
+            data={
+                "site_name": site_settings.site_name(),
+                "pre_moderation": site_settings.get_setting("pre_moderation") == "on",
+            },
+        )
+    if guidelines_form is None:
+        guidelines_form = GuidelinesForm(
+            formdata=None, data={"guidelines": site_settings.get_setting("guidelines")}
+        )
+    return render_template(
+        "admin/settings/index.html", general_form=general_form, guidelines_form=guidelines_form
+    ), status
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@role_required(is_admin)
+def settings():
+    if request.method == "GET":
+        return _settings_page()
+    form = GeneralSettingsForm()
+    done = handle_submission(
+        form,
+        lambda: site_settings.update_general(
+            actor=current_user,
+            ip=client_ip(),
+            name=form.site_name.data,
+            pre_moderation=form.pre_moderation.data,
+        ),
+        success="Settings saved.",
+        redirect_to=url_for("admin.settings"),
+    )
+    return done or _settings_page(general_form=form, status=400)
+
+
+@bp.route("/settings/guidelines", methods=["POST"])
+@role_required(is_admin)
+def save_guidelines():
+    form = GuidelinesForm()
+    done = handle_submission(
+        form,
+        lambda: site_settings.update_guidelines(
+            form.guidelines.data, actor=current_user, ip=client_ip()
+        ),
+        success="The community guidelines are saved.",
+        redirect_to=url_for("admin.settings", _anchor="guidelines"),
+    )
+    return done or _settings_page(guidelines_form=form, status=400)
+
+
+# --- Categories -----------------------------------------------------------------------------
+
+
+@bp.route("/settings/categories")
+@role_required(is_admin)
+def categories():
+    return render_template(
+        "admin/settings/categories.html",
+        categories=catalog.all_categories(),
+        usage=catalog.category_usage(),
+        action_form=ActionForm(),
+    )
+
+
+def _save_category(category: Category | None):
+    if request.method == "POST":
+        form = CategoryForm()
+    elif category is None:
+        last = db.session.scalar(select(func.max(Category.position)))
+        form = CategoryForm(formdata=None, data={"position": str(min((last or 0) + 1, 999))})
+    else:
+        form = CategoryForm(
+            formdata=None,
+            data={
+                "name": category.name,
+                "description": category.description,
+                "position": str(category.position),
+            },
+        )
+
+    def act():
+        position = parse_number((form.position.data or "").strip())
+        if position is None:
+            raise InvalidInput("Write the position as a whole number.", field="position")
+        return catalog.save_category(
+            category,
+            actor=current_user,
+            ip=client_ip(),
+            name=form.name.data,
+            description=form.description.data,
+            position=position,
+        )
+
+    done = handle_submission(
+        form, act, success="Category saved.", redirect_to=url_for("admin.categories")
+    )
+    status = 400 if request.method == "POST" else 200
+    return done or (
+        render_template("admin/settings/category_form.html", category=category, form=form),
+        status,
+    )
+
+
+@bp.route("/settings/categories/new", methods=["GET", "POST"])
+@role_required(is_admin)
+def new_category():
+    return _save_category(None)
+
+
+@bp.route("/settings/categories/<id:category_id>", methods=["GET", "POST"])
+@role_required(is_admin)
+def edit_category(category_id: int):
+    return _save_category(db.get_or_404(Category, category_id))
+
+
+@bp.route("/settings/categories/<id:category_id>/retire", methods=["POST"])
+@role_required(is_admin)
+def retire_category(category_id: int):
+    category = db.get_or_404(Category, category_id)
+    return handle_submission(
+        ActionForm(),
+        lambda: catalog.retire_category(category, actor=current_user, ip=client_ip()),
+        success=f"{category.name} is retired: it is no longer offered for new ideas, "
+        "and the ideas in it keep it.",
+        redirect_to=url_for("admin.categories"),
+    ) or abort(400)
+
+
+@bp.route("/settings/categories/<id:category_id>/reinstate", methods=["POST"])
+@role_required(is_admin)
+def reinstate_category(category_id: int):
+    category = db.get_or_404(Category, category_id)
+    return handle_submission(
+        ActionForm(),
+        lambda: catalog.reinstate_category(category, actor=current_user, ip=client_ip()),
+        success=f"{category.name} is offered for new ideas again.",
+        redirect_to=url_for("admin.categories"),
+    ) or abort(400)
+
+
+# --- Organisations and their email domains --------------------------------------------------
+
+
+@bp.route("/settings/organisations")
+@role_required(can_manage_users)
+def organisations_list():
+    return render_template(
+        "admin/settings/organisations.html",
+        rows=organisations.overview(viewer=current_user),
+    )
+
+
+@bp.route("/settings/organisations/new", methods=["GET", "POST"])
+@role_required(can_manage_users)
+def new_organisation():
+    form = NewOrganisationForm()
+    done = handle_submission(
+        form,
+        lambda: organisations.create_organisation(
+            actor=current_user, ip=client_ip(), name=form.name.data, domains=form.domain_list()
+        ),
+        success=f"{' '.join((form.name.data or '').split())} is added.",
+        redirect_to=url_for("admin.organisations_list"),
+    )
+    status = 400 if request.method == "POST" else 200
+    return done or (render_template("admin/settings/organisation_new.html", form=form), status)
+
+
+def _organisation_page(organisation, *, name_form=None, domain_form=None, status=200):
+    return render_template(
+        "admin/settings/organisation.html",
+        organisation=organisation,
+        name_form=name_form
+        or OrganisationNameForm(formdata=None, data={"name": organisation.name}),
+        domain_form=domain_form or DomainForm(formdata=None),
+        action_form=ActionForm(),
+    ), status
+
+
+@bp.route("/settings/organisations/<id:organisation_id>", methods=["GET", "POST"])
+@role_required(can_manage_users)
+def edit_organisation(organisation_id: int):
+    organisation = db.get_or_404(Organisation, organisation_id)
+    if request.method == "GET":
+        return _organisation_page(organisation)
+    form = OrganisationNameForm()
+    done = handle_submission(
+        form,
+        lambda: organisations.rename_organisation(
+            organisation, form.name.data, actor=current_user, ip=client_ip()
+        ),
+        success="The organisation's name is saved.",
+        redirect_to=url_for("admin.edit_organisation", organisation_id=organisation_id),
+    )
+    return done or _organisation_page(organisation, name_form=form, status=400)
+
+
+@bp.route("/settings/organisations/<id:organisation_id>/domains", methods=["POST"])
+@role_required(can_manage_users)
+def add_organisation_domain(organisation_id: int):
+    organisation = db.get_or_404(Organisation, organisation_id)
+    form = DomainForm()
+    done = handle_submission(
+        form,
+        lambda: organisations.add_domain(
+            organisation, form.domain.data, actor=current_user, ip=client_ip()
+        ),
+        success="Domain added: people who sign up with it join the organisation.",
+        redirect_to=url_for("admin.edit_organisation", organisation_id=organisation_id),
+    )
+    return done or _organisation_page(organisation, domain_form=form, status=400)
+
+
+@bp.route("/settings/organisations/<id:organisation_id>/domains/remove", methods=["POST"])
+@role_required(can_manage_users)
+def remove_organisation_domain(organisation_id: int):
+    organisation = db.get_or_404(Organisation, organisation_id)
+    form = DomainForm()
+    back = url_for("admin.edit_organisation", organisation_id=organisation_id)
+    done = handle_submission(
+        form,
+        lambda: organisations.remove_domain(
+            organisation, form.domain.data, actor=current_user, ip=client_ip()
+        ),
+        success="Domain removed. People already in the organisation stay in it.",
+        redirect_to=back,
+    )
+    if done:
+        return done
+    for message in [*form.form_errors, *form.domain.errors]:
+        flash(message, "error")
+    return redirect(back, code=303)

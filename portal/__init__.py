@@ -83,24 +83,27 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_templating(app: Flask) -> None:
     from portal import permissions
+    from portal.forms import form_started_token
     from portal.markdown import plain_excerpt, render_markdown, xml_safe
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["excerpt"] = plain_excerpt
     app.jinja_env.filters["xml_safe"] = xml_safe
+    app.jinja_env.globals["form_started_token"] = form_started_token
 
     @app.context_processor
     def inject_globals():
         from flask_login import current_user
 
         from portal.services.notifications import unread_count
+        from portal.services.settings import site_name
 
         signed_in = permissions.is_signed_in(current_user)
         return {
             "unread_notifications": (lambda: unread_count(current_user))
             if signed_in
             else (lambda: 0),
-            "site_name": app.config["SITE_NAME"],
+            "site_name": site_name(),
             "is_signed_in": permissions.is_signed_in,
             "is_team": permissions.is_team,
             "is_admin": permissions.is_admin,

@@ -57,6 +57,23 @@ class Defaults:
     LIMIT_SIGN_IN_PER_ACCOUNT = "10/hour"
     LIMIT_SIGN_UP_PER_IP = "3/day"
     LIMIT_EMAIL_PER_IP = "5/hour"
+    # Per person; the team is exempt. Figures from Discourse's defaults (SECURITY.md item 22):
+    # a new account may post 3 ideas in its first day, 2 minutes apart.
+    LIMIT_IDEAS = "1/15seconds;20/day"
+    LIMIT_IDEAS_NEW_ACCOUNT = "1/2minutes;3/day"
+    LIMIT_COMMENTS = "1/5seconds;200/day"
+    LIMIT_COMMENTS_NEW_ACCOUNT = "1/30seconds;10/day"
+    LIMIT_VOTES = "50/day"
+    LIMIT_REPORTS = "20/day"
+
+    # Spam resistance. An account is "new" for its first hours; new accounts may put only a few
+    # links in a post. The same text from one person is refused within DUPLICATE_WINDOW.
+    # Forms with a honeypot refuse a submission sent sooner than FORM_MIN_SECONDS after the
+    # form was shown (bots fill forms instantly); 0 switches the check off.
+    NEW_ACCOUNT_PERIOD = timedelta(hours=24)
+    NEW_ACCOUNT_MAX_LINKS = 2
+    DUPLICATE_WINDOW = timedelta(minutes=5)
+    FORM_MIN_SECONDS = 3
 
     # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
     TRUSTED_PROXIES = 0

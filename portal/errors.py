@@ -34,7 +34,11 @@ def seconds_until_retry() -> int | None:
 
 
 def _wants_json() -> bool:
-    return request.is_json or request.path.startswith("/api/")
+    return (
+        request.is_json
+        or request.path.startswith("/api/")
+        or request.accept_mimetypes.best == "application/json"  # e.g. the vote script
+    )
 
 
 def _render(status: int, detail: str | None = None, retry_after: int | None = None):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import PasswordField
+from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from portal.services.errors import DomainError
@@ -55,3 +55,64 @@ def handle_submission(form, action, *, success: str, redirect_to):
     db.session.commit()
     flash(success, "success")
     return redirect(redirect_to(result) if callable(redirect_to) else redirect_to, code=303)
+
+
+# --- Telling people from bots -------------------------------------------------------------
+
+_STARTED_SALT = "form-started"
+
+
+def form_started_token() -> str:
+    """A signed note of when a form was shown, put in the form as it is rendered."""
+    from flask import current_app
+    from itsdangerous import URLSafeTimedSerializer
+
+    return URLSafeTimedSerializer(current_app.secret_key, salt=_STARTED_SALT).dumps(1)
+
+
+def bot_problem(honeypot: str | None, started: str | None) -> str | None:
+    """Why a submission looks automated, or None.
+
+    A honeypot field hidden from people (bots fill in every field) and a minimum time between
+    showing the form and sending it (bots send at once). FORM_MIN_SECONDS = 0 switches the time
+    check off.
+    """
+    import time
+
+    from flask import current_app
+    from itsdangerous import BadData, URLSafeTimedSerializer
+
+    if honeypot:
+        return (
+            "We could not accept this form, because a field meant to stay empty was filled in. "
+            "If you are a person, leave “Leave this empty” blank and send it again."
+        )
+    minimum = current_app.config["FORM_MIN_SECONDS"]
+    if not minimum:
+        return None
+    serializer = URLSafeTimedSerializer(current_app.secret_key, salt=_STARTED_SALT)
+    try:
+        _, signed_at = serializer.loads(started or "", return_timestamp=True)
+    except BadData:
+        return "This form is out of date. Check what you entered and send it again."
+    if time.time() - signed_at.timestamp() < minimum:
+        return (
+            "That was quicker than a person can fill in this form. Check what you entered "
+            "and send it again."
+        )
+    return None
+
+
+class HumanCheck:
+    """Mixed into a FlaskForm: a honeypot and a minimum fill time (see bot_problem)."""
+
+    website = StringField("Leave this empty", render_kw={"autocomplete": "off", "tabindex": "-1"})
+    started = HiddenField()
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        problem = bot_problem(self.website.data, self.started.data)
+        if problem:
+            self.form_errors.append(problem)
+            return False
+        return valid

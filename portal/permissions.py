@@ -110,6 +110,16 @@ def can_mark_official(user: Any) -> bool:
     return is_team(user)
 
 
+def can_report(user: Any) -> bool:
+    """Anyone signed in may report an idea or a comment to the moderators."""
+    return is_signed_in(user)
+
+
+def can_moderate(user: Any) -> bool:
+    """Hide, restore, edit and approve content, and handle reports: the admins."""
+    return is_admin(user)
+
+
 def can_read_audit_log(user: Any) -> bool:
     return is_admin(user)
 

@@ -11,6 +11,7 @@ import contextvars
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,8 @@ from portal.services import sessions
 from . import dbutil
 
 DEFAULT_PASSWORD = "correct horse battery staple"
+# make_user backdates accounts by this much, so tests meet the limits of established people.
+ESTABLISHED_ACCOUNT_AGE = timedelta(days=30)
 
 
 def pytest_report_header(config) -> str:
@@ -79,6 +82,11 @@ def app_config(database_url, tmp_path) -> dict:
         "REDIS_URL": None,
         "MAIL_SERVER": None,
         "BASE_URL": "http://portal.test",
+        # The minimum time to fill in a form would slow every test down; the spam tests set it.
+        "FORM_MIN_SECONDS": 0,
+        # Tests post faster than any person; tests/test_abuse.py uses the real limits.
+        "LIMIT_IDEAS": "1000/minute",
+        "LIMIT_COMMENTS": "1000/minute",
         "SERVER_NAME": None,
     }
 
@@ -118,7 +126,9 @@ def make_user(app, password_hash_cache):
         verified: bool = True,
         organisation: Organisation | None = None,
         suspended_reason: str | None = None,
+        new_account: bool = False,
     ) -> User:
+        """A person; by default an established account, past a new account's tighter limits."""
         n = next(counter)
         if password not in password_hash_cache:
             from portal.services.passwords import hash_password
@@ -134,6 +144,7 @@ def make_user(app, password_hash_cache):
             guidelines_accepted_at=utcnow(),
             suspended_at=utcnow() if suspended_reason else None,
             suspension_reason=suspended_reason,
+            created_at=utcnow() - (timedelta(0) if new_account else ESTABLISHED_ACCOUNT_AGE),
         )
         db.session.add(user)
         db.session.commit()

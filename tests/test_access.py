@@ -15,7 +15,17 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AuditEvent, Idea, Notification, Organisation, Role, User, UserSession
+from portal.models import (
+    AuditEvent,
+    Category,
+    Idea,
+    Notification,
+    Organisation,
+    OrganisationDomain,
+    Role,
+    User,
+    UserSession,
+)
 
 from .conftest import DEFAULT_PASSWORD, sign_in_client
 from .helpers import database_snapshot, page_text
@@ -85,8 +95,12 @@ class Route:
     post: dict[str, Outcome]
     data: dict[str, str] = field(default_factory=dict)  # the form a POST sends
     user: str = "target"  # which person <user_id> names: "target" or "suspended"
-    # Which comment <comment_id> names: the target's ("customer") or a product manager's ("team").
+    # Which comment <comment_id> names: the target's ("customer"), a product manager's ("team")
+    # or a hidden one of the target's ("hidden").
     comment: str = "customer"
+    # Which idea <idea_id> names: the target's ("idea"), a hidden one ("hidden_idea") or one
+    # waiting for pre-moderation ("pending_idea"), all by the target.
+    idea: str = "idea"
 
     def outcome(self, method: str, role: str) -> Outcome:
         return {"GET": self.get, "POST": self.post}[method][role]
@@ -98,6 +112,8 @@ NEW_PASSWORD = "another long passphrase 42"
 # the target's notifications. The acting person is never their author or owner.
 BACK_TO_IDEA = Outcome(303, "/ideas/{idea_id}", changes=True)
 BACK_TO_NOTIFICATIONS = Outcome(303, "/notifications")  # nothing of the actor's to mark read
+TO_MODERATION = Outcome(303, "/admin/moderation", changes=True)
+TO_ORGANISATION = Outcome(303, "/admin/settings/organisations/{organisation_id}", changes=True)
 
 MATRIX: dict[str, Route] = {
     "main.home": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
@@ -190,6 +206,58 @@ MATRIX: dict[str, Route] = {
         get=everyone(NOT_ALLOWED),
         post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
         data={"organisation_id": "{organisation_id}"},
+    ),
+    "admin.settings": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/settings", changes=True)),
+        data={"site_name": "Acme Ideas", "pre_moderation": "y"},
+    ),
+    "admin.save_guidelines": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/settings", changes=True)),
+        data={"guidelines": "## Be kind\n\nNo spam and no insults, please."},
+    ),
+    "admin.categories": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.new_category": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/settings/categories", changes=True)),
+        data={"name": "Integrations", "description": "Other tools.", "position": "5"},
+    ),
+    "admin.edit_category": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/settings/categories", changes=True)),
+        data={"name": "Reports and exports", "position": "2"},
+    ),
+    # The matrix's category is retired (so the submit form asks for none): retiring it again
+    # changes nothing, reinstating it does.
+    "admin.retire_category": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/settings/categories"))
+    ),
+    "admin.reinstate_category": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/settings/categories", changes=True)),
+    ),
+    "admin.organisations_list": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.new_organisation": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/settings/organisations", changes=True)),
+        data={"name": "Globex", "domains": "globex.example"},
+    ),
+    "admin.edit_organisation": Route(
+        get=admins(PAGE),
+        post=admins(TO_ORGANISATION),
+        data={"name": "Acme Partners Ltd"},
+    ),
+    "admin.add_organisation_domain": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(TO_ORGANISATION),
+        data={"domain": "partners.example"},
+    ),
+    # Needs the matrix organisation to own acme-partners.example (see the content fixture).
+    "admin.remove_organisation_domain": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(TO_ORGANISATION),
+        data={"domain": "acme-partners.example"},
     ),
     "organisations.index": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "organisations.detail": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
@@ -285,6 +353,46 @@ MATRIX: dict[str, Route] = {
         get=everyone(NOT_ALLOWED), post=signed_in(BACK_TO_NOTIFICATIONS)
     ),
     "ideas.mine": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
+    "ideas.report_idea": Route(
+        get=signed_in(PAGE), post=signed_in(BACK_TO_IDEA), data={"reason": "spam"}
+    ),
+    "ideas.report_comment": Route(
+        get=signed_in(PAGE),
+        post=signed_in(BACK_TO_IDEA),
+        data={"reason": "other", "detail": "It names a colleague of mine."},
+    ),
+    "admin.moderation_queue": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.hide_idea": Route(
+        get=admins(PAGE), post=admins(TO_MODERATION), data={"reason": "Advertising"}
+    ),
+    "admin.hide_comment": Route(
+        get=admins(PAGE), post=admins(TO_MODERATION), data={"reason": "Advertising"}
+    ),
+    "admin.restore_idea": Route(
+        get=everyone(NOT_ALLOWED), post=admins(TO_MODERATION), idea="hidden_idea"
+    ),
+    "admin.restore_comment": Route(
+        get=everyone(NOT_ALLOWED), post=admins(TO_MODERATION), comment="hidden"
+    ),
+    "admin.approve_idea": Route(
+        get=everyone(NOT_ALLOWED), post=admins(TO_MODERATION), idea="pending_idea"
+    ),
+    "admin.dismiss_idea_reports": Route(get=everyone(NOT_ALLOWED), post=admins(TO_MODERATION)),
+    "admin.dismiss_comment_reports": Route(get=everyone(NOT_ALLOWED), post=admins(TO_MODERATION)),
+    "admin.edit_idea": Route(
+        get=admins(PAGE),
+        post=admins(BACK_TO_IDEA),
+        data={
+            "title": "The target's idea, tidied",
+            "problem": "Without the phone number.",
+            "note": "Removed personal data.",
+        },
+    ),
+    "admin.edit_comment": Route(
+        get=admins(PAGE),
+        post=admins(BACK_TO_IDEA),
+        data={"body": "By the target, tidied", "note": "Removed personal data."},
+    ),
 }
 
 
@@ -292,11 +400,12 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
     samples = {
         "user_id": people[route.user].id,
         "token": "not-a-real-token",
-        "idea_id": content["idea"],
+        "idea_id": content[route.idea],
         "comment_id": content[f"{route.comment}_comment"],
         "notification_id": content["notification"],
         "organisation_id": content["organisation"],
         "stage_id": content["stage"],
+        "category_id": content["category"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -319,15 +428,34 @@ def people(make_user) -> dict[str, User]:
 def content(people, make_user, make_idea, stages) -> dict[str, int]:
     """An idea by the target, a comment on it by the target and one by the team; the team's
     comment gives the target (who follows their idea) a notification."""
-    from portal.services import comments
+    from portal.models.types import utcnow
+    from portal.services import comments, moderation
 
     idea = make_idea("The target's idea", author=people["target"])
     other_idea = make_idea("Another idea with the same need")
     customer_comment = comments.add_comment(idea, author=people["target"], body="By the target")
-    organisation = Organisation(name="Acme Partners")
-    db.session.add(organisation)
+    organisation = Organisation(
+        name="Acme Partners", domains=[OrganisationDomain(domain="acme-partners.example")]
+    )
+    # Retired, so the submit form asks for no category and ideas.new still succeeds.
+    category = Category(name="Matrix category", retired=True)
+    db.session.add_all([organisation, category])
     team_member = make_user("product_manager", display_name="Team Person")
     team_comment = comments.add_comment(idea, author=team_member, body="By the team")
+    hidden_comment = comments.add_comment(idea, author=people["target"], body="Hidden, by target")
+    hidden_comment.hidden_at, hidden_comment.hidden_reason = utcnow(), "Advertising"
+    hidden_idea = make_idea("A hidden idea of the target's", author=people["target"])
+    hidden_idea.hidden_at, hidden_idea.hidden_reason = utcnow(), "Advertising"
+    pending_idea = make_idea("An idea waiting for approval", author=people["target"])
+    pending_idea.hidden_at, pending_idea.awaiting_approval = utcnow(), True
+    # Open reports on the target's idea and comment, for the moderators to dismiss.
+    for item in (idea, customer_comment):
+        moderation.report(
+            team_member,
+            reason="spam",
+            idea=idea,
+            comment=item if item is customer_comment else None,
+        )
     db.session.commit()
     notification = db.session.scalar(
         select(Notification).where(Notification.user_id == people["target"].id)
@@ -341,6 +469,10 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "other_idea": other_idea.id,
         "stage": stages["under_review"].id,
         "team_member": team_member.id,
+        "hidden_comment": hidden_comment.id,
+        "hidden_idea": hidden_idea.id,
+        "pending_idea": pending_idea.id,
+        "category": category.id,
     }
 
 
@@ -401,10 +533,10 @@ def test_each_role_gets_exactly_what_it_may_from_each_route(
         if expected.location is not None:
             location = urlsplit(response.headers["Location"])
             known = {
-                **values,
                 "idea_id": content["idea"],
                 "new_idea_id": newest_idea_id(),
                 "other_idea_id": content["other_idea"],
+                **values,
             }
             expected_path = expected.location.format(**known)
             assert location.path == expected_path, where

@@ -268,7 +268,7 @@ def test_nobody_else_can_edit_or_delete_a_comment(client, login_as, make_user, i
     login_as(role)
     page = client.get(f"/ideas/{idea.id}").get_data(as_text=True)
     article = comment_html(page, comment.id)
-    assert "/edit" not in article and "/delete" not in article
+    assert f'"/comments/{comment.id}/edit"' not in article and "/delete" not in article
 
     assert client.get(f"/comments/{comment.id}/edit").status_code == 403
     assert client.post(f"/comments/{comment.id}/edit", data={"body": "Defaced"}).status_code == 403
@@ -373,12 +373,19 @@ def test_deleting_by_get_is_impossible(client, login_as, idea):
 # Hidden comments
 
 
-def test_hidden_comment_is_shown_to_the_team_only(app, client, make_user, idea):
+def test_hidden_comment_is_shown_to_the_team_and_its_author_only(app, client, make_user, idea):
     comment = add(idea, make_user(), "Spam spam spam 3131")
     comment.hidden_at = utcnow()
+    comment.hidden_reason = "Advertising"
     db.session.commit()
 
-    for viewer in (None, make_user("customer"), comment.author):
+    author = app.test_client()
+    sign_in_client(author, comment.author)
+    page = page_text(author.get(f"/ideas/{idea.id}"))
+    assert "Spam spam spam 3131" in page
+    assert "Hidden by moderators" in page and "Reason: Advertising" in page
+
+    for viewer in (None, make_user("customer")):
         other = app.test_client()
         if viewer is not None:
             sign_in_client(other, viewer)

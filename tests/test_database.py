@@ -250,7 +250,7 @@ def test_app_recovers_after_database_connections_are_killed(app, client, make_us
 
 
 def test_timestamps_come_back_as_utc_aware_datetimes(app, make_user):
-    user = make_user()
+    user = make_user(new_account=True)  # created now, not backdated
     user_id = user.id
     db.session.expire_all()
 
@@ -309,7 +309,7 @@ def test_naive_datetime_is_refused_in_a_query(app):
 
 
 def test_database_clock_and_app_agree_on_utc(app, make_user):
-    make_user()
+    make_user(new_account=True)  # created now, not backdated
     # The stored value, read without the UTC type, is UTC wall-clock time.
     raw = db.session.execute(text("SELECT created_at FROM users")).scalar()
     if isinstance(raw, str):  # SQLite hands back text

@@ -1,7 +1,7 @@
-"""Administration: people and roles (more settings arrive with moderation)."""
+"""Administration: people and roles, moderation, site settings, stages, the audit log."""
 
 from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from portal.admin import views  # noqa: E402, F401
+from portal.admin import moderation_views, settings_views, views  # noqa: E402, F401

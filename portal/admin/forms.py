@@ -37,6 +37,10 @@ class SuspendForm(FlaskForm):
         validators=[InputRequired(message="Give a reason."), Length(min=5, max=500)],
         render_kw={"maxlength": 500, "rows": 3},
     )
+    hide_content = BooleanField(
+        "Also hide all their ideas and comments",
+        description="For spammers: everything they posted disappears for customers at once.",
+    )
 
 
 class ActionForm(FlaskForm):
@@ -64,3 +68,42 @@ class StageForm(FlaskForm):
         render_kw={"inputmode": "numeric"},
     )
     position = StringField("Position in the pipeline", validators=[InputRequired(), Length(max=3)])
+
+
+class HideForm(FlaskForm):
+    reason = TextAreaField(
+        "Reason, shown to the author",
+        description="Say which guideline it breaks, so they can do better next time.",
+        validators=[InputRequired(message="Tell the author why."), Length(min=3, max=500)],
+        render_kw={"maxlength": 500, "rows": 2},
+    )
+
+
+class ModeratorIdeaForm(FlaskForm):
+    title = StringField(
+        "Title", validators=[InputRequired(message="Give the idea a title."), Length(max=120)]
+    )
+    problem = TextAreaField(
+        "Problem",
+        validators=[InputRequired(message="Describe the problem."), Length(max=20_000)],
+        render_kw={"rows": 8},
+    )
+    solution = TextAreaField("Solution", validators=[Length(max=20_000)], render_kw={"rows": 5})
+    note = TextAreaField(
+        "Why you changed it, shown to the author",
+        validators=[InputRequired(message="Tell the author why."), Length(min=3, max=500)],
+        render_kw={"maxlength": 500, "rows": 2},
+    )
+
+
+class ModeratorCommentForm(FlaskForm):
+    body = TextAreaField(
+        "Comment",
+        validators=[InputRequired(message="The comment cannot be empty."), Length(max=10_000)],
+        render_kw={"rows": 6},
+    )
+    note = TextAreaField(
+        "Why you changed it, shown to the author",
+        validators=[InputRequired(message="Tell the author why."), Length(min=3, max=500)],
+        render_kw={"maxlength": 500, "rows": 2},
+    )

@@ -126,8 +126,15 @@ def suspend(user_id: int):
     form = SuspendForm()
     done = handle_submission(
         form,
-        lambda: users.suspend(user, form.reason.data, actor=current_user, ip=client_ip()),
-        success=f"{user.display_name} is suspended and signed out everywhere.",
+        lambda: users.suspend(
+            user,
+            form.reason.data,
+            actor=current_user,
+            ip=client_ip(),
+            hide_content=form.hide_content.data,
+        ),
+        success=f"{user.display_name} is suspended and signed out everywhere."
+        + (" Everything they posted is hidden." if form.hide_content.data else ""),
         redirect_to=url_for("admin.user_detail", user_id=user.id),
     )
     return done or _render_user(user, suspend_form=form, status=400)

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from portal.forms import check_new_password, new_password_field
+from portal.forms import HumanCheck, check_new_password, new_password_field
 
 EMAIL_FIELD_ARGS = {
     "validators": [InputRequired(message="Enter your email address."), Length(max=254)],
@@ -13,7 +13,7 @@ EMAIL_FIELD_ARGS = {
 }
 
 
-class SignUpForm(FlaskForm):
+class SignUpForm(HumanCheck, FlaskForm):
     email = EmailField("Email address", **EMAIL_FIELD_ARGS)
     display_name = StringField(
         "Display name",

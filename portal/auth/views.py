@@ -15,6 +15,7 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 
+from portal import limits
 from portal.auth import bp
 from portal.auth.forms import ConfirmForm, EmailOnlyForm, ResetPasswordForm, SignInForm, SignUpForm
 from portal.extensions import db, limiter
@@ -108,11 +109,23 @@ def sign_out():
     return redirect(url_for("main.home"))
 
 
+def _form_again(template: str, form_class, what: str):
+    """On a limit: the same page with what was typed (never a password) and a 429."""
+
+    def render(limit):
+        form = form_class()
+        form.form_errors.append(limits.too_many_message(what, limit))
+        return current_app.make_response((render_template(template, form=form), 429))
+
+    return render
+
+
 @bp.route("/sign-up", methods=["GET", "POST"])
 @limiter.limit(
     _config_limit("LIMIT_SIGN_UP_PER_IP"),
     methods=["POST"],
     deduct_when=lambda response: response.status_code == 303,
+    on_breach=_form_again("auth/sign_up.html", SignUpForm, "created accounts from here"),
 )
 def sign_up():
     if is_signed_in(current_user):
@@ -171,7 +184,11 @@ def verify_email(token: str):
 
 
 @bp.route("/confirm/resend", methods=["GET", "POST"])
-@limiter.limit(_config_limit("LIMIT_EMAIL_PER_IP"), methods=["POST"])
+@limiter.limit(
+    _config_limit("LIMIT_EMAIL_PER_IP"),
+    methods=["POST"],
+    on_breach=_form_again("auth/resend_confirmation.html", EmailOnlyForm, "asked for emails"),
+)
 def resend_confirmation():
     form = EmailOnlyForm(email=request.args.get("email", ""))
     if form.validate_on_submit():
@@ -186,7 +203,11 @@ def resend_confirmation():
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
-@limiter.limit(_config_limit("LIMIT_EMAIL_PER_IP"), methods=["POST"])
+@limiter.limit(
+    _config_limit("LIMIT_EMAIL_PER_IP"),
+    methods=["POST"],
+    on_breach=_form_again("auth/forgot_password.html", EmailOnlyForm, "asked for emails"),
+)
 def forgot_password():
     form = EmailOnlyForm(email=request.args.get("email", ""))
     if form.validate_on_submit():

@@ -1,11 +1,21 @@
 """Forms for ideas and comments."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import InputRequired, Length, Optional
 
+from portal.forms import HumanCheck
 from portal.services.comments import BODY_MAX
 from portal.services.ideas import TEXT_MAX, TITLE_MAX, TITLE_MIN
+from portal.services.moderation import DETAIL_MAX as REPORT_DETAIL_MAX
+from portal.services.moderation import REASONS as REPORT_REASONS
 
 
 class IdeaForm(FlaskForm):
@@ -33,6 +43,10 @@ class IdeaForm(FlaskForm):
     category_id = SelectField("Category", choices=[], validate_choice=False)
     as_concept = BooleanField("Publish as a concept from the team, asking for feedback")
     confirmed = HiddenField()
+
+
+class NewIdeaForm(HumanCheck, IdeaForm):
+    """Submitting, where spam bots come in: with the honeypot and the minimum fill time."""
 
 
 class CommentForm(FlaskForm):
@@ -83,4 +97,17 @@ class OutcomeForm(FlaskForm):
         "Anything to add? (optional)",
         validators=[Optional(), Length(max=2000)],
         render_kw={"rows": 2, "maxlength": 2000},
+    )
+
+
+class ReportForm(FlaskForm):
+    reason = RadioField(
+        "What is wrong with it?",
+        choices=REPORT_REASONS,
+        validators=[InputRequired(message="Choose what is wrong with it.")],
+    )
+    detail = TextAreaField(
+        "Anything the moderators should know? (required for “Something else”)",
+        validators=[Optional(), Length(max=REPORT_DETAIL_MAX)],
+        render_kw={"rows": 3, "maxlength": REPORT_DETAIL_MAX},
     )

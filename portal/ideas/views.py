@@ -6,6 +6,7 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal import limits
 from portal.extensions import db
 from portal.forms import apply_domain_error, handle_submission
 from portal.ideas import bp
@@ -15,7 +16,9 @@ from portal.ideas.forms import (
     IdeaForm,
     MergeForm,
     MoveForm,
+    NewIdeaForm,
     OutcomeForm,
+    ReportForm,
 )
 from portal.models import Comment, Idea, StageChange
 from portal.models.types import utcnow
@@ -24,6 +27,7 @@ from portal.permissions import (
     can_edit_comment,
     can_edit_idea,
     can_mark_official,
+    can_moderate,
     can_publish_concept,
     can_see_revisions,
     can_triage,
@@ -31,7 +35,16 @@ from portal.permissions import (
     login_required,
     role_required,
 )
-from portal.services import catalog, comments, ideas, notifications, outcomes, pipeline, votes
+from portal.services import (
+    catalog,
+    comments,
+    ideas,
+    moderation,
+    notifications,
+    outcomes,
+    pipeline,
+    votes,
+)
 from portal.services.errors import DomainError, InvalidInput
 from portal.web import client_ip, parse_number, safe_next
 
@@ -51,11 +64,12 @@ def _comment_or_404(comment_id: int) -> Comment:
     return comment
 
 
-def _idea_form(**kwargs) -> IdeaForm:
-    form = IdeaForm(**kwargs)
-    form.category_id.choices = {"": "Choose a category"} | {
-        str(c.id): c.name for c in catalog.active_categories()
-    }
+def _idea_form(form_class=NewIdeaForm, *, current_category=None, **kwargs) -> IdeaForm:
+    form = form_class(**kwargs)
+    categories = catalog.active_categories()
+    if current_category is not None and current_category not in categories:
+        categories = [*categories, current_category]  # retired since; the idea may keep it
+    form.category_id.choices = {"": "Choose a category"} | {str(c.id): c.name for c in categories}
     return form
 
 
@@ -65,7 +79,16 @@ def _back(default: str) -> str:
     return safe_next(target) if target else default
 
 
+def _idea_form_again(limit):
+    form = _idea_form()
+    form.form_errors.append(limits.too_many_message("posted ideas", limit))
+    return render_template("ideas/new.html", form=form, similar=[])
+
+
 @bp.route("/ideas/new", methods=["GET", "POST"])
+@limits.per_person_limit(
+    "LIMIT_IDEAS", new_accounts="LIMIT_IDEAS_NEW_ACCOUNT", keep_typed=_idea_form_again
+)
 @login_required
 def new():
     form = _idea_form()
@@ -91,9 +114,18 @@ def new():
                 apply_domain_error(form, exc)
             else:
                 db.session.commit()
-                flash(
-                    "Your idea is posted. You vote for it and follow it automatically.", "success"
-                )
+                limits.counted()
+                if idea.awaiting_approval:
+                    flash(
+                        "Thank you! Your first idea is checked by a moderator before it is "
+                        "public; you will be notified. Only you and the team can see it now.",
+                        "success",
+                    )
+                else:
+                    flash(
+                        "Your idea is posted. You vote for it and follow it automatically.",
+                        "success",
+                    )
                 return redirect(url_for("ideas.detail", idea_id=idea.id), code=303)
         form.confirmed.data = "1"
     status = 400 if form.errors else 200
@@ -171,6 +203,7 @@ def _render_detail(
         can_comment=can_comment(current_user, idea),
         can_edit=can_edit_idea(current_user, idea),
         can_mark_official=can_mark_official(current_user),
+        can_moderate=can_moderate(current_user),
         can_edit_comment=lambda c: can_edit_comment(current_user, c, now=utcnow()),
         revisions=ideas.revisions(idea) if can_see_revisions(current_user) else [],
         comment_form=CommentForm(formdata=None),
@@ -199,6 +232,8 @@ def edit(idea_id: int):
     if not can_edit_idea(current_user, idea):
         abort(403)
     form = _idea_form(
+        IdeaForm,
+        current_category=idea.category,
         obj=idea,
         data=None if request.method == "POST" else {"category_id": str(idea.category_id or "")},
     )
@@ -221,6 +256,7 @@ def edit(idea_id: int):
 
 
 @bp.route("/ideas/<id:idea_id>/vote", methods=["POST"])
+@limits.per_person_limit("LIMIT_VOTES")
 @login_required
 def vote(idea_id: int):
     idea = _idea_or_404(idea_id)
@@ -230,7 +266,8 @@ def vote(idea_id: int):
     wants_json = request.accept_mimetypes.best == "application/json"
     try:
         if form.action.data == "vote":
-            votes.cast_vote(idea, current_user)
+            if votes.cast_vote(idea, current_user):
+                limits.counted()
         else:
             votes.withdraw_vote(idea, current_user)
     except DomainError as exc:
@@ -263,7 +300,17 @@ def follow(idea_id: int):
     return redirect(_back(url_for("ideas.detail", idea_id=idea.id)), code=303)
 
 
+def _comment_form_again(limit):
+    idea = _idea_or_404(request.view_args["idea_id"])
+    form = CommentForm()
+    form.body.errors = [limits.too_many_message("commented", limit)]
+    return render_template("ideas/comment_error.html", form=form, idea=idea)
+
+
 @bp.route("/ideas/<id:idea_id>/comments", methods=["POST"])
+@limits.per_person_limit(
+    "LIMIT_COMMENTS", new_accounts="LIMIT_COMMENTS_NEW_ACCOUNT", keep_typed=_comment_form_again
+)
 @login_required
 def comment(idea_id: int):
     idea = _idea_or_404(idea_id)
@@ -281,6 +328,7 @@ def comment(idea_id: int):
         redirect_to=lambda c: url_for("ideas.detail", idea_id=idea.id, _anchor=f"comment-{c.id}"),
     )
     if done:
+        limits.counted()
         return done
     return render_template("ideas/comment_error.html", form=form, idea=idea), 400
 
@@ -471,3 +519,61 @@ def answer_outcome(idea_id: int):
         redirect_to=url_for("ideas.detail", idea_id=idea.id, _anchor="outcome"),
     )
     return done or _render_detail(idea, outcome_form=form, status=400)
+
+
+def _report_form_again(limit):
+    form = ReportForm()
+    form.form_errors.append(limits.too_many_message("reported posts", limit))
+    idea, comment = _report_target()
+    return render_template("ideas/report.html", form=form, idea=idea, comment=comment)
+
+
+def _report_target() -> tuple[Idea, Comment | None]:
+    args = request.view_args
+    if "comment_id" in args:
+        comment = _comment_or_404(args["comment_id"])
+        return db.session.get(Idea, comment.idea_id), comment
+    return _idea_or_404(args["idea_id"]), None
+
+
+def _report(idea: Idea, comment: Comment | None):
+    form = ReportForm()
+    done = handle_submission(
+        form,
+        lambda: moderation.report(
+            current_user,
+            reason=form.reason.data,
+            detail=form.detail.data or "",
+            idea=idea,
+            comment=comment,
+        ),
+        success="Thank you for telling us. The moderators will look at it.",
+        redirect_to=url_for(
+            "ideas.detail",
+            idea_id=idea.id,
+            _anchor=f"comment-{comment.id}" if comment is not None else None,
+        ),
+    )
+    if done:
+        limits.counted()
+        return done
+    status = 400 if form.errors or form.form_errors else 200
+    return render_template("ideas/report.html", form=form, idea=idea, comment=comment), status
+
+
+@bp.route("/ideas/<id:idea_id>/report", methods=["GET", "POST"])
+@limits.per_person_limit("LIMIT_REPORTS", keep_typed=_report_form_again)
+@login_required
+def report_idea(idea_id: int):
+    idea, _ = _report_target()
+    if idea.hidden_at is not None:
+        abort(404)  # already out of sight: nothing to report
+    return _report(idea, None)
+
+
+@bp.route("/comments/<id:comment_id>/report", methods=["GET", "POST"])
+@limits.per_person_limit("LIMIT_REPORTS", keep_typed=_report_form_again)
+@login_required
+def report_comment(comment_id: int):
+    idea, comment = _report_target()
+    return _report(idea, comment)

@@ -14,6 +14,8 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
+from sqlalchemy import false as sa_false
+from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -99,7 +101,12 @@ class Idea(db.Model):
     # When customers were promised the team's next word: the last stage change or team reply
     # plus the stage's response commitment. None for closed stages and stages without one.
     response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Set while customers cannot see the idea: hidden by a moderator (with hidden_reason, shown to
+    # its author) or, with awaiting_approval, held for pre-moderation. Its author and the team
+    # still see it.
     hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hidden_reason: Mapped[str | None] = mapped_column(Text)
+    awaiting_approval: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     # Set when this idea was merged as a duplicate: its votes and followers moved there.
     merged_into_id: Mapped[int | None] = mapped_column(
         ForeignKey("ideas.id", ondelete="SET NULL"), index=True
@@ -182,6 +189,7 @@ class Comment(db.Model):
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hidden_reason: Mapped[str | None] = mapped_column(Text)
     is_official: Mapped[bool] = mapped_column(default=False)
 
     author: Mapped[User | None] = relationship(lazy="joined")
@@ -239,6 +247,45 @@ class OutcomeAnswer(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class Report(db.Model):
+    """Someone's report of an idea or a comment to the moderators.
+
+    `target` names what was reported ("idea:12" or "comment:34") so the queue can gather all the
+    reports of one item into one row; a person has at most one open report per item.
+    """
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        CheckConstraint("reason IN ('spam', 'abusive', 'off_topic', 'other')", name="reason_known"),
+        Index(
+            "uq_reports_open_reporter_target",
+            "reporter_id",
+            "target",
+            unique=True,
+            sqlite_where=sa_text("resolved_at IS NULL"),
+            postgresql_where=sa_text("resolved_at IS NULL"),
+        ),
+        Index("ix_reports_open_target", "resolved_at", "target"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(String(40))
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), index=True)
+    comment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), index=True
+    )
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # What the moderator did: "hidden", "edited" or "dismissed".
+    resolution: Mapped[str | None] = mapped_column(String(20))
+
+    reporter: Mapped[User] = relationship(foreign_keys=[reporter_id], lazy="joined")
 
 
 class Notification(db.Model):

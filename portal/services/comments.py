@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import false, or_, select, update
 
 from portal.extensions import db
 from portal.models import Comment, Idea, User
@@ -14,10 +14,11 @@ from portal.permissions import (
     can_delete_comment,
     can_edit_comment,
     can_mark_official,
+    is_signed_in,
     is_team,
     require,
 )
-from portal.services import ideas, notifications, trending, votes
+from portal.services import abuse, ideas, notifications, trending, votes
 from portal.services.errors import InvalidInput
 from portal.services.text import without_control_characters
 
@@ -36,6 +37,8 @@ def _clean_body(body: str) -> str:
 def add_comment(idea: Idea, *, author: User, body: str, parent_id: int | None = None) -> Comment:
     require(can_comment(author, idea))
     body = _clean_body(body)
+    abuse.check_links(author, body, field="body")
+    abuse.check_comment_not_repeated(author, body)
     parent = None
     if parent_id is not None:
         parent = db.session.get(Comment, parent_id)
@@ -66,6 +69,7 @@ def add_comment(idea: Idea, *, author: User, body: str, parent_id: int | None = 
 def edit_comment(comment: Comment, *, actor: User, body: str) -> None:
     require(can_edit_comment(actor, comment, now=utcnow()))
     body = _clean_body(body)
+    abuse.check_links(actor, body, field="body")
     if body != comment.body:
         comment.body = body
         comment.edited_at = utcnow()
@@ -74,11 +78,14 @@ def edit_comment(comment: Comment, *, actor: User, body: str) -> None:
 def delete_comment(comment: Comment, *, actor: User) -> None:
     """Remove one's own comment; where it has replies a placeholder keeps the thread readable."""
     require(can_delete_comment(actor, comment))
+    if comment.hidden_at is None:  # a hidden comment no longer counts
+        db.session.execute(
+            update(Idea)
+            .where(Idea.id == comment.idea_id)
+            .values(comment_count=Idea.comment_count - 1)
+        )
     comment.deleted_at = utcnow()
     comment.is_official = False
-    db.session.execute(
-        update(Idea).where(Idea.id == comment.idea_id).values(comment_count=Idea.comment_count - 1)
-    )
 
 
 def mark_official(comment: Comment, *, actor: User) -> None:
@@ -113,11 +120,13 @@ def conversation(idea: Idea, *, viewer) -> tuple[Comment | None, list[Thread]]:
     """The official response and the threads, in one query whatever their length.
 
     Deleted comments without replies disappear; with replies they stay as placeholders.
-    Hidden comments are left out for everyone but the team.
+    Hidden comments are left out for everyone but the team and their own author.
     """
     stmt = select(Comment).where(Comment.idea_id == idea.id)
     if not is_team(viewer):
-        stmt = stmt.where(Comment.hidden_at.is_(None))
+        # Authors still see their own hidden comments, marked, with the moderators' reason.
+        own = Comment.author_id == viewer.id if is_signed_in(viewer) else false()
+        stmt = stmt.where(or_(Comment.hidden_at.is_(None), own))
     rows = list(db.session.scalars(stmt.order_by(Comment.created_at, Comment.id)).unique())
     threads: dict[int, Thread] = {}
     official = None

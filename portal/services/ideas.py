@@ -23,7 +23,7 @@ from portal.permissions import (
     is_team,
     require,
 )
-from portal.services import catalog, trending, votes
+from portal.services import abuse, catalog, moderation, trending, votes
 from portal.services.errors import InvalidInput
 from portal.services.text import without_control_characters
 
@@ -35,7 +35,8 @@ class IdeaNotFound(Exception):
     pass
 
 
-def _clean_fields(title: str, problem: str, solution: str, category_id) -> dict:
+def _clean_fields(title: str, problem: str, solution: str, category_id, *, current=None) -> dict:
+    """Checked and tidied fields; `current` is the idea's category, kept even if retired."""
     title = " ".join(without_control_characters(title or "").split())
     problem = without_control_characters(problem or "").strip()
     solution = without_control_characters(solution or "").strip()
@@ -49,6 +50,8 @@ def _clean_fields(title: str, problem: str, solution: str, category_id) -> dict:
         if len(text) > TEXT_MAX:
             raise InvalidInput(f"Keep this under {TEXT_MAX:,} characters.", field=name)
     categories = catalog.active_categories()
+    if current is not None and current not in categories:
+        categories = [*categories, current]
     category = None
     if category_id not in (None, "", 0):
         category = next((c for c in categories if str(c.id) == str(category_id)), None)
@@ -57,6 +60,12 @@ def _clean_fields(title: str, problem: str, solution: str, category_id) -> dict:
     elif categories:
         raise InvalidInput("Choose the category that fits best.", field="category_id")
     return {"title": title, "problem": problem, "solution": solution, "category": category}
+
+
+def _check_links(author: User, fields: dict) -> None:
+    abuse.check_links(
+        author, fields["title"], fields["problem"], fields["solution"], field="problem"
+    )
 
 
 def submit_idea(
@@ -73,8 +82,14 @@ def submit_idea(
     if as_concept:
         require(can_publish_concept(author))
     fields = _clean_fields(title, problem, solution, category_id)
+    abuse.check_links(
+        author, fields["title"], fields["problem"], fields["solution"], field="problem"
+    )
+    abuse.check_idea_not_repeated(author, fields["title"], fields["problem"])
     now = utcnow()
     stage = catalog.initial_stage()
+    # With pre-moderation on, a newcomer's idea waits, seen only by them and the team.
+    held = not as_concept and moderation.needs_approval(author)
     idea = Idea(
         **fields,
         author_id=author.id,
@@ -85,6 +100,8 @@ def submit_idea(
         # The team's own concept needs no answer from the team.
         first_response_at=now if as_concept else None,
         trending_score=trending.weight_at(trending.IDEA_WEIGHT, now),
+        awaiting_approval=held,
+        hidden_at=now if held else None,
     )
     if not as_concept:
         promise_next_answer(idea, stage, since=now)
@@ -99,7 +116,10 @@ def edit_idea(
 ) -> None:
     """The author corrects their idea; the previous text is kept for the team."""
     require(can_edit_idea(actor, idea))
-    fields = _clean_fields(title, problem, solution, category_id)
+    fields = _clean_fields(title, problem, solution, category_id, current=idea.category)
+    abuse.check_links(
+        actor, fields["title"], fields["problem"], fields["solution"], field="problem"
+    )
     if (fields["title"], fields["problem"], fields["solution"]) == (
         idea.title,
         idea.problem,

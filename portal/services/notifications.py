@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import and_, func, insert, literal, or_, select, update
 
 from portal.extensions import db
 from portal.models import Comment, Follow, Idea, Notification, User
@@ -14,6 +14,7 @@ STAGE_CHANGE = "stage_change"
 MERGED = "merged"
 OFFICIAL_RESPONSE = "official_response"
 OUTCOME_QUESTION = "outcome_question"
+MODERATION = "moderation"  # to an author: moderators hid, restored, edited or approved their post
 
 
 def notify_followers(
@@ -48,7 +49,17 @@ def notify_followers(
 
 
 def _visible(stmt):
-    return stmt.outerjoin(Idea, Notification.idea_id == Idea.id).where(Idea.hidden_at.is_(None))
+    """Nothing about hidden ideas or comments, except moderators' word to their own author."""
+    return (
+        stmt.outerjoin(Idea, Notification.idea_id == Idea.id)
+        .outerjoin(Comment, Notification.comment_id == Comment.id)
+        .where(
+            or_(
+                Notification.kind == MODERATION,
+                and_(Idea.hidden_at.is_(None), Comment.hidden_at.is_(None)),
+            )
+        )
+    )
 
 
 def unread_count(user: User) -> int:

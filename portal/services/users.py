@@ -73,8 +73,13 @@ def _set_role(target: User, role: str, *, actor: User | None, ip: str | None, **
     )
 
 
-def suspend(target: User, reason: str, *, actor: User, ip: str | None) -> None:
-    """Suspend an account: every session ends at once and sign-in is refused with the reason."""
+def suspend(
+    target: User, reason: str, *, actor: User, ip: str | None, hide_content: bool = False
+) -> None:
+    """Suspend an account: every session ends at once and sign-in is refused with the reason.
+
+    With hide_content, all their ideas and comments are hidden in the same transaction.
+    """
     require(can_suspend(actor, target))
     reason = without_control_characters(reason).strip()
     if len(reason) < 5:
@@ -87,6 +92,10 @@ def suspend(target: User, reason: str, *, actor: User, ip: str | None) -> None:
     target.suspension_reason = reason
     sessions.end_all_sessions(target)
     audit.record("user.suspended", actor=actor, ip=ip, target=target, reason=reason)
+    if hide_content:
+        from portal.services import moderation
+
+        moderation.hide_everything_by(target, reason=reason, actor=actor, ip=ip)
 
 
 def unsuspend(target: User, *, actor: User, ip: str | None) -> None:

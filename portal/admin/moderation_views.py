@@ -1,0 +1,205 @@
+"""The moderation queue and the moderators' actions on ideas and comments."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.admin import bp
+from portal.admin.forms import ActionForm, HideForm, ModeratorCommentForm, ModeratorIdeaForm
+from portal.extensions import db
+from portal.forms import handle_submission
+from portal.models import Comment, Idea
+from portal.permissions import can_moderate, role_required
+from portal.services import moderation
+from portal.services.errors import DomainError
+from portal.web import client_ip, safe_next
+
+
+def _idea(idea_id: int) -> Idea:
+    return db.get_or_404(Idea, idea_id)
+
+
+def _comment(comment_id: int) -> Comment:
+    comment = db.get_or_404(Comment, comment_id)
+    if comment.deleted_at is not None:
+        abort(404)
+    return comment
+
+
+def _back() -> str:
+    target = request.form.get("next")
+    return safe_next(target) if target else url_for("admin.moderation_queue")
+
+
+def _button_action(action, success: str):
+    """A one-click action (restore, approve, dismiss) behind a CSRF-checked button."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        action()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        flash(success, "success")
+    return redirect(_back(), code=303)
+
+
+@bp.route("/moderation")
+@role_required(can_moderate)
+def moderation_queue():
+    hidden_ideas, hidden_comments = moderation.recently_hidden()
+    return render_template(
+        "admin/moderation.html",
+        queue=moderation.report_queue(),
+        waiting=moderation.awaiting_approval(),
+        hidden_ideas=hidden_ideas,
+        hidden_comments=hidden_comments,
+        reasons=moderation.REASONS,
+        pre_moderation=moderation.pre_moderation_on(),
+        hide_form=HideForm(formdata=None),
+        action_form=ActionForm(),
+    )
+
+
+def _suggested_reason(target: str) -> str:
+    """Prefill the reason from what reporters said, so the moderator only has to confirm."""
+    item = next((i for i in moderation.report_queue() if i.target == target), None)
+    if item is None or not item.reasons:
+        return ""
+    reason, _ = item.reasons.most_common(1)[0]
+    return f"{moderation.REASONS[reason]}: see our community guidelines."
+
+
+def _hide(item, target: str, hide, *, what: str):
+    form = HideForm()
+    if request.method == "GET":
+        form = HideForm(formdata=None, data={"reason": _suggested_reason(target)})
+    done = handle_submission(
+        form,
+        lambda: hide(item, reason=form.reason.data, actor=current_user, ip=client_ip()),
+        success=f"The {what} is hidden, and its author has been told why.",
+        redirect_to=_back(),
+    )
+    if done:
+        return done
+    return render_template(
+        "admin/moderation_hide.html", form=form, item=item, what=what, next=_back()
+    ), 400 if form.errors else 200
+
+
+@bp.route("/moderation/ideas/<id:idea_id>/hide", methods=["GET", "POST"])
+@role_required(can_moderate)
+def hide_idea(idea_id: int):
+    idea = _idea(idea_id)
+    return _hide(idea, moderation.target_of(idea=idea), moderation.hide_idea, what="idea")
+
+
+@bp.route("/moderation/comments/<id:comment_id>/hide", methods=["GET", "POST"])
+@role_required(can_moderate)
+def hide_comment(comment_id: int):
+    comment = _comment(comment_id)
+    return _hide(
+        comment, moderation.target_of(comment=comment), moderation.hide_comment, what="comment"
+    )
+
+
+@bp.route("/moderation/ideas/<id:idea_id>/restore", methods=["POST"])
+@role_required(can_moderate)
+def restore_idea(idea_id: int):
+    idea = _idea(idea_id)
+    return _button_action(
+        lambda: moderation.restore_idea(idea, actor=current_user, ip=client_ip()),
+        "The idea is visible to everyone again.",
+    )
+
+
+@bp.route("/moderation/comments/<id:comment_id>/restore", methods=["POST"])
+@role_required(can_moderate)
+def restore_comment(comment_id: int):
+    comment = _comment(comment_id)
+    return _button_action(
+        lambda: moderation.restore_comment(comment, actor=current_user, ip=client_ip()),
+        "The comment is visible to everyone again.",
+    )
+
+
+@bp.route("/moderation/ideas/<id:idea_id>/approve", methods=["POST"])
+@role_required(can_moderate)
+def approve_idea(idea_id: int):
+    idea = _idea(idea_id)
+    return _button_action(
+        lambda: moderation.approve_idea(idea, actor=current_user, ip=client_ip()),
+        "The idea is approved and public; its author's next ideas go straight up.",
+    )
+
+
+@bp.route("/moderation/ideas/<id:idea_id>/dismiss", methods=["POST"])
+@role_required(can_moderate)
+def dismiss_idea_reports(idea_id: int):
+    idea = _idea(idea_id)
+    return _button_action(
+        lambda: moderation.dismiss_reports(idea=idea, actor=current_user, ip=client_ip()),
+        "The reports are dismissed; the idea stays as it is.",
+    )
+
+
+@bp.route("/moderation/comments/<id:comment_id>/dismiss", methods=["POST"])
+@role_required(can_moderate)
+def dismiss_comment_reports(comment_id: int):
+    comment = _comment(comment_id)
+    return _button_action(
+        lambda: moderation.dismiss_reports(comment=comment, actor=current_user, ip=client_ip()),
+        "The reports are dismissed; the comment stays as it is.",
+    )
+
+
+@bp.route("/moderation/ideas/<id:idea_id>/edit", methods=["GET", "POST"])
+@role_required(can_moderate)
+def edit_idea(idea_id: int):
+    idea = _idea(idea_id)
+    form = ModeratorIdeaForm(obj=idea if request.method == "GET" else None)
+    done = handle_submission(
+        form,
+        lambda: moderation.edit_idea(
+            idea,
+            title=form.title.data,
+            problem=form.problem.data,
+            solution=form.solution.data or "",
+            note=form.note.data,
+            actor=current_user,
+            ip=client_ip(),
+        ),
+        success="The idea is updated; the earlier text is kept in its history.",
+        redirect_to=url_for("ideas.detail", idea_id=idea.id),
+    )
+    if done:
+        return done
+    return render_template(
+        "admin/moderation_edit.html", form=form, idea=idea, comment=None
+    ), 400 if form.errors else 200
+
+
+@bp.route("/moderation/comments/<id:comment_id>/edit", methods=["GET", "POST"])
+@role_required(can_moderate)
+def edit_comment(comment_id: int):
+    comment = _comment(comment_id)
+    form = ModeratorCommentForm(obj=comment if request.method == "GET" else None)
+    done = handle_submission(
+        form,
+        lambda: moderation.edit_comment(
+            comment, body=form.body.data, note=form.note.data, actor=current_user, ip=client_ip()
+        ),
+        success="The comment is updated; the earlier text is kept in the audit log.",
+        redirect_to=url_for(
+            "ideas.detail", idea_id=comment.idea_id, _anchor=f"comment-{comment.id}"
+        ),
+    )
+    if done:
+        return done
+    idea = db.session.get(Idea, comment.idea_id)
+    return render_template(
+        "admin/moderation_edit.html", form=form, idea=idea, comment=comment
+    ), 400 if form.errors else 200

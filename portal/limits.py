@@ -1,0 +1,78 @@
+"""Per-person rate limits on posting, voting and reporting (Flask-Limiter).
+
+The limits live in the configuration (LIMIT_*), with tighter ones for accounts in their first
+day. They count per person, not per address, so people behind one office proxy don't share a
+budget; the team is exempt. The counters sit in Redis when REDIS_URL is set, so every worker
+and machine sees the same ones, and in memory otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app, g
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+
+from portal.extensions import limiter
+from portal.permissions import is_signed_in, is_team
+
+
+def per_person() -> str:
+    if is_signed_in(current_user):
+        return f"person:{current_user.id}"
+    return f"ip:{get_remote_address()}"
+
+
+def _limit_value(name: str, new_account_name: str | None):
+    def value() -> str:
+        if new_account_name and is_signed_in(current_user):
+            from portal.services.abuse import is_new_account
+
+            if is_new_account(current_user):
+                return current_app.config[new_account_name]
+        return current_app.config[name]
+
+    return value
+
+
+def counted() -> None:
+    """Call when the request did the limited thing (posted, voted, reported): it counts."""
+    g.rate_limit_counted = True
+
+
+def wait_phrase(limit) -> str:
+    seconds = max(1, int(limit.reset_at - time.time())) if limit is not None else 60
+    if seconds < 90:
+        return f"{seconds} seconds"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} minutes"
+    return f"{round(seconds / 3600)} hours"
+
+
+def per_person_limit(name: str, *, new_accounts: str | None = None, keep_typed=None):
+    """Decorate a POST view with the configured limit, counted only when counted() was called.
+
+    keep_typed(limit) renders the page again with what the person typed and an explanation;
+    it is sent with status 429 (and Retry-After). Without it, the plain 429 page is shown.
+    """
+    return limiter.limit(
+        _limit_value(name, new_accounts),
+        key_func=per_person,
+        methods=["POST"],
+        exempt_when=lambda: is_team(current_user),
+        deduct_when=lambda _response: bool(g.get("rate_limit_counted")),
+        on_breach=(lambda limit: _breached(keep_typed, limit)) if keep_typed else None,
+    )
+
+
+def _breached(keep_typed, limit):
+    body = keep_typed(limit)
+    return current_app.make_response((body, 429))
+
+
+def too_many_message(what: str, limit) -> str:
+    return (
+        f"You have {what} several times in a short while. To keep spam out there is a limit; "
+        f"please wait {wait_phrase(limit)} and send it again. What you typed is still here."
+    )

@@ -1,0 +1,276 @@
+"""Real servers for tests: gunicorn in its own process group, and a browser-like HTTP client."""
+
+from __future__ import annotations
+
+import contextlib
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from email.message import Message
+from html.parser import HTMLParser
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The pid of the worker that served each request, so a test can tell workers apart.
+ACCESS_LOG_FORMAT = '%(p)s "%(r)s" %(s)s'
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without any portal settings, plus the given ones."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PORTAL_", "FLASK_"))
+        and name not in ("DATABASE_URL", "REDIS_URL", "TEST_DATABASE_URL")
+    }
+    env.update(settings)
+    return env
+
+
+def flask_command(env: dict[str, str], *args: str, timeout: float = 60) -> str:
+    """Run `flask --app portal ARGS` as an operator would; its output, or an error with it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "portal", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise AssertionError(f"flask {' '.join(args)} failed ({result.returncode}):\n{output}")
+    return output
+
+
+@dataclass
+class Gunicorn:
+    """`gunicorn wsgi:app` as `make run` starts it, logging to files in a folder."""
+
+    name: str
+    env: dict[str, str]
+    log_dir: Path
+    workers: int = 2
+    threads: int = 4
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.log_dir / f"{self.name}-stderr.log"
+
+    @property
+    def access_log_path(self) -> Path:
+        return self.log_dir / f"{self.name}-access.log"
+
+    def start(self) -> Gunicorn:
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(self.workers),
+            "--threads",
+            str(self.threads),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--chdir",
+            str(ROOT),
+            "--access-logfile",
+            str(self.access_log_path),
+            "--access-logformat",
+            ACCESS_LOG_FORMAT,
+            "--no-control-socket",
+            "--graceful-timeout",
+            "3",
+            "wsgi:app",
+        ]
+        with self.stderr_path.open("wb") as stderr:
+            # A session of its own, so stopping it takes the master and every worker.
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        return self
+
+    def wait_until_serving(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"gunicorn {self.name} exited with {self.process.returncode}:\n{self.stderr()}"
+                )
+            try:
+                status = Browser(self.url).get("/sign-in").status
+            except OSError:  # not listening yet
+                time.sleep(0.1)
+                continue
+            if status == 200:
+                return
+            raise AssertionError(f"gunicorn {self.name} answered {status}:\n{self.stderr()}")
+        raise AssertionError(
+            f"gunicorn {self.name} did not answer in {timeout} s:\n{self.stderr()}"
+        )
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Quick shutdown (SIGQUIT) of the master and every worker; SIGKILL if that hangs."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGQUIT)
+        if wait:
+            self.wait_stopped()
+
+    def wait_stopped(self) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+        # Whatever is left of the group (a hung master, an orphaned worker) is killed.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stderr(self) -> str:
+        return _read(self.stderr_path)
+
+    def access_log(self) -> list[tuple[str, str, int]]:
+        """(worker pid, request line, status) for every request served."""
+        entries = []
+        for line in _read(self.access_log_path).splitlines():
+            match = re.fullmatch(r'<(\d+)> "(.*)" (\d{3})', line.strip())
+            if match:
+                entries.append((match[1], match[2], int(match[3])))
+        return entries
+
+    def report(self) -> str:
+        return (
+            f"--- gunicorn {self.name} ({self.url}) stderr ---\n{self.stderr()}\n"
+            f"--- gunicorn {self.name} access log ---\n{_read(self.access_log_path)}"
+        )
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else "(no file)"
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Message
+    text: str
+
+    @property
+    def location(self) -> str:
+        return urllib.parse.urlsplit(self.headers.get("Location", "")).path
+
+    def form(self, action: str) -> dict[str, str]:
+        """What a browser would send for the page's first form posting to action, untouched."""
+        parser = _FormReader()
+        parser.feed(self.text)
+        for form_action, fields in parser.forms:
+            if urllib.parse.urlsplit(form_action).path == action:
+                return fields
+        raise AssertionError(f"no form for {action} on the page ({self.status}):\n{self.text}")
+
+
+class _FormReader(HTMLParser):
+    """The forms of a page: (action, {name: value}) with the values a browser would send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, dict[str, str]]] = []
+        self._fields: dict[str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "form":
+            self._fields = {}
+            self.forms.append((attributes.get("action") or "", self._fields))
+            return
+        name = attributes.get("name")
+        if self._fields is None or not name or tag not in ("input", "textarea", "select"):
+            return
+        kind = (attributes.get("type") or "text").lower()
+        if kind in ("submit", "button", "image", "file"):
+            return
+        if kind in ("checkbox", "radio") and "checked" not in attributes:
+            return
+        self._fields[name] = attributes.get("value") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._fields = None
+
+
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a test looks at the redirect itself
+
+
+class Browser:
+    """One visitor: its own cookies, no proxy, redirects returned rather than followed."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30) -> None:
+        assert base_url.startswith("http://127.0.0.1:"), "only the test's own servers"
+        self.base_url = base_url
+        self.timeout = timeout
+        self.cookies = http.cookiejar.CookieJar()
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),
+            urllib.request.HTTPCookieProcessor(self.cookies),
+            _KeepRedirects(),
+        )
+
+    def get(self, path: str) -> Response:
+        request = urllib.request.Request(self.base_url + path, method="GET")  # noqa: S310
+        return self._open(request)
+
+    def post(self, path: str, data: dict[str, str]) -> Response:
+        body = urllib.parse.urlencode(data).encode()
+        request = urllib.request.Request(  # noqa: S310 (http to 127.0.0.1 only)
+            self.base_url + path,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        return self._open(request)
+
+    def submit(self, page: str, action: str, data: dict[str, str]) -> Response:
+        """Open the page, fill in its form for action with data, and send it."""
+        return self.post(action, {**self.get(page).form(action), **data})
+
+    def _open(self, request: urllib.request.Request) -> Response:
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                return Response(response.status, response.headers, response.read().decode())
+        except urllib.error.HTTPError as error:
+            with error:
+                return Response(error.code, error.headers, error.read().decode(errors="replace"))

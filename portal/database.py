@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 
 from flask import Flask, g, request
@@ -17,6 +18,28 @@ from portal.extensions import db
 _writes = contextvars.ContextVar("portal_writes", default=True)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@contextlib.contextmanager
+def read_only():
+    """Run slow reads (a password check) in a transaction of their own that writes nothing.
+
+    On SQLite a POST's transaction begins IMMEDIATE and holds the database's single write lock
+    until it ends; checking a password inside it would make every writer on the site wait for
+    argon2. Inside this block the transaction begins DEFERRED and it ends on leaving, so the
+    writes that follow start a fresh, short IMMEDIATE one. Objects loaded inside are expired
+    on the way out and reload on first use.
+    """
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("read_only() would commit pending writes; flush them first")
+    session.commit()  # end any transaction already open (it wrote nothing)
+    token = _writes.set(False)
+    try:
+        yield
+    finally:
+        _writes.reset(token)
+        session.commit()
 
 
 def configure_database(app: Flask) -> None:

@@ -16,7 +16,7 @@ from portal.services import audit
 from portal.services.settings import get_setting, set_setting
 
 from . import dbutil
-from .conftest import sign_in_client
+from .conftest import DEFAULT_PASSWORD, sign_in_client
 
 sqlite_only = pytest.mark.skipif(dbutil.backend() != "sqlite", reason="SQLite settings")
 postgresql_only = pytest.mark.skipif(
@@ -73,10 +73,8 @@ def test_get_request_begins_deferred_and_post_begins_immediate(client, begin_sta
     assert begin_statements == ["BEGIN"]
 
     begin_statements.clear()
-    response = client.post(
-        "/sign-in", data={"email": "nobody@example.com", "password": "wrong password"}
-    )
-    assert response.status_code == 200  # the form again, with the failure message
+    response = client.post("/password/forgot", data={"email": "nobody@example.com"})
+    assert response.status_code == 303
     assert begin_statements
     assert set(begin_statements) == {"BEGIN IMMEDIATE"}
 
@@ -124,8 +122,18 @@ class TestWhileAnotherWriterHoldsTheLock:
     def test_a_post_takes_the_write_lock_before_it_reads(self, client, other_writer):
         other_writer.execute("BEGIN IMMEDIATE")
 
+        # (Sign-in is the exception: it checks the password first, reading only; see
+        # test_sign_in_checks_the_password_without_holding_the_write_lock.)
         with pytest.raises(OperationalError, match="database is locked") as caught:
-            client.post("/sign-in", data={"email": "a@example.com", "password": "wrong one"})
+            client.post(
+                "/sign-up",
+                data={
+                    "email": "a@example.com",
+                    "display_name": "A Person",
+                    "password": "a long enough passphrase",
+                    "accept_guidelines": "y",
+                },
+            )
         assert caught.value.statement == "BEGIN IMMEDIATE"
 
     def test_a_post_waits_for_the_other_writer_to_finish(self, client, other_writer):
@@ -337,3 +345,28 @@ def test_unreachable_database_gives_a_plain_error_page(tmp_path, monkeypatch):
     assert b"OperationalError" not in response.data
     with broken.app_context():
         db.engine.dispose()
+
+
+def test_sign_in_checks_the_password_without_holding_the_write_lock(client, make_user):
+    """argon2 runs in a DEFERRED transaction; only the audit and session rows take the lock."""
+    if dbutil.backend() != "sqlite":
+        pytest.skip("the write lock is SQLite's")
+    email = make_user(email="locks@example.com").email  # loaded now, not while recording
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split())[:60])
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        response = client.post("/sign-in", data={"email": email, "password": DEFAULT_PASSWORD})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 302
+
+    lookup = next(i for i, s in enumerate(statements) if s.startswith("SELECT users"))
+    began = [s for s in statements[:lookup] if s.startswith("BEGIN")]
+    assert began[-1] == "BEGIN", statements  # deferred: readers and writers carry on
+    audit_row = next(i for i, s in enumerate(statements) if s.startswith("INSERT INTO audit"))
+    began = [s for s in statements[lookup:audit_row] if s.startswith("BEGIN")]
+    assert began == ["BEGIN IMMEDIATE"], statements

@@ -893,7 +893,9 @@ def test_home_page_query_count_does_not_grow_with_ideas(
                 votes.cast_vote(idea, voter)
             if made % 2:
                 votes.cast_vote(idea, viewer)
-            comments.add_comment(idea, author=people[(made + 1) % len(people)], body=f"Me too, {made}")
+            comments.add_comment(
+                idea, author=people[(made + 1) % len(people)], body=f"Me too, {made}"
+            )
             made += 1
         db.session.commit()
 

@@ -28,7 +28,7 @@ def _comment(comment_id: int) -> Comment:
 
 
 def _back() -> str:
-    target = request.form.get("next")
+    target = request.values.get("next")  # the form's, or the Hide link's on a GET
     return safe_next(target) if target else url_for("admin.moderation_queue")
 
 

@@ -282,7 +282,8 @@ class Report(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    # What the moderator did: "hidden", "edited" or "dismissed".
+    # What became of it: "hidden", "edited" or "dismissed" by a moderator, or "deleted" when
+    # its author deleted the comment first.
     resolution: Mapped[str | None] = mapped_column(String(20))
 
     reporter: Mapped[User] = relationship(foreign_keys=[reporter_id], lazy="joined")
@@ -305,6 +306,8 @@ class Notification(db.Model):
     message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When it went out in a daily digest email (for people who chose daily for its kind).
+    digested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     idea: Mapped[Idea | None] = relationship(lazy="joined")
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id], lazy="joined")

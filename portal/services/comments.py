@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import false, or_, select, update
 
 from portal.extensions import db
-from portal.models import Comment, Idea, User
+from portal.models import Comment, Idea, Report, User
 from portal.models.types import utcnow
 from portal.permissions import (
     can_comment,
@@ -86,6 +86,12 @@ def delete_comment(comment: Comment, *, actor: User) -> None:
         )
     comment.deleted_at = utcnow()
     comment.is_official = False
+    # Nothing left for moderators to judge: close its reports, or they could never be handled.
+    db.session.execute(
+        update(Report)
+        .where(Report.comment_id == comment.id, Report.resolved_at.is_(None))
+        .values(resolved_at=utcnow(), resolution="deleted")
+    )
 
 
 def mark_official(comment: Comment, *, actor: User) -> None:

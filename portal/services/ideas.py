@@ -101,13 +101,14 @@ def submit_idea(
         first_response_at=now if as_concept else None,
         trending_score=trending.weight_at(trending.IDEA_WEIGHT, now),
         awaiting_approval=held,
-        hidden_at=now if held else None,
     )
     if not as_concept:
         promise_next_answer(idea, stage, since=now)
     db.session.add(idea)
     db.session.flush()
     votes.cast_vote(idea, author)
+    if held:
+        idea.hidden_at = now  # after the author's own vote: nobody votes on hidden ideas
     return idea
 
 

@@ -48,6 +48,10 @@ def register_extensions(app: Flask) -> None:
     configure_database(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
+    # The limiter is one object per process but reads some settings only on its first
+    # init_app: forget them so each app (a second app in tests, say) uses its own.
+    limiter._key_prefix = ""
+    limiter._fail_on_first_breach = None
     limiter.init_app(app)
 
     login_manager.init_app(app)

@@ -53,6 +53,8 @@ class Defaults:
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STORAGE_URI: str | None = None
     RATELIMIT_KEY_PREFIX = "portal"
+    # Check every limit of a route, so Retry-After names the longest wait, not the first.
+    RATELIMIT_FAIL_ON_FIRST_BREACH = False
     LIMIT_SIGN_IN_PER_IP = "6/minute;30/hour"
     LIMIT_SIGN_IN_PER_ACCOUNT = "10/hour"
     LIMIT_SIGN_UP_PER_IP = "3/day"

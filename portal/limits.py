@@ -50,20 +50,32 @@ def wait_phrase(limit) -> str:
     return f"{round(seconds / 3600)} hours"
 
 
-def per_person_limit(name: str, *, new_accounts: str | None = None, keep_typed=None):
+def per_person_limit(
+    name: str,
+    *,
+    new_accounts: str | None = None,
+    keep_typed=None,
+    unless=None,
+    scope: str | None = None,
+):
     """Decorate a POST view with the configured limit, counted only when counted() was called.
 
     keep_typed(limit) renders the page again with what the person typed and an explanation;
     it is sent with status 429 (and Retry-After). Without it, the plain 429 page is shown.
+    unless() exempts a request (undoing a vote, say). Routes given the same scope share one
+    budget (reporting an idea or a comment).
     """
-    return limiter.limit(
-        _limit_value(name, new_accounts),
-        key_func=per_person,
-        methods=["POST"],
-        exempt_when=lambda: is_team(current_user),
-        deduct_when=lambda _response: bool(g.get("rate_limit_counted")),
-        on_breach=(lambda limit: _breached(keep_typed, limit)) if keep_typed else None,
-    )
+    options = {
+        "key_func": per_person,
+        "methods": ["POST"],
+        "exempt_when": lambda: is_team(current_user) or bool(unless and unless()),
+        "deduct_when": lambda _response: bool(g.get("rate_limit_counted")),
+        "on_breach": (lambda limit: _breached(keep_typed, limit)) if keep_typed else None,
+    }
+    value = _limit_value(name, new_accounts)
+    if scope:
+        return limiter.shared_limit(value, scope, **options)
+    return limiter.limit(value, **options)
 
 
 def _breached(keep_typed, limit):

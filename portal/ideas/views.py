@@ -256,7 +256,7 @@ def edit(idea_id: int):
 
 
 @bp.route("/ideas/<id:idea_id>/vote", methods=["POST"])
-@limits.per_person_limit("LIMIT_VOTES")
+@limits.per_person_limit("LIMIT_VOTES", unless=lambda: request.form.get("action") == "unvote")
 @login_required
 def vote(idea_id: int):
     idea = _idea_or_404(idea_id)
@@ -562,7 +562,7 @@ def _report(idea: Idea, comment: Comment | None):
 
 
 @bp.route("/ideas/<id:idea_id>/report", methods=["GET", "POST"])
-@limits.per_person_limit("LIMIT_REPORTS", keep_typed=_report_form_again)
+@limits.per_person_limit("LIMIT_REPORTS", keep_typed=_report_form_again, scope="reports")
 @login_required
 def report_idea(idea_id: int):
     idea, _ = _report_target()
@@ -572,7 +572,7 @@ def report_idea(idea_id: int):
 
 
 @bp.route("/comments/<id:comment_id>/report", methods=["GET", "POST"])
-@limits.per_person_limit("LIMIT_REPORTS", keep_typed=_report_form_again)
+@limits.per_person_limit("LIMIT_REPORTS", keep_typed=_report_form_again, scope="reports")
 @login_required
 def report_comment(comment_id: int):
     idea, comment = _report_target()

@@ -58,6 +58,10 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
     login_manager.user_loader(user_for_session)
 
+    from portal import outbox
+
+    outbox.init_app(app)
+
 
 def register_request_guards(app: Flask) -> None:
     from portal.web import IdConverter, refuse_nul_bytes

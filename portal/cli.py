@@ -1,4 +1,4 @@
-"""flask commands: managing users and loading demo data."""
+"""flask commands: users, demo data, sessions, email digests, the outbox and its worker."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(user_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(sessions_cli)
+    app.cli.add_command(digest_cli)
+    app.cli.add_command(outbox_cli)
+    app.cli.add_command(worker)
 
 
 @click.group("user", help="Create users and change their roles.")
@@ -100,3 +103,52 @@ def purge_sessions() -> None:
     removed = purge_expired_sessions()
     db.session.commit()
     click.echo(f"Removed {removed} expired session{'' if removed == 1 else 's'}.")
+
+
+@click.group("digest", help="Daily digest emails.")
+def digest_cli() -> None:
+    pass
+
+
+@digest_cli.command("send")
+def send_digests() -> None:
+    """Queue today's digest for everyone with daily notifications, and send (run from cron)."""
+    from portal import outbox
+    from portal.services import emails
+
+    made = emails.queue_digests()
+    db.session.commit()
+    sent = outbox.deliver_due() if outbox.delivery_mode() != "rq" else 0
+    click.echo(
+        f"Queued {made} digest{'' if made == 1 else 's'}"
+        + (f"; sent {sent} message{'' if sent == 1 else 's'}." if sent else ".")
+    )
+
+
+@click.group("outbox", help="The outbox of email waiting to be sent.")
+def outbox_cli() -> None:
+    pass
+
+
+@outbox_cli.command("send")
+def send_outbox() -> None:
+    """Send every message that is due now (for cron, or after a mail server outage)."""
+    from portal import outbox
+
+    click.echo(f"Sent {outbox.deliver_due()} message(s).")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty (for tests).")
+def worker(burst: bool) -> None:
+    """Deliver email in the background with RQ; needs REDIS_URL."""
+    from flask import current_app
+
+    from portal import outbox
+
+    if not current_app.config["REDIS_URL"]:
+        raise click.ClickException(
+            "The worker needs Redis: set REDIS_URL. Without it, app servers deliver email "
+            "themselves in a background thread."
+        )
+    outbox.run_worker(current_app._get_current_object(), burst=burst)

@@ -89,6 +89,15 @@ class Defaults:
     MAIL_USERNAME: str | None = None
     MAIL_PASSWORD: str | None = None
     MAIL_SENDER = "Idea Portal <portal@localhost>"
+    MAIL_TIMEOUT_SECONDS = 30
+    # Who delivers the outbox: "rq" (a worker; the default with REDIS_URL), "thread" (a thread
+    # in each app server; the default without) or "inline" (after each request; for tests).
+    MAIL_DELIVERY = ""
+    MAIL_SWEEP_SECONDS = 15  # how often pending retries are looked for
+    MAIL_LEASE_SECONDS = 300  # a claimed message is sent again if not marked sent by then
+    MAIL_RETRY_DELAYS = [60, 300, 1800, 7200, 21600]  # seconds after the 1st, 2nd... failure
+    MAIL_MAX_ATTEMPTS = 6  # then the message is failed and shown to admins
+    DIGEST_LOOKBACK_DAYS = 7  # a digest covers unread notifications up to this old
 
     DEMO_PASSWORD: str | None = None
 

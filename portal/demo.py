@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.config import instance_secret
 from portal.extensions import db
-from portal.models import Organisation, OrganisationDomain, Role
+from portal.models import Notification, Organisation, OrganisationDomain, OutboxMessage, Role
 from portal.models.types import utcnow
 from portal.services import accounts
 from portal.services.settings import get_setting, set_setting
@@ -71,8 +71,21 @@ def load_demo() -> bool:
                 accepted_guidelines=True,
             )
     _load_ideas()
+    _no_email_about_the_past()
     set_setting("demo_loaded_at", utcnow().isoformat(), actor=None)
     return True
+
+
+def _no_email_about_the_past() -> None:
+    """The demo's history happened "before": nobody is emailed about it, now or in a digest."""
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "pending", OutboxMessage.kind == "notification")
+        .values(status="skipped")
+    )
+    db.session.execute(
+        update(Notification).where(Notification.digested_at.is_(None)).values(digested_at=utcnow())
+    )
 
 
 CATEGORIES = ["Reporting", "Integrations", "Mobile app", "Administration", "Notifications"]

@@ -1,19 +1,15 @@
-"""Outgoing email: composed from templates, sent only once the transaction that asked commits.
+"""Outgoing email: composing messages and putting them in the outbox.
 
-With no MAIL_SERVER configured, each message is written as an .eml file under
-instance/mail/outbox/ so the portal works offline.
+Nothing is sent from here. queue_email() stores the message in the outbox table in the same
+transaction as whatever caused it, so a crash never loses or duplicates it; portal.outbox
+delivers it after the commit (see there for how).
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
-import smtplib
-import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
@@ -21,9 +17,11 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
+from portal.models import OutboxMessage, User
 from portal.services.settings import site_name as configured_site_name
 
-log = logging.getLogger(__name__)
+# Messages carrying one-time links: their stored text is cleared once sent through SMTP.
+SECRET_KINDS = frozenset({"verify_email", "reset_password"})
 
 
 def external_url(endpoint: str, **values) -> str:
@@ -35,53 +33,66 @@ def external_url(endpoint: str, **values) -> str:
     return adapter.build(endpoint, values, force_external=True)
 
 
-def queue_email(to: str, subject: str, template: str, **context) -> EmailMessage:
-    """Compose a message now and send it when the current transaction commits."""
+def compose(
+    to: str, subject: str, template: str, *, unsubscribe_url: str | None = None, **context
+) -> EmailMessage:
+    """A message with a plain-text and an HTML part, both from templates under email/."""
     site_name = configured_site_name()
-    context = {"site_name": site_name, "home_url": external_url("main.home"), **context}
+    context = {
+        "site_name": site_name,
+        "home_url": external_url("main.home"),
+        "unsubscribe_url": unsubscribe_url,
+        "preferences_url": external_url("account.email_preferences"),
+        **context,
+    }
     msg = EmailMessage()
     msg["Subject"] = f"{subject} · {site_name}"
     msg["From"] = current_app.config["MAIL_SENDER"]
     msg["To"] = to
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = make_msgid(domain=urlsplit(current_app.config["BASE_URL"]).hostname)
+    if unsubscribe_url:
+        # RFC 8058: mail clients offer a one-click unsubscribe that POSTs to this address.
+        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(render_template(f"email/{template}.txt", **context))
     msg.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
-    db.session.info.setdefault("portal.pending_mail", []).append(msg)
     return msg
 
 
-def deliver(msg: EmailMessage) -> None:
-    cfg = current_app.config
-    if not cfg["MAIL_SERVER"]:
-        outbox = Path(current_app.instance_path) / "mail" / "outbox"
-        outbox.mkdir(parents=True, exist_ok=True)
-        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}.eml"
-        (outbox / name).write_bytes(bytes(msg))
-        log.info("email to %s written to %s", msg["To"], outbox / name)
-        return
-    security = cfg["MAIL_SECURITY"]
-    context = ssl.create_default_context()
-    smtp_class = smtplib.SMTP_SSL if security == "tls" else smtplib.SMTP
-    kwargs = {"context": context} if security == "tls" else {}
-    with smtp_class(cfg["MAIL_SERVER"], int(cfg["MAIL_PORT"]), timeout=30, **kwargs) as smtp:
-        if security == "starttls":
-            smtp.starttls(context=context)
-        if cfg["MAIL_USERNAME"]:
-            smtp.login(str(cfg["MAIL_USERNAME"]), str(cfg["MAIL_PASSWORD"] or ""))
-        smtp.send_message(msg)
+def queue_email(
+    to: str, subject: str, template: str, *, user: User | None = None, **context
+) -> OutboxMessage:
+    """Compose a message now and put it in the outbox, in the current transaction."""
+    msg = compose(to, subject, template, user=user, **context)
+    if user is not None and user.id is None:
+        db.session.flush()  # a new account: its id ties the message to it
+    row = OutboxMessage(
+        kind=template,
+        to_address=to,
+        user_id=user.id if user is not None else None,
+        subject=str(msg["Subject"]),
+        body=msg.as_string(),
+        message_id=str(msg["Message-ID"]),
+    )
+    db.session.add(row)
+    outbox_changed()
+    return row
+
+
+def outbox_changed(session: Session | None = None) -> None:
+    """Note that this transaction adds to the outbox, so delivery is started after commit."""
+    (session or db.session()).info["portal.outbox_changed"] = True
 
 
 @event.listens_for(Session, "after_commit")
-def _send_after_commit(session: Session) -> None:
-    for msg in session.info.pop("portal.pending_mail", []):
-        try:
-            deliver(msg)
-        except (OSError, smtplib.SMTPException):
-            # The change the person made is saved; a lost notification must not undo it.
-            log.exception("could not deliver email to %s", msg["To"])
+def _deliver_after_commit(session: Session) -> None:
+    if session.info.pop("portal.outbox_changed", False):
+        from portal import outbox
+
+        outbox.kick()
 
 
 @event.listens_for(Session, "after_rollback")
-def _drop_after_rollback(session: Session) -> None:
-    session.info.pop("portal.pending_mail", None)
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop("portal.outbox_changed", None)

@@ -51,8 +51,13 @@ def can_suspend(actor: Any, target: User) -> bool:
     return is_admin(actor) and actor.id != target.id
 
 
+def is_verified(user: Any) -> bool:
+    """Signed in with a confirmed email address: needed to post ideas and comments."""
+    return is_signed_in(user) and user.email_verified_at is not None
+
+
 def can_submit_idea(user: Any) -> bool:
-    return is_signed_in(user)
+    return is_verified(user)
 
 
 def can_publish_concept(user: Any) -> bool:
@@ -89,7 +94,7 @@ def can_vote(user: Any, idea: Any) -> bool:
 
 
 def can_comment(user: Any, idea: Any) -> bool:
-    return is_signed_in(user) and idea.hidden_at is None
+    return is_verified(user) and idea.hidden_at is None
 
 
 def can_edit_comment(user: Any, comment: Any, *, now: Any) -> bool:

@@ -81,6 +81,7 @@ def app_config(database_url, tmp_path) -> dict:
         "RATELIMIT_STORAGE_URI": "memory://",
         "REDIS_URL": None,
         "MAIL_SERVER": None,
+        "MAIL_DELIVERY": "inline",
         "BASE_URL": "http://portal.test",
         # The minimum time to fill in a form would slow every test down; the spam tests set it.
         "FORM_MIN_SECONDS": 0,

@@ -22,6 +22,7 @@ from portal.models import (
     Notification,
     Organisation,
     OrganisationDomain,
+    OutboxMessage,
     Role,
     User,
     UserSession,
@@ -353,6 +354,19 @@ MATRIX: dict[str, Route] = {
         get=everyone(NOT_ALLOWED), post=signed_in(BACK_TO_NOTIFICATIONS)
     ),
     "ideas.mine": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
+    "account.email_preferences": Route(
+        get=signed_in(PAGE),
+        post=signed_in(Outcome(303, "/account/email", changes=True)),
+        data={"comment": "off", "stage_change": "daily"},
+    ),
+    # Signed links from emails: a made-up token is refused, whoever follows it.
+    "account.email_unsubscribe": Route(get=everyone(BAD_REQUEST), post=everyone(BAD_REQUEST)),
+    "account.email_outcome": Route(get=everyone(BAD_REQUEST), post=everyone(BAD_REQUEST)),
+    "admin.outbox": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.outbox_message": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.retry_message": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/outbox", changes=True))
+    ),
     "ideas.report_idea": Route(
         get=signed_in(PAGE), post=signed_in(BACK_TO_IDEA), data={"reason": "spam"}
     ),
@@ -406,6 +420,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "organisation_id": content["organisation"],
         "stage_id": content["stage"],
         "category_id": content["category"],
+        "message_id": content["outbox_message"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -448,6 +463,16 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
     hidden_idea.hidden_at, hidden_idea.hidden_reason = utcnow(), "Advertising"
     pending_idea = make_idea("An idea waiting for approval", author=people["target"])
     pending_idea.hidden_at, pending_idea.awaiting_approval = utcnow(), True
+    # An email that gave up, for admins to send again.
+    failed_email = OutboxMessage(
+        kind="signup_existing",
+        to_address="target@example.com",
+        status="failed",
+        attempts=6,
+        body="Subject: Hello\n\nSomeone tried to sign up with your address.\n",
+        last_error="ConnectionRefusedError: [Errno 111] Connection refused",
+    )
+    db.session.add(failed_email)
     # Open reports on the target's idea and comment, for the moderators to dismiss.
     for item in (idea, customer_comment):
         moderation.report(
@@ -473,6 +498,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "hidden_idea": hidden_idea.id,
         "pending_idea": pending_idea.id,
         "category": category.id,
+        "outbox_message": failed_email.id,
     }
 
 

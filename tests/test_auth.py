@@ -380,7 +380,7 @@ def test_failed_sign_in_looks_the_same_for_every_cause(app, make_user):
     attempts = {
         "unknown email": ("nobody@example.com", DEFAULT_PASSWORD),
         "wrong password": ("known@example.com", "not the right password"),
-        "unconfirmed": ("unconfirmed@example.com", DEFAULT_PASSWORD),
+        "unconfirmed, wrong password": ("unconfirmed@example.com", "not the right password"),
         "suspended, wrong password": ("banned@example.com", "not the right password"),
     }
 

@@ -1,7 +1,7 @@
-"""A person's own account: profile, display name and password."""
+"""A person's own account: profile, display name, password and email settings."""
 
 from flask import Blueprint
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
-from portal.account import views  # noqa: E402, F401
+from portal.account import email_views, views  # noqa: E402, F401

@@ -30,6 +30,7 @@ from portal.permissions import (
     can_moderate,
     can_publish_concept,
     can_see_revisions,
+    can_submit_idea,
     can_triage,
     can_vote,
     login_required,
@@ -91,6 +92,10 @@ def _idea_form_again(limit):
 )
 @login_required
 def new():
+    if not can_submit_idea(current_user):
+        # Signed in, but the address is not confirmed yet: say what to do, keep nothing.
+        status = 200 if request.method == "GET" else 403
+        return render_template("ideas/confirm_first.html"), status
     form = _idea_form()
     similar = []
     if form.validate_on_submit():

@@ -16,6 +16,7 @@ from portal.models.idea import (
     StageTransition,
     Vote,
 )
+from portal.models.mail import EmailPreference, OutboxMessage
 from portal.models.organisation import Organisation, OrganisationDomain
 from portal.models.site import SiteSetting
 from portal.models.user import Role, User, UserSession
@@ -24,6 +25,7 @@ __all__ = [
     "AuditEvent",
     "Category",
     "Comment",
+    "EmailPreference",
     "Follow",
     "Idea",
     "IdeaRevision",
@@ -31,6 +33,7 @@ __all__ = [
     "Notification",
     "Organisation",
     "OrganisationDomain",
+    "OutboxMessage",
     "OutcomeAnswer",
     "Report",
     "Role",

@@ -306,6 +306,8 @@ class Notification(db.Model):
     message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When it went out in a daily digest email (for people who chose daily for its kind).
+    digested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     idea: Mapped[Idea | None] = relationship(lazy="joined")
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id], lazy="joined")

@@ -197,7 +197,8 @@ def authenticate(email: str, password: str, *, ip: str | None) -> User:
     with read_only():  # argon2 takes tens of milliseconds: don't hold SQLite's write lock
         user = find_user_by_email(email)
         ok = verify_password(user.password_hash if user else None, password)
-    if not ok or user is None or user.email_verified_at is None:
+    # An unconfirmed address may sign in, browse and vote; posting waits for confirmation.
+    if not ok or user is None:
         audit.record(
             "sign_in.failed",
             actor=None,

@@ -18,7 +18,7 @@ from portal.extensions import db
 from portal.models import Comment, Idea, IdeaRevision, Notification, Report, User
 from portal.models.types import utcnow
 from portal.permissions import can_moderate, can_report, is_team, require
-from portal.services import audit, settings
+from portal.services import audit, emails, settings
 from portal.services.errors import InvalidInput
 from portal.services.notifications import MODERATION
 from portal.services.text import without_control_characters
@@ -212,16 +212,17 @@ def recount_comments(idea_ids) -> None:
 def _tell_author(author_id: int | None, idea_id: int, message: str, *, comment_id=None, actor):
     if author_id is None:
         return
-    db.session.add(
-        Notification(
-            user_id=author_id,
-            kind=MODERATION,
-            idea_id=idea_id,
-            comment_id=comment_id,
-            actor_id=None,  # moderators act for the community, not by name
-            message=message,
-        )
+    notification = Notification(
+        user_id=author_id,
+        kind=MODERATION,
+        idea_id=idea_id,
+        comment_id=comment_id,
+        actor_id=None,  # moderators act for the community, not by name
+        message=message,
     )
+    db.session.add(notification)
+    db.session.flush()
+    emails.queue_instant(Notification.id == notification.id)
 
 
 def hide_idea(idea: Idea, *, reason: str, actor: User, ip: str | None) -> None:

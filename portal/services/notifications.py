@@ -46,6 +46,15 @@ def notify_followers(
             followers,
         )
     )
+    from portal.services import emails
+
+    emails.queue_instant(
+        and_(
+            Notification.idea_id == idea.id,
+            Notification.kind == kind,
+            Notification.created_at == now,
+        )
+    )
 
 
 def _visible(stmt):

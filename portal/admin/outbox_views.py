@@ -1,0 +1,64 @@
+"""The outbox for admins: what was sent, what is waiting, what gave up, and each message."""
+
+from __future__ import annotations
+
+from email import message_from_string, policy
+
+from flask import abort, current_app, flash, redirect, render_template, url_for
+
+from portal.admin import bp
+from portal.admin.forms import ActionForm
+from portal.extensions import db
+from portal.mail import SECRET_KINDS
+from portal.models import OutboxMessage
+from portal.outbox import retry
+from portal.permissions import is_admin, role_required
+from portal.services import emails
+
+
+@bp.route("/outbox")
+@role_required(is_admin)
+def outbox():
+    failed, recent = emails.failed_and_recent()
+    return render_template(
+        "admin/outbox.html", failed=failed, recent=recent, action_form=ActionForm()
+    )
+
+
+def _parts(row: OutboxMessage) -> tuple[str | None, str | None]:
+    """The stored message's plain text and HTML, if it is still kept."""
+    if not row.body:
+        return None, None
+    msg = message_from_string(row.body, policy=policy.default)
+    text = msg.get_body(preferencelist=("plain",))
+    html = msg.get_body(preferencelist=("html",))
+    return (text.get_content() if text else None), (html.get_content() if html else None)
+
+
+@bp.route("/outbox/<id:message_id>")
+@role_required(is_admin)
+def outbox_message(message_id: int):
+    row = db.get_or_404(OutboxMessage, message_id)
+    text, _html = _parts(row)
+    if row.kind in SECRET_KINDS and current_app.config["MAIL_SERVER"]:
+        # A one-time link for someone else's account: with a real mail server, it is theirs
+        # alone. (Without one, the offline demo needs admins to read it here.)
+        text = None
+    return render_template(
+        "admin/outbox_message.html", row=row, text=text, action_form=ActionForm()
+    )
+
+
+@bp.route("/outbox/<id:message_id>/retry", methods=["POST"])
+@role_required(is_admin)
+def retry_message(message_id: int):
+    row = db.get_or_404(OutboxMessage, message_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if row.status != "failed":
+        flash("Only a message that gave up can be sent again.", "error")
+    else:
+        retry(row)
+        db.session.commit()
+        flash("The message will be sent again shortly.", "success")
+    return redirect(url_for("admin.outbox"), code=303)

@@ -1,0 +1,75 @@
+"""Email: the outbox of messages to send, and what each person wants to receive."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+from portal.models.types import UTCDateTime, utcnow
+
+
+class OutboxMessage(db.Model):
+    """One email to send, written in the same transaction as the event that causes it.
+
+    Account messages (verification, password reset) are composed at once and kept in `body`
+    until they are sent, then the body is cleared (it may hold a one-time link). Messages about
+    ideas (a notification, a digest) are composed when they are sent, from what is true then:
+    content hidden in the meantime is never mailed.
+
+    Delivery claims a row by moving it from pending to sending with a lease; a worker that
+    dies leaves the lease to expire and the row goes out again. Failures are retried with
+    growing back-off until MAIL_MAX_ATTEMPTS, then the row is failed and shown to admins.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'failed', 'skipped')", name="status_known"
+        ),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # What kind of message: verify_email, reset_password, signup_existing, notification, digest.
+    kind: Mapped[str] = mapped_column(String(32))
+    to_address: Mapped[str] = mapped_column(String(254))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    notification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    # For digests: the notifications it summarises.
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str | None] = mapped_column(Text)  # a composed message, until it is sent
+    # Makes a message that must go once (a day's digest) unique whoever asks twice.
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[str] = mapped_column(String(200), default="")
+
+
+class EmailPreference(db.Model):
+    """How one person wants to hear about one kind of notification: at once, daily, or not."""
+
+    __tablename__ = "email_preferences"
+    __table_args__ = (
+        CheckConstraint("delivery IN ('instant', 'daily', 'off')", name="delivery_known"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    delivery: Mapped[str] = mapped_column(String(10))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

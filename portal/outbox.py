@@ -111,6 +111,14 @@ def deliver(row_id: int) -> str | None:
     try:
         msg = _message_for(row)
         if msg is not None:
+            # The same Message-ID every time this row is sent, so a resend after a crash is
+            # recognised as the same message.
+            if row.message_id:
+                msg.replace_header("Message-ID", row.message_id)
+            else:
+                row.message_id = str(msg["Message-ID"] or "")
+        db.session.commit()  # hold no transaction (SQLite: no write lock) while SMTP talks
+        if msg is not None:
             transport_send(msg)
     except Exception as exc:
         db.session.rollback()
@@ -132,7 +140,6 @@ def deliver(row_id: int) -> str | None:
     else:
         row.status = "sent"
         row.sent_at = utcnow()
-        row.message_id = str(msg["Message-ID"] or "")
         if row.kind in ("notification", "digest"):
             row.subject = str(msg["Subject"] or "")[:300]
             row.body = msg.as_string()  # what was sent, for the admins' outbox page

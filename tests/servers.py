@@ -274,3 +274,30 @@ class Browser:
         except urllib.error.HTTPError as error:
             with error:
                 return Response(error.code, error.headers, error.read().decode(errors="replace"))
+
+
+def start_flask(env: dict[str, str], *args: str, log_path: Path) -> subprocess.Popen:
+    """`flask --app portal ARGS` in the background, logging to a file, in a session of its own.
+
+    Stop it with stop_process_group(), which reaches whatever it started as well.
+    """
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "portal", *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+
+
+def stop_process_group(
+    process: subprocess.Popen, sig: int = signal.SIGKILL, *, timeout: float = 10
+) -> None:
+    """Send sig to a process started by start_flask and its group, and wait for it to end."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        process.wait(timeout=timeout)

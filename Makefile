@@ -27,8 +27,14 @@ run: install
 	$(BIN)/gunicorn --workers $(WEB_CONCURRENCY) --threads 4 --bind 127.0.0.1:$(PORT) \
 		--access-logfile - wsgi:app
 
+# The Nu HTML checker for the browser tests, from the npm registry (needs npm and Java to run;
+# without them the browser tests say so and skip, outside CI).
+VNU_JAR := build/tools/node_modules/vnu-jar/build/dist/vnu.jar
+$(VNU_JAR):
+	-npm install --silent --no-save --no-audit --no-fund --prefix build/tools vnu-jar@26.9.27
+
 # The suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL names a server.
-test: install
+test: install $(VNU_JAR)
 	@mkdir -p build/test-results
 	$(BIN)/python -m pytest -n auto --junitxml=build/test-results/sqlite.xml $(PYTEST_ARGS)
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \

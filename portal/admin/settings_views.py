@@ -76,7 +76,7 @@ def save_guidelines():
             form.guidelines.data, actor=current_user, ip=client_ip()
         ),
         success="The community guidelines are saved.",
-        redirect_to=url_for("admin.settings", _anchor="guidelines"),
+        redirect_to=url_for("admin.settings", _anchor="guidelines-section"),
     )
     return done or _settings_page(guidelines_form=form, status=400)
 

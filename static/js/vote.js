@@ -10,7 +10,8 @@
     event.preventDefault();
     button.setAttribute("aria-busy", "true");
     button.classList.add("is-working");
-    fetch(form.action, {
+    // getAttribute: the form's own "action" input shadows the form.action property.
+    fetch(form.getAttribute("action"), {
       method: "POST",
       body: new FormData(form),
       headers: { "Accept": "application/json" },

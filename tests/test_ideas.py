@@ -169,6 +169,22 @@ def test_category_is_required_when_categories_exist(client, login_as, stages, ma
     assert idea_count() == 0
 
 
+
+def test_missing_category_is_reported_before_the_duplicate_check(
+    client, login_as, make_idea, make_category
+):
+    make_idea("Export reports to Excel")  # a look-alike, so the confirm step would come first
+    make_category("Reporting")
+    login_as("customer")
+
+    response = post_idea(client, problem="Problem typed 5151", confirmed="")
+
+    assert response.status_code == 400
+    assert "Choose the category that fits best." in page_text(response)
+    assert "Post anyway" not in page_text(response)
+    assert "Problem typed 5151" in page_text(response)
+
+
 @pytest.mark.parametrize("category_id", ["999999", "abc", "-1", "retired"])
 def test_category_must_be_one_of_the_listed_ones(
     client, login_as, stages, make_category, category_id

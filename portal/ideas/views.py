@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms.validators import InputRequired
 
 from portal import limits
 from portal.extensions import db
@@ -71,6 +72,9 @@ def _idea_form(form_class=NewIdeaForm, *, current_category=None, **kwargs) -> Id
     if current_category is not None and current_category not in categories:
         categories = [*categories, current_category]  # retired since; the idea may keep it
     form.category_id.choices = {"": "Choose a category"} | {str(c.id): c.name for c in categories}
+    if categories:  # asked with the other fields, not after the duplicate check
+        form.category_id.validators = [InputRequired(message="Choose the category that fits best.")]
+        form.category_id.flags.required = True
     return form
 
 

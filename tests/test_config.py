@@ -227,15 +227,19 @@ def test_workers_starting_together_agree_on_one_secret(tmp_path):
     results: list[str] = []
     errors: list[BaseException] = []
 
-    def worker() -> None:
+    # The apps are made up front: constructing Flask objects in several threads at once can
+    # trip a CPython 3.11 race in its compiler ("AST constructor recursion depth mismatch"),
+    # which has nothing to do with the secret file this test is about.
+    apps = [Flask("race", instance_path=str(folder)) for _ in range(workers)]
+
+    def worker(app: Flask) -> None:
         try:
-            app = Flask("race", instance_path=str(folder))
             start.wait(timeout=10)
             results.append(instance_secret(app, "secret_key"))
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    threads = [threading.Thread(target=worker, args=(app,)) for app in apps]
     for t in threads:
         t.start()
     for t in threads:

@@ -331,8 +331,8 @@ def test_hidden_posts_cannot_be_reported(client, login_as, make_idea, make_user)
     comment = comment_on(idea, make_user(), "A comment moderators hid.")
     hidden_idea = make_idea("A hidden idea")
     moderator = make_user("admin")
-    moderation.hide_comment(comment, reason="Advertising", actor=moderator, ip=None)
-    moderation.hide_idea(hidden_idea, reason="Advertising", actor=moderator, ip=None)
+    moderation.hide(comment, reason="Advertising", actor=moderator, ip=None)
+    moderation.hide(hidden_idea, reason="Advertising", actor=moderator, ip=None)
     db.session.commit()
     login_as("customer")
 
@@ -415,8 +415,8 @@ def test_queue_query_count_does_not_grow_with_reported_items(
             waiting.hidden_at, waiting.awaiting_approval = utcnow(), True
             hidden = make_idea(f"Hidden idea number {i}", author=make_user())
             hidden_comment = comment_on(hidden, make_user(), f"Hidden comment number {i}")
-            moderation.hide_idea(hidden, reason="Advertising", actor=admin, ip=None)
-            moderation.hide_comment(hidden_comment, reason="Advertising", actor=admin, ip=None)
+            moderation.hide(hidden, reason="Advertising", actor=admin, ip=None)
+            moderation.hide(hidden_comment, reason="Advertising", actor=admin, ip=None)
             db.session.commit()
 
     add_items(1, 0)

@@ -66,20 +66,20 @@ def moderation_queue():
 
 def _suggested_reason(target: str) -> str:
     """Prefill the reason from what reporters said, so the moderator only has to confirm."""
-    item = next((i for i in moderation.report_queue() if i.target == target), None)
-    if item is None or not item.reasons:
+    reasons = moderation.open_reasons(target)
+    if not reasons:
         return ""
-    reason, _ = item.reasons.most_common(1)[0]
+    reason, _ = reasons.most_common(1)[0]
     return f"{moderation.REASONS[reason]}: see our community guidelines."
 
 
-def _hide(item, target: str, hide, *, what: str):
+def _hide(item, target: str, *, what: str):
     form = HideForm()
     if request.method == "GET":
         form = HideForm(formdata=None, data={"reason": _suggested_reason(target)})
     done = handle_submission(
         form,
-        lambda: hide(item, reason=form.reason.data, actor=current_user, ip=client_ip()),
+        lambda: moderation.hide(item, reason=form.reason.data, actor=current_user, ip=client_ip()),
         success=f"The {what} is hidden, and its author has been told why.",
         redirect_to=_back(),
     )
@@ -94,16 +94,14 @@ def _hide(item, target: str, hide, *, what: str):
 @role_required(can_moderate)
 def hide_idea(idea_id: int):
     idea = _idea(idea_id)
-    return _hide(idea, moderation.target_of(idea=idea), moderation.hide_idea, what="idea")
+    return _hide(idea, moderation.target_of(idea=idea), what="idea")
 
 
 @bp.route("/moderation/comments/<id:comment_id>/hide", methods=["GET", "POST"])
 @role_required(can_moderate)
 def hide_comment(comment_id: int):
     comment = _comment(comment_id)
-    return _hide(
-        comment, moderation.target_of(comment=comment), moderation.hide_comment, what="comment"
-    )
+    return _hide(comment, moderation.target_of(comment=comment), what="comment")
 
 
 @bp.route("/moderation/ideas/<id:idea_id>/restore", methods=["POST"])
@@ -111,7 +109,7 @@ def hide_comment(comment_id: int):
 def restore_idea(idea_id: int):
     idea = _idea(idea_id)
     return _button_action(
-        lambda: moderation.restore_idea(idea, actor=current_user, ip=client_ip()),
+        lambda: moderation.restore(idea, actor=current_user, ip=client_ip()),
         "The idea is visible to everyone again.",
     )
 
@@ -121,7 +119,7 @@ def restore_idea(idea_id: int):
 def restore_comment(comment_id: int):
     comment = _comment(comment_id)
     return _button_action(
-        lambda: moderation.restore_comment(comment, actor=current_user, ip=client_ip()),
+        lambda: moderation.restore(comment, actor=current_user, ip=client_ip()),
         "The comment is visible to everyone again.",
     )
 

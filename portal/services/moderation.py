@@ -173,6 +173,19 @@ def report_queue(*, limit: int = QUEUE_SIZE) -> list[QueueItem]:
     return list(items.values())
 
 
+def open_reasons(target: str) -> Counter:
+    """Why the open reports of one item were made, with how many times each."""
+    return Counter(
+        dict(
+            db.session.execute(
+                select(Report.reason, func.count(Report.id))
+                .where(Report.target == target, Report.resolved_at.is_(None))
+                .group_by(Report.reason)
+            ).all()
+        )
+    )
+
+
 def open_report_count() -> int:
     return (
         db.session.scalar(
@@ -225,75 +238,59 @@ def _tell_author(author_id: int | None, idea_id: int, message: str, *, comment_i
     emails.queue_instant(Notification.id == notification.id)
 
 
-def hide_idea(idea: Idea, *, reason: str, actor: User, ip: str | None) -> None:
+def _described(item: Idea | Comment) -> tuple[str, int, int | None, str]:
+    """(kind, idea id, comment id, how the author's notification names it)."""
+    if isinstance(item, Comment):
+        return "comment", item.idea_id, item.id, "your comment"
+    return "idea", item.id, None, f"your idea “{item.title}”"
+
+
+def hide(item: Idea | Comment, *, reason: str, actor: User, ip: str | None) -> None:
+    """Take an idea or a comment away from customers; its author is told why."""
     require(can_moderate(actor))
     reason = _clean_reason(reason)
-    if idea.hidden_at is None or idea.awaiting_approval:
-        idea.hidden_at = utcnow()
-    idea.hidden_reason = reason
-    idea.awaiting_approval = False
-    _resolve_reports(target_of(idea=idea), HIDDEN, actor)
+    kind, idea_id, comment_id, named = _described(item)
+    if item.hidden_at is None or getattr(item, "awaiting_approval", False):
+        item.hidden_at = utcnow()
+    item.hidden_reason = reason
+    if kind == "idea":
+        item.awaiting_approval = False
+    else:
+        item.is_official = False
+        db.session.flush()
+        recount_comments([idea_id])
+    _resolve_reports(target_of(**{kind: item}), HIDDEN, actor)
     _tell_author(
-        idea.author_id,
-        idea.id,
-        f"Moderators hid your idea “{idea.title}”. Reason: {reason}",
+        item.author_id,
+        idea_id,
+        f"Moderators hid {named}. Reason: {reason}",
+        comment_id=comment_id,
         actor=actor,
     )
-    audit.record("idea.hidden", actor=actor, ip=ip, target=idea, reason=reason)
+    audit.record(f"{kind}.hidden", actor=actor, ip=ip, target=item, reason=reason)
 
 
-def restore_idea(idea: Idea, *, actor: User, ip: str | None) -> None:
+def restore(item: Idea | Comment, *, actor: User, ip: str | None) -> None:
+    """Show a hidden idea or comment to everyone again; its author is told."""
     require(can_moderate(actor))
-    if idea.hidden_at is None:
+    if item.hidden_at is None:
         return
-    idea.hidden_at = None
-    idea.hidden_reason = None
-    idea.awaiting_approval = False
+    kind, idea_id, comment_id, named = _described(item)
+    item.hidden_at = None
+    item.hidden_reason = None
+    if kind == "idea":
+        item.awaiting_approval = False
+    else:
+        db.session.flush()
+        recount_comments([idea_id])
     _tell_author(
-        idea.author_id,
-        idea.id,
-        f"Moderators restored your idea “{idea.title}”: everyone can see it again.",
+        item.author_id,
+        idea_id,
+        f"Moderators restored {named}: everyone can see it again.",
+        comment_id=comment_id,
         actor=actor,
     )
-    audit.record("idea.restored", actor=actor, ip=ip, target=idea)
-
-
-def hide_comment(comment: Comment, *, reason: str, actor: User, ip: str | None) -> None:
-    require(can_moderate(actor))
-    reason = _clean_reason(reason)
-    if comment.hidden_at is None:
-        comment.hidden_at = utcnow()
-    comment.hidden_reason = reason
-    comment.is_official = False
-    db.session.flush()
-    recount_comments([comment.idea_id])
-    _resolve_reports(target_of(comment=comment), HIDDEN, actor)
-    _tell_author(
-        comment.author_id,
-        comment.idea_id,
-        f"Moderators hid your comment. Reason: {reason}",
-        comment_id=comment.id,
-        actor=actor,
-    )
-    audit.record("comment.hidden", actor=actor, ip=ip, target=comment, reason=reason)
-
-
-def restore_comment(comment: Comment, *, actor: User, ip: str | None) -> None:
-    require(can_moderate(actor))
-    if comment.hidden_at is None:
-        return
-    comment.hidden_at = None
-    comment.hidden_reason = None
-    db.session.flush()
-    recount_comments([comment.idea_id])
-    _tell_author(
-        comment.author_id,
-        comment.idea_id,
-        "Moderators restored your comment: everyone can see it again.",
-        comment_id=comment.id,
-        actor=actor,
-    )
-    audit.record("comment.restored", actor=actor, ip=ip, target=comment)
+    audit.record(f"{kind}.restored", actor=actor, ip=ip, target=item)
 
 
 def hide_everything_by(user: User, *, reason: str, actor: User, ip: str | None) -> tuple[int, int]:

@@ -17,6 +17,7 @@ Who delivers, by MAIL_DELIVERY:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -279,11 +280,16 @@ _worker_app: Flask | None = None
 
 
 def _queue():
+    return _queue_at(current_app.config["REDIS_URL"])
+
+
+@functools.cache
+def _queue_at(redis_url: str):
+    """One queue, and so one Redis connection pool, per process and URL; not one per commit."""
     from redis import Redis
     from rq import Queue
 
-    connection = Redis.from_url(current_app.config["REDIS_URL"])
-    return Queue(QUEUE_NAME, connection=connection)
+    return Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
 
 
 def run_job() -> int:

@@ -169,7 +169,6 @@ def test_category_is_required_when_categories_exist(client, login_as, stages, ma
     assert idea_count() == 0
 
 
-
 def test_missing_category_is_reported_before_the_duplicate_check(
     client, login_as, make_idea, make_category
 ):

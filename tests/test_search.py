@@ -456,7 +456,7 @@ def test_a_page_of_results_costs_the_same_few_queries_whatever_its_length(
 
     assert len(page.hits) == 20 and page.total == 25
     assert len(rest.hits) == 5 and rest.total == 25
-    assert full.count == small.count == last.count == 2, full.statements
+    assert full.count == small.count == last.count == 3, full.statements
 
 
 def test_similar_ideas_cost_one_query(post, count_queries):

@@ -108,8 +108,9 @@ class _Terms:
 def search_ideas(text: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
     """Visible ideas matching every word of `text`, best first, with the matches marked.
 
-    Two queries for any page: the ideas themselves (with their joined relationships and the
-    total), then the marked-up text of just those ideas.
+    Three queries for any page: the page's ids with the total, ranking only ids (a common word
+    matches a quarter of all ideas, and joining each of those to its stage, category and author
+    before the sort would cost ten times more), then those ideas, then their marked-up text.
     """
     limit = max(1, min(int(limit), MAX_PAGE_SIZE))
     offset = max(0, int(offset))
@@ -119,10 +120,10 @@ def search_ideas(text: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
 
     matches = _matches(terms, "AND")
     stmt = (
-        select(Idea, matches.c.rank, func.count().over().label("total"))
-        .join(matches, matches.c.idea_id == Idea.id)
+        select(matches.c.idea_id, matches.c.rank, func.count().over().label("total"))
+        .join(Idea, matches.c.idea_id == Idea.id)
         .where(Idea.hidden_at.is_(None))
-        .order_by(matches.c.rank.desc(), Idea.id.desc())
+        .order_by(matches.c.rank.desc(), matches.c.idea_id.desc())
         .limit(limit)
         .offset(offset)
     )
@@ -132,9 +133,11 @@ def search_ideas(text: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
         total = _count(matches) if offset else 0
         return SearchPage(hits=[], total=total)
 
-    marked = _highlighted_text(terms, [idea.id for idea, _, _ in rows])
+    ids = [row.idea_id for row in rows]
+    loaded = {idea.id: idea for idea in db.session.scalars(select(Idea).where(Idea.id.in_(ids)))}
+    marked = _highlighted_text(terms, ids)
     hits = []
-    for idea, rank, _ in rows:
+    for idea, rank in ((loaded[row.idea_id], row.rank) for row in rows):
         title, problem, solution = marked.get(idea.id, (None, None, None))
         hits.append(
             SearchHit(

@@ -40,10 +40,11 @@ MAX_WORD_LENGTH = 40
 SIMILAR_MIN_CHARS = 3
 
 # Objects Alembic autogenerate cannot describe: the FTS5 table with the shadow tables FTS5
-# creates beside it (ideas_fts_data, _idx, _docsize, _config, _content), and the expression
-# index on PostgreSQL.
+# creates beside it (ideas_fts_data, _idx, _docsize, _config, _content), and on PostgreSQL the
+# generated tsvector column with its GIN index.
 FTS_TABLE = "ideas_fts"
 PG_INDEX = "ix_ideas_search"
+PG_VECTOR_COLUMN = "search_vector"
 
 # PostgreSQL's 'english' stop words (snowball). Dropping them on both databases makes the two
 # agree: PostgreSQL ignores them anyway, and on SQLite "the" would otherwise match every idea.
@@ -212,6 +213,8 @@ def autogenerate_include_object(obj, name, type_, reflected, compare_to) -> bool
         return not (name == FTS_TABLE or name.startswith(FTS_TABLE + "_"))
     if type_ == "index":
         return name != PG_INDEX
+    if type_ == "column":
+        return name != PG_VECTOR_COLUMN
     return True
 
 
@@ -275,23 +278,8 @@ def _sqlite_rank() -> ColumnElement[float]:
 
 
 def _pg_vector() -> ColumnElement:
-    """The indexed expression of ix_ideas_search, built to parse identically."""
-    english = literal_column("'english'")
-
-    def plain(text):
-        # PostgreSQL's parser skips HTML tags, and with them words like "<video>" or whole
-        # "<script>...</script>" runs; ideas are plain text, so `<` counts as a space.
-        return func.translate(text, literal_column("'<'"), literal_column("' '"))
-
-    title = func.setweight(func.to_tsvector(english, plain(Idea.title)), literal_column("'A'"))
-    body = func.setweight(
-        func.to_tsvector(
-            english,
-            plain(Idea.problem.op("||")(literal_column("' '")).op("||")(Idea.solution)),
-        ),
-        literal_column("'B'"),
-    )
-    return title.op("||", return_type=TSVECTOR)(body)
+    """The stored, indexed tsvector of each idea (a generated column; see portal/models/idea.py)."""
+    return literal_column("ideas.search_vector", type_=TSVECTOR)
 
 
 def _pg_query(terms: _Terms, operator: str) -> ColumnElement:

@@ -24,8 +24,7 @@ run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo load --quiet
 	@echo "\nServing the portal at http://127.0.0.1:$(PORT) (Ctrl-C stops it)\n"
-	$(BIN)/gunicorn --workers $(WEB_CONCURRENCY) --threads 4 --bind 127.0.0.1:$(PORT) \
-		--access-logfile - wsgi:app
+	$(BIN)/gunicorn --workers $(WEB_CONCURRENCY) --threads 4 --bind 127.0.0.1:$(PORT) wsgi:app
 
 # The Nu HTML checker for the browser tests, from the npm registry (needs npm and Java to run;
 # without them the browser tests say so and skip, outside CI).

@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from portal import observability
 from portal.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         n = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
+    # First, so its hooks time and log every request, the rate limiter's refusals included.
+    observability.init_app(app)
     register_extensions(app)
     register_request_guards(app)
     register_blueprints(app)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import make_url
 
 
 class Defaults:
@@ -18,6 +19,9 @@ class Defaults:
     SQLALCHEMY_DATABASE_URI: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     SQLITE_BUSY_TIMEOUT_MS = 15_000
+    # PostgreSQL: give up connecting after this long (libpq would wait for ever), so a database
+    # that does not answer fails requests and /healthz quickly. A connect_timeout in the URL wins.
+    DATABASE_CONNECT_TIMEOUT_SECONDS = 5
 
     # Request bodies: ideas and comments are text, so 1 MiB is generous.
     MAX_CONTENT_LENGTH = 1024 * 1024
@@ -101,6 +105,20 @@ class Defaults:
 
     DEMO_PASSWORD: str | None = None
 
+    # Operations (portal/observability.py). GET /healthz is always on, for load balancers.
+    # REQUEST_LOG "json": one JSON object per request on the "portal.requests" logger (stderr);
+    # "off": none.
+    REQUEST_LOG = "json"
+    # GET /metrics in Prometheus's text format; while off it is a 404 like any unknown page.
+    # With METRICS_TOKEN set, a scrape must send "Authorization: Bearer <token>"; without one,
+    # anyone who reaches the site reads the counts (or block /metrics at the proxy).
+    # Under gunicorn, each worker process counts on its own: set the environment variable
+    # PROMETHEUS_MULTIPROC_DIR to an empty folder used by nothing else (e.g. /run/portal-metrics)
+    # before gunicorn starts, and every scrape adds up all workers. ./gunicorn.conf.py empties
+    # that folder when the server starts; two servers on one machine need a folder each.
+    METRICS_ENABLED = False
+    METRICS_TOKEN: str | None = None
+
 
 def _database_uri(url: str) -> str:
     """Accept the URLs hosting platforms hand out and use psycopg 3 for PostgreSQL."""
@@ -129,6 +147,12 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         "pool_pre_ping": True,
         **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
     }
+    if uri.startswith("postgres") and "connect_timeout" not in make_url(uri).query:
+        options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+        options["connect_args"] = {
+            "connect_timeout": app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"],
+            **options.get("connect_args", {}),
+        }
     if not app.config["RATELIMIT_STORAGE_URI"]:
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
 

@@ -118,6 +118,9 @@ TO_ORGANISATION = Outcome(303, "/admin/settings/organisations/{organisation_id}"
 
 MATRIX: dict[str, Route] = {
     "main.home": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    # For load balancers: no sign-in. /metrics is off by default (METRICS_ENABLED): a 404.
+    "observability.healthz": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "observability.metrics": Route(get=everyone(Outcome(404)), post=everyone(NOT_ALLOWED)),
     "main.guidelines": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "auth.sign_in": Route(
         get=visitors(PAGE, HOME),

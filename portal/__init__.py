@@ -61,8 +61,9 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
     login_manager.user_loader(user_for_session)
 
-    from portal import outbox
+    from portal import cache, outbox
 
+    cache.init_app(app)
     outbox.init_app(app)
 
 

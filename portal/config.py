@@ -86,6 +86,14 @@ class Defaults:
 
     REDIS_URL: str | None = None
 
+    # The server-side cache (portal/cache.py): pages and values computed from the database,
+    # invalidated exactly by every write. In each worker's memory (at most CACHE_MAX_MEGABYTES
+    # there), or in Redis when REDIS_URL is set. Entries live at most CACHE_TTL_SECONDS.
+    CACHE_ENABLED = True
+    CACHE_TTL_SECONDS = 300
+    CACHE_MAX_MEGABYTES = 64
+    CACHE_KEY_PREFIX = "portal-cache"
+
     # Outgoing mail. With no MAIL_SERVER, messages are written as .eml files under instance/mail/.
     MAIL_SERVER: str | None = None
     MAIL_PORT = 587

@@ -1,5 +1,7 @@
 """Flask extensions, created here and configured in create_app()."""
 
+import functools
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -28,3 +30,11 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
+
+
+@functools.cache
+def redis_client(url: str):
+    """One Redis client, and so one connection pool, per process and URL."""
+    from redis import Redis
+
+    return Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)

@@ -31,6 +31,7 @@ def apply_security_headers(response: Response) -> Response:
     if current_app.config["BASE_URL"].startswith("https://"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     if response.mimetype == "text/html":
-        # Pages can show a signed-in person's data; shared caches must not keep them.
+        # Pages can show a signed-in person's data; shared caches must not keep them. The pages
+        # portal/cache.py keeps say so themselves: revalidated, per cookie, private when signed in.
         headers.setdefault("Cache-Control", "no-store")
     return response

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from wtforms.validators import InputRequired
 
 from portal import limits
+from portal.cache import cached_page
 from portal.extensions import db
 from portal.forms import apply_domain_error, handle_submission
 from portal.ideas import bp
@@ -34,6 +35,7 @@ from portal.permissions import (
     can_submit_idea,
     can_triage,
     can_vote,
+    is_signed_in,
     login_required,
     role_required,
 )
@@ -157,6 +159,7 @@ def _move_form(idea, formdata=None) -> MoveForm:
 
 
 @bp.route("/ideas/<id:idea_id>")
+@cached_page
 def detail(idea_id: int):
     return _render_detail(_idea_or_404(idea_id))
 
@@ -196,6 +199,9 @@ def _render_detail(
     people, organisations = ideas.supporter_summary(idea)
     own = outcomes.own_answer(idea, current_user)
     due = idea.response_due_at
+    # Forms carry a CSRF token, and making one starts a session. Anonymous visitors see no form
+    # on this page, so they get none, and their page can be kept whole by the cache.
+    signed_in = is_signed_in(current_user)
     return render_template(
         "ideas/detail.html",
         idea=idea,
@@ -215,10 +221,10 @@ def _render_detail(
         can_moderate=can_moderate(current_user),
         can_edit_comment=lambda c: can_edit_comment(current_user, c, now=utcnow()),
         revisions=ideas.revisions(idea) if can_see_revisions(current_user) else [],
-        comment_form=CommentForm(formdata=None),
-        action_form=ActionForm(),
+        comment_form=CommentForm(formdata=None) if signed_in else None,
+        action_form=ActionForm() if signed_in else None,
         move_form=move_form or (_move_form(idea) if can_triage(current_user) else None),
-        merge_form=merge_form or MergeForm(formdata=None),
+        merge_form=merge_form or (MergeForm(formdata=None) if signed_in else None),
         can_triage=can_triage(current_user),
         **(_team_context(idea, **team_forms) if can_triage(current_user) else {}),
         asked=outcomes.is_asked(idea),
@@ -226,7 +232,11 @@ def _render_detail(
         own_answer=own,
         # The earlier comment is in the box, so changing the answer does not erase it.
         outcome_form=outcome_form
-        or OutcomeForm(formdata=None, data={"comment": own.comment if own else ""}),
+        or (
+            OutcomeForm(formdata=None, data={"comment": own.comment if own else ""})
+            if signed_in
+            else None
+        ),
         answers=outcomes.ANSWERS,
         verdicts=outcomes.verdicts(idea, viewer=current_user)
         if can_triage(current_user) and outcomes.is_asked(idea)
@@ -444,6 +454,7 @@ SEARCH_MAX_PAGE = 50  # past a thousand results, a better query beats more pages
 
 
 @bp.route("/search")
+@cached_page
 def search():
     from portal.services.search import search_ideas
 

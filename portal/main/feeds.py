@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, abort, render_template
 from sqlalchemy import select
 
+from portal.cache import cached_page
 from portal.extensions import db
 from portal.mail import external_url
 from portal.main import bp
@@ -21,6 +22,7 @@ def _atom(**context) -> Response:
 
 
 @bp.route("/feeds/ideas.atom")
+@cached_page
 def ideas_feed():
     rows = db.session.scalars(
         select(Idea)
@@ -50,6 +52,7 @@ def ideas_feed():
 
 
 @bp.route("/ideas/<id:idea_id>/feed.atom")
+@cached_page
 def idea_feed(idea_id: int):
     """Stage changes with the team's notes, and the team's comments, newest first."""
     try:
@@ -102,6 +105,7 @@ def idea_feed(idea_id: int):
 
 
 @bp.route("/feeds/shipped.atom")
+@cached_page
 def shipped_feed():
     from portal.services import roadmap
 

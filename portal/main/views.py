@@ -3,6 +3,7 @@
 from flask import abort, render_template, request
 from flask_login import current_user
 
+from portal.cache import cached_page
 from portal.main import bp
 from portal.markdown import render_markdown
 from portal.services import catalog, ideas
@@ -27,6 +28,7 @@ def _filters_from_args(stages) -> ideas.IdeaFilters:
 
 
 @bp.route("/")
+@cached_page
 def home():
     stages = catalog.stages()
     filters = _filters_from_args(stages)
@@ -50,6 +52,7 @@ def home():
 
 
 @bp.route("/guidelines")
+@cached_page
 def guidelines():
     return render_template(
         "main/guidelines.html", guidelines=render_markdown(get_setting("guidelines"))
@@ -57,6 +60,7 @@ def guidelines():
 
 
 @bp.route("/roadmap")
+@cached_page
 def roadmap():
     from portal.services import roadmap as service
 
@@ -70,6 +74,7 @@ def roadmap():
 
 
 @bp.route("/shipped")
+@cached_page
 def shipped():
     from portal.services import roadmap as service
 

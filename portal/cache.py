@@ -1,0 +1,356 @@
+"""A server-side cache with exact invalidation, and HTTP caching (ETag and 304) for pages.
+
+Exactness comes from one number, the *generation*: every committed transaction that wrote to
+the database adds one to it, after the commit and before the response that made the write is
+sent. Every cache key holds the generation, so an entry made before a write is never read
+after it. A request reads the generation before its first database query; what it computes
+from the database is therefore at least as new as the generation it files it under. Writing,
+then reading the page: the count is already the new one, on every worker and every server.
+
+Where things live:
+- With REDIS_URL: the generation and the entries are in Redis, shared by every worker of every
+  app server.
+- Without: entries are in each worker's memory (a bounded LRU), and the generation is a number
+  in a memory-mapped file in instance/, shared by the workers of this machine. Several app
+  servers on several machines need Redis (docs/deploying.md).
+
+Entries also expire after CACHE_TTL_SECONDS, which bounds what the clock alone changes on a
+page: an answer from the team that falls overdue is marked so at most that late.
+
+What is cached: the pages marked `@cached_page` (the lists, idea pages, search, roadmap,
+feeds), whole. Anonymous visitors share one copy of each page; a signed-in person has their own,
+made for their session (their forms carry its CSRF token). A browser that has the page already
+gets 304 without the view running. Since any write starts a new generation, a page is rendered
+again after each write anywhere on the site: the cache pays off where reads outnumber writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import hashlib
+import logging
+import mmap
+import os
+import pickle
+import re
+import struct
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app, g, has_app_context, request, session
+from flask_login import current_user
+from sqlalchemy import event
+
+from portal.extensions import db, redis_client
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "portal_cache"
+ROOT = Path(__file__).resolve().parent.parent
+
+# Statements that change nothing a page shows. Anything else that is not a read counts as a
+# write: a new kind of statement costs cache hits, never correctness.
+_READS = re.compile(r"\s*(SELECT|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|PRAGMA|SHOW|SET)\b", re.I)
+_TARGET = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.I)
+# The email outbox and sign-in sessions appear on no cached page; the delivery thread and
+# sign-ins would otherwise empty the cache for nothing.
+UNSHOWN_TABLES = frozenset({"outbox", "user_sessions"})
+_WROTE = "portal_cache_wrote"
+
+
+# --- The generation ------------------------------------------------------------------------
+
+
+class FileGeneration:
+    """A counter in a memory-mapped file, shared by the processes of one machine."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        with self._locked() as fd:
+            if os.fstat(fd).st_size < 8:
+                os.ftruncate(fd, 8)
+        # From a descriptor of its own: mmap keeps a duplicate open, and a duplicate of the
+        # locked descriptor would hold the lock for as long as the map lives.
+        fd = os.open(path, os.O_RDWR)
+        try:
+            self._map = mmap.mmap(fd, 8)
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[int]:
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def read(self) -> int:
+        return struct.unpack_from("<Q", self._map)[0]
+
+    def bump(self) -> None:
+        with self._locked():
+            struct.pack_into("<Q", self._map, 0, self.read() + 1)
+
+
+class RedisGeneration:
+    def __init__(self, client, key: str) -> None:
+        self._client, self._key = client, key
+
+    def read(self) -> int:
+        return int(self._client.get(self._key) or 0)
+
+    def bump(self) -> None:
+        self._client.incr(self._key)
+
+
+# --- Where entries are kept ----------------------------------------------------------------
+
+
+class MemoryStore:
+    """An LRU in this process, bounded in bytes, with expiry."""
+
+    def __init__(self, max_bytes: int, ttl: float) -> None:
+        self._entries: OrderedDict[str, tuple[float, int, Any]] = OrderedDict()
+        self._bytes = 0
+        self._max, self._ttl = max_bytes, ttl
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] < time.monotonic():
+                self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            return entry[2]
+
+    def set(self, key: str, value: Any, size: int) -> None:
+        with self._lock:
+            if key in self._entries:
+                self._drop(key)
+            self._entries[key] = (time.monotonic() + self._ttl, size, value)
+            self._bytes += size
+            while self._bytes > self._max and self._entries:
+                self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: str) -> None:
+        self._bytes -= self._entries.pop(key)[1]
+
+
+class RedisStore:
+    """Entries in Redis, pickled; only this application writes them (see SECURITY.md)."""
+
+    def __init__(self, client, ttl: int) -> None:
+        self._client, self._ttl = client, ttl
+
+    def get(self, key: str) -> Any:
+        raw = self._client.get(key)
+        return None if raw is None else pickle.loads(raw)  # noqa: S301 (our own entries)
+
+    def set(self, key: str, value: Any, size: int) -> None:
+        self._client.set(key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), ex=self._ttl)
+
+
+# --- The cache -----------------------------------------------------------------------------
+
+
+class Cache:
+    def __init__(self, app: Flask) -> None:
+        config = app.config
+        self.enabled = bool(config["CACHE_ENABLED"])
+        self.ttl = int(config["CACHE_TTL_SECONDS"])
+        # Entries made by other code or settings (before a release or a restart) must not be
+        # read: the key holds both.
+        self.prefix = f"{config['CACHE_KEY_PREFIX']}:{code_version()}:{settings_version(config)}"
+        if config["REDIS_URL"]:
+            client = redis_client(config["REDIS_URL"])
+            self.generations = RedisGeneration(client, f"{config['CACHE_KEY_PREFIX']}:generation")
+            self.store = RedisStore(client, self.ttl)
+        else:
+            self.generations = FileGeneration(Path(app.instance_path) / "cache-generation")
+            self.store = MemoryStore(int(config["CACHE_MAX_MEGABYTES"]) * 1024 * 1024, self.ttl)
+
+    def generation(self) -> int | None:
+        """This request's generation, read once; None when the cache cannot be reached."""
+        if "cache_generation" not in g:
+            try:
+                g.cache_generation = self.generations.read()
+            except Exception:  # Redis away: serve uncached rather than fail
+                log.warning("cache generation unreadable; serving uncached", exc_info=True)
+                g.cache_generation = None
+        return g.cache_generation
+
+    def key(self, *parts: object) -> str | None:
+        generation = self.generation() if self.enabled else None
+        if generation is None:
+            return None
+        bucket = int(time.time() // self.ttl)
+        return ":".join([self.prefix, str(generation), str(bucket), *map(str, parts)])
+
+    def get(self, key: str) -> Any:
+        try:
+            return self.store.get(key)
+        except Exception:
+            log.warning("cache unreadable", exc_info=True)
+            return None
+
+    def set(self, key: str, value: Any, size: int = 1024) -> None:
+        """Keep value; size is about how many bytes it holds, for the bound in memory."""
+        try:
+            self.store.set(key, value, size)
+        except Exception:
+            log.warning("cache unwritable", exc_info=True)
+
+    def bump(self) -> None:
+        try:
+            self.generations.bump()
+        except Exception:
+            # The entries expire after CACHE_TTL_SECONDS at the latest.
+            log.error("cache generation not advanced after a write", exc_info=True)
+
+
+@functools.cache
+def code_version() -> str:
+    """A digest of the code and templates, so a release never reads its predecessor's pages."""
+    digest = hashlib.sha256()
+    for folder in ("portal", "templates"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix in (".py", ".html", ".txt", ".xml"):
+                stat = path.stat()
+                digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:12]
+
+
+def settings_version(config) -> str:
+    """A digest of the plain settings (names, addresses, limits) that pages may show."""
+    plain = sorted(
+        (name, repr(value))
+        for name, value in config.items()
+        if isinstance(value, str | int | float | bool | None)
+        and not any(word in name for word in ("SECRET", "PASSWORD", "TOKEN"))
+    )
+    return hashlib.sha256(repr(plain).encode()).hexdigest()[:12]
+
+
+def _cache() -> Cache:
+    return current_app.extensions[EXTENSION]
+
+
+# --- Pages ---------------------------------------------------------------------------------
+
+
+def cached_page(view: Callable) -> Callable:
+    """A page kept whole, and answered with 304 when the browser has it already.
+
+    The key covers all the page depends on: the generation, the URL, who is looking (for a
+    signed-in person, their session's CSRF token too, since their forms carry it) and the expiry
+    period. Anonymous visitors share one copy. Pages with a flash message, or whose rendering
+    changed the session, are never kept or tagged.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        cache = _cache()
+        if "_flashes" in session:
+            return view(*args, **kwargs)
+        anonymous = not current_user.is_authenticated
+        viewer = "anonymous" if anonymous else f"{current_user.id}:{session.get('csrf_token')}"
+        key = cache.key("page", request.full_path, viewer)
+        if key is None:
+            return view(*args, **kwargs)
+        etag = hashlib.sha256(key.encode()).hexdigest()[:32]
+        if etag in request.if_none_match:
+            return _tagged(Response(status=304), etag, anonymous)
+        kept = cache.get(key)
+        if kept is not None:
+            body, mimetype = kept
+            response = Response(body, mimetype=mimetype)
+            response.headers["X-Cache"] = "hit"
+            return _tagged(response, etag, anonymous)
+        response = current_app.make_response(view(*args, **kwargs))
+        if response.status_code != 200 or session.modified or response.direct_passthrough:
+            return response
+        body = response.get_data()
+        cache.set(key, (body, response.mimetype), size=len(body))
+        response.headers["X-Cache"] = "miss"
+        return _tagged(response, etag, anonymous)
+
+    wrapper.cached_page = True
+    return wrapper
+
+
+def _tagged(response: Response, etag: str, anonymous: bool) -> Response:
+    response.set_etag(etag)
+    # Browsers keep the page but ask each time; shared caches never keep a signed-in page.
+    response.headers["Cache-Control"] = "no-cache" if anonymous else "private, no-cache"
+    response.vary.add("Cookie")
+    return response
+
+
+# --- Noticing writes -----------------------------------------------------------------------
+
+
+def _is_write(statement: str) -> bool:
+    if _READS.match(statement):
+        return False
+    target = _TARGET.match(statement)
+    return target is None or target[1].lower() not in UNSHOWN_TABLES
+
+
+def _watch_engine(engine) -> None:
+    if event.contains(engine, "before_cursor_execute", _note_write):
+        return
+    event.listen(engine, "before_cursor_execute", _note_write)
+
+
+def _note_write(conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+    if not conn.info.get(_WROTE) and _is_write(statement):
+        conn.info[_WROTE] = True
+
+
+def _on_begin(session, _transaction, connection) -> None:
+    connection.info.pop(_WROTE, None)
+    session.info.setdefault("portal_cache_connections", []).append(connection)
+
+
+def _on_commit(session) -> None:
+    connections = session.info.pop("portal_cache_connections", [])
+    wrote = [c.info.pop(_WROTE, False) for c in connections]
+    if any(wrote) and has_app_context() and EXTENSION in current_app.extensions:
+        current_app.extensions[EXTENSION].bump()
+
+
+def _on_rollback(session) -> None:
+    for connection in session.info.pop("portal_cache_connections", []):
+        connection.info.pop(_WROTE, None)
+
+
+def _read_generation_first() -> None:
+    """Before any query of this request: read the generation of a page that may be cached."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if request.method in ("GET", "HEAD") and getattr(view, "cached_page", False):
+        _cache().generation()
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = Cache(app)
+    with app.app_context():
+        _watch_engine(db.engine)
+    if not event.contains(db.session, "after_commit", _on_commit):
+        event.listen(db.session, "after_begin", _on_begin)
+        event.listen(db.session, "after_commit", _on_commit)
+        event.listen(db.session, "after_rollback", _on_rollback)
+    # First of all before-request functions: a SQLite read transaction started before the
+    # generation is read would be an older snapshot than the generation says.
+    app.before_request_funcs.setdefault(None, []).insert(0, _read_generation_first)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -20,7 +22,10 @@ _TAGS = {
 _ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}, "ol": {"start"}}
 
 
+@functools.lru_cache(maxsize=4096)
 def render_markdown(text: str | None) -> Markup:
+    """Safe HTML for a Markdown text; remembered, since the same texts are shown again and again
+    (a function of the text alone, so it is never stale)."""
     html = _md.render(text or "")
     clean = nh3.clean(
         html,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 
 from flask import Flask, g, request
 from sqlalchemy import event
@@ -18,6 +19,7 @@ from portal.extensions import db
 _writes = contextvars.ContextVar("portal_writes", default=True)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_HOLDS_WRITER_LOCK = "portal_holds_writer_lock"
 
 
 @contextlib.contextmanager
@@ -72,9 +74,29 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
+    # SQLite lets one writer in at a time; the others poll, sleeping 1, 2, 5, 10... up to 100 ms
+    # between tries, so under load the lock sits free while writers sleep. Writers of this
+    # process queue on a Python lock instead and take turns at once; only the processes poll
+    # each other. After the busy timeout a writer goes ahead anyway and SQLite decides.
+    writer = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if _writes.get() else "BEGIN")
+        if not _writes.get():
+            connection.exec_driver_sql("BEGIN")
+            return
+        connection.info[_HOLDS_WRITER_LOCK] = writer.acquire(timeout=busy_timeout_ms / 1000)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _end(connection)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _end(connection) -> None:
+        if connection.info.pop(_HOLDS_WRITER_LOCK, False):
+            writer.release()
 
 
 def insert_ignoring_duplicates(model, **values) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -225,6 +226,72 @@ def test_concurrent_updates_of_one_row_all_land(app):
         return  # READ COMMITTED makes no promise about read-modify-write; only SQLite's lock does
     db.session.expire_all()
     assert get_setting("demo_loaded_at") == str(workers * 5)
+
+
+@sqlite_only
+class TestWritersOfOneProcess:
+    """Threads of one worker queue for the write lock in Python, not by polling SQLite."""
+
+    @pytest.fixture
+    def app_config(self, app_config):
+        return {**app_config, "SQLITE_BUSY_TIMEOUT_MS": 3000}
+
+    @staticmethod
+    def _write(app, label: str, log: list, *, hold: float = 0.0, fail: bool = False) -> None:
+        with app.app_context():
+            audit.record("test.writer", actor=None, ip=None, label=label)
+            db.session.flush()  # BEGIN IMMEDIATE, then the INSERT
+            log.append((label, "wrote"))
+            time.sleep(hold)
+            if fail:
+                db.session.rollback()
+            else:
+                db.session.commit()
+            log.append((label, "ended"))
+            db.session.remove()
+
+    def test_a_second_writer_begins_only_after_the_first_commits(self, app):
+        log: list[tuple[str, str]] = []
+
+        def note_begin(_conn, _cursor, statement, *_args) -> None:
+            if statement == "BEGIN IMMEDIATE":
+                log.append((threading.current_thread().name, "begins"))
+
+        def note_commit(_conn) -> None:
+            log.append((threading.current_thread().name, "commits"))
+
+        event.listen(db.engine, "before_cursor_execute", note_begin)
+        event.listen(db.engine, "commit", note_commit)
+        try:
+            first = threading.Thread(
+                target=self._write, args=(app, "first", log), kwargs={"hold": 0.3}, name="first"
+            )
+            first.start()
+            while ("first", "wrote") not in log:
+                time.sleep(0.01)
+            second = threading.Thread(target=self._write, args=(app, "second", log), name="second")
+            second.start()
+            first.join(timeout=10)
+            second.join(timeout=10)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", note_begin)
+            event.remove(db.engine, "commit", note_commit)
+
+        # Without the lock the second thread would send BEGIN IMMEDIATE at once and poll
+        # SQLite for the whole of the first one's transaction.
+        assert log.index(("second", "begins")) > log.index(("first", "commits"))
+        assert ("second", "ended") in log
+
+    def test_a_rolled_back_writer_lets_the_next_one_in_at_once(self, app):
+        log: list[tuple[str, str]] = []
+        self._write(app, "failed", log, fail=True)
+        started = time.monotonic()
+        worker = threading.Thread(target=self._write, args=(app, "next", log))
+        worker.start()
+        worker.join(timeout=10)
+
+        assert ("next", "ended") in log
+        assert time.monotonic() - started < 1  # a lock left held would make it wait 3 s
 
 
 # Reconnecting after a lost connection (checklist item 28)

@@ -9,6 +9,7 @@ from wtforms.validators import InputRequired
 
 from portal import limits
 from portal.cache import cached_page
+from portal.database import read_only
 from portal.extensions import db
 from portal.forms import apply_domain_error, handle_submission
 from portal.ideas import bp
@@ -297,8 +298,14 @@ def vote(idea_id: int):
     else:
         db.session.commit()
         if wants_json:  # the enhancing script updates the button in place
-            db.session.refresh(idea)
-            return jsonify(voted=votes.has_voted(idea, current_user), vote_count=idea.vote_count)
+            # Reading the new count needs no write lock: on SQLite, other voters go on meanwhile.
+            with read_only():
+                db.session.refresh(idea)
+                answer = {
+                    "voted": votes.has_voted(idea, current_user),
+                    "vote_count": idea.vote_count,
+                }
+            return jsonify(answer)
     return redirect(_back(url_for("ideas.detail", idea_id=idea.id)), code=303)
 
 

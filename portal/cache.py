@@ -222,25 +222,29 @@ class Cache:
 
 @functools.cache
 def code_version() -> str:
-    """A digest of the code and templates, so a release never reads its predecessor's pages."""
+    """A digest of the code and templates, so a release never reads its predecessor's pages.
+
+    Of the files' contents and places in the project, so every machine running one release
+    agrees, wherever it is installed.
+    """
     digest = hashlib.sha256()
     for folder in ("portal", "templates"):
         for path in sorted((ROOT / folder).rglob("*")):
             if path.suffix in (".py", ".html", ".txt", ".xml"):
-                stat = path.stat()
-                digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
 
 
+# The settings that cached pages show; other settings differ from machine to machine (addresses,
+# folders) and must not split a shared cache.
+SHOWN_SETTINGS = ("SITE_NAME", "BASE_URL", "PREFERRED_URL_SCHEME", "SERVER_NAME")
+
+
 def settings_version(config) -> str:
-    """A digest of the plain settings (names, addresses, limits) that pages may show."""
-    plain = sorted(
-        (name, repr(value))
-        for name, value in config.items()
-        if isinstance(value, str | int | float | bool | None)
-        and not any(word in name for word in ("SECRET", "PASSWORD", "TOKEN"))
-    )
-    return hashlib.sha256(repr(plain).encode()).hexdigest()[:12]
+    """A digest of the settings pages show, so a restart with another site name reads none of
+    the pages made before it."""
+    shown = [(name, repr(config.get(name))) for name in SHOWN_SETTINGS]
+    return hashlib.sha256(repr(shown).encode()).hexdigest()[:12]
 
 
 def _cache() -> Cache:
@@ -270,7 +274,8 @@ def cached_page(view: Callable) -> Callable:
         if key is None:
             return view(*args, **kwargs)
         etag = hashlib.sha256(key.encode()).hexdigest()[:32]
-        if etag in request.if_none_match:
+        # Weakly, as RFC 9110 says for If-None-Match: a compressing proxy marks ETags weak.
+        if request.if_none_match.contains_weak(etag):
             return _tagged(Response(status=304), etag, anonymous)
         kept = cache.get(key)
         if kept is not None:
@@ -329,6 +334,9 @@ def _on_commit(session) -> None:
     wrote = [c.info.pop(_WROTE, False) for c in connections]
     if any(wrote) and has_app_context() and EXTENSION in current_app.extensions:
         current_app.extensions[EXTENSION].bump()
+        # What this context reads from now on (a command, a job, a POST that reads back) is
+        # newer than the generation it had read.
+        g.pop("cache_generation", None)
 
 
 def _on_rollback(session) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -301,3 +302,66 @@ def stop_process_group(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
         process.wait(timeout=timeout)
+
+
+# --- Redis for tests -------------------------------------------------------------------------
+
+# The claim tests/test_mail_delivery.py's redis_url fixture takes as well, so that no two tests
+# ever share a database, whichever module they are in.
+REDIS_CLAIM = "portal-test-mail-delivery:db{number}"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose service is missing; in CI (CI=true) fail it: CI must provide it."""
+    import pytest
+
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason}; CI must provide it")
+    pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def private_redis_database(claim_seconds: int = 600):
+    """The URL of an empty Redis database (1 to 15) of this test's own, emptied afterwards.
+
+    RQ's keys take no prefix, so a test that runs workers needs a whole database. It is claimed
+    with a key in the base database (TEST_REDIS_URL, default database 0) that expires should
+    the test die. Skips (fails in CI) when Redis is unreachable or every database is taken.
+    """
+    import secrets
+
+    import redis
+
+    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    control = redis.Redis.from_url(base, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        control.ping()
+    except redis.RedisError as exc:
+        control.close()
+        unavailable(f"Redis is not reachable at {base}: {exc}")
+    token = secrets.token_hex(8)
+    for number in range(1, 16):
+        claim = REDIS_CLAIM.format(number=number)
+        if not control.set(claim, token, nx=True, ex=claim_seconds):
+            continue
+        url = urllib.parse.urlunsplit(urllib.parse.urlsplit(base)._replace(path=f"/{number}"))
+        client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+        try:
+            empty = client.dbsize() == 0
+        except redis.ResponseError:  # fewer databases configured
+            empty = False
+        if empty:
+            break
+        client.close()
+        control.delete(claim)
+    else:
+        control.close()
+        unavailable(f"no free Redis database at {base}")
+    try:
+        yield url
+    finally:
+        client.flushdb()  # all ours: it was empty when we took it
+        if control.get(claim) == token.encode():
+            control.delete(claim)
+        client.close()
+        control.close()

@@ -195,8 +195,15 @@ class Cache:
         generation = self.generation() if self.enabled else None
         if generation is None:
             return None
-        bucket = int(time.time() // self.ttl)
-        return ":".join([self.prefix, str(generation), str(bucket), *map(str, parts)])
+        return ":".join([self.prefix, str(generation), *map(str, parts)])
+
+    def etag(self, key: str) -> str:
+        """A tag for what key names, changing every CACHE_TTL_SECONDS like the entries' life.
+
+        (Not the key itself: a period in every key would expire all entries at one instant.)
+        """
+        period = int(time.time() // self.ttl)
+        return hashlib.sha256(f"{key}:{period}".encode()).hexdigest()[:32]
 
     def get(self, key: str) -> Any:
         try:
@@ -273,7 +280,7 @@ def cached_page(view: Callable) -> Callable:
         key = cache.key("page", request.full_path, viewer)
         if key is None:
             return view(*args, **kwargs)
-        etag = hashlib.sha256(key.encode()).hexdigest()[:32]
+        etag = cache.etag(key)
         # Weakly, as RFC 9110 says for If-None-Match: a compressing proxy marks ETags weak.
         if request.if_none_match.contains_weak(etag):
             return _tagged(Response(status=304), etag, anonymous)

@@ -89,6 +89,8 @@ def app_config(database_url, tmp_path) -> dict:
         "LIMIT_IDEAS": "1000/minute",
         "LIMIT_COMMENTS": "1000/minute",
         "SERVER_NAME": None,
+        # ETags change every CACHE_TTL_SECONDS; a change in the middle of a test would fail it.
+        "CACHE_TTL_SECONDS": 86_400,
     }
 
 

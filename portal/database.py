@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import fcntl
+import os
 import threading
+import time
 
 from flask import Flask, g, request
 from sqlalchemy import event
@@ -74,18 +77,14 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
-    # SQLite lets one writer in at a time; the others poll, sleeping 1, 2, 5, 10... up to 100 ms
-    # between tries, so under load the lock sits free while writers sleep. Writers of this
-    # process queue on a Python lock instead and take turns at once; only the processes poll
-    # each other. After the busy timeout a writer goes ahead anyway and SQLite decides.
-    writer = threading.Lock()
+    writer = WriterLock(engine.url.database, busy_timeout_ms / 1000)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
         if not _writes.get():
             connection.exec_driver_sql("BEGIN")
             return
-        connection.info[_HOLDS_WRITER_LOCK] = writer.acquire(timeout=busy_timeout_ms / 1000)
+        connection.info[_HOLDS_WRITER_LOCK] = writer.acquire()
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
@@ -97,6 +96,48 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     def _end(connection) -> None:
         if connection.info.pop(_HOLDS_WRITER_LOCK, False):
             writer.release()
+
+
+class WriterLock:
+    """The turn to write to one SQLite file, taken before BEGIN IMMEDIATE.
+
+    SQLite lets one writer in at a time and makes the others poll, sleeping 1, 2, 5, 10... up to
+    100 ms between tries: under load the lock sits free while writers sleep, and a writer can
+    lose every race for seconds. Here the threads of a process queue on a thread lock, and the
+    processes (gunicorn workers) on a lock file beside the database, tried every millisecond.
+    After the busy timeout a writer goes ahead anyway, and SQLite decides as before.
+    """
+
+    def __init__(self, database: str | None, timeout: float) -> None:
+        self._threads = threading.Lock()
+        self._path = f"{database}-writer.lock" if database not in (None, "", ":memory:") else None
+        self._timeout = timeout
+        self._fd: int | None = None  # the lock file, open while this process holds the turn
+
+    def acquire(self) -> bool:
+        """True when the turn was taken (call release()), False after the timeout."""
+        deadline = time.monotonic() + self._timeout
+        if not self._threads.acquire(timeout=self._timeout):
+            return False
+        if self._path is not None:
+            # Opened for each turn: closing it lets go, and a forked worker shares nothing.
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        break  # SQLite's busy timeout has the last word
+                    time.sleep(0.001)
+            self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._threads.release()
 
 
 def insert_ignoring_duplicates(model, **values) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -281,6 +283,19 @@ class TestWritersOfOneProcess:
         # SQLite for the whole of the first one's transaction.
         assert log.index(("second", "begins")) > log.index(("first", "commits"))
         assert ("second", "ended") in log
+
+    def test_a_writer_waits_while_another_process_has_the_turn(self, app):
+        other_process = os.open(sqlite_path(app) + "-writer.lock", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(other_process, fcntl.LOCK_EX)
+        log: list[tuple[str, str]] = []
+        writer = threading.Thread(target=self._write, args=(app, "waiting", log))
+        writer.start()
+        time.sleep(0.3)
+        assert log == []  # still waiting for its turn, not yet polling SQLite
+
+        os.close(other_process)
+        writer.join(timeout=10)
+        assert log == [("waiting", "wrote"), ("waiting", "ended")]
 
     def test_a_rolled_back_writer_lets_the_next_one_in_at_once(self, app):
         log: list[tuple[str, str]] = []

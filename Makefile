@@ -7,7 +7,7 @@ PORT ?= 5000
 WEB_CONCURRENCY ?= 2
 export FLASK_APP := portal
 
-.PHONY: run test install lint format clean
+.PHONY: run test bench install lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ test: install $(VNU_JAR)
 	else \
 		echo "\nTEST_DATABASE_URL is not set: the PostgreSQL run was skipped."; \
 	fi
+
+# The load benchmark (bench/run.py): 100,000 ideas on SQLite, or on DATABASE_URL's PostgreSQL.
+bench: install
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: sudo apt-get install wrk"; exit 2; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check portal tests bench wsgi.py

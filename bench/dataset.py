@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import collections
 import contextlib
 import json
 import os
@@ -839,6 +840,15 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
         follows += [
             (idea.id, user_id, idea.followers[user_id]) for user_id in sorted(idea.followers)
         ]
+    # As portal.services.votes keeps it: per idea, how many voters each organisation has.
+    organisation_of = {row[USER_COLUMNS.index("id")]: row[USER_COLUMNS.index("organisation_id")]
+                       for row in people.rows}  # fmt: skip
+    backing = collections.Counter(
+        (idea_id, organisation_of[user_id])
+        for _, idea_id, user_id, _ in votes
+        if organisation_of[user_id] is not None
+    )
+    backing_rows = [(idea_id, org, n) for (idea_id, org), n in sorted(backing.items())]
     comments = sorted((c for idea in ideas for c in idea.comments), key=lambda c: c.created_at)
     for n, comment in enumerate(comments, start=1):
         comment.id = n  # a parent is older, so it already has its id
@@ -859,6 +869,7 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
             move_rows,
         ),
         Table("votes", ("id", "idea_id", "user_id", "created_at"), votes),
+        Table("idea_organisations", ("idea_id", "organisation_id", "voters"), backing_rows),
         Table("follows", ("idea_id", "user_id", "created_at"), follows),
         Table("comments", COMMENT_COLUMNS, comment_rows),
     ]

@@ -145,11 +145,16 @@ def insert_ignoring_duplicates(model, **values) -> bool:
 
     The unique constraint, not a check in Python, decides: two requests at once add one row.
     """
+    # RETURNING, not rowcount: through the ORM, psycopg's rowcount for this is not reliable.
+    stmt = upsert(model).values(**values).on_conflict_do_nothing()
+    stmt = stmt.returning(*model.__table__.primary_key.columns)
+    return db.session.execute(stmt).first() is not None
+
+
+def upsert(model):
+    """INSERT for model with this database's ON CONFLICT clauses."""
     if db.session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    # RETURNING, not rowcount: through the ORM, psycopg's rowcount for this is not reliable.
-    stmt = insert(model.__table__).values(**values).on_conflict_do_nothing()
-    stmt = stmt.returning(*model.__table__.primary_key.columns)
-    return db.session.execute(stmt).first() is not None
+    return insert(model.__table__)

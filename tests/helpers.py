@@ -67,3 +67,24 @@ def assert_inert(body: str) -> None:
             assert not name.startswith("on"), (tag, attrs)
             if name in ("href", "src", "action", "formaction"):
                 assert not value.strip().lower().startswith(("javascript:", "data:")), (tag, attrs)
+
+
+def organisation_backing() -> tuple[dict, dict]:
+    """(kept, recounted): the idea_organisations rows as {(idea, organisation): voters}, and
+    the same counted again from the votes, which must agree."""
+    from sqlalchemy import func
+
+    from portal.models import IdeaOrganisation, User, Vote
+
+    db.session.expire_all()
+    kept = {
+        (row.idea_id, row.organisation_id): row.voters
+        for row in db.session.scalars(select(IdeaOrganisation))
+    }
+    rows = db.session.execute(
+        select(Vote.idea_id, User.organisation_id, func.count())
+        .join(User, User.id == Vote.user_id)
+        .where(User.organisation_id.is_not(None))
+        .group_by(Vote.idea_id, User.organisation_id)
+    )
+    return kept, {(idea, org): n for idea, org, n in rows}

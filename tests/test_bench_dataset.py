@@ -30,6 +30,7 @@ from portal.services.passwords import verify_password
 
 from . import dbutil
 from .conftest import IsolatedClient, sign_in_client
+from .helpers import organisation_backing
 from .servers import ROOT, server_environment
 
 pytestmark = pytest.mark.slow
@@ -251,6 +252,8 @@ def test_counters_are_what_the_app_would_have_kept(bench_app):
             assert idea.trending_score == pytest.approx(score, rel=1e-9)
         else:  # it keeps what the votes that moved away gave it
             assert idea.trending_score >= score * (1 - 1e-9)
+    kept, recounted = organisation_backing()
+    assert kept and kept == recounted
 
 
 def test_votes_are_unique_and_every_voter_and_commenter_follows(bench_app):

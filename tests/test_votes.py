@@ -15,7 +15,7 @@ from portal.models.types import utcnow
 from portal.services import votes
 
 from .conftest import DEFAULT_PASSWORD
-from .helpers import page_text
+from .helpers import organisation_backing, page_text
 
 
 def vote_rows(idea_id: int) -> int:
@@ -364,6 +364,78 @@ def test_withdrawn_votes_leave_the_organisation_count(
     )
 
 
+def test_organisation_counts_are_kept_beside_the_votes(
+    client, login_as, make_user, make_organisation, make_idea
+):
+    acme, globex = make_organisation("Acme"), make_organisation("Globex")
+    idea = make_idea(author=make_user(organisation=acme))
+    first, second = make_user(organisation=globex), make_user(organisation=globex)
+    for voter in (first, second, make_user(organisation=acme), make_user()):
+        votes.cast_vote(idea, voter)
+    db.session.commit()
+    kept, recounted = organisation_backing()
+    assert kept == recounted == {(idea.id, acme.id): 2, (idea.id, globex.id): 2}
+
+    votes.withdraw_vote(db.session.get(Idea, idea.id), first)
+    db.session.commit()
+    kept, recounted = organisation_backing()
+    assert kept == recounted == {(idea.id, acme.id): 2, (idea.id, globex.id): 1}
+
+    votes.withdraw_vote(db.session.get(Idea, idea.id), second)
+    db.session.commit()
+    kept, recounted = organisation_backing()
+    assert kept == recounted == {(idea.id, acme.id): 2}  # no row left at zero
+
+
+def test_moving_a_voter_to_another_organisation_moves_their_support(
+    client, login_as, make_user, make_organisation, make_idea
+):
+    from portal.services import organisations
+
+    acme, globex = make_organisation("Acme"), make_organisation("Globex")
+    ideas = [make_idea(author=make_user()) for _ in range(2)]
+    mover = make_user(organisation=acme)
+    for idea in ideas:
+        votes.cast_vote(idea, mover)
+    db.session.commit()
+    admin = make_user("admin")
+
+    organisations.set_organisation(mover, globex.id, actor=admin, ip=None)
+    db.session.commit()
+    kept, recounted = organisation_backing()
+    assert kept == recounted == {(ideas[0].id, globex.id): 1, (ideas[1].id, globex.id): 1}
+
+    organisations.set_organisation(db.session.get(User, mover.id), None, actor=admin, ip=None)
+    db.session.commit()
+    assert organisation_backing() == ({}, {})
+
+
+def test_a_merge_moves_organisation_support_with_the_votes(
+    client, login_as, make_user, make_organisation, make_idea
+):
+    from portal.services import pipeline
+
+    acme, globex = make_organisation("Acme"), make_organisation("Globex")
+    source = make_idea(author=make_user(organisation=acme))
+    target = make_idea(author=make_user(organisation=globex))
+    both = make_user(organisation=acme)
+    for idea in (source, target):
+        votes.cast_vote(idea, both)
+    db.session.commit()
+
+    pipeline.merge_ideas(
+        source,
+        target,
+        actor=make_user("product_manager"),
+        note="The same need as the idea we kept.",
+        ip=None,
+    )
+    db.session.commit()
+    kept, recounted = organisation_backing()
+    # The source's author's vote moved; the person who voted for both counts once.
+    assert kept == recounted == {(target.id, acme.id): 2, (target.id, globex.id): 1}
+
+
 # ---------------------------------------------------------------------------------------------
 # Concurrency: real threads, each with its own application context and connection.
 
@@ -464,3 +536,19 @@ def test_votes_and_withdrawals_at_once_keep_the_count_equal_to_the_rows(app, mak
 
     assert errors == []
     assert_count_matches_rows(idea_id, 11)
+
+
+def test_people_of_one_organisation_voting_at_once_are_all_counted(
+    app, make_user, make_organisation, make_idea
+):
+    acme, globex = make_organisation("Acme"), make_organisation("Globex")
+    orgs = acme.id, globex.id
+    idea_id = make_idea().id
+    voters = [make_user(organisation=(acme, globex)[n % 2]).id for n in range(20)]
+    # Nothing may be loaded after this: on SQLite the test's own transaction would hold the lock.
+    db.session.commit()
+
+    assert _run_at_once(app, [_cast(idea_id, user_id) for user_id in voters]) == []
+    kept, recounted = organisation_backing()
+    assert kept == recounted
+    assert kept[(idea_id, orgs[0])] == kept[(idea_id, orgs[1])] == 10

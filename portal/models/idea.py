@@ -159,6 +159,25 @@ class Vote(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class IdeaOrganisation(db.Model):
+    """How many people of one organisation vote for an idea.
+
+    Kept in SQL with every vote (portal.services.votes), so "supported by people from N
+    organisations" counts a few rows instead of reading every vote of a popular idea.
+    """
+
+    __tablename__ = "idea_organisations"
+    __table_args__ = (CheckConstraint("voters >= 0", name="voters_not_negative"),)
+
+    idea_id: Mapped[int] = mapped_column(
+        ForeignKey("ideas.id", ondelete="CASCADE"), primary_key=True
+    )
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    voters: Mapped[int]
+
+
 class Follow(db.Model):
     __tablename__ = "follows"
 

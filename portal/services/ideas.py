@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, func, or_, select, tuple_, update
 
 from portal.extensions import db
-from portal.models import Follow, Idea, IdeaRevision, Stage, User, Vote
+from portal.models import Follow, Idea, IdeaOrganisation, IdeaRevision, Stage, User, Vote
 from portal.models.types import utcnow
 from portal.permissions import (
     can_edit_idea,
@@ -333,10 +333,9 @@ def decorate(page: IdeaPage, viewer) -> None:
 def organisation_counts(idea_ids: list[int]) -> dict[int, int]:
     """How many distinct organisations have people voting for each idea."""
     rows = db.session.execute(
-        select(Vote.idea_id, func.count(func.distinct(User.organisation_id)))
-        .join(User, User.id == Vote.user_id)
-        .where(Vote.idea_id.in_(idea_ids), User.organisation_id.is_not(None))
-        .group_by(Vote.idea_id)
+        select(IdeaOrganisation.idea_id, func.count())
+        .where(IdeaOrganisation.idea_id.in_(idea_ids))
+        .group_by(IdeaOrganisation.idea_id)
     )
     return dict(rows.all())
 

@@ -13,7 +13,7 @@ from portal.database import insert_ignoring_duplicates
 from portal.extensions import db
 from portal.models import Idea, Organisation, OrganisationDomain, User, Vote
 from portal.permissions import can_manage_users, can_see_organisations, require
-from portal.services import audit
+from portal.services import audit, votes
 from portal.services.errors import InvalidInput
 from portal.services.text import without_control_characters
 
@@ -116,6 +116,8 @@ def set_organisation(target: User, organisation_id: int | None, *, actor, ip: st
         return
     old = target.organisation.name if target.organisation else None
     target.organisation = organisation
+    db.session.flush()
+    votes.recount_organisations(select(Vote.idea_id).where(Vote.user_id == target.id))
     audit.record(
         "user.organisation_changed",
         actor=actor,

@@ -9,7 +9,7 @@ from portal.extensions import db
 from portal.models import Follow, Idea, Stage, StageChange, User, Vote
 from portal.models.types import utcnow
 from portal.permissions import is_team, require
-from portal.services import audit, catalog, ideas, notifications, outcomes, trending
+from portal.services import audit, catalog, ideas, notifications, outcomes, trending, votes
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.text import without_control_characters
 
@@ -164,6 +164,7 @@ def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str |
         )
     )
     db.session.execute(delete(Vote).where(Vote.idea_id == source.id))
+    votes.recount_organisations([source.id, target.id])
     db.session.execute(
         update(Idea).where(Idea.id == source.id).values(vote_count=0, merged_into_id=target.id)
     )

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 
 from portal.extensions import db
-from portal.models import Idea, InternalNote, Stage, User, Vote
+from portal.models import Idea, IdeaOrganisation, InternalNote, Stage, User
 from portal.models.types import utcnow
 from portal.permissions import can_triage, require
 from portal.services import audit
@@ -205,9 +205,8 @@ def priority_score():
     company's many votes. Unjudged impact or effort count as the middle value, 3.
     """
     organisations = (
-        select(func.count(func.distinct(User.organisation_id)))
-        .join(Vote, Vote.user_id == User.id)
-        .where(Vote.idea_id == Idea.id, User.organisation_id.is_not(None))
+        select(func.count())
+        .where(IdeaOrganisation.idea_id == Idea.id)
         .correlate(Idea)
         .scalar_subquery()
     )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, insert, select, update
 
-from portal.database import insert_ignoring_duplicates
+from portal.database import insert_ignoring_duplicates, upsert
 from portal.extensions import db
-from portal.models import Follow, Idea, User, Vote
+from portal.models import Follow, Idea, IdeaOrganisation, User, Vote
 from portal.models.types import utcnow
 from portal.permissions import is_signed_in, require
 from portal.services import trending
@@ -34,6 +34,16 @@ def cast_vote(idea: Idea, user: User) -> bool:
                 trending_score=Idea.trending_score + trending.weight_at(trending.VOTE_WEIGHT, now),
             )
         )
+        if user.organisation_id is not None:
+            stmt = upsert(IdeaOrganisation).values(
+                idea_id=idea.id, organisation_id=user.organisation_id, voters=1
+            )
+            db.session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["idea_id", "organisation_id"],
+                    set_={"voters": IdeaOrganisation.voters + 1},
+                )
+            )
     follow(idea, user)
     return added
 
@@ -58,7 +68,30 @@ def withdraw_vote(idea: Idea, user: User) -> bool:
             trending_score=Idea.trending_score - trending.weight_at(trending.VOTE_WEIGHT, cast_at),
         )
     )
+    if user.organisation_id is not None:
+        mine = (IdeaOrganisation.idea_id == idea.id) & (
+            IdeaOrganisation.organisation_id == user.organisation_id
+        )
+        db.session.execute(
+            update(IdeaOrganisation).where(mine).values(voters=IdeaOrganisation.voters - 1)
+        )
+        db.session.execute(delete(IdeaOrganisation).where(mine, IdeaOrganisation.voters == 0))
     return True
+
+
+def recount_organisations(idea_ids) -> None:
+    """Count again, from the votes, the organisations behind these ideas (a list or a select of
+    ids): after votes move in a merge, or a voter moves to another organisation."""
+    db.session.execute(delete(IdeaOrganisation).where(IdeaOrganisation.idea_id.in_(idea_ids)))
+    db.session.execute(
+        insert(IdeaOrganisation).from_select(
+            ["idea_id", "organisation_id", "voters"],
+            select(Vote.idea_id, User.organisation_id, func.count())
+            .join(User, User.id == Vote.user_id)
+            .where(Vote.idea_id.in_(idea_ids), User.organisation_id.is_not(None))
+            .group_by(Vote.idea_id, User.organisation_id),
+        )
+    )
 
 
 def has_voted(idea: Idea, user: User) -> bool:

@@ -365,3 +365,22 @@ def private_redis_database(claim_seconds: int = 600):
             control.delete(claim)
         client.close()
         control.close()
+
+
+def private_postgres_database(tmp_path: Path, label: str) -> contextlib.AbstractContextManager[str]:
+    """A throwaway database on the test PostgreSQL server for tests of several processes on
+    one database; skips in the SQLite pass, and skips (fails in CI) without a server."""
+    import psycopg
+    import pytest
+    from sqlalchemy import make_url
+
+    from . import dbutil
+
+    if dbutil.backend() != "postgresql":
+        pytest.skip("several servers share one PostgreSQL database: it runs in that pass")
+    server = make_url(dbutil._server_url()).set(drivername="postgresql")
+    try:
+        psycopg.connect(server.render_as_string(hide_password=False), connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        unavailable(f"PostgreSQL is not reachable at {server.host}:{server.port}: {exc}")
+    return dbutil.fresh_database(tmp_path, label)

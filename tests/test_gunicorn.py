@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psycopg
 import pytest
 import redis
-from sqlalchemy import func, make_url, select
+from sqlalchemy import func, select
 
 from portal import create_app
 from portal.extensions import db
@@ -28,7 +27,14 @@ from portal.services import accounts, ideas
 from portal.services.accounts import SIGN_IN_FAILED
 
 from . import dbutil
-from .servers import Browser, Gunicorn, flask_command, server_environment
+from .servers import (
+    Browser,
+    Gunicorn,
+    flask_command,
+    private_postgres_database,
+    server_environment,
+    unavailable,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -71,12 +77,6 @@ def portal_app(monkeypatch, instance: Path, database_url: str):
         finally:
             db.session.remove()
             db.engine.dispose()
-
-
-def _unavailable(reason: str):
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{reason}; CI must provide it")
-    pytest.skip(reason)
 
 
 # --- Four workers on one SQLite file ---------------------------------------------------------
@@ -200,14 +200,7 @@ def test_four_workers_on_one_sqlite_file_lose_no_vote_and_never_lock(
 @pytest.fixture
 def shared_postgres(tmp_path) -> Iterator[str]:
     """A throwaway database on the test PostgreSQL server, dropped afterwards."""
-    if dbutil.backend() != "postgresql":
-        pytest.skip("needs PostgreSQL and Redis: it runs in the PostgreSQL pass of the suite")
-    server = make_url(dbutil._server_url()).set(drivername="postgresql")
-    try:
-        psycopg.connect(server.render_as_string(hide_password=False), connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        _unavailable(f"PostgreSQL is not reachable at {server.host}:{server.port}: {exc}")
-    with dbutil.fresh_database(tmp_path, "gunicorn") as url:
+    with private_postgres_database(tmp_path, "gunicorn") as url:
         yield url
 
 
@@ -219,7 +212,7 @@ def shared_redis() -> Iterator[tuple[str, str]]:
     try:
         client.ping()
     except redis.RedisError as exc:
-        _unavailable(f"Redis is not reachable at {url}: {exc}")
+        unavailable(f"Redis is not reachable at {url}: {exc}")
     prefix = f"portal-test-{secrets.token_hex(6)}"
     try:
         yield url, prefix

@@ -12,7 +12,6 @@ admins see them.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import signal
 import subprocess
@@ -25,7 +24,6 @@ from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -47,6 +45,7 @@ from .helpers import page_text
 from .servers import (
     flask_command,
     free_port,
+    private_redis_database,
     server_environment,
     start_flask,
     stop_process_group,
@@ -325,57 +324,11 @@ def test_every_committed_cause_has_exactly_one_outbox_row(
 # --- Redis and the RQ worker, as real processes ------------------------------------------------
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{reason}; CI must provide it")
-    pytest.skip(reason)
-
-
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis database of this test's own, emptied afterwards.
-
-    RQ's keys (rq:queue:portal-mail ...) take no prefix, so each test claims a whole database:
-    an empty one, with a key in the base database that expires should the test die.
-    """
-    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    control = redis.Redis.from_url(base, socket_connect_timeout=3, socket_timeout=3)
-    try:
-        control.ping()
-    except redis.RedisError as exc:
-        control.close()
-        _unavailable(f"Redis is not reachable at {base}: {exc}")
-    token = secrets.token_hex(8)
-    claimed: tuple[str, str, redis.Redis] | None = None
-    for number in range(1, 16):
-        claim = f"portal-test-mail-delivery:db{number}"
-        if not control.set(claim, token, nx=True, ex=600):
-            continue
-        url = urlunsplit(urlsplit(base)._replace(path=f"/{number}"))
-        client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
-        try:
-            empty = client.dbsize() == 0
-        except redis.ResponseError:  # fewer databases configured
-            empty = False
-        if empty:
-            claimed = (claim, url, client)
-            break
-        client.close()
-        control.delete(claim)
-    if claimed is None:
-        control.close()
-        _unavailable(f"no free Redis database at {base}")
-    claim, url, client = claimed
-    try:
+    """A Redis database of this test's own (RQ's keys take no prefix), emptied afterwards."""
+    with private_redis_database() as url:
         yield url
-    finally:
-        keys = list(client.scan_iter())  # all ours: the database was empty when we took it
-        if keys:
-            client.delete(*keys)
-        if control.get(claim) == token.encode():
-            control.delete(claim)
-        client.close()
-        control.close()
 
 
 @dataclass

@@ -12,7 +12,6 @@ PostgreSQL or Redis it skips, except in CI (CI=true), where it fails.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
 import secrets
@@ -22,11 +21,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy import make_url, select
+from sqlalchemy import select
 
 from portal import create_app
 from portal.extensions import db
@@ -34,18 +31,17 @@ from portal.models import Follow, OutboxMessage, Role, User
 from portal.models.types import utcnow
 from portal.services import accounts, comments, ideas
 
-from . import dbutil
 from .servers import (
     ROOT,
     Browser,
     Gunicorn,
     Response,
     flask_command,
+    private_postgres_database,
     private_redis_database,
     server_environment,
     start_flask,
     stop_process_group,
-    unavailable,
 )
 from .test_mail_delivery import Mailbox, smtp_server  # noqa: F401 (a fixture)
 
@@ -97,17 +93,6 @@ class Site:
         return Visitor(server.url, f"198.51.100.{next(self.addresses)}")
 
 
-def _postgres(tmp_path: Path) -> contextlib.AbstractContextManager[str]:
-    if dbutil.backend() != "postgresql":
-        pytest.skip("two machines share a PostgreSQL database: it runs in the PostgreSQL pass")
-    server = make_url(dbutil._server_url()).set(drivername="postgresql")
-    try:
-        psycopg.connect(server.render_as_string(hide_password=False), connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        unavailable(f"PostgreSQL is not reachable at {server.host}:{server.port}: {exc}")
-    return dbutil.fresh_database(tmp_path, "scale")
-
-
 def _seed() -> tuple[int, str, list[str]]:
     """An idea with followers and a comment they have not been told of yet (their daily
     digest's news), and a customer who will vote; returns (idea id, voter, followers)."""
@@ -145,7 +130,10 @@ def _seed() -> tuple[int, str, list[str]]:
 def site(tmp_path, monkeypatch, smtp_server) -> Iterator[Site]:  # noqa: F811 (the fixture)
     mail = smtp_server()
     secret_key = secrets.token_hex(16)  # the machines of one site share their secret key
-    with _postgres(tmp_path) as database_url, private_redis_database() as redis_url:
+    with (
+        private_postgres_database(tmp_path, "scale") as database_url,
+        private_redis_database() as redis_url,
+    ):
 
         def machine_env(name: str) -> dict[str, str]:
             return server_environment(

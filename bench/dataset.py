@@ -951,7 +951,21 @@ def chunks(rows: Sequence[tuple], size: int = 20_000) -> Iterator[Sequence[tuple
 # --- Databases ------------------------------------------------------------------------------
 
 
-class SqliteTarget:
+class Target:
+    """A database the data set is loaded into; subclasses count its people and ideas."""
+
+    def _counts(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def holds_a_portal(self) -> bool:
+        users, ideas = self._counts()
+        return bool(users or ideas)
+
+    def idea_count(self) -> int:
+        return self._counts()[1]
+
+
+class SqliteTarget(Target):
     """A SQLite file: emptied by deleting it, loaded in one transaction without fsyncs."""
 
     def __init__(self, url: str) -> None:
@@ -963,13 +977,6 @@ class SqliteTarget:
 
     def default_manifest(self) -> Path:
         return self.path.with_name(self.path.stem + ".manifest.json")
-
-    def holds_a_portal(self) -> bool:
-        users, ideas = self._counts()
-        return bool(users or ideas)
-
-    def idea_count(self) -> int:
-        return self._counts()[1]
 
     def _counts(self) -> tuple[int, int]:
         if not self.path.exists():
@@ -1038,7 +1045,7 @@ def _sqlite_datetime(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-class PostgresTarget:
+class PostgresTarget(Target):
     """A PostgreSQL database, created if missing; emptied by recreating its public schema."""
 
     def __init__(self, url: str) -> None:
@@ -1069,13 +1076,6 @@ class PostgresTarget:
             ).fetchone()
             if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
-
-    def holds_a_portal(self) -> bool:
-        users, ideas = self._counts()
-        return bool(users or ideas)
-
-    def idea_count(self) -> int:
-        return self._counts()[1]
 
     def _counts(self) -> tuple[int, int]:
         import psycopg

@@ -69,7 +69,13 @@ class IsolatedClient(FlaskClient):
 
 
 @pytest.fixture
-def app_config(database_url, tmp_path) -> dict:
+def config_overrides() -> dict:
+    """Settings a test changes with pytest.mark.parametrize("config_overrides", [{...}])."""
+    return {}
+
+
+@pytest.fixture
+def app_config(database_url, tmp_path, config_overrides) -> dict:
     return {
         "TESTING": True,
         "SECRET_KEY": "test-secret-" + secrets.token_hex(8),
@@ -91,6 +97,7 @@ def app_config(database_url, tmp_path) -> dict:
         "SERVER_NAME": None,
         # ETags change every CACHE_TTL_SECONDS; a change in the middle of a test would fail it.
         "CACHE_TTL_SECONDS": 86_400,
+        **config_overrides,
     }
 
 

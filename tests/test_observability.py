@@ -32,17 +32,6 @@ from .servers import Browser, Gunicorn, flask_command, free_port, server_environ
 DB_PASSWORD = "hunter2-do-not-log"
 
 
-@pytest.fixture
-def config_overrides() -> dict:
-    return {}
-
-
-@pytest.fixture
-def app_config(app_config, config_overrides) -> dict:
-    """The shared test configuration; a test changes it with parametrize("config_overrides")."""
-    return {**app_config, **config_overrides}
-
-
 METRICS_ON = pytest.mark.parametrize(
     "config_overrides", [{"METRICS_ENABLED": True}], ids=["metrics"]
 )

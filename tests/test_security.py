@@ -17,18 +17,6 @@ from portal.services.settings import set_setting
 from .conftest import DEFAULT_PASSWORD, sign_in_client
 from .helpers import database_snapshot, page_text
 
-
-@pytest.fixture
-def config_overrides() -> dict:
-    return {}
-
-
-@pytest.fixture
-def app_config(app_config, config_overrides) -> dict:
-    """The shared test configuration; a test changes it with parametrize("config_overrides")."""
-    return {**app_config, **config_overrides}
-
-
 CSRF_ON = pytest.mark.parametrize("config_overrides", [{"WTF_CSRF_ENABLED": True}], ids=["csrf"])
 NO_PROPAGATION = pytest.mark.parametrize(
     "config_overrides", [{"PROPAGATE_EXCEPTIONS": False}], ids=["no-propagation"]

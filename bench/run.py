@@ -340,6 +340,57 @@ def deep_page_path(url: str, ideas: int) -> tuple[str, int]:
     return "/?after=" + encode_cursor(row.trending_score, row.id), page
 
 
+UNCACHED_ROUNDS = 20
+
+
+def uncached_costs(url: str, manifest: dict, paths: dict[str, str]) -> dict[str, tuple]:
+    """Each page rendered in this process with the cache off, one request at a time.
+
+    What a page costs right after a write (any write starts a new cache generation), and how
+    that grows with the data: (milliseconds, SQL statements) per request.
+    """
+    from sqlalchemy import event, select
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.models import User
+    from portal.services import sessions as signed_in
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "CACHE_ENABLED": False, "REQUEST_LOG": "off"})
+    statements = [0]
+    with app.app_context():
+        event.listen(
+            db.engine,
+            "before_cursor_execute",
+            lambda *_args: statements.__setitem__(0, statements[0] + 1),
+        )
+        email = manifest["customers"][0]["email"]
+        person = db.session.scalar(select(User).where(User.email == email))
+        key = signed_in.start_session(person, remember=False, ip=None, user_agent=USER_AGENT)
+        db.session.commit()
+    costs = {}
+    for endpoint in ENDPOINTS:
+        if endpoint.method != "GET":
+            continue
+        client = app.test_client()
+        if endpoint.signed_in:
+            with client.session_transaction() as session:
+                session["_user_id"] = key
+        path = paths[endpoint.key]
+        client.get(path)  # templates compiled, connections open
+        statements[0] = 0
+        started = time.perf_counter()
+        for _ in range(UNCACHED_ROUNDS):
+            status = client.get(path).status_code
+            if status != 200:
+                raise SystemExit(f"{path} answered {status} in the uncached measurement")
+        seconds = (time.perf_counter() - started) / UNCACHED_ROUNDS
+        costs[endpoint.key] = (seconds * 1000, statements[0] / UNCACHED_ROUNDS)
+    with app.app_context():
+        db.engine.dispose()
+    return costs
+
+
 # --- One run ---------------------------------------------------------------------------------
 
 
@@ -365,7 +416,7 @@ def measure_portal(url: str, ideas: int, manifest: dict, args, backend: str) -> 
         "deep_page": deep_path,
         "vote": "/",
     }
-    results = {"deep_page_number": deep_page}
+    results = {"deep_page_number": deep_page, "uncached": uncached_costs(url, manifest, paths)}
     with gunicorn("wsgi:app", env, args.workers, instance / "gunicorn.log") as base_url:
         customers = manifest["customers"][:SESSIONS]
         sessions = [
@@ -448,7 +499,24 @@ def report(backend: str, big: dict, small: dict, baseline: dict, manifests, args
         "Growth is the cost of a request (1 / throughput) at 100,000 ideas over its cost at 1,000"
         f" ideas; the target is at most {GROWTH_TARGET}x. p99 target: under {P99_TARGET_MS} ms.",
         "",
+        "Uncached: each page rendered with the cache off, one request at a time in one process"
+        f" ({UNCACHED_ROUNDS} rounds): what a page costs right after a write.",
+        "",
+        "| Endpoint | 1,000 ideas: ms (SQL) | 100,000 ideas: ms (SQL) | Growth |",
+        "|---|---:|---:|---:|",
     ]
+    for endpoint in ENDPOINTS:
+        if endpoint.key not in big["uncached"]:
+            continue
+        (big_ms, big_sql), (small_ms, small_sql) = (
+            big["uncached"][endpoint.key],
+            small["uncached"][endpoint.key],
+        )
+        lines.append(
+            f"| {endpoint.label} | {small_ms:.1f} ({small_sql:.0f}) | {big_ms:.1f} ({big_sql:.0f})"
+            f" | {big_ms / small_ms:.2f}x |"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 

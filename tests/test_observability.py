@@ -438,6 +438,24 @@ def test_metrics_count_requests_by_route_rule_with_durations(client, make_idea):
     assert any(name == "process_cpu_seconds_total" for name, _labels in after)
 
 
+@METRICS_ON
+def test_metrics_count_the_page_cache_hits_misses_and_304s(client, make_idea):
+    path = f"/ideas/{make_idea().id}"
+    before = scrape(client)
+
+    client.get(path)  # rendered and kept
+    etag = client.get(path).headers["ETag"]  # kept
+    client.get(path, headers={"If-None-Match": etag})  # not modified
+    after = scrape(client)
+
+    def counted(result: str) -> float:
+        return value(after, "portal_cache_pages_total", result=result) - value(
+            before, "portal_cache_pages_total", result=result
+        )
+
+    assert (counted("miss"), counted("hit"), counted("not_modified")) == (1, 1, 1)
+
+
 @pytest.mark.parametrize(
     "config_overrides",
     [{"METRICS_ENABLED": True, "METRICS_TOKEN": "scrape-token-0123456789"}],

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, func, or_, select, tuple_, update
+from sqlalchemy.orm import lazyload
 
 from portal.extensions import db
 from portal.models import Follow, Idea, IdeaOrganisation, IdeaRevision, Stage, User, Vote
@@ -296,6 +297,9 @@ def list_ideas(
     elif before is not None:
         stmt = stmt.where(key > tuple_(*decode_cursor(before, filters.sort)))
     order = (column.asc(), Idea.id.asc()) if backwards else (column.desc(), Idea.id.desc())
+    # A card shows the stage and category; joining author and owner too (each with their
+    # organisation) made PostgreSQL spend 16 ms planning a query that runs in one.
+    stmt = stmt.options(lazyload(Idea.author), lazyload(Idea.owner))
     rows = list(db.session.scalars(stmt.order_by(*order).limit(per_page + 1)).unique())
     more = len(rows) > per_page
     rows = rows[:per_page]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -111,6 +111,28 @@ def app(app_config, tmp_path, monkeypatch) -> Iterator[Flask]:
         db.session.remove()
         dbutil.empty_all_tables(db.engine)
         db.engine.dispose()
+
+
+@pytest.fixture
+def another_app(app, app_config, monkeypatch) -> Iterator[Callable[..., Flask]]:
+    """another_app(instance=None, **settings): another app on the test's database, as another
+    worker process or server would run it, in its own instance folder if one is given; its
+    engine is closed afterwards."""
+    made: list[Flask] = []
+
+    def make(instance: Path | None = None, **settings) -> Flask:
+        if instance is not None:
+            monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(instance))
+        other = create_app({**app_config, **settings})
+        other.test_client_class = IsolatedClient
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -27,14 +27,13 @@ import redis
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from portal import create_app
 from portal.config import Defaults
 from portal.extensions import db
 from portal.models import Comment, Idea, Report, User, Vote
 from portal.models.types import utcnow
 from portal.services import comments
 
-from .conftest import DEFAULT_PASSWORD, IsolatedClient, sign_in_client
+from .conftest import DEFAULT_PASSWORD, sign_in_client
 from .helpers import page_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -847,7 +846,7 @@ def redis_prefix() -> Iterator[tuple[redis.Redis, str]]:
 
 
 @pytest.fixture
-def make_worker(app, app_config, monkeypatch) -> Iterator:
+def make_worker(another_app) -> Callable[[str, str], Flask]:
     """make_worker(storage_uri, prefix): another app on the same database, as a second worker
     process or machine would run it, with the production limits.
 
@@ -856,28 +855,18 @@ def make_worker(app, app_config, monkeypatch) -> Iterator:
     would be: a second app starting up has only what the storage itself remembers. Each app
     keeps its own RATELIMIT_KEY_PREFIX (create_app resets what the limiter would remember).
     """
-    made: list[Flask] = []
 
     def make(storage_uri: str, prefix: str) -> Flask:
-        config = {
-            **app_config,
-            "RATELIMIT_STORAGE_URI": storage_uri,
-            "RATELIMIT_KEY_PREFIX": prefix,
+        return another_app(
+            RATELIMIT_STORAGE_URI=storage_uri,
+            RATELIMIT_KEY_PREFIX=prefix,
             **{
                 name: getattr(Defaults, name)
                 for name in ("LIMIT_IDEAS", "LIMIT_IDEAS_NEW_ACCOUNT", "LIMIT_COMMENTS")
             },
-        }
-        worker = create_app(config)
-        worker.test_client_class = IsolatedClient
-        made.append(worker)
-        return worker
+        )
 
-    yield make
-    for worker in made:
-        with worker.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    return make
 
 
 def limit_reached_through_a_then_tried_through_b(make_worker, storage_uri, prefix, user):

@@ -20,13 +20,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select, update
 
-from portal import cache, create_app, outbox
+from portal import cache, outbox
 from portal.extensions import db
 from portal.main import views as main_views
 from portal.models import Idea, OutboxMessage, User, Vote
 from portal.services import accounts
 
-from .conftest import IsolatedClient, sign_in_client
+from .conftest import sign_in_client
 from .helpers import page_text
 from .servers import free_port, private_redis_database
 
@@ -118,25 +118,6 @@ def generation(app: Flask) -> int:
 @pytest.fixture
 def idea(make_idea) -> Idea:
     return make_idea(TITLE)
-
-
-@pytest.fixture
-def new_app(app_config, monkeypatch) -> Iterator[Callable[..., Flask]]:
-    """new_app(instance, **settings) -> another app on the same database, as another worker or
-    server would have; its engine is closed afterwards."""
-    made: list[Flask] = []
-
-    def make(instance: Path, **settings) -> Flask:
-        monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(instance))
-        other = create_app({**app_config, **settings})
-        other.test_client_class = IsolatedClient
-        made.append(other)
-        return other
-
-    yield make
-    for other in made:
-        with other.app_context():
-            db.engine.dispose()
 
 
 # --- Every write that a page shows, shown at once --------------------------------------------
@@ -426,11 +407,11 @@ def test_head_is_answered_like_get_and_keeps_no_empty_page(app, idea):
 
 
 def test_with_csrf_on_cookieless_visitors_share_copies_and_kept_forms_work(
-    app, idea, make_user, new_app
+    app, idea, make_user, another_app
 ):
     """As in production (the other tests switch CSRF off): a crawler that keeps no cookie
     still gets the shared copy, and a signed-in person's kept page carries a token that works."""
-    production = new_app(Path(app.instance_path), WTF_CSRF_ENABLED=True)
+    production = another_app(Path(app.instance_path), WTF_CSRF_ENABLED=True)
     for path in CACHED_PAGES:
         path = path.format(idea_id=idea.id)
         visitor(production).get(path)
@@ -495,8 +476,8 @@ def test_only_committed_writes_that_pages_show_advance_the_generation(app, idea,
 # --- Several workers, several servers --------------------------------------------------------
 
 
-def test_two_workers_of_one_machine_share_the_generation(app, idea, make_user, new_app):
-    other_worker = new_app(Path(app.instance_path))
+def test_two_workers_of_one_machine_share_the_generation(app, idea, make_user, another_app):
+    other_worker = another_app(Path(app.instance_path))
     assert visitor(other_worker).get("/").status_code == 200
     assert x_cache(visitor(other_worker).get("/")) == "hit"
 
@@ -515,10 +496,10 @@ def redis_url() -> Iterator[str]:
 
 
 def test_two_servers_share_entries_and_invalidation_through_redis(
-    app, idea, make_user, new_app, tmp_path, redis_url
+    app, idea, make_user, another_app, tmp_path, redis_url
 ):
-    server_a = new_app(tmp_path / "instance-a", REDIS_URL=redis_url)
-    server_b = new_app(tmp_path / "instance-b", REDIS_URL=redis_url)
+    server_a = another_app(tmp_path / "instance-a", REDIS_URL=redis_url)
+    server_b = another_app(tmp_path / "instance-b", REDIS_URL=redis_url)
 
     first = visitor(server_a).get("/")
     assert x_cache(first) == "miss"
@@ -559,8 +540,10 @@ def test_the_same_release_on_another_machine_has_the_same_keys(monkeypatch, tmp_
         cache.code_version.cache_clear()
 
 
-def test_an_unreachable_cache_serves_every_page_uncached(app, idea, make_user, new_app, tmp_path):
-    down = new_app(tmp_path / "instance-down", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+def test_an_unreachable_cache_serves_every_page_uncached(
+    app, idea, make_user, another_app, tmp_path
+):
+    down = another_app(tmp_path / "instance-down", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     for path in ("/", f"/ideas/{idea.id}"):
         response = visitor(down).get(path)
         assert response.status_code == 200, path
@@ -572,8 +555,8 @@ def test_an_unreachable_cache_serves_every_page_uncached(app, idea, make_user, n
     assert home_card(visitor(down).get("/"), idea.id).votes == 2
 
 
-def test_with_the_cache_off_pages_are_plain_and_right(app, idea, make_user, new_app):
-    plain = new_app(Path(app.instance_path), CACHE_ENABLED=False)
+def test_with_the_cache_off_pages_are_plain_and_right(app, idea, make_user, another_app):
+    plain = another_app(Path(app.instance_path), CACHE_ENABLED=False)
     for _ in range(2):
         response = visitor(plain).get("/")
         assert response.status_code == 200

@@ -121,7 +121,10 @@ class WriterLock:
             return False
         if self._path is not None:
             # Opened for each turn: closing it lets go, and a forked worker shares nothing.
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:  # no lock file where the database is: SQLite decides alone
+                return True
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

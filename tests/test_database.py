@@ -297,6 +297,14 @@ class TestWritersOfOneProcess:
         writer.join(timeout=10)
         assert log == [("waiting", "wrote"), ("waiting", "ended")]
 
+    def test_without_a_lock_file_writers_still_take_turns(self, tmp_path):
+        from portal.database import WriterLock
+
+        lock = WriterLock(str(tmp_path / "missing-folder" / "portal.sqlite3"), timeout=3)
+        for _ in range(2):  # the turn is given back, though no lock file could be made
+            assert lock.acquire()
+            lock.release()
+
     def test_a_rolled_back_writer_lets_the_next_one_in_at_once(self, app):
         log: list[tuple[str, str]] = []
         self._write(app, "failed", log, fail=True)

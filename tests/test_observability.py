@@ -21,7 +21,7 @@ from flask import Flask, url_for
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from portal import create_app, observability
+from portal import observability
 from portal.extensions import db, limiter
 
 from .conftest import sign_in_client
@@ -35,23 +35,6 @@ DB_PASSWORD = "hunter2-do-not-log"
 METRICS_ON = pytest.mark.parametrize(
     "config_overrides", [{"METRICS_ENABLED": True}], ids=["metrics"]
 )
-
-
-@pytest.fixture
-def make_app(app_config, tmp_path, monkeypatch) -> Iterator:
-    """make_app(**settings): an app of its own (another database, other limits), cleaned up."""
-    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
-    made: list[Flask] = []
-
-    def make(**settings) -> Flask:
-        application = create_app({**app_config, **settings})
-        made.append(application)
-        return application
-
-    yield make
-    for application in made:
-        with application.app_context():
-            db.engine.dispose()
 
 
 @pytest.fixture
@@ -107,7 +90,7 @@ def test_healthz_sets_no_cookie_for_a_signed_in_person(client, make_user):
     assert "Set-Cookie" not in response.headers
 
 
-def test_healthz_checks_redis_when_configured(make_app):
+def test_healthz_checks_redis_when_configured(another_app):
     url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     probe = redis.Redis.from_url(url, socket_connect_timeout=3)
     try:
@@ -118,7 +101,7 @@ def test_healthz_checks_redis_when_configured(make_app):
         pytest.skip(f"Redis is not reachable at {url}")
     finally:
         probe.close()
-    client = make_app(REDIS_URL=url).test_client()
+    client = another_app(REDIS_URL=url).test_client()
 
     response = client.get("/healthz")
 
@@ -126,8 +109,10 @@ def test_healthz_checks_redis_when_configured(make_app):
     assert response.json == {"status": "ok", "database": "ok", "redis": "ok"}
 
 
-def test_healthz_is_503_quickly_when_redis_is_down(make_app):
-    client = make_app(REDIS_URL=f"redis://:{DB_PASSWORD}@127.0.0.1:{free_port()}/0").test_client()
+def test_healthz_is_503_quickly_when_redis_is_down(another_app):
+    client = another_app(
+        REDIS_URL=f"redis://:{DB_PASSWORD}@127.0.0.1:{free_port()}/0"
+    ).test_client()
 
     started = time.monotonic()
     response = client.get("/healthz")
@@ -159,13 +144,15 @@ def silent_server() -> Iterator[int]:
 
 
 @pytest.mark.parametrize("kind", ["postgresql-closed-port", "postgresql-hung", "sqlite-no-folder"])
-def test_healthz_is_503_quickly_when_the_database_is_down(make_app, silent_server, tmp_path, kind):
+def test_healthz_is_503_quickly_when_the_database_is_down(
+    another_app, silent_server, tmp_path, kind
+):
     urls = {
         "postgresql-closed-port": f"postgresql://portal:{DB_PASSWORD}@127.0.0.1:{free_port()}/x",
         "postgresql-hung": f"postgresql://portal:{DB_PASSWORD}@127.0.0.1:{silent_server}/x",
         "sqlite-no-folder": f"sqlite:///{tmp_path / 'no-such-folder' / 'portal.sqlite3'}",
     }
-    application = make_app(
+    application = another_app(
         SQLALCHEMY_DATABASE_URI=urls[kind],
         SQLALCHEMY_ENGINE_OPTIONS={},
         DATABASE_CONNECT_TIMEOUT_SECONDS=2,  # libpq's least
@@ -184,12 +171,13 @@ def test_healthz_is_503_quickly_when_the_database_is_down(make_app, silent_serve
     assert DB_PASSWORD not in response.text and "127.0.0.1" not in response.text
 
 
-def test_healthz_is_never_rate_limited(make_app, monkeypatch):
+def test_healthz_is_never_rate_limited(another_app, monkeypatch):
     # Default and application-wide limits are set on the process's one limiter by the first app
     # that names them; start from none and put back what was there afterwards.
     monkeypatch.setattr(limiter.limit_manager, "_default_limits", [])
     monkeypatch.setattr(limiter.limit_manager, "_application_limits", [])
-    client = make_app(RATELIMIT_DEFAULT="3/minute", RATELIMIT_APPLICATION="3/minute").test_client()
+    limited = another_app(RATELIMIT_DEFAULT="3/minute", RATELIMIT_APPLICATION="3/minute")
+    client = limited.test_client()
 
     statuses = [client.get("/healthz").status_code for _ in range(10)]
     other_page = [client.get("/guidelines").status_code for _ in range(4)]
@@ -357,9 +345,9 @@ def test_the_request_log_can_be_switched_off(client, request_log):
     assert request_log() == []
 
 
-def test_an_unknown_request_log_setting_stops_the_app_starting(make_app):
+def test_an_unknown_request_log_setting_stops_the_app_starting(another_app):
     with pytest.raises(ValueError, match="REQUEST_LOG"):
-        make_app(REQUEST_LOG="yes")
+        another_app(REQUEST_LOG="yes")
 
 
 # --- /metrics ----------------------------------------------------------------------------------

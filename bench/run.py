@@ -370,7 +370,9 @@ def deep_page_path(url: str, ideas: int) -> tuple[str, int]:
 UNCACHED_ROUNDS = 20
 
 
-def uncached_costs(url: str, manifest: dict, paths: dict[str, str]) -> dict[str, tuple]:
+def uncached_costs(
+    url: str, manifest: dict, paths: dict[str, str], endpoints: list[Endpoint]
+) -> dict[str, tuple]:
     """Each page rendered in this process with the cache off, one request at a time.
 
     What a page costs right after a write (any write starts a new cache generation), and how
@@ -396,7 +398,7 @@ def uncached_costs(url: str, manifest: dict, paths: dict[str, str]) -> dict[str,
         key = signed_in.start_session(person, remember=False, ip=None, user_agent=USER_AGENT)
         db.session.commit()
     costs = {}
-    for endpoint in ENDPOINTS:
+    for endpoint in endpoints:
         if endpoint.method != "GET":
             continue
         client = app.test_client()
@@ -416,6 +418,17 @@ def uncached_costs(url: str, manifest: dict, paths: dict[str, str]) -> dict[str,
     with app.app_context():
         db.engine.dispose()
     return costs
+
+
+def chosen_endpoints(args) -> list[Endpoint]:
+    """The endpoints --only names (all of them by default), in the table's order."""
+    if not args.only:
+        return ENDPOINTS
+    keys = set(args.only.split(","))
+    unknown = keys - {e.key for e in ENDPOINTS}
+    if unknown:
+        raise SystemExit(f"--only: no endpoint {', '.join(sorted(unknown))}")
+    return [e for e in ENDPOINTS if e.key in keys]
 
 
 # --- One run ---------------------------------------------------------------------------------
@@ -443,14 +456,18 @@ def measure_portal(url: str, ideas: int, manifest: dict, args, backend: str) -> 
         "deep_page": deep_path,
         "vote": "/",
     }
-    results = {"deep_page_number": deep_page, "uncached": uncached_costs(url, manifest, paths)}
+    endpoints = chosen_endpoints(args)
+    results = {
+        "deep_page_number": deep_page,
+        "uncached": uncached_costs(url, manifest, paths, endpoints),
+    }
     with gunicorn("wsgi:app", env, args.workers, instance / "gunicorn.log") as base_url:
         customers = manifest["customers"][:SESSIONS]
         sessions = [
             sign_in(base_url, c["email"], manifest["password"], c["vote_idea_id"])
             for c in customers
         ]
-        for endpoint in ENDPOINTS:
+        for endpoint in endpoints:
             print(f"  {endpoint.label} ...", file=sys.stderr, flush=True)
             results[endpoint.key] = run_wrk(
                 base_url,
@@ -518,7 +535,7 @@ def report(backend: str, big: dict, small: dict, baseline: dict, manifests, args
         " Growth 1k → 100k | Cache hits | Errors |",
         "|---|---:|---|---:|---:|---:|---|---:|---:|---:|",
     ]
-    for endpoint in ENDPOINTS:
+    for endpoint in chosen_endpoints(args):
         r, s = big[endpoint.key], small[endpoint.key]
         share = r["rps"] / baseline["rps"]
         growth = s["rps"] / r["rps"]  # cost is 1/throughput
@@ -544,7 +561,7 @@ def report(backend: str, big: dict, small: dict, baseline: dict, manifests, args
         "| Endpoint | 1,000 ideas: ms (SQL) | 100,000 ideas: ms (SQL) | Growth |",
         "|---|---:|---:|---:|",
     ]
-    for endpoint in ENDPOINTS:
+    for endpoint in chosen_endpoints(args):
         if endpoint.key not in big["uncached"]:
             continue
         (big_ms, big_sql), (small_ms, small_sql) = (
@@ -567,7 +584,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     parser.add_argument("--ideas", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=1_000, help="ideas in the growth set")
+    parser.add_argument(
+        "--only",
+        help="comma-separated endpoint keys to measure, e.g. home_anonymous,idea_page"
+        f" (all of: {', '.join(e.key for e in ENDPOINTS)})",
+    )
     args = parser.parse_args()
+    chosen_endpoints(args)  # an unknown key stops here, before any data set is built
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: sudo apt-get install wrk")
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
@@ -588,7 +611,8 @@ def main() -> None:
     print("Loading the baseline", file=sys.stderr)
     baseline = measure_baseline(args)
     text = report(backend, measured[0], measured[1], baseline, manifests, args)
-    out = RESULTS_DIR / f"{datetime.now(UTC):%Y-%m-%d}-{backend.lower()}.md"
+    part = "-" + args.only.replace(",", "-") if args.only else ""  # a part never hides the whole
+    out = RESULTS_DIR / f"{datetime.now(UTC):%Y-%m-%d}-{backend.lower()}{part}.md"
     out.write_text(text)
     print(text)
     print(f"Written to {out.relative_to(ROOT)}", file=sys.stderr)

@@ -200,7 +200,7 @@ def _stage_page(stage, form, status=200):
     elif stage is not None:
         chosen = catalog.transitions().get(stage.id, set())
     else:
-        chosen = {s.id for s in all_stages if s.slug != "merged" and not s.retired}
+        chosen = {s.id for s in all_stages if not s.is_merged_stage and not s.retired}
     return render_template(
         "admin/stage_form.html", stage=stage, form=form, all_stages=all_stages, chosen=chosen
     ), status

@@ -6,11 +6,13 @@ from portal.models.conversation import Comment, InternalNote, Notification, Repo
 from portal.models.idea import Follow, Idea, IdeaOrganisation, IdeaRevision, OutcomeAnswer, Vote
 from portal.models.mail import EmailPreference, OutboxMessage
 from portal.models.organisation import Organisation, OrganisationDomain
-from portal.models.pipeline import Stage, StageChange, StageTransition
+from portal.models.pipeline import MERGED_SLUG, NEW_SLUG, Stage, StageChange, StageTransition
 from portal.models.site import SiteSetting
 from portal.models.user import Role, User, UserSession
 
 __all__ = [
+    "MERGED_SLUG",
+    "NEW_SLUG",
     "AuditEvent",
     "Category",
     "Comment",

@@ -11,6 +11,11 @@ from portal.extensions import db
 from portal.models.types import UTCDateTime, utcnow
 from portal.models.user import User
 
+# The two stages the portal itself relies on, whatever else admins make of the pipeline: new
+# ideas start in NEW_SLUG, and ideas merged into another end in MERGED_SLUG. Neither may retire.
+NEW_SLUG = "new"
+MERGED_SLUG = "merged"
+
 
 class Stage(db.Model):
     """A step of the pipeline, with what it means for customers and how soon they hear back."""
@@ -27,6 +32,11 @@ class Stage(db.Model):
     response_days: Mapped[int | None]
     position: Mapped[int] = mapped_column(default=0)
     retired: Mapped[bool] = mapped_column(default=False)
+
+    @property
+    def is_merged_stage(self) -> bool:
+        """Whether this is where merged ideas end: reached only by merging, never by a move."""
+        return self.slug == MERGED_SLUG
 
 
 class StageTransition(db.Model):

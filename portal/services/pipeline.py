@@ -6,7 +6,7 @@ from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
-from portal.models import Follow, Idea, Stage, StageChange, User, Vote
+from portal.models import MERGED_SLUG, Follow, Idea, Stage, StageChange, User, Vote
 from portal.models.types import utcnow
 from portal.permissions import is_team, require
 from portal.services import audit, catalog, ideas, notifications, outcomes, trending, votes
@@ -15,7 +15,6 @@ from portal.services.text import without_control_characters
 
 NOTE_MIN = 20
 NOTE_MAX = 5_000
-MERGED_SLUG = "merged"
 
 
 class InvalidTransition(DomainError):
@@ -49,7 +48,7 @@ def allowed_targets(idea: Idea) -> list[Stage]:
         if stage.id in allowed
         and stage.id != idea.stage_id
         and not stage.retired
-        and stage.slug != MERGED_SLUG
+        and not stage.is_merged_stage
     ]
 
 

@@ -52,7 +52,7 @@ def _render_queue(*, bulk_form=None, picked=(), status=200):
         queue=triage.queue(filters, viewer=current_user),
         filters=filters,
         **_filter_choices(stages),
-        all_stages=[s for s in stages if not s.retired and s.slug != "merged"],
+        all_stages=[s for s in stages if not s.retired and not s.is_merged_stage],
         bulk_form=bulk_form,
         picked=set(picked),
     ), status

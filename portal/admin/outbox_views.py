@@ -12,8 +12,9 @@ from portal.extensions import db
 from portal.mail import SECRET_KINDS
 from portal.models import OutboxMessage
 from portal.outbox import retry
-from portal.permissions import is_admin, role_required
+from portal.permissions import is_admin
 from portal.services import emails
+from portal.web import role_required
 
 
 @bp.route("/outbox")

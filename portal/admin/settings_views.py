@@ -19,11 +19,11 @@ from portal.admin.settings_forms import (
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import Category, Organisation
-from portal.permissions import can_manage_users, is_admin, role_required
+from portal.permissions import can_manage_users, is_admin
 from portal.services import catalog, organisations
 from portal.services import settings as site_settings
 from portal.services.errors import InvalidInput
-from portal.web import client_ip, parse_number
+from portal.web import client_ip, parse_number, role_required
 
 # --- The site -------------------------------------------------------------------------------
 

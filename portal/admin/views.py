@@ -26,11 +26,10 @@ from portal.permissions import (
     can_manage_users,
     can_read_audit_log,
     can_suspend,
-    role_required,
 )
 from portal.services import audit_log, catalog, organisations, users
 from portal.services.errors import InvalidInput
-from portal.web import client_ip, parse_number
+from portal.web import client_ip, parse_number, role_required
 
 PER_PAGE = 25
 

@@ -130,6 +130,26 @@ def can_configure_stages(user: Any) -> bool:
     return is_admin(user)
 
 
+def can_configure_site(user: Any) -> bool:
+    """The site's name, guidelines, pre-moderation and categories: the admins' settings."""
+    return is_admin(user)
+
+
+def can_manage_outbox(user: Any) -> bool:
+    """Read and resend the site's outgoing email, which holds people's addresses: the admins."""
+    return is_admin(user)
+
+
+def is_exempt_from_limits(user: Any) -> bool:
+    """The team answers customers all day; rate and new-account limits are there for spam."""
+    return is_team(user)
+
+
+def can_read_verdicts(user: Any) -> bool:
+    """What followers answered about an idea's outcome is for the team to learn from."""
+    return is_team(user)
+
+
 def can_triage(user: Any) -> bool:
     """Moving ideas between stages and merging duplicates: the product team decides."""
     return is_team(user)

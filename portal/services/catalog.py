@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select
 
 from portal.extensions import db
 from portal.models import MERGED_SLUG, NEW_SLUG, Category, Stage, StageTransition
-from portal.permissions import can_configure_stages, is_admin, require
+from portal.permissions import can_configure_site, can_configure_stages, require
 from portal.services import audit
 from portal.services.errors import InvalidInput
 from portal.services.text import without_control_characters
@@ -278,7 +278,7 @@ def save_category(
     position: int,
 ) -> Category:
     """Create a category, or change one's name, description or place in the list."""
-    require(is_admin(actor))
+    require(can_configure_site(actor))
     name = " ".join(without_control_characters(name or "").split())
     description = without_control_characters(description or "").strip()
     if not 2 <= len(name) <= CATEGORY_NAME_MAX:
@@ -322,7 +322,7 @@ def save_category(
 
 def retire_category(category: Category, *, actor, ip: str | None) -> bool:
     """Take a category off the submit form; ideas already in it keep it. False if it was off."""
-    require(is_admin(actor))
+    require(can_configure_site(actor))
     if category.retired:
         return False
     category.retired = True
@@ -332,7 +332,7 @@ def retire_category(category: Category, *, actor, ip: str | None) -> bool:
 
 def reinstate_category(category: Category, *, actor, ip: str | None) -> bool:
     """Offer a retired category again. False if it was not retired."""
-    require(is_admin(actor))
+    require(can_configure_site(actor))
     if not category.retired:
         return False
     category.retired = False

@@ -119,7 +119,7 @@ def register_templating(app: Flask) -> None:
             "site_name": site_name(),
             "is_signed_in": permissions.is_signed_in,
             "is_team": permissions.is_team,
-            "is_admin": permissions.is_admin,
+            "can_manage_users": permissions.can_manage_users,
             "can_publish_concept": permissions.can_publish_concept,
             "can_see_organisations": permissions.can_see_organisations,
         }

@@ -7,7 +7,14 @@ from sqlalchemy import select, update
 
 from portal.config import instance_secret
 from portal.extensions import db
-from portal.models import Notification, Organisation, OrganisationDomain, OutboxMessage, Role
+from portal.models import (
+    NEW_SLUG,
+    Notification,
+    Organisation,
+    OrganisationDomain,
+    OutboxMessage,
+    Role,
+)
 from portal.models.types import utcnow
 from portal.services import accounts
 from portal.services.settings import get_setting, set_setting
@@ -221,7 +228,7 @@ def _load_ideas() -> None:
         )
         for voter in [c for c in customers if c.id != author.id][: voters - 1]:
             votes.cast_vote(idea, voter)
-        if stage != "new":
+        if stage != NEW_SLUG:
             pipeline.move_stage(idea, stages[stage], actor=pm, note=STAGE_NOTES[stage], ip=None)
         db.session.flush()
 

@@ -1,15 +1,17 @@
-"""Error pages: plain and friendly for browsers, JSON for API callers, never a traceback."""
+"""Error pages: plain and friendly for browsers, JSON for scripts that ask, never a traceback."""
 
 from __future__ import annotations
 
 import time
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from portal.extensions import db, limiter
 from portal.permissions import PermissionDenied
+from portal.web import wants_json
 
 MESSAGES = {
     400: ("Something in that request was not right", "Check what you entered and try again."),
@@ -29,38 +31,29 @@ MESSAGES = {
 
 
 def seconds_until_retry() -> int | None:
+    """Seconds until the limit the request broke lets it through again, if it broke one."""
     current = limiter.current_limit
     return max(1, int(current.reset_at - time.time())) if current else None
 
 
-def _wants_json() -> bool:
-    return (
-        request.is_json
-        or request.path.startswith("/api/")
-        or request.accept_mimetypes.best == "application/json"  # e.g. the vote script
-    )
-
-
-def _render(status: int, detail: str | None = None, retry_after: int | None = None):
+def _render(status: int, detail: str | None = None, retry_after: int | None = None) -> Response:
     title, message = MESSAGES.get(status, MESSAGES[500 if status >= 500 else 400])
-    if _wants_json():
-        return jsonify(error=title, detail=detail or message), status
-    return (
-        render_template(
-            "errors/error.html",
-            status=status,
-            title=title,
-            message=message,
-            detail=detail,
-            retry_after=retry_after,
-        ),
-        status,
+    if wants_json():
+        return make_response(jsonify(error=title, detail=detail or message), status)
+    page = render_template(
+        "errors/error.html",
+        status=status,
+        title=title,
+        message=message,
+        detail=detail,
+        retry_after=retry_after,
     )
+    return make_response(page, status)
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError):
+    def csrf_error(exc: CSRFError) -> ResponseReturnValue:
         return _render(
             400,
             "The form had expired or came from another site. Go back, reload the page and "
@@ -68,12 +61,12 @@ def register_error_handlers(app: Flask) -> None:
         )
 
     @app.errorhandler(PermissionDenied)
-    def permission_denied(_exc: PermissionDenied):
+    def permission_denied(_exc: PermissionDenied) -> ResponseReturnValue:
         db.session.rollback()
         return _render(403)
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
         if exc.code == 429 and exc.response is not None:
             return exc.response
         if exc.code is None or exc.code < 400:
@@ -83,11 +76,11 @@ def register_error_handlers(app: Flask) -> None:
             detail = exc.description
         retry_after = seconds_until_retry() if exc.code == 429 else None
         response = _render(exc.code, detail, retry_after)
-        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
-            return (*response, {"Allow": ", ".join(exc.valid_methods)})
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
     @app.errorhandler(InternalServerError)
-    def server_error(exc: InternalServerError):
+    def server_error(exc: InternalServerError) -> ResponseReturnValue:
         db.session.rollback()
         return _render(500)

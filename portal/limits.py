@@ -15,7 +15,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from portal.extensions import limiter
-from portal.permissions import is_signed_in, is_team
+from portal.permissions import is_exempt_from_limits, is_signed_in
 
 
 def per_person() -> str:
@@ -68,7 +68,7 @@ def per_person_limit(
     options = {
         "key_func": per_person,
         "methods": ["POST"],
-        "exempt_when": lambda: is_team(current_user) or bool(unless and unless()),
+        "exempt_when": lambda: is_exempt_from_limits(current_user) or bool(unless and unless()),
         "deduct_when": lambda _response: bool(g.get("rate_limit_counted")),
         "on_breach": (lambda limit: _breached(keep_typed, limit)) if keep_typed else None,
     }

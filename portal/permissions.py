@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import wraps
 from typing import Any
-
-from flask import abort, jsonify, make_response, redirect, request, url_for
-from flask_login import current_user
 
 from portal.models.user import Role, User
 
@@ -134,6 +130,26 @@ def can_configure_stages(user: Any) -> bool:
     return is_admin(user)
 
 
+def can_configure_site(user: Any) -> bool:
+    """The site's name, guidelines, pre-moderation and categories: the admins' settings."""
+    return is_admin(user)
+
+
+def can_manage_outbox(user: Any) -> bool:
+    """Read and resend the site's outgoing email, which holds people's addresses: the admins."""
+    return is_admin(user)
+
+
+def is_exempt_from_limits(user: Any) -> bool:
+    """The team answers customers all day; rate and new-account limits are there for spam."""
+    return is_team(user)
+
+
+def can_read_verdicts(user: Any) -> bool:
+    """What followers answered about an idea's outcome is for the team to learn from."""
+    return is_team(user)
+
+
 def can_triage(user: Any) -> bool:
     """Moving ideas between stages and merging duplicates: the product team decides."""
     return is_team(user)
@@ -146,43 +162,3 @@ def can_see_organisations(user: Any) -> bool:
 def require(allowed: bool) -> None:
     if not allowed:
         raise PermissionDenied
-
-
-def _wants_json() -> bool:
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return request.is_json or (
-        best == "application/json" and "text/html" not in request.accept_mimetypes
-    )
-
-
-def login_required(view):
-    """Browsers go to sign-in and come back; JSON callers get 401."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not is_signed_in(current_user):
-            if _wants_json():
-                return make_response(jsonify(error="authentication required"), 401)
-            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def role_required(predicate):
-    """Only people for whom predicate(user) holds; others get 403 (or sign-in if anonymous)."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            if not is_signed_in(current_user):
-                return login_required(view)(*args, **kwargs)
-            if not predicate(current_user):
-                if _wants_json():
-                    return make_response(jsonify(error="forbidden"), 403)
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorator

@@ -362,11 +362,24 @@ def test_forced_error_shows_plain_500_page_without_traceback(app, client):
 @NO_PROPAGATION
 def test_forced_error_for_json_caller_is_json_without_detail(app, client):
     boom_route(app)
-    response = client.get("/test-only/boom", json={})
+    # As the vote script asks: JSON only.
+    response = client.get("/test-only/boom", headers={"Accept": "application/json"})
     assert response.status_code == 500
     assert response.is_json
+    assert response.get_json()["error"] == "Something went wrong on our side"
     assert "secret internal detail" not in response.text
     assert "Traceback" not in response.text
+
+
+@NO_PROPAGATION
+@pytest.mark.parametrize("accept", ["text/html,application/json;q=0.9", "*/*", None])
+def test_forced_error_for_a_caller_that_takes_html_is_the_page(app, client, accept):
+    boom_route(app)
+    headers = {"Accept": accept} if accept else {}
+    response = client.get("/test-only/boom", headers=headers, json={})
+    assert response.status_code == 500
+    assert response.mimetype == "text/html"
+    assert "Something went wrong on our side" in page_text(response)
 
 
 def test_unknown_page_is_a_friendly_404(client):

@@ -10,9 +10,9 @@ from wtforms.validators import Length, Optional
 
 from portal.account import bp
 from portal.extensions import csrf, db
-from portal.permissions import login_required
 from portal.services import emails, outcomes
 from portal.services.errors import DomainError, InvalidToken
+from portal.web import login_required
 
 
 class PreferencesForm(FlaskForm):

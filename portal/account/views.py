@@ -8,9 +8,8 @@ from flask_login import current_user
 from portal.account import bp
 from portal.account.forms import ChangePasswordForm, DisplayNameForm
 from portal.forms import handle_submission
-from portal.permissions import login_required
 from portal.services import accounts
-from portal.web import client_ip
+from portal.web import client_ip, login_required
 
 
 def _render(name_form=None, password_form=None, status=200):

@@ -10,10 +10,10 @@ from portal.admin.forms import ActionForm, HideForm, ModeratorCommentForm, Moder
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import Comment, Idea
-from portal.permissions import can_moderate, role_required
+from portal.permissions import can_moderate
 from portal.services import moderation
 from portal.services.errors import DomainError
-from portal.web import client_ip, safe_next
+from portal.web import client_ip, role_required, safe_next
 
 
 def _idea(idea_id: int) -> Idea:

@@ -12,12 +12,13 @@ from portal.extensions import db
 from portal.mail import SECRET_KINDS
 from portal.models import OutboxMessage
 from portal.outbox import retry
-from portal.permissions import is_admin, role_required
+from portal.permissions import can_manage_outbox
 from portal.services import emails
+from portal.web import role_required
 
 
 @bp.route("/outbox")
-@role_required(is_admin)
+@role_required(can_manage_outbox)
 def outbox():
     failed, recent = emails.failed_and_recent()
     return render_template(
@@ -36,7 +37,7 @@ def _parts(row: OutboxMessage) -> tuple[str | None, str | None]:
 
 
 @bp.route("/outbox/<id:message_id>")
-@role_required(is_admin)
+@role_required(can_manage_outbox)
 def outbox_message(message_id: int):
     row = db.get_or_404(OutboxMessage, message_id)
     text, _html = _parts(row)
@@ -50,7 +51,7 @@ def outbox_message(message_id: int):
 
 
 @bp.route("/outbox/<id:message_id>/retry", methods=["POST"])
-@role_required(is_admin)
+@role_required(can_manage_outbox)
 def retry_message(message_id: int):
     row = db.get_or_404(OutboxMessage, message_id)
     if not ActionForm().validate_on_submit():

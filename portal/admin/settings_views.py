@@ -19,11 +19,11 @@ from portal.admin.settings_forms import (
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import Category, Organisation
-from portal.permissions import can_manage_users, is_admin, role_required
+from portal.permissions import can_configure_site, can_manage_users
 from portal.services import catalog, organisations
 from portal.services import settings as site_settings
 from portal.services.errors import InvalidInput
-from portal.web import client_ip, parse_number
+from portal.web import client_ip, parse_number, role_required
 
 # --- The site -------------------------------------------------------------------------------
 
@@ -47,7 +47,7 @@ def _settings_page(general_form=None, guidelines_form=None, status=200):
 
 
 @bp.route("/settings", methods=["GET", "POST"])
-@role_required(is_admin)
+@role_required(can_configure_site)
 def settings():
     if request.method == "GET":
         return _settings_page()
@@ -67,7 +67,7 @@ def settings():
 
 
 @bp.route("/settings/guidelines", methods=["POST"])
-@role_required(is_admin)
+@role_required(can_configure_site)
 def save_guidelines():
     form = GuidelinesForm()
     done = handle_submission(
@@ -85,7 +85,7 @@ def save_guidelines():
 
 
 @bp.route("/settings/categories")
-@role_required(is_admin)
+@role_required(can_configure_site)
 def categories():
     return render_template(
         "admin/settings/categories.html",
@@ -135,19 +135,19 @@ def _save_category(category: Category | None):
 
 
 @bp.route("/settings/categories/new", methods=["GET", "POST"])
-@role_required(is_admin)
+@role_required(can_configure_site)
 def new_category():
     return _save_category(None)
 
 
 @bp.route("/settings/categories/<id:category_id>", methods=["GET", "POST"])
-@role_required(is_admin)
+@role_required(can_configure_site)
 def edit_category(category_id: int):
     return _save_category(db.get_or_404(Category, category_id))
 
 
 @bp.route("/settings/categories/<id:category_id>/retire", methods=["POST"])
-@role_required(is_admin)
+@role_required(can_configure_site)
 def retire_category(category_id: int):
     category = db.get_or_404(Category, category_id)
     return handle_submission(
@@ -160,7 +160,7 @@ def retire_category(category_id: int):
 
 
 @bp.route("/settings/categories/<id:category_id>/reinstate", methods=["POST"])
-@role_required(is_admin)
+@role_required(can_configure_site)
 def reinstate_category(category_id: int):
     category = db.get_or_404(Category, category_id)
     return handle_submission(

@@ -26,11 +26,10 @@ from portal.permissions import (
     can_manage_users,
     can_read_audit_log,
     can_suspend,
-    role_required,
 )
 from portal.services import audit_log, catalog, organisations, users
 from portal.services.errors import InvalidInput
-from portal.web import client_ip, parse_number
+from portal.web import client_ip, parse_number, role_required
 
 PER_PAGE = 25
 
@@ -200,7 +199,7 @@ def _stage_page(stage, form, status=200):
     elif stage is not None:
         chosen = catalog.transitions().get(stage.id, set())
     else:
-        chosen = {s.id for s in all_stages if s.slug != "merged" and not s.retired}
+        chosen = {s.id for s in all_stages if not s.is_merged_stage and not s.retired}
     return render_template(
         "admin/stage_form.html", stage=stage, form=form, all_stages=all_stages, chosen=chosen
     ), status

@@ -37,8 +37,6 @@ from portal.permissions import (
     can_triage,
     can_vote,
     is_signed_in,
-    login_required,
-    role_required,
 )
 from portal.services import (
     catalog,
@@ -51,7 +49,7 @@ from portal.services import (
     votes,
 )
 from portal.services.errors import DomainError, InvalidInput
-from portal.web import client_ip, parse_number, safe_next
+from portal.web import client_ip, login_required, parse_number, role_required, safe_next
 
 
 def _idea_or_404(idea_id: int):

@@ -1,28 +1,18 @@
 """The database models; importing this package registers every table."""
 
 from portal.models.audit import AuditEvent
-from portal.models.idea import (
-    Category,
-    Comment,
-    Follow,
-    Idea,
-    IdeaOrganisation,
-    IdeaRevision,
-    InternalNote,
-    Notification,
-    OutcomeAnswer,
-    Report,
-    Stage,
-    StageChange,
-    StageTransition,
-    Vote,
-)
+from portal.models.catalog import Category
+from portal.models.conversation import Comment, InternalNote, Notification, Report
+from portal.models.idea import Follow, Idea, IdeaOrganisation, IdeaRevision, OutcomeAnswer, Vote
 from portal.models.mail import EmailPreference, OutboxMessage
 from portal.models.organisation import Organisation, OrganisationDomain
+from portal.models.pipeline import MERGED_SLUG, NEW_SLUG, Stage, StageChange, StageTransition
 from portal.models.site import SiteSetting
 from portal.models.user import Role, User, UserSession
 
 __all__ = [
+    "MERGED_SLUG",
+    "NEW_SLUG",
     "AuditEvent",
     "Category",
     "Comment",

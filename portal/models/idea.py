@@ -1,4 +1,4 @@
-"""Ideas and what gathers around them: categories, stages, votes, comments, follows, history."""
+"""Ideas and what people attach to them: revisions, votes, follows, verdicts; and their search."""
 
 from __future__ import annotations
 
@@ -15,57 +15,18 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy import false as sa_false
-from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.models.catalog import Category
+from portal.models.pipeline import Stage
 from portal.models.types import UTCDateTime, utcnow
 from portal.models.user import User
 
 
-class Category(db.Model):
-    """A product area, managed by admins, that each idea belongs to."""
-
-    __tablename__ = "categories"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(60), unique=True)
-    description: Mapped[str] = mapped_column(Text, default="")
-    position: Mapped[int] = mapped_column(default=0)
-    retired: Mapped[bool] = mapped_column(default=False)
-
-
-class Stage(db.Model):
-    """A step of the pipeline, with what it means for customers and how soon they hear back."""
-
-    __tablename__ = "stages"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(40), unique=True)
-    name: Mapped[str] = mapped_column(String(60), unique=True)
-    description: Mapped[str] = mapped_column(Text)
-    is_closed: Mapped[bool] = mapped_column(default=False)
-    voting_allowed: Mapped[bool] = mapped_column(default=True)
-    # Days within which customers can expect the next word from the team; None: no promise.
-    response_days: Mapped[int | None]
-    position: Mapped[int] = mapped_column(default=0)
-    retired: Mapped[bool] = mapped_column(default=False)
-
-
-class StageTransition(db.Model):
-    """A move the pipeline allows: ideas in from_stage may go to to_stage."""
-
-    __tablename__ = "stage_transitions"
-
-    from_stage_id: Mapped[int] = mapped_column(
-        ForeignKey("stages.id", ondelete="CASCADE"), primary_key=True
-    )
-    to_stage_id: Mapped[int] = mapped_column(
-        ForeignKey("stages.id", ondelete="CASCADE"), primary_key=True
-    )
-
-
 class Idea(db.Model):
+    """A customer's (or the team's) proposal: its text, where it stands, and its tallies."""
+
     __tablename__ = "ideas"
     __table_args__ = (
         Index("ix_ideas_stage_trending", "stage_id", "trending_score"),
@@ -133,6 +94,7 @@ class Idea(db.Model):
 
     @property
     def voting_open(self) -> bool:
+        """Whether votes may be cast or withdrawn now."""
         return self.stage.voting_allowed and not self.stage.is_closed and self.hidden_at is None
 
 
@@ -150,6 +112,8 @@ class IdeaRevision(db.Model):
 
 
 class Vote(db.Model):
+    """One person's vote for an idea; at most one each."""
+
     __tablename__ = "votes"
     __table_args__ = (UniqueConstraint("idea_id", "user_id"),)
 
@@ -179,6 +143,8 @@ class IdeaOrganisation(db.Model):
 
 
 class Follow(db.Model):
+    """Someone following an idea, to hear of its news."""
+
     __tablename__ = "follows"
 
     idea_id: Mapped[int] = mapped_column(
@@ -188,64 +154,6 @@ class Follow(db.Model):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class Comment(db.Model):
-    __tablename__ = "comments"
-    __table_args__ = (Index("ix_comments_idea_created", "idea_id", "created_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"))
-    author_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
-    # One level of replies: a reply's parent is always a top-level comment.
-    parent_id: Mapped[int | None] = mapped_column(
-        ForeignKey("comments.id", ondelete="CASCADE"), index=True
-    )
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    hidden_reason: Mapped[str | None] = mapped_column(Text)
-    is_official: Mapped[bool] = mapped_column(default=False)
-
-    author: Mapped[User | None] = relationship(lazy="joined")
-
-
-class StageChange(db.Model):
-    """One move on an idea's public timeline, with the team's note to its followers."""
-
-    __tablename__ = "stage_changes"
-    __table_args__ = (Index("ix_stage_changes_idea_created", "idea_id", "created_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"))
-    from_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id"))
-    to_stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
-    note: Mapped[str] = mapped_column(Text)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    from_stage: Mapped[Stage | None] = relationship(foreign_keys=[from_stage_id], lazy="joined")
-    to_stage: Mapped[Stage] = relationship(foreign_keys=[to_stage_id], lazy="joined")
-    actor: Mapped[User | None] = relationship(lazy="joined")
-
-
-class InternalNote(db.Model):
-    """A note for the team only: never shown to customers, in any page, feed or message."""
-
-    __tablename__ = "internal_notes"
-    __table_args__ = (Index("ix_internal_notes_idea_created", "idea_id", "created_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"))
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    author: Mapped[User | None] = relationship(lazy="joined")
 
 
 class OutcomeAnswer(db.Model):
@@ -266,70 +174,6 @@ class OutcomeAnswer(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(lazy="joined")
-
-
-class Report(db.Model):
-    """Someone's report of an idea or a comment to the moderators.
-
-    `target` names what was reported ("idea:12" or "comment:34") so the queue can gather all the
-    reports of one item into one row; a person has at most one open report per item.
-    """
-
-    __tablename__ = "reports"
-    __table_args__ = (
-        CheckConstraint("reason IN ('spam', 'abusive', 'off_topic', 'other')", name="reason_known"),
-        Index(
-            "uq_reports_open_reporter_target",
-            "reporter_id",
-            "target",
-            unique=True,
-            sqlite_where=sa_text("resolved_at IS NULL"),
-            postgresql_where=sa_text("resolved_at IS NULL"),
-        ),
-        Index("ix_reports_open_target", "resolved_at", "target"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    target: Mapped[str] = mapped_column(String(40))
-    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), index=True)
-    comment_id: Mapped[int | None] = mapped_column(
-        ForeignKey("comments.id", ondelete="CASCADE"), index=True
-    )
-    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    reason: Mapped[str] = mapped_column(String(20))
-    detail: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    # What became of it: "hidden", "edited" or "dismissed" by a moderator, or "deleted" when
-    # its author deleted the comment first.
-    resolution: Mapped[str | None] = mapped_column(String(20))
-
-    reporter: Mapped[User] = relationship(foreign_keys=[reporter_id], lazy="joined")
-
-
-class Notification(db.Model):
-    """Something a person following an idea should know about, shown in the app."""
-
-    __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at", "created_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(32))
-    idea_id: Mapped[int | None] = mapped_column(
-        ForeignKey("ideas.id", ondelete="CASCADE"), index=True
-    )
-    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    message: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # When it went out in a daily digest email (for people who chose daily for its kind).
-    digested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    idea: Mapped[Idea | None] = relationship(lazy="joined")
-    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id], lazy="joined")
 
 
 # Full-text search over ideas (queried by portal.services.search). Neither database's search

@@ -6,8 +6,9 @@ from flask_login import current_user
 from portal.extensions import db
 from portal.models import Organisation
 from portal.organisations import bp
-from portal.permissions import can_see_organisations, role_required
+from portal.permissions import can_see_organisations
 from portal.services import organisations
+from portal.web import role_required
 
 
 @bp.route("")

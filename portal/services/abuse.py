@@ -10,7 +10,7 @@ from sqlalchemy import exists, select
 from portal.extensions import db
 from portal.models import Comment, Idea, User
 from portal.models.types import utcnow
-from portal.permissions import is_team
+from portal.permissions import is_exempt_from_limits
 from portal.services.errors import InvalidInput
 
 # What people (and spammers) write as links: web addresses with or without a scheme.
@@ -19,7 +19,7 @@ _LINK = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.|\bmailto:)\S+", re.IGNORECAS
 
 def is_new_account(user: User) -> bool:
     """A person in their first day; the team never counts as new."""
-    if is_team(user):
+    if is_exempt_from_limits(user):
         return False
     return utcnow() - user.created_at < current_app.config["NEW_ACCOUNT_PERIOD"]
 

@@ -7,8 +7,8 @@ import re
 from sqlalchemy import delete, func, select
 
 from portal.extensions import db
-from portal.models import Category, Stage, StageTransition
-from portal.permissions import can_configure_stages, is_admin, require
+from portal.models import MERGED_SLUG, NEW_SLUG, Category, Stage, StageTransition
+from portal.permissions import can_configure_site, can_configure_stages, require
 from portal.services import audit
 from portal.services.errors import InvalidInput
 from portal.services.text import without_control_characters
@@ -16,7 +16,7 @@ from portal.services.text import without_control_characters
 # (slug, name, description, is_closed, voting_allowed, response_days)
 DEFAULT_STAGES = [
     (
-        "new",
+        NEW_SLUG,
         "New",
         "Just posted and waiting for the product team to read it. We answer every new idea.",
         False,
@@ -66,7 +66,7 @@ DEFAULT_STAGES = [
         None,
     ),
     (
-        "merged",
+        MERGED_SLUG,
         "Merged",
         "The same need as another idea; its votes and followers moved there.",
         True,
@@ -109,7 +109,7 @@ def install_default_stages() -> None:
             StageTransition(from_stage_id=a.id, to_stage_id=b.id)
             for a in created
             for b in created
-            if a.id != b.id and b.slug != "merged"
+            if a.id != b.id and not b.is_merged_stage
         )
         db.session.flush()
 
@@ -133,7 +133,7 @@ def stage_by_slug(slug: str) -> Stage | None:
 
 
 def initial_stage() -> Stage:
-    stage = stage_by_slug("new") or db.session.scalar(
+    stage = stage_by_slug(NEW_SLUG) or db.session.scalar(
         select(Stage)
         .where(Stage.is_closed.is_(False), Stage.retired.is_(False))
         .order_by(Stage.position)
@@ -231,7 +231,7 @@ def retire_stage(stage: Stage, *, actor, ip: str | None) -> None:
         raise InvalidInput(
             f"Move the ideas in {stage.name} to other stages first; then it can be retired."
         )
-    if stage.slug in ("new", "merged"):
+    if stage.slug in (NEW_SLUG, MERGED_SLUG):
         raise InvalidInput(f"{stage.name} is needed: new ideas start there or merges end there.")
     stage.retired = True
     audit.record("stage.retired", actor=actor, ip=ip, target=stage)
@@ -278,7 +278,7 @@ def save_category(
     position: int,
 ) -> Category:
     """Create a category, or change one's name, description or place in the list."""
-    require(is_admin(actor))
+    require(can_configure_site(actor))
     name = " ".join(without_control_characters(name or "").split())
     description = without_control_characters(description or "").strip()
     if not 2 <= len(name) <= CATEGORY_NAME_MAX:
@@ -322,7 +322,7 @@ def save_category(
 
 def retire_category(category: Category, *, actor, ip: str | None) -> bool:
     """Take a category off the submit form; ideas already in it keep it. False if it was off."""
-    require(is_admin(actor))
+    require(can_configure_site(actor))
     if category.retired:
         return False
     category.retired = True
@@ -332,7 +332,7 @@ def retire_category(category: Category, *, actor, ip: str | None) -> bool:
 
 def reinstate_category(category: Category, *, actor, ip: str | None) -> bool:
     """Offer a retired category again. False if it was not retired."""
-    require(is_admin(actor))
+    require(can_configure_site(actor))
     if not category.retired:
         return False
     category.retired = False

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Idea, Stage, StageChange
+from portal.models import NEW_SLUG, Idea, Stage, StageChange
 from portal.models.types import utcnow
 from portal.permissions import can_triage, require
 from portal.services import catalog, outcomes
 
 WEEKS = 12
 RESPONSE_WINDOW = timedelta(days=90)
-NOT_YET_PLANNED = ("new", "under_review")
+NOT_YET_PLANNED = (NEW_SLUG, "under_review")
 
 
 @dataclass

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Follow, Idea, OutcomeAnswer, Stage, User
 from portal.models.types import utcnow
-from portal.permissions import is_signed_in, is_team, require
+from portal.permissions import can_read_verdicts, is_signed_in, require
 from portal.services.errors import InvalidInput
 from portal.services.text import without_control_characters
 
@@ -76,7 +76,7 @@ class Verdicts:
 
 def verdicts(idea: Idea, *, viewer) -> Verdicts:
     """What the followers answered, for the team."""
-    require(is_team(viewer))
+    require(can_read_verdicts(viewer))
     result = Verdicts()
     result.answers = list(
         db.session.scalars(

@@ -6,16 +6,15 @@ from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
-from portal.models import Follow, Idea, Stage, StageChange, User, Vote
+from portal.models import MERGED_SLUG, Follow, Idea, Stage, StageChange, User, Vote
 from portal.models.types import utcnow
-from portal.permissions import is_team, require
+from portal.permissions import can_triage, require
 from portal.services import audit, catalog, ideas, notifications, outcomes, trending, votes
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.text import without_control_characters
 
 NOTE_MIN = 20
 NOTE_MAX = 5_000
-MERGED_SLUG = "merged"
 
 
 class InvalidTransition(DomainError):
@@ -49,7 +48,7 @@ def allowed_targets(idea: Idea) -> list[Stage]:
         if stage.id in allowed
         and stage.id != idea.stage_id
         and not stage.retired
-        and stage.slug != MERGED_SLUG
+        and not stage.is_merged_stage
     ]
 
 
@@ -70,7 +69,7 @@ def _record_move(idea: Idea, to_stage: Stage, *, actor: User, note: str) -> Stag
 
 def move_stage(idea: Idea, to_stage: Stage, *, actor: User, note: str, ip: str | None) -> None:
     """Move an idea to another stage, with a public note that reaches every follower."""
-    require(is_team(actor))
+    require(can_triage(actor))
     note = _clean_note(note)
     if idea.merged_into_id is not None:
         raise InvalidTransition(f"“{idea.title}” was merged into another idea and stays merged.")
@@ -108,7 +107,7 @@ def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str |
     more votes, and everyone who followed it is told why. Merging into a closed idea still
     moves the votes.
     """
-    require(is_team(actor))
+    require(can_triage(actor))
     note = _clean_note(note)
     merged = catalog.stage_by_slug(MERGED_SLUG)
     if merged is None:

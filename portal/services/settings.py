@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from portal.extensions import db
 from portal.models import SiteSetting, User
-from portal.permissions import is_admin, require
+from portal.permissions import can_configure_site, require
 from portal.services import audit
 from portal.services.errors import InvalidInput
 from portal.services.text import without_control_characters
@@ -112,7 +112,7 @@ def clean_site_name(raw: str) -> str:
 
 def update_general(*, actor, ip: str | None, name: str, pre_moderation: bool) -> list[str]:
     """Save the site name and whether pre-moderation is on; returns the keys that changed."""
-    require(is_admin(actor))
+    require(can_configure_site(actor))
     wanted = {"site_name": clean_site_name(name), "pre_moderation": "on" if pre_moderation else ""}
     current = {"site_name": site_name(), "pre_moderation": get_setting("pre_moderation")}
     changed = [key for key in wanted if wanted[key] != current[key]]
@@ -133,7 +133,7 @@ def update_general(*, actor, ip: str | None, name: str, pre_moderation: bool) ->
 
 def update_guidelines(text: str, *, actor, ip: str | None) -> bool:
     """Replace the community guidelines (Markdown); returns whether they changed."""
-    require(is_admin(actor))
+    require(can_configure_site(actor))
     text = without_control_characters(text or "").strip()
     if not text:
         raise InvalidInput(

@@ -8,12 +8,12 @@ from portal.extensions import db
 from portal.forms import handle_submission
 from portal.ideas.forms import MoveForm as BulkMoveForm
 from portal.models import Idea, Organisation, Stage, User
-from portal.permissions import can_triage, role_required
+from portal.permissions import can_triage
 from portal.services import catalog, pipeline, triage
 from portal.services.errors import InvalidInput
 from portal.team import bp
 from portal.team.forms import EstimatesForm, InternalNoteForm, OwnerForm
-from portal.web import client_ip, parse_number
+from portal.web import client_ip, parse_number, role_required
 
 
 def _filters(stages) -> triage.TriageFilters:
@@ -52,7 +52,7 @@ def _render_queue(*, bulk_form=None, picked=(), status=200):
         queue=triage.queue(filters, viewer=current_user),
         filters=filters,
         **_filter_choices(stages),
-        all_stages=[s for s in stages if not s.retired and s.slug != "merged"],
+        all_stages=[s for s in stages if not s.retired and not s.is_merged_stage],
         bulk_form=bulk_form,
         picked=set(picked),
     ), status

@@ -1,0 +1,119 @@
+"""The conversation around ideas: comments, the team's notes, reports, notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import text as sa_text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.idea import Idea
+from portal.models.types import UTCDateTime, utcnow
+from portal.models.user import User
+
+
+class Comment(db.Model):
+    """A comment on an idea, or a reply to one; the team's may be marked official."""
+
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_idea_created", "idea_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # One level of replies: a reply's parent is always a top-level comment.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), index=True
+    )
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hidden_reason: Mapped[str | None] = mapped_column(Text)
+    is_official: Mapped[bool] = mapped_column(default=False)
+
+    author: Mapped[User | None] = relationship(lazy="joined")
+
+
+class InternalNote(db.Model):
+    """A note for the team only: never shown to customers, in any page, feed or message."""
+
+    __tablename__ = "internal_notes"
+    __table_args__ = (Index("ix_internal_notes_idea_created", "idea_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Report(db.Model):
+    """Someone's report of an idea or a comment to the moderators.
+
+    `target` names what was reported ("idea:12" or "comment:34") so the queue can gather all the
+    reports of one item into one row; a person has at most one open report per item.
+    """
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        CheckConstraint("reason IN ('spam', 'abusive', 'off_topic', 'other')", name="reason_known"),
+        Index(
+            "uq_reports_open_reporter_target",
+            "reporter_id",
+            "target",
+            unique=True,
+            sqlite_where=sa_text("resolved_at IS NULL"),
+            postgresql_where=sa_text("resolved_at IS NULL"),
+        ),
+        Index("ix_reports_open_target", "resolved_at", "target"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(String(40))
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), index=True)
+    comment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), index=True
+    )
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # What became of it: "hidden", "edited" or "dismissed" by a moderator, or "deleted" when
+    # its author deleted the comment first.
+    resolution: Mapped[str | None] = mapped_column(String(20))
+
+    reporter: Mapped[User] = relationship(foreign_keys=[reporter_id], lazy="joined")
+
+
+class Notification(db.Model):
+    """Something a person following an idea should know about, shown in the app."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    idea_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ideas.id", ondelete="CASCADE"), index=True
+    )
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When it went out in a daily digest email (for people who chose daily for its kind).
+    digested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    idea: Mapped[Idea | None] = relationship(lazy="joined")
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id], lazy="joined")

@@ -44,10 +44,10 @@ from portal.services import (
     catalog,
     comments,
     ideas,
-    moderation,
     notifications,
     outcomes,
     pipeline,
+    reports,
     votes,
 )
 from portal.services.errors import DomainError, InvalidInput
@@ -567,7 +567,7 @@ def _report(idea: Idea, comment: Comment | None):
     form = ReportForm()
     done = handle_submission(
         form,
-        lambda: moderation.report(
+        lambda: reports.report(
             current_user,
             reason=form.reason.data,
             detail=form.detail.data or "",

@@ -5,14 +5,26 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select, tuple_, update
-from sqlalchemy.orm import lazyload
+from sqlalchemy import ColumnElement, Row, Select, func, or_, select, tuple_, update
+from sqlalchemy.orm import InstrumentedAttribute, lazyload
 
 from portal.extensions import db
-from portal.models import Follow, Idea, IdeaOrganisation, IdeaRevision, Stage, User, Vote
+from portal.models import (
+    Comment,
+    Follow,
+    Idea,
+    IdeaOrganisation,
+    IdeaRevision,
+    Stage,
+    StageChange,
+    User,
+    Vote,
+)
 from portal.models.types import utcnow
 from portal.permissions import (
     can_edit_idea,
@@ -21,52 +33,23 @@ from portal.permissions import (
     can_see_idea,
     can_submit_idea,
     is_signed_in,
-    is_team,
     require,
+    speaks_for_team,
 )
-from portal.services import abuse, catalog, moderation, trending, votes
-from portal.services.errors import InvalidInput
-from portal.services.text import without_control_characters
+from portal.services import abuse, catalog, trending, votes
+from portal.services.premoderation import needs_approval
+from portal.services.validation import IdeaText, clean_category, clean_idea_text
 
-TITLE_MIN, TITLE_MAX = 5, 120
-TEXT_MAX = 20_000
+# Where a page of ideas ends: the sort column's value (a time, a score or a count).
+CursorValue = datetime | float | int
 
 
 class IdeaNotFound(Exception):
     pass
 
 
-def _clean_fields(title: str, problem: str, solution: str, category_id, *, current=None) -> dict:
-    """Checked and tidied fields; `current` is the idea's category, kept even if retired."""
-    title = " ".join(without_control_characters(title or "").split())
-    problem = without_control_characters(problem or "").strip()
-    solution = without_control_characters(solution or "").strip()
-    if not TITLE_MIN <= len(title) <= TITLE_MAX:
-        raise InvalidInput(
-            f"Give the idea a title of {TITLE_MIN} to {TITLE_MAX} characters.", field="title"
-        )
-    if not problem:
-        raise InvalidInput("Describe the problem this idea solves for you.", field="problem")
-    for name, text in (("problem", problem), ("solution", solution)):
-        if len(text) > TEXT_MAX:
-            raise InvalidInput(f"Keep this under {TEXT_MAX:,} characters.", field=name)
-    categories = catalog.active_categories()
-    if current is not None and current not in categories:
-        categories = [*categories, current]
-    category = None
-    if category_id not in (None, "", 0):
-        category = next((c for c in categories if str(c.id) == str(category_id)), None)
-        if category is None:
-            raise InvalidInput("Choose one of the listed categories.", field="category_id")
-    elif categories:
-        raise InvalidInput("Choose the category that fits best.", field="category_id")
-    return {"title": title, "problem": problem, "solution": solution, "category": category}
-
-
-def _check_links(author: User, fields: dict) -> None:
-    abuse.check_links(
-        author, fields["title"], fields["problem"], fields["solution"], field="problem"
-    )
+def _check_links(author: User, text: IdeaText) -> None:
+    abuse.check_links(author, text.title, text.problem, text.solution, field="problem")
 
 
 def submit_idea(
@@ -82,17 +65,19 @@ def submit_idea(
     require(can_submit_idea(author))
     if as_concept:
         require(can_publish_concept(author))
-    fields = _clean_fields(title, problem, solution, category_id)
-    abuse.check_links(
-        author, fields["title"], fields["problem"], fields["solution"], field="problem"
-    )
-    abuse.check_idea_not_repeated(author, fields["title"], fields["problem"])
+    text = clean_idea_text(title, problem, solution)
+    category = clean_category(category_id)
+    _check_links(author, text)
+    abuse.check_idea_not_repeated(author, text.title, text.problem)
     now = utcnow()
     stage = catalog.initial_stage()
     # With pre-moderation on, a newcomer's idea waits, seen only by them and the team.
-    held = not as_concept and moderation.needs_approval(author)
+    held = not as_concept and needs_approval(author)
     idea = Idea(
-        **fields,
+        title=text.title,
+        problem=text.problem,
+        solution=text.solution,
+        category=category,
         author_id=author.id,
         stage=stage,
         is_team_concept=as_concept,
@@ -114,27 +99,29 @@ def submit_idea(
 
 
 def edit_idea(
-    idea: Idea, *, actor: User, title: str, problem: str, solution: str, category_id=None
+    idea: Idea,
+    *,
+    actor: User,
+    title: str,
+    problem: str,
+    solution: str,
+    category_id: int | str | None = None,
 ) -> None:
     """The author corrects their idea; the previous text is kept for the team."""
     require(can_edit_idea(actor, idea))
-    fields = _clean_fields(title, problem, solution, category_id, current=idea.category)
-    abuse.check_links(
-        actor, fields["title"], fields["problem"], fields["solution"], field="problem"
-    )
-    if (fields["title"], fields["problem"], fields["solution"]) == (
-        idea.title,
-        idea.problem,
-        idea.solution,
-    ) and fields["category"] == idea.category:
+    text = clean_idea_text(title, problem, solution)
+    # The idea's own category stays a valid choice even if it was retired since.
+    category = clean_category(category_id, current=idea.category)
+    _check_links(actor, text)
+    if not text.differs_from(idea.title, idea.problem, idea.solution) and category == idea.category:
         return
     db.session.add(
         IdeaRevision(
             idea_id=idea.id, title=idea.title, problem=idea.problem, solution=idea.solution
         )
     )
-    for name, value in fields.items():
-        setattr(idea, name, value)
+    idea.title, idea.problem, idea.solution = text.title, text.problem, text.solution
+    idea.category = category
     idea.edited_at = utcnow()
 
 
@@ -148,7 +135,7 @@ def revisions(idea: Idea) -> list[IdeaRevision]:
     )
 
 
-def get_idea(idea_id: int, *, viewer) -> Idea:
+def get_idea(idea_id: int, *, viewer: Any) -> Idea:
     """The idea if this person may see it; IdeaNotFound otherwise (hidden looks like missing)."""
     idea = db.session.get(Idea, idea_id)
     if idea is None or not can_see_idea(viewer, idea):
@@ -159,7 +146,7 @@ def get_idea(idea_id: int, *, viewer) -> Idea:
 def touch(idea: Idea, *, weight: float = 0.0) -> None:
     """Record activity on an idea: its 'recently updated' time and its trending score."""
     now = utcnow()
-    values = {"last_activity_at": now}
+    values: dict[str, Any] = {"last_activity_at": now}
     if weight:
         values["trending_score"] = Idea.trending_score + trending.weight_at(weight, now)
     db.session.execute(update(Idea).where(Idea.id == idea.id).values(**values))
@@ -173,7 +160,7 @@ def promise_next_answer(idea: Idea, stage: Stage, *, since: datetime) -> None:
 
 def record_team_response(idea: Idea, actor: User) -> None:
     """The team has answered: the author can no longer edit, and the next answer is due later."""
-    if not is_team(actor):
+    if not speaks_for_team(actor):
         return
     now = utcnow()
     if idea.first_response_at is None:
@@ -212,14 +199,13 @@ class IdeaPage:
     org_counts: dict[int, int] = field(default_factory=dict)
 
 
-def encode_cursor(value, idea_id: int) -> str:
-    if hasattr(value, "isoformat"):
-        value = {"t": value.isoformat()}
-    raw = json.dumps([value, idea_id], separators=(",", ":")).encode()
+def encode_cursor(value: CursorValue, idea_id: int) -> str:
+    payload = {"t": value.isoformat()} if isinstance(value, datetime) else value
+    raw = json.dumps([payload, idea_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, sort: str):
+def decode_cursor(cursor: str, sort: str) -> tuple[CursorValue, int]:
     """The (value, id) a cursor points after; ValueError for anything that is not one of ours."""
 
     try:
@@ -232,10 +218,11 @@ def decode_cursor(cursor: str, sort: str):
     if sort in ("new", "updated"):
         if not isinstance(value, dict) or not isinstance(value.get("t"), str):
             raise ValueError("bad cursor")
-        value = datetime.fromisoformat(value["t"])
-        if value.tzinfo is None:
+        when = datetime.fromisoformat(value["t"])
+        if when.tzinfo is None:
             raise ValueError("bad cursor")
-    elif not isinstance(value, int | float) or isinstance(value, bool):
+        return when, idea_id
+    if not isinstance(value, int | float) or isinstance(value, bool):
         raise ValueError("bad cursor")
     elif sort == "trending":
         value = float(value)
@@ -246,14 +233,14 @@ def decode_cursor(cursor: str, sort: str):
     return value, idea_id
 
 
-def visible_ideas(viewer) -> Select:
+def visible_ideas(viewer: Any) -> Select[Idea]:
     stmt = select(Idea)
     if not can_see_hidden(viewer):
         stmt = stmt.where(Idea.hidden_at.is_(None))
     return stmt
 
 
-def _filtered(filters: IdeaFilters, viewer) -> Select:
+def _filtered(filters: IdeaFilters, viewer: Any) -> Select[Idea]:
     stmt = visible_ideas(viewer)
     if filters.stage == "open":
         stmt = stmt.where(Idea.stage.has(Stage.is_closed.is_(False)))
@@ -282,7 +269,7 @@ def _filtered(filters: IdeaFilters, viewer) -> Select:
 def list_ideas(
     filters: IdeaFilters,
     *,
-    viewer,
+    viewer: Any,
     after: str | None = None,
     before: str | None = None,
     per_page: int = PER_PAGE,
@@ -320,7 +307,7 @@ def list_ideas(
     return page
 
 
-def decorate(page: IdeaPage, viewer) -> None:
+def decorate(page: IdeaPage, viewer: Any) -> None:
     """What a list shows beside each idea, in a fixed number of queries for the whole page."""
     ids = [idea.id for idea in page.ideas]
     if not ids:
@@ -352,7 +339,7 @@ def supporter_summary(idea: Idea) -> tuple[int, int]:
 def my_activity(user: User, *, limit: int = 50) -> dict[str, list[Idea]]:
     """What a person submitted, voted for and follows, each with its latest change first."""
 
-    def ideas(condition) -> list[Idea]:
+    def ideas(condition: ColumnElement[bool]) -> list[Idea]:
         # Authors still see their own hidden ideas here, marked as hidden by moderators.
         stmt = (
             select(Idea)
@@ -381,9 +368,14 @@ class LatestChange:
     text: str
 
 
-def _newest_rows(model, ids: list[int], *columns, where=None):
+def _newest_rows(
+    model: type[StageChange] | type[Comment],
+    ids: list[int],
+    *columns: InstrumentedAttribute[Any],
+    where: ColumnElement[bool] | None = None,
+) -> Sequence[Row[Any]]:
     """For each idea, the newest row of model (a StageChange or Comment) in one query."""
-    ranked = select(
+    stmt = select(
         model.idea_id,
         model.created_at,
         *columns,
@@ -392,8 +384,8 @@ def _newest_rows(model, ids: list[int], *columns, where=None):
         .label("n"),
     ).where(model.idea_id.in_(ids))
     if where is not None:
-        ranked = ranked.where(where)
-    ranked = ranked.subquery()
+        stmt = stmt.where(where)
+    ranked = stmt.subquery()
     return db.session.execute(select(ranked).where(ranked.c.n == 1)).all()
 
 
@@ -402,7 +394,6 @@ def latest_changes(idea_list: list[Idea]) -> dict[int, LatestChange]:
 
     A fixed number of queries (three) whatever the number of ideas.
     """
-    from portal.models import Comment, StageChange
 
     result = {idea.id: LatestChange(idea.created_at, "Posted") for idea in idea_list}
     ids = list(result)

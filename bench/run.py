@@ -345,7 +345,7 @@ def deep_page_path(url: str, ideas: int) -> tuple[str, int]:
     from portal import create_app
     from portal.extensions import db
     from portal.models import Idea, Stage
-    from portal.services.ideas import encode_cursor
+    from portal.services.idea_lists import encode_cursor
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():

@@ -159,6 +159,16 @@ def can_see_organisations(user: Any) -> bool:
     return is_team(user)
 
 
+def speaks_for_team(user: Any) -> bool:
+    """Their comment is the team's answer: it counts as a response and may be made official."""
+    return is_team(user)
+
+
+def skips_pre_moderation(user: Any) -> bool:
+    """The team's own ideas are public at once, whatever pre-moderation holds back."""
+    return is_team(user)
+
+
 def require(allowed: bool) -> None:
     if not allowed:
         raise PermissionDenied

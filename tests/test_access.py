@@ -447,7 +447,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
     """An idea by the target, a comment on it by the target and one by the team; the team's
     comment gives the target (who follows their idea) a notification."""
     from portal.models.types import utcnow
-    from portal.services import comments, moderation
+    from portal.services import comments, reports
 
     idea = make_idea("The target's idea", author=people["target"])
     other_idea = make_idea("Another idea with the same need")
@@ -478,7 +478,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
     db.session.add(failed_email)
     # Open reports on the target's idea and comment, for the moderators to dismiss.
     for item in (idea, customer_comment):
-        moderation.report(
+        reports.report(
             team_member,
             reason="spam",
             idea=idea,

@@ -7,7 +7,6 @@ import html
 import json
 import re
 from datetime import timedelta
-from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,7 +18,7 @@ from portal.models import Follow, Idea, IdeaRevision, Vote
 from portal.models.types import utcnow
 from portal.services import comments, votes
 
-from .helpers import assert_inert, page_text
+from .helpers import XSS, assert_inert, page_text
 
 CARD = re.compile(r'<article class="idea-card" id="idea-(\d+)"')
 NEXT_LINK = re.compile(r'<a rel="next" href="([^"]+)">More ideas</a>')
@@ -854,26 +853,6 @@ def test_unknown_idea_is_404(client, stages):
 
 # ---------------------------------------------------------------------------------------------
 # Stored XSS in ideas
-
-XSS = [
-    "<script>alert(1)</script>",
-    "<img src=x onerror=alert(1)>",
-    "<svg onload=alert(1)>",
-    "[click me](javascript:alert(1))",
-    "[click me](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
-    "<a href='javascript:alert(1)'>x</a>",
-]
-
-
-class _Tags(HTMLParser):
-    """Every element of a page with its attributes, as a browser would parse them."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str]]] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, {name: value or "" for name, value in attrs}))
 
 
 @pytest.mark.parametrize("payload", XSS)

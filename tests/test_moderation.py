@@ -22,11 +22,12 @@ from portal.models import (
     IdeaRevision,
     Notification,
     Report,
+    ReportResolution,
     User,
     UserSession,
 )
 from portal.models.types import utcnow
-from portal.services import comments, moderation, pipeline, votes
+from portal.services import catalog, comments, moderation, pipeline, premoderation, reports, votes
 from portal.services.settings import get_setting, set_setting
 
 from .conftest import sign_in_client
@@ -63,9 +64,9 @@ def report(reporter, item, reason="spam", detail=""):
     """A report through the service, committed; item is an Idea or a Comment."""
     if isinstance(item, Comment):
         idea = db.session.get(Idea, item.idea_id)
-        added = moderation.report(reporter, reason=reason, detail=detail, idea=idea, comment=item)
+        added = reports.report(reporter, reason=reason, detail=detail, idea=idea, comment=item)
     else:
-        added = moderation.report(reporter, reason=reason, detail=detail, idea=item)
+        added = reports.report(reporter, reason=reason, detail=detail, idea=item)
     db.session.commit()
     return added
 
@@ -173,7 +174,7 @@ def test_customer_reports_an_idea_and_a_comment(client, login_as, make_idea, mak
     reporter = login_as("customer")
 
     form = page_text(client.get(f"/ideas/{idea.id}/report"))
-    for label in moderation.REASONS.values():
+    for label in reports.REASONS.values():
         assert label in form
     response = client.post(f"/ideas/{idea.id}/report", data={"reason": "spam"})
     assert response.status_code == 303
@@ -225,7 +226,7 @@ def test_report_form_refuses_bad_input_and_keeps_what_was_typed(client, login_as
 
     for data in (
         {"reason": "because"},  # not one of the reasons
-        {"reason": "other", "detail": "x" * (moderation.DETAIL_MAX + 1)},
+        {"reason": "other", "detail": "x" * (reports.DETAIL_MAX + 1)},
     ):
         assert client.post(f"/ideas/{idea.id}/report", data=data).status_code == 400
     assert reports_of(f"idea:{idea.id}") == []
@@ -269,11 +270,14 @@ def test_reporting_twice_is_one_open_report_until_it_is_dealt_with(
     assert len(reports_of(f"comment:{comment.id}")) == 1
 
     # Once moderators closed it, the same person may report the item again.
-    moderation.dismiss_reports(idea=idea, actor=make_user("admin"), ip=None)
+    reports.dismiss_reports(idea=idea, actor=make_user("admin"), ip=None)
     db.session.commit()
     assert client.post(f"/ideas/{idea.id}/report", data={"reason": "abusive"}).status_code == 303
     rows = reports_of(f"idea:{idea.id}")
-    assert [(r.reason, r.resolution) for r in rows] == [("spam", "dismissed"), ("abusive", None)]
+    assert [(r.reason, r.resolution) for r in rows] == [
+        ("spam", ReportResolution.DISMISSED),
+        ("abusive", None),
+    ]
     assert {r.reporter_id for r in rows} == {reporter.id}
 
 
@@ -320,7 +324,9 @@ def test_the_database_allows_one_open_report_per_person_and_item(make_idea, make
     db.session.rollback()
 
     # A closed report does not count: a new open one may sit beside it.
-    db.session.execute(update(Report).values(resolved_at=utcnow(), resolution="dismissed"))
+    db.session.execute(
+        update(Report).values(resolved_at=utcnow(), resolution=ReportResolution.DISMISSED)
+    )
     db.session.add(Report(**row))
     db.session.commit()
     assert len(reports_of(f"idea:{idea.id}")) == 2
@@ -359,7 +365,7 @@ def test_queue_shows_one_row_per_item_with_its_reporters_newest_first(
     report(people[2], busy_idea, "abusive")
     report(people[1], comment, "other", detail="Names my colleague")
     report(people[2], handled, "spam")
-    moderation.dismiss_reports(idea=handled, actor=admin, ip=None)
+    reports.dismiss_reports(idea=handled, actor=admin, ip=None)
     # Dated explicitly: the order must not depend on the clock's resolution.
     now = utcnow()
     for target, age in (
@@ -392,7 +398,7 @@ def test_queue_shows_one_row_per_item_with_its_reporters_newest_first(
     assert "A comment someone reported" in on_comment and "Names my colleague" in on_comment
     assert "An idea whose report was dismissed" not in page
 
-    [first, *_] = moderation.report_queue()
+    [first, *_] = reports.report_queue()
     assert (first.target, first.reporters, first.reasons) == (
         f"idea:{busy_idea.id}",
         3,
@@ -737,6 +743,15 @@ def test_hiding_from_the_idea_page_returns_there(client, admin, make_idea, make_
 # --- Moderators' edits and dismissals ------------------------------------------------------
 
 
+# A moderator's edit of an idea, as the edit form posts it.
+PHONE_NUMBER_REMOVED = {
+    "title": "Exports by phone",
+    "problem": "Ask for details.",
+    "solution": "",
+    "note": "Removed a phone number.",
+}
+
+
 def test_moderator_edits_an_idea_keeping_the_old_text(client, admin, make_idea, make_user):
     author = make_user(display_name="Idea Author")
     idea = make_idea(
@@ -761,12 +776,7 @@ def test_moderator_edits_an_idea_keeping_the_old_text(client, admin, make_idea, 
 
     response = client.post(
         f"/admin/moderation/ideas/{idea.id}/edit",
-        data={
-            "title": "Exports by phone",
-            "problem": "Ask for details.",
-            "solution": "",
-            "note": "Removed a phone number.",
-        },
+        data=PHONE_NUMBER_REMOVED,
     )
     assert response.status_code == 303
     assert urlsplit(response.headers["Location"]).path == f"/ideas/{idea.id}"
@@ -776,7 +786,7 @@ def test_moderator_edits_an_idea_keeping_the_old_text(client, admin, make_idea, 
     [revision] = db.session.scalars(select(IdeaRevision).where(IdeaRevision.idea_id == idea.id))
     assert (revision.title, revision.problem) == (old_title, old_problem)
     [closed] = reports_of(f"idea:{idea.id}")
-    assert (closed.resolution, closed.resolved_by_id) == ("edited", admin.id)
+    assert (closed.resolution, closed.resolved_by_id) == (ReportResolution.EDITED, admin.id)
     assert closed.resolved_at is not None
     assert moderation_messages(author) == [
         "Moderators edited your idea “Exports by phone”. Reason: Removed a phone number."
@@ -785,6 +795,40 @@ def test_moderator_edits_an_idea_keeping_the_old_text(client, admin, make_idea, 
         "idea.moderator_edit", actor=admin, target=edited, reason="Removed a phone number."
     )
     assert queue_targets(client) == []
+
+
+@pytest.mark.parametrize("filed_under", ["a retired category", "no category"])
+def test_moderator_edits_an_idea_whatever_its_category(
+    client, admin, make_idea, make_user, make_category, filed_under
+):
+    """The edit form has no category field and the edit leaves the category alone, so neither a
+    category retired since the idea was posted nor none at all (posted before there were
+    categories) may stop a moderator removing personal data."""
+    author = make_user(display_name="Idea Author")
+    if filed_under == "a retired category":
+        category = make_category("Exports")
+        idea = make_idea("Call Jane on 555-0199", author=author, category=category)
+        catalog.retire_category(category, actor=admin, ip=None)
+    else:
+        category = None
+        idea = make_idea("Call Jane on 555-0199", author=author)
+    make_category("Reporting")  # an active category exists either way
+    db.session.commit()
+
+    response = client.post(
+        f"/admin/moderation/ideas/{idea.id}/edit",
+        data=PHONE_NUMBER_REMOVED,
+    )
+    assert response.status_code == 303, page_text(response)
+    edited = db.session.get(Idea, idea.id)
+    assert (edited.title, edited.problem) == ("Exports by phone", "Ask for details.")
+    assert edited.category_id == (category.id if category is not None else None)
+    assert moderation_messages(author) == [
+        "Moderators edited your idea “Exports by phone”. Reason: Removed a phone number."
+    ]
+    assert_audited(
+        "idea.moderator_edit", actor=admin, target=edited, reason="Removed a phone number."
+    )
 
 
 def test_moderator_edits_a_comment_with_the_old_text_in_the_audit_log(
@@ -814,7 +858,7 @@ def test_moderator_edits_a_comment_with_the_old_text_in_the_audit_log(
         previous="Jane Smith lives at 4 Elm Street, tell her.",
     )
     [closed] = reports_of(f"comment:{comment.id}")
-    assert (closed.resolution, closed.resolved_by_id) == ("edited", admin.id)
+    assert (closed.resolution, closed.resolved_by_id) == (ReportResolution.EDITED, admin.id)
     assert moderation_messages(author) == [
         "Moderators edited your comment. Reason: Removed an address."
     ]
@@ -834,7 +878,9 @@ def test_dismissing_closes_the_reports_and_leaves_the_content(
     assert response.status_code == 303
     assert urlsplit(response.headers["Location"]).path == "/admin/moderation"
     rows = reports_of(f"idea:{idea.id}")
-    assert [(r.resolution, r.resolved_by_id) for r in rows] == [("dismissed", admin.id)] * 2
+    assert [(r.resolution, r.resolved_by_id) for r in rows] == [
+        (ReportResolution.DISMISSED, admin.id)
+    ] * 2
     assert all(r.resolved_at is not None for r in rows)
     assert reports_of(f"comment:{comment.id}")[0].resolved_at is None
     assert queue_targets(client) == [f"comment-{comment.id}"]
@@ -926,7 +972,7 @@ def test_suspending_with_hide_content_hides_everything_they_posted(
         select(func.count(Report.id)).where(Report.resolved_at.is_(None))
     )
     assert open_reports == 0
-    assert {r.resolution for r in db.session.scalars(select(Report))} == {"hidden"}
+    assert {r.resolution for r in db.session.scalars(select(Report))} == {ReportResolution.HIDDEN}
 
     assert_audited("user.suspended", actor=admin, target=spammer, reason="Posting adverts")
     assert_audited("user.content_hidden", actor=admin, target=spammer, ideas=2, comments=2)
@@ -1018,13 +1064,13 @@ def test_newcomers_need_approval_only_while_pre_moderation_is_on(make_user, make
     newcomer = make_user()
     established = make_user()
     make_idea(author=established)
-    assert not moderation.needs_approval(newcomer)
+    assert not premoderation.needs_approval(newcomer)
     turn_pre_moderation_on()
-    assert moderation.needs_approval(newcomer)
+    assert premoderation.needs_approval(newcomer)
     for role in ("product_manager", "admin"):
-        assert not moderation.needs_approval(make_user(role))
+        assert not premoderation.needs_approval(make_user(role))
     # Someone with a public idea already is no newcomer.
-    assert not moderation.needs_approval(established)
+    assert not premoderation.needs_approval(established)
 
 
 def held(idea: Idea) -> Idea:
@@ -1128,7 +1174,7 @@ def test_rejecting_a_waiting_idea_tells_its_author(client, admin, make_user, mak
     assert visitor().get(f"/ideas/{idea.id}").status_code == 404
     assert "Reason: Advertising, not an idea." in page_text(as_newcomer.get(f"/ideas/{idea.id}"))
     # A rejected idea is no approved one: their next idea would wait too.
-    assert moderation.needs_approval(newcomer)
+    assert premoderation.needs_approval(newcomer)
 
 
 # --- Only admins moderate ------------------------------------------------------------------

@@ -13,7 +13,7 @@ from portal import create_app
 from portal.extensions import db
 from portal.models import Category, Idea
 from portal.models.types import utcnow
-from portal.services import catalog, search
+from portal.services import catalog, highlighting, search
 
 from . import dbutil
 
@@ -172,7 +172,7 @@ def test_excerpt_is_a_short_piece_around_the_first_match(post):
     excerpt = str(hit.excerpt_html)
     assert "<mark>spreadsheet</mark> import would save days." in excerpt
     assert excerpt.startswith("…") and excerpt.endswith("…")
-    assert len(excerpt) < search.EXCERPT_CHARS + 40
+    assert len(excerpt) < highlighting.EXCERPT_CHARS + 40
     assert hit.title_html == "Automate month end"
 
 

@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import Comment, Idea
 from portal.permissions import can_moderate
-from portal.services import moderation
+from portal.services import moderation, premoderation, reports
 from portal.services.errors import DomainError
 from portal.web import client_ip, role_required, safe_next
 
@@ -53,12 +53,12 @@ def moderation_queue():
     hidden_ideas, hidden_comments = moderation.recently_hidden()
     return render_template(
         "admin/moderation.html",
-        queue=moderation.report_queue(),
+        queue=reports.report_queue(),
         waiting=moderation.awaiting_approval(),
         hidden_ideas=hidden_ideas,
         hidden_comments=hidden_comments,
-        reasons=moderation.REASONS,
-        pre_moderation=moderation.pre_moderation_on(),
+        reasons=reports.REASONS,
+        pre_moderation=premoderation.pre_moderation_on(),
         hide_form=HideForm(formdata=None),
         action_form=ActionForm(),
     )
@@ -66,11 +66,11 @@ def moderation_queue():
 
 def _suggested_reason(target: str) -> str:
     """Prefill the reason from what reporters said, so the moderator only has to confirm."""
-    reasons = moderation.open_reasons(target)
+    reasons = reports.open_reasons(target)
     if not reasons:
         return ""
     reason, _ = reasons.most_common(1)[0]
-    return f"{moderation.REASONS[reason]}: see our community guidelines."
+    return f"{reports.REASONS[reason]}: see our community guidelines."
 
 
 def _hide(item, target: str, *, what: str):
@@ -94,14 +94,14 @@ def _hide(item, target: str, *, what: str):
 @role_required(can_moderate)
 def hide_idea(idea_id: int):
     idea = _idea(idea_id)
-    return _hide(idea, moderation.target_of(idea=idea), what="idea")
+    return _hide(idea, reports.target_of(idea=idea), what="idea")
 
 
 @bp.route("/moderation/comments/<id:comment_id>/hide", methods=["GET", "POST"])
 @role_required(can_moderate)
 def hide_comment(comment_id: int):
     comment = _comment(comment_id)
-    return _hide(comment, moderation.target_of(comment=comment), what="comment")
+    return _hide(comment, reports.target_of(comment=comment), what="comment")
 
 
 @bp.route("/moderation/ideas/<id:idea_id>/restore", methods=["POST"])
@@ -139,7 +139,7 @@ def approve_idea(idea_id: int):
 def dismiss_idea_reports(idea_id: int):
     idea = _idea(idea_id)
     return _button_action(
-        lambda: moderation.dismiss_reports(idea=idea, actor=current_user, ip=client_ip()),
+        lambda: reports.dismiss_reports(idea=idea, actor=current_user, ip=client_ip()),
         "The reports are dismissed; the idea stays as it is.",
     )
 
@@ -149,7 +149,7 @@ def dismiss_idea_reports(idea_id: int):
 def dismiss_comment_reports(comment_id: int):
     comment = _comment(comment_id)
     return _button_action(
-        lambda: moderation.dismiss_reports(comment=comment, actor=current_user, ip=client_ip()),
+        lambda: reports.dismiss_reports(comment=comment, actor=current_user, ip=client_ip()),
         "The reports are dismissed; the comment stays as it is.",
     )
 

@@ -12,10 +12,9 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, Optional
 
 from portal.forms import HumanCheck
-from portal.services.comments import BODY_MAX
-from portal.services.ideas import TEXT_MAX, TITLE_MAX, TITLE_MIN
-from portal.services.moderation import DETAIL_MAX as REPORT_DETAIL_MAX
-from portal.services.moderation import REASONS as REPORT_REASONS
+from portal.services.reports import DETAIL_MAX as REPORT_DETAIL_MAX
+from portal.services.reports import REASONS as REPORT_REASONS
+from portal.services.validation import BODY_MAX, TEXT_MAX, TITLE_MAX, TITLE_MIN
 
 
 class IdeaForm(FlaskForm):

@@ -41,11 +41,12 @@ from portal.permissions import (
 from portal.services import (
     catalog,
     comments,
+    idea_lists,
     ideas,
-    moderation,
     notifications,
     outcomes,
     pipeline,
+    reports,
     votes,
 )
 from portal.services.errors import DomainError, InvalidInput
@@ -195,7 +196,7 @@ def _render_detail(
         .where(StageChange.idea_id == idea.id)
         .order_by(StageChange.created_at, StageChange.id)
     ).all()
-    people, organisations = ideas.supporter_summary(idea)
+    people, organisations = idea_lists.supporter_summary(idea)
     own = outcomes.own_answer(idea, current_user)
     due = idea.response_due_at
     # Forms carry a CSRF token, and making one starts a session. Anonymous visitors see no form
@@ -445,12 +446,12 @@ def read_all_notifications():
 @bp.route("/my-ideas")
 @login_required
 def mine():
-    activity = ideas.my_activity(current_user)
+    activity = idea_lists.my_activity(current_user)
     every_idea = {idea.id: idea for group in activity.values() for idea in group}
     return render_template(
         "ideas/mine.html",
         activity=activity,
-        latest=ideas.latest_changes(list(every_idea.values())),
+        latest=idea_lists.latest_changes(list(every_idea.values())),
     )
 
 
@@ -565,7 +566,7 @@ def _report(idea: Idea, comment: Comment | None):
     form = ReportForm()
     done = handle_submission(
         form,
-        lambda: moderation.report(
+        lambda: reports.report(
             current_user,
             reason=form.reason.data,
             detail=form.detail.data or "",

@@ -6,19 +6,19 @@ from flask_login import current_user
 from portal.cache import cached_page
 from portal.main import bp
 from portal.markdown import render_markdown
-from portal.services import catalog, ideas
+from portal.services import catalog, idea_lists
 from portal.services.settings import get_setting
 from portal.web import parse_number
 
 
-def _filters_from_args(stages) -> ideas.IdeaFilters:
+def _filters_from_args(stages) -> idea_lists.IdeaFilters:
     args = request.args
     sort = args.get("sort", "trending")
     stage = args.get("stage", "open")
     stage_slugs = {s.slug for s in stages}
     category = args.get("category", "")
-    return ideas.IdeaFilters(
-        sort=sort if sort in ideas.SORTS else "trending",
+    return idea_lists.IdeaFilters(
+        sort=sort if sort in idea_lists.SORTS else "trending",
         stage=stage if stage in {"open", "closed", "all"} | stage_slugs else "open",
         category_id=parse_number(category),
         mine=args.get("mine") == "1",
@@ -33,7 +33,7 @@ def home():
     stages = catalog.stages()
     filters = _filters_from_args(stages)
     try:
-        page = ideas.list_ideas(
+        page = idea_lists.list_ideas(
             filters,
             viewer=current_user,
             after=request.args.get("after"),
@@ -45,7 +45,7 @@ def home():
         "main/home.html",
         page=page,
         filters=filters,
-        sorts=ideas.SORTS,
+        sorts=idea_lists.SORTS,
         stages=stages,
         categories=catalog.active_categories(),
     )

@@ -2,7 +2,7 @@
 
 from portal.models.audit import AuditEvent
 from portal.models.catalog import Category
-from portal.models.conversation import Comment, InternalNote, Notification, Report
+from portal.models.conversation import Comment, InternalNote, Notification, Report, ReportResolution
 from portal.models.idea import Follow, Idea, IdeaOrganisation, IdeaRevision, OutcomeAnswer, Vote
 from portal.models.mail import EmailPreference, OutboxMessage
 from portal.models.organisation import Organisation, OrganisationDomain
@@ -28,6 +28,7 @@ __all__ = [
     "OutboxMessage",
     "OutcomeAnswer",
     "Report",
+    "ReportResolution",
     "Role",
     "SiteSetting",
     "Stage",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
@@ -55,6 +56,15 @@ class InternalNote(db.Model):
     author: Mapped[User | None] = relationship(lazy="joined")
 
 
+class ReportResolution(enum.StrEnum):
+    """What became of a report; stored as these strings in reports.resolution."""
+
+    HIDDEN = "hidden"  # a moderator hid the content
+    EDITED = "edited"  # a moderator corrected it
+    DISMISSED = "dismissed"  # a moderator judged the report unfounded
+    DELETED = "deleted"  # its author deleted the comment first
+
+
 class Report(db.Model):
     """Someone's report of an idea or a comment to the moderators.
 
@@ -88,8 +98,7 @@ class Report(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    # What became of it: "hidden", "edited" or "dismissed" by a moderator, or "deleted" when
-    # its author deleted the comment first.
+    # What became of it: a ReportResolution, or None while it is open.
     resolution: Mapped[str | None] = mapped_column(String(20))
 
     reporter: Mapped[User] = relationship(foreign_keys=[reporter_id], lazy="joined")

@@ -3,40 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import false, or_, select, update
 
 from portal.extensions import db
-from portal.models import Comment, Idea, Report, User
+from portal.models import Comment, Idea, ReportResolution, User
 from portal.models.types import utcnow
 from portal.permissions import (
     can_comment,
     can_delete_comment,
     can_edit_comment,
     can_mark_official,
+    can_see_hidden,
     is_signed_in,
-    is_team,
     require,
+    speaks_for_team,
 )
 from portal.services import abuse, ideas, notifications, trending, votes
 from portal.services.errors import InvalidInput
-from portal.services.text import without_control_characters
-
-BODY_MAX = 10_000
-
-
-def _clean_body(body: str) -> str:
-    body = without_control_characters(body or "").strip()
-    if not body:
-        raise InvalidInput("Write something before posting.", field="body")
-    if len(body) > BODY_MAX:
-        raise InvalidInput(f"Keep comments under {BODY_MAX:,} characters.", field="body")
-    return body
+from portal.services.reports import close_reports, target_of
+from portal.services.validation import clean_comment_body
 
 
 def add_comment(idea: Idea, *, author: User, body: str, parent_id: int | None = None) -> Comment:
     require(can_comment(author, idea))
-    body = _clean_body(body)
+    body = clean_comment_body(body)
     abuse.check_links(author, body, field="body")
     abuse.check_comment_not_repeated(author, body)
     parent = None
@@ -68,7 +60,7 @@ def add_comment(idea: Idea, *, author: User, body: str, parent_id: int | None = 
 
 def edit_comment(comment: Comment, *, actor: User, body: str) -> None:
     require(can_edit_comment(actor, comment, now=utcnow()))
-    body = _clean_body(body)
+    body = clean_comment_body(body)
     abuse.check_links(actor, body, field="body")
     if body != comment.body:
         comment.body = body
@@ -87,11 +79,7 @@ def delete_comment(comment: Comment, *, actor: User) -> None:
     comment.deleted_at = utcnow()
     comment.is_official = False
     # Nothing left for moderators to judge: close its reports, or they could never be handled.
-    db.session.execute(
-        update(Report)
-        .where(Report.comment_id == comment.id, Report.resolved_at.is_(None))
-        .values(resolved_at=utcnow(), resolution="deleted")
-    )
+    close_reports(target_of(comment=comment), ReportResolution.DELETED, by=None)
 
 
 def mark_official(comment: Comment, *, actor: User) -> None:
@@ -99,9 +87,9 @@ def mark_official(comment: Comment, *, actor: User) -> None:
     require(can_mark_official(actor))
     if comment.deleted_at or comment.hidden_at:
         raise InvalidInput("That comment is no longer there.")
-    if comment.author is None or not is_team(comment.author):
+    if comment.author is None or not speaks_for_team(comment.author):
         raise InvalidInput("Only a comment by the team can be the official response.")
-    idea = db.session.get(Idea, comment.idea_id)
+    idea = db.session.get_one(Idea, comment.idea_id)
     db.session.execute(
         update(Comment)
         .where(Comment.idea_id == comment.idea_id, Comment.id != comment.id)
@@ -122,14 +110,14 @@ class Thread:
     replies: list[Comment] = field(default_factory=list)
 
 
-def conversation(idea: Idea, *, viewer) -> tuple[Comment | None, list[Thread]]:
+def conversation(idea: Idea, *, viewer: Any) -> tuple[Comment | None, list[Thread]]:
     """The official response and the threads, in one query whatever their length.
 
     Deleted comments without replies disappear; with replies they stay as placeholders.
     Hidden comments are left out for everyone but the team and their own author.
     """
     stmt = select(Comment).where(Comment.idea_id == idea.id)
-    if not is_team(viewer):
+    if not can_see_hidden(viewer):
         # Authors still see their own hidden comments, marked, with the moderators' reason.
         own = Comment.author_id == viewer.id if is_signed_in(viewer) else false()
         stmt = stmt.where(or_(Comment.hidden_at.is_(None), own))

@@ -1,72 +1,34 @@
-"""Ideas: submitting and editing them, and the lists people browse."""
+"""Ideas: submitting, editing and finding one, and the team's promise of an answer."""
 
 from __future__ import annotations
 
-import base64
-import json
-import math
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select, tuple_, update
-from sqlalchemy.orm import lazyload
+from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.models import Follow, Idea, IdeaOrganisation, IdeaRevision, Stage, User, Vote
+from portal.models import Idea, IdeaRevision, Stage, User
 from portal.models.types import utcnow
 from portal.permissions import (
     can_edit_idea,
     can_publish_concept,
-    can_see_hidden,
     can_see_idea,
     can_submit_idea,
-    is_signed_in,
-    is_team,
     require,
+    speaks_for_team,
 )
-from portal.services import abuse, catalog, moderation, trending, votes
-from portal.services.errors import InvalidInput
-from portal.services.text import without_control_characters
-
-TITLE_MIN, TITLE_MAX = 5, 120
-TEXT_MAX = 20_000
+from portal.services import abuse, catalog, trending, votes
+from portal.services.premoderation import needs_approval
+from portal.services.validation import IdeaText, clean_category, clean_idea_text
 
 
 class IdeaNotFound(Exception):
     pass
 
 
-def _clean_fields(title: str, problem: str, solution: str, category_id, *, current=None) -> dict:
-    """Checked and tidied fields; `current` is the idea's category, kept even if retired."""
-    title = " ".join(without_control_characters(title or "").split())
-    problem = without_control_characters(problem or "").strip()
-    solution = without_control_characters(solution or "").strip()
-    if not TITLE_MIN <= len(title) <= TITLE_MAX:
-        raise InvalidInput(
-            f"Give the idea a title of {TITLE_MIN} to {TITLE_MAX} characters.", field="title"
-        )
-    if not problem:
-        raise InvalidInput("Describe the problem this idea solves for you.", field="problem")
-    for name, text in (("problem", problem), ("solution", solution)):
-        if len(text) > TEXT_MAX:
-            raise InvalidInput(f"Keep this under {TEXT_MAX:,} characters.", field=name)
-    categories = catalog.active_categories()
-    if current is not None and current not in categories:
-        categories = [*categories, current]
-    category = None
-    if category_id not in (None, "", 0):
-        category = next((c for c in categories if str(c.id) == str(category_id)), None)
-        if category is None:
-            raise InvalidInput("Choose one of the listed categories.", field="category_id")
-    elif categories:
-        raise InvalidInput("Choose the category that fits best.", field="category_id")
-    return {"title": title, "problem": problem, "solution": solution, "category": category}
-
-
-def _check_links(author: User, fields: dict) -> None:
-    abuse.check_links(
-        author, fields["title"], fields["problem"], fields["solution"], field="problem"
-    )
+def _check_links(author: User, text: IdeaText) -> None:
+    abuse.check_links(author, text.title, text.problem, text.solution, field="problem")
 
 
 def submit_idea(
@@ -82,17 +44,19 @@ def submit_idea(
     require(can_submit_idea(author))
     if as_concept:
         require(can_publish_concept(author))
-    fields = _clean_fields(title, problem, solution, category_id)
-    abuse.check_links(
-        author, fields["title"], fields["problem"], fields["solution"], field="problem"
-    )
-    abuse.check_idea_not_repeated(author, fields["title"], fields["problem"])
+    text = clean_idea_text(title, problem, solution)
+    category = clean_category(category_id)
+    _check_links(author, text)
+    abuse.check_idea_not_repeated(author, text.title, text.problem)
     now = utcnow()
     stage = catalog.initial_stage()
     # With pre-moderation on, a newcomer's idea waits, seen only by them and the team.
-    held = not as_concept and moderation.needs_approval(author)
+    held = not as_concept and needs_approval(author)
     idea = Idea(
-        **fields,
+        title=text.title,
+        problem=text.problem,
+        solution=text.solution,
+        category=category,
         author_id=author.id,
         stage=stage,
         is_team_concept=as_concept,
@@ -114,27 +78,29 @@ def submit_idea(
 
 
 def edit_idea(
-    idea: Idea, *, actor: User, title: str, problem: str, solution: str, category_id=None
+    idea: Idea,
+    *,
+    actor: User,
+    title: str,
+    problem: str,
+    solution: str,
+    category_id: int | str | None = None,
 ) -> None:
     """The author corrects their idea; the previous text is kept for the team."""
     require(can_edit_idea(actor, idea))
-    fields = _clean_fields(title, problem, solution, category_id, current=idea.category)
-    abuse.check_links(
-        actor, fields["title"], fields["problem"], fields["solution"], field="problem"
-    )
-    if (fields["title"], fields["problem"], fields["solution"]) == (
-        idea.title,
-        idea.problem,
-        idea.solution,
-    ) and fields["category"] == idea.category:
+    text = clean_idea_text(title, problem, solution)
+    # The idea's own category stays a valid choice even if it was retired since.
+    category = clean_category(category_id, current=idea.category)
+    _check_links(actor, text)
+    if not text.differs_from(idea.title, idea.problem, idea.solution) and category == idea.category:
         return
     db.session.add(
         IdeaRevision(
             idea_id=idea.id, title=idea.title, problem=idea.problem, solution=idea.solution
         )
     )
-    for name, value in fields.items():
-        setattr(idea, name, value)
+    idea.title, idea.problem, idea.solution = text.title, text.problem, text.solution
+    idea.category = category
     idea.edited_at = utcnow()
 
 
@@ -148,7 +114,7 @@ def revisions(idea: Idea) -> list[IdeaRevision]:
     )
 
 
-def get_idea(idea_id: int, *, viewer) -> Idea:
+def get_idea(idea_id: int, *, viewer: Any) -> Idea:
     """The idea if this person may see it; IdeaNotFound otherwise (hidden looks like missing)."""
     idea = db.session.get(Idea, idea_id)
     if idea is None or not can_see_idea(viewer, idea):
@@ -159,7 +125,7 @@ def get_idea(idea_id: int, *, viewer) -> Idea:
 def touch(idea: Idea, *, weight: float = 0.0) -> None:
     """Record activity on an idea: its 'recently updated' time and its trending score."""
     now = utcnow()
-    values = {"last_activity_at": now}
+    values: dict[str, Any] = {"last_activity_at": now}
     if weight:
         values["trending_score"] = Idea.trending_score + trending.weight_at(weight, now)
     db.session.execute(update(Idea).where(Idea.id == idea.id).values(**values))
@@ -173,248 +139,9 @@ def promise_next_answer(idea: Idea, stage: Stage, *, since: datetime) -> None:
 
 def record_team_response(idea: Idea, actor: User) -> None:
     """The team has answered: the author can no longer edit, and the next answer is due later."""
-    if not is_team(actor):
+    if not speaks_for_team(actor):
         return
     now = utcnow()
     if idea.first_response_at is None:
         idea.first_response_at = now
     promise_next_answer(idea, idea.stage, since=now)
-
-
-# --- Lists ----------------------------------------------------------------------------------
-
-SORTS = {
-    "trending": ("Trending", Idea.trending_score),
-    "top": ("Most votes", Idea.vote_count),
-    "new": ("Newest", Idea.created_at),
-    "discussed": ("Most discussed", Idea.comment_count),
-    "updated": ("Recently updated", Idea.last_activity_at),
-}
-PER_PAGE = 20
-
-
-@dataclass
-class IdeaFilters:
-    sort: str = "trending"
-    stage: str = "open"  # "open", "closed", "all" or a stage slug
-    category_id: int | None = None
-    mine: bool = False
-    voted: bool = False
-    following: bool = False
-
-
-@dataclass
-class IdeaPage:
-    ideas: list[Idea]
-    next_cursor: str | None
-    prev_cursor: str | None
-    voted_ids: set[int] = field(default_factory=set)
-    org_counts: dict[int, int] = field(default_factory=dict)
-
-
-def encode_cursor(value, idea_id: int) -> str:
-    if hasattr(value, "isoformat"):
-        value = {"t": value.isoformat()}
-    raw = json.dumps([value, idea_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, sort: str):
-    """The (value, id) a cursor points after; ValueError for anything that is not one of ours."""
-
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, idea_id = json.loads(raw)
-    except Exception as exc:
-        raise ValueError("bad cursor") from exc
-    if not isinstance(idea_id, int) or isinstance(idea_id, bool) or not 0 < idea_id < 2**31:
-        raise ValueError("bad cursor")
-    if sort in ("new", "updated"):
-        if not isinstance(value, dict) or not isinstance(value.get("t"), str):
-            raise ValueError("bad cursor")
-        value = datetime.fromisoformat(value["t"])
-        if value.tzinfo is None:
-            raise ValueError("bad cursor")
-    elif not isinstance(value, int | float) or isinstance(value, bool):
-        raise ValueError("bad cursor")
-    elif sort == "trending":
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError("bad cursor")
-    elif not isinstance(value, int) or not -(2**31) < value < 2**31:
-        raise ValueError("bad cursor")  # counts are 32-bit integers
-    return value, idea_id
-
-
-def visible_ideas(viewer) -> Select:
-    stmt = select(Idea)
-    if not can_see_hidden(viewer):
-        stmt = stmt.where(Idea.hidden_at.is_(None))
-    return stmt
-
-
-def _filtered(filters: IdeaFilters, viewer) -> Select:
-    stmt = visible_ideas(viewer)
-    if filters.stage == "open":
-        stmt = stmt.where(Idea.stage.has(Stage.is_closed.is_(False)))
-    elif filters.stage == "closed":
-        stmt = stmt.where(Idea.stage.has(Stage.is_closed.is_(True)))
-    elif filters.stage != "all":
-        stmt = stmt.where(Idea.stage.has(Stage.slug == filters.stage))
-    if filters.category_id is not None:
-        stmt = stmt.where(Idea.category_id == filters.category_id)
-    if is_signed_in(viewer):
-        if filters.mine:
-            stmt = stmt.where(Idea.author_id == viewer.id)
-        if filters.voted:
-            stmt = stmt.where(
-                select(Vote.id).where(Vote.idea_id == Idea.id, Vote.user_id == viewer.id).exists()
-            )
-        if filters.following:
-            stmt = stmt.where(
-                select(Follow.user_id)
-                .where(Follow.idea_id == Idea.id, Follow.user_id == viewer.id)
-                .exists()
-            )
-    return stmt
-
-
-def list_ideas(
-    filters: IdeaFilters,
-    *,
-    viewer,
-    after: str | None = None,
-    before: str | None = None,
-    per_page: int = PER_PAGE,
-) -> IdeaPage:
-    """One page of ideas in keyset order: as fast on page 1,000 as on page 1."""
-    column = SORTS[filters.sort][1]
-    stmt = _filtered(filters, viewer)
-    key = tuple_(column, Idea.id)
-    backwards = before is not None and after is None
-    if after is not None:
-        stmt = stmt.where(key < tuple_(*decode_cursor(after, filters.sort)))
-    elif before is not None:
-        stmt = stmt.where(key > tuple_(*decode_cursor(before, filters.sort)))
-    order = (column.asc(), Idea.id.asc()) if backwards else (column.desc(), Idea.id.desc())
-    # A card shows the stage and category; joining author and owner too (each with their
-    # organisation) made PostgreSQL spend 16 ms planning a query that runs in one.
-    stmt = stmt.options(lazyload(Idea.author), lazyload(Idea.owner))
-    rows = list(db.session.scalars(stmt.order_by(*order).limit(per_page + 1)).unique())
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    if backwards:
-        rows.reverse()
-
-    def cursor_of(idea: Idea) -> str:
-        return encode_cursor(getattr(idea, column.key), idea.id)
-
-    has_next = more if not backwards else True
-    has_prev = (after is not None) if not backwards else more
-    page = IdeaPage(
-        ideas=rows,
-        next_cursor=cursor_of(rows[-1]) if rows and has_next else None,
-        prev_cursor=cursor_of(rows[0]) if rows and has_prev else None,
-    )
-    decorate(page, viewer)
-    return page
-
-
-def decorate(page: IdeaPage, viewer) -> None:
-    """What a list shows beside each idea, in a fixed number of queries for the whole page."""
-    ids = [idea.id for idea in page.ideas]
-    if not ids:
-        return
-    if is_signed_in(viewer):
-        page.voted_ids = set(
-            db.session.scalars(
-                select(Vote.idea_id).where(Vote.user_id == viewer.id, Vote.idea_id.in_(ids))
-            )
-        )
-    page.org_counts = organisation_counts(ids)
-
-
-def organisation_counts(idea_ids: list[int]) -> dict[int, int]:
-    """How many distinct organisations have people voting for each idea."""
-    rows = db.session.execute(
-        select(IdeaOrganisation.idea_id, func.count())
-        .where(IdeaOrganisation.idea_id.in_(idea_ids))
-        .group_by(IdeaOrganisation.idea_id)
-    )
-    return dict(rows.all())
-
-
-def supporter_summary(idea: Idea) -> tuple[int, int]:
-    """(people, organisations) behind an idea: 'supported by N people from M organisations'."""
-    return idea.vote_count, organisation_counts([idea.id]).get(idea.id, 0)
-
-
-def my_activity(user: User, *, limit: int = 50) -> dict[str, list[Idea]]:
-    """What a person submitted, voted for and follows, each with its latest change first."""
-
-    def ideas(condition) -> list[Idea]:
-        # Authors still see their own hidden ideas here, marked as hidden by moderators.
-        stmt = (
-            select(Idea)
-            .where(condition, or_(Idea.hidden_at.is_(None), Idea.author_id == user.id))
-            .order_by(Idea.last_activity_at.desc(), Idea.id.desc())
-            .limit(limit)
-        )
-        return list(db.session.scalars(stmt).unique())
-
-    return {
-        "submitted": ideas(Idea.author_id == user.id),
-        "voted": ideas(
-            select(Vote.id).where(Vote.idea_id == Idea.id, Vote.user_id == user.id).exists()
-        ),
-        "following": ideas(
-            select(Follow.user_id)
-            .where(Follow.idea_id == Idea.id, Follow.user_id == user.id)
-            .exists()
-        ),
-    }
-
-
-@dataclass
-class LatestChange:
-    when: datetime
-    text: str
-
-
-def _newest_rows(model, ids: list[int], *columns, where=None):
-    """For each idea, the newest row of model (a StageChange or Comment) in one query."""
-    ranked = select(
-        model.idea_id,
-        model.created_at,
-        *columns,
-        func.row_number()
-        .over(partition_by=model.idea_id, order_by=(model.created_at.desc(), model.id.desc()))
-        .label("n"),
-    ).where(model.idea_id.in_(ids))
-    if where is not None:
-        ranked = ranked.where(where)
-    ranked = ranked.subquery()
-    return db.session.execute(select(ranked).where(ranked.c.n == 1)).all()
-
-
-def latest_changes(idea_list: list[Idea]) -> dict[int, LatestChange]:
-    """The newest thing that happened to each idea: a stage change, a comment or its posting.
-
-    A fixed number of queries (three) whatever the number of ideas.
-    """
-    from portal.models import Comment, StageChange
-
-    result = {idea.id: LatestChange(idea.created_at, "Posted") for idea in idea_list}
-    ids = list(result)
-    if not ids:
-        return result
-    stage_names = {stage.id: stage.name for stage in catalog.stages()}
-    for row in _newest_rows(StageChange, ids, StageChange.to_stage_id):
-        if row.created_at >= result[row.idea_id].when:
-            name = stage_names.get(row.to_stage_id, "a new stage")
-            result[row.idea_id] = LatestChange(row.created_at, f"Moved to {name}")
-    visible = Comment.deleted_at.is_(None) & Comment.hidden_at.is_(None)
-    for row in _newest_rows(Comment, ids, where=visible):
-        if row.created_at > result[row.idea_id].when:
-            result[row.idea_id] = LatestChange(row.created_at, "New comment")
-    return result

@@ -1,4 +1,4 @@
-"""Keeping the place healthy: reports, the moderation queue, hiding, restoring, pre-moderation.
+"""Moderators' actions: hiding, restoring, correcting and approving ideas and comments.
 
 Hidden content keeps its rows: `hidden_at` takes it away from customers everywhere (every
 customer-facing query filters on it), while its author still sees it, with the moderator's
@@ -7,192 +7,24 @@ reason, and the team can restore it.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import CursorResult, Update, and_, func, or_, select, update
 
-from portal.database import insert_ignoring_duplicates
 from portal.extensions import db
-from portal.models import Comment, Idea, IdeaRevision, Notification, Report, User
+from portal.models import Comment, Idea, IdeaRevision, Notification, Report, ReportResolution, User
 from portal.models.types import utcnow
-from portal.permissions import can_moderate, can_report, is_team, require
-from portal.services import audit, emails, settings
+from portal.permissions import can_moderate, require
+from portal.services import audit, emails
 from portal.services.errors import InvalidInput
 from portal.services.notifications import MODERATION
+from portal.services.reports import QUEUE_SIZE, close_reports, target_of
 from portal.services.text import without_control_characters
+from portal.services.validation import clean_comment_body, clean_idea_text
 
-REASONS = {
-    "spam": "Spam or advertising",
-    "abusive": "Abusive, harassing or hateful",
-    "off_topic": "Off-topic or not an idea",
-    "other": "Something else",
-}
-DETAIL_MAX = 1000
 HIDE_REASON_MAX = 500
-QUEUE_SIZE = 100
-
-
-HIDDEN = "hidden"
-EDITED = "edited"
-DISMISSED = "dismissed"
-
-
-def target_of(*, idea: Idea | None = None, comment: Comment | None = None) -> str:
-    return f"comment:{comment.id}" if comment is not None else f"idea:{idea.id}"
-
-
-# --- Reports -------------------------------------------------------------------------------
-
-
-def report(
-    reporter: User,
-    *,
-    reason: str,
-    detail: str = "",
-    idea: Idea | None = None,
-    comment: Comment | None = None,
-) -> bool:
-    """Report an idea or a comment to the moderators; False if this person already had."""
-    require(can_report(reporter))
-    if reason not in REASONS:
-        raise InvalidInput("Choose why you are reporting this.", field="reason")
-    detail = without_control_characters(detail or "").strip()
-    if len(detail) > DETAIL_MAX:
-        raise InvalidInput(f"Keep the details under {DETAIL_MAX:,} characters.", field="detail")
-    if reason == "other" and not detail:
-        raise InvalidInput("Tell the moderators what is wrong.", field="detail")
-    item = comment if comment is not None else idea
-    if item.author_id == reporter.id:
-        raise InvalidInput("You cannot report your own post; edit or delete it instead.")
-    return insert_ignoring_duplicates(
-        Report,
-        target=target_of(idea=idea, comment=comment),
-        idea_id=comment.idea_id if comment is not None else idea.id,
-        comment_id=comment.id if comment is not None else None,
-        reporter_id=reporter.id,
-        reason=reason,
-        detail=detail,
-        created_at=utcnow(),
-    )
-
-
-def _resolve_reports(target: str, resolution: str, actor: User) -> int:
-    return (
-        db.session.execute(
-            update(Report)
-            .where(Report.target == target, Report.resolved_at.is_(None))
-            .values(resolved_at=utcnow(), resolved_by_id=actor.id, resolution=resolution)
-        ).rowcount
-        or 0
-    )
-
-
-def dismiss_reports(
-    *, idea: Idea | None = None, comment: Comment | None = None, actor: User, ip: str | None
-) -> int:
-    """The reports were unfounded: close them, leaving the content as it is."""
-    require(can_moderate(actor))
-    target = target_of(idea=idea, comment=comment)
-    closed = _resolve_reports(target, DISMISSED, actor)
-    if closed:
-        audit.record("report.dismissed", actor=actor, ip=ip, target=comment or idea, reports=closed)
-    return closed
-
-
-@dataclass
-class QueueItem:
-    """One reported idea or comment, however many people reported it."""
-
-    target: str
-    idea: Idea
-    comment: Comment | None
-    reporters: int
-    latest_at: datetime
-    reasons: Counter = field(default_factory=Counter)
-    details: list[Report] = field(default_factory=list)
-
-    @property
-    def author(self) -> User | None:
-        return (self.comment or self.idea).author
-
-    @property
-    def is_hidden(self) -> bool:
-        return (self.comment or self.idea).hidden_at is not None
-
-
-def report_queue(*, limit: int = QUEUE_SIZE) -> list[QueueItem]:
-    """Open reports, one row per reported item, the most recently reported first (3 queries)."""
-    grouped = db.session.execute(
-        select(
-            Report.target,
-            func.min(Report.idea_id),
-            func.min(Report.comment_id),
-            func.count(func.distinct(Report.reporter_id)),
-            func.max(Report.created_at),
-        )
-        .where(Report.resolved_at.is_(None))
-        .group_by(Report.target)
-        .order_by(func.max(Report.created_at).desc(), Report.target)
-        .limit(limit)
-    ).all()
-    if not grouped:
-        return []
-    idea_ids = {row[1] for row in grouped}
-    comment_ids = {row[2] for row in grouped if row[2] is not None}
-    ideas_by_id = {
-        i.id: i for i in db.session.scalars(select(Idea).where(Idea.id.in_(idea_ids))).unique()
-    }
-    comments_by_id = {}
-    if comment_ids:
-        comments_by_id = {
-            c.id: c
-            for c in db.session.scalars(select(Comment).where(Comment.id.in_(comment_ids))).unique()
-        }
-    items = {
-        target: QueueItem(
-            target=target,
-            idea=ideas_by_id[idea_id],
-            comment=comments_by_id.get(comment_id) if comment_id else None,
-            reporters=reporters,
-            latest_at=latest_at,
-        )
-        for target, idea_id, comment_id, reporters, latest_at in grouped
-    }
-    reports = db.session.scalars(
-        select(Report)
-        .where(Report.resolved_at.is_(None), Report.target.in_(items))
-        .order_by(Report.created_at.desc(), Report.id.desc())
-    ).unique()
-    for row in reports:
-        item = items[row.target]
-        item.reasons[row.reason] += 1
-        if row.detail:
-            item.details.append(row)
-    return list(items.values())
-
-
-def open_reasons(target: str) -> Counter:
-    """Why the open reports of one item were made, with how many times each."""
-    return Counter(
-        dict(
-            db.session.execute(
-                select(Report.reason, func.count(Report.id))
-                .where(Report.target == target, Report.resolved_at.is_(None))
-                .group_by(Report.reason)
-            ).all()
-        )
-    )
-
-
-def open_report_count() -> int:
-    return (
-        db.session.scalar(
-            select(func.count(func.distinct(Report.target))).where(Report.resolved_at.is_(None))
-        )
-        or 0
-    )
 
 
 # --- Hiding and restoring -----------------------------------------------------------------
@@ -207,7 +39,7 @@ def _clean_reason(reason: str) -> str:
     return reason
 
 
-def recount_comments(idea_ids) -> None:
+def recount_comments(idea_ids: Iterable[int]) -> None:
     """Set comment_count from the visible comments, in SQL: exact whatever was hidden or not."""
     ids = list(set(idea_ids))
     if not ids:
@@ -222,7 +54,9 @@ def recount_comments(idea_ids) -> None:
     db.session.execute(update(Idea).where(Idea.id.in_(ids)).values(comment_count=visible))
 
 
-def _tell_author(author_id: int | None, idea_id: int, message: str, *, comment_id=None, actor):
+def _tell_author(
+    author_id: int | None, idea_id: int, message: str, *, comment_id: int | None = None
+) -> None:
     if author_id is None:
         return
     notification = Notification(
@@ -245,6 +79,10 @@ def _described(item: Idea | Comment) -> tuple[str, int, int | None, str]:
     return "idea", item.id, None, f"your idea “{item.title}”"
 
 
+def _target(item: Idea | Comment) -> str:
+    return target_of(comment=item) if isinstance(item, Comment) else target_of(idea=item)
+
+
 def hide(item: Idea | Comment, *, reason: str, actor: User, ip: str | None) -> None:
     """Take an idea or a comment away from customers; its author is told why."""
     require(can_moderate(actor))
@@ -253,19 +91,15 @@ def hide(item: Idea | Comment, *, reason: str, actor: User, ip: str | None) -> N
     if item.hidden_at is None or getattr(item, "awaiting_approval", False):
         item.hidden_at = utcnow()
     item.hidden_reason = reason
-    if kind == "idea":
+    if isinstance(item, Idea):
         item.awaiting_approval = False
     else:
         item.is_official = False
         db.session.flush()
         recount_comments([idea_id])
-    _resolve_reports(target_of(**{kind: item}), HIDDEN, actor)
+    close_reports(_target(item), ReportResolution.HIDDEN, by=actor)
     _tell_author(
-        item.author_id,
-        idea_id,
-        f"Moderators hid {named}. Reason: {reason}",
-        comment_id=comment_id,
-        actor=actor,
+        item.author_id, idea_id, f"Moderators hid {named}. Reason: {reason}", comment_id=comment_id
     )
     audit.record(f"{kind}.hidden", actor=actor, ip=ip, target=item, reason=reason)
 
@@ -278,7 +112,7 @@ def restore(item: Idea | Comment, *, actor: User, ip: str | None) -> None:
     kind, idea_id, comment_id, named = _described(item)
     item.hidden_at = None
     item.hidden_reason = None
-    if kind == "idea":
+    if isinstance(item, Idea):
         item.awaiting_approval = False
     else:
         db.session.flush()
@@ -288,7 +122,6 @@ def restore(item: Idea | Comment, *, actor: User, ip: str | None) -> None:
         idea_id,
         f"Moderators restored {named}: everyone can see it again.",
         comment_id=comment_id,
-        actor=actor,
     )
     audit.record(f"{kind}.restored", actor=actor, ip=ip, target=item)
 
@@ -297,13 +130,10 @@ def hide_everything_by(user: User, *, reason: str, actor: User, ip: str | None) 
     """Hide all of a person's ideas and comments at once, e.g. when suspending a spammer."""
     require(can_moderate(actor))
     now = utcnow()
-    hidden_ideas = (
-        db.session.execute(
-            update(Idea)
-            .where(Idea.author_id == user.id, Idea.hidden_at.is_(None))
-            .values(hidden_at=now, hidden_reason=reason, awaiting_approval=False)
-        ).rowcount
-        or 0
+    hidden_ideas = _rows_changed(
+        update(Idea)
+        .where(Idea.author_id == user.id, Idea.hidden_at.is_(None))
+        .values(hidden_at=now, hidden_reason=reason, awaiting_approval=False)
     )
     touched = list(
         db.session.scalars(
@@ -312,16 +142,31 @@ def hide_everything_by(user: User, *, reason: str, actor: User, ip: str | None) 
             .distinct()
         )
     )
-    hidden_comments = (
-        db.session.execute(
-            update(Comment)
-            .where(Comment.author_id == user.id, Comment.hidden_at.is_(None))
-            .values(hidden_at=now, hidden_reason=reason, is_official=False)
-        ).rowcount
-        or 0
+    hidden_comments = _rows_changed(
+        update(Comment)
+        .where(Comment.author_id == user.id, Comment.hidden_at.is_(None))
+        .values(hidden_at=now, hidden_reason=reason, is_official=False)
     )
     recount_comments(touched)
-    # Their reports are answered: what they reported about this person's posts is dealt with.
+    _close_reports_on_posts_by(user, actor=actor, at=now)
+    db.session.expire_all()
+    audit.record(
+        "user.content_hidden",
+        actor=actor,
+        ip=ip,
+        target=user,
+        ideas=hidden_ideas,
+        comments=hidden_comments,
+    )
+    return hidden_ideas, hidden_comments
+
+
+def _rows_changed(stmt: Update) -> int:
+    return cast(CursorResult[Any], db.session.execute(stmt)).rowcount or 0
+
+
+def _close_reports_on_posts_by(user: User, *, actor: User, at: datetime) -> None:
+    """Their reports are answered: what was reported about this person's posts is dealt with."""
     db.session.execute(
         update(Report)
         .where(
@@ -334,18 +179,8 @@ def hide_everything_by(user: User, *, reason: str, actor: User, ip: str | None) 
                 Report.comment_id.in_(select(Comment.id).where(Comment.author_id == user.id)),
             ),
         )
-        .values(resolved_at=now, resolved_by_id=actor.id, resolution=HIDDEN)
+        .values(resolved_at=at, resolved_by_id=actor.id, resolution=ReportResolution.HIDDEN)
     )
-    db.session.expire_all()
-    audit.record(
-        "user.content_hidden",
-        actor=actor,
-        ip=ip,
-        target=user,
-        ideas=hidden_ideas,
-        comments=hidden_comments,
-    )
-    return hidden_ideas, hidden_comments
 
 
 # --- Moderators' edits --------------------------------------------------------------------
@@ -361,54 +196,47 @@ def edit_idea(
     actor: User,
     ip: str | None,
 ) -> bool:
-    """A moderator corrects an idea (say, removes personal data); the old text is kept."""
-    from portal.services.ideas import _clean_fields
+    """A moderator corrects an idea (say, removes personal data); the old text is kept.
 
+    Only the text is checked: a moderator's edit leaves the category as it is, so a category
+    retired since, or none at all, is no reason to refuse it.
+    """
     require(can_moderate(actor))
     note = _clean_reason(note)
-    fields = _clean_fields(title, problem, solution, idea.category_id)
-    if (fields["title"], fields["problem"], fields["solution"]) == (
-        idea.title,
-        idea.problem,
-        idea.solution,
-    ):
+    text = clean_idea_text(title, problem, solution)
+    if not text.differs_from(idea.title, idea.problem, idea.solution):
         return False
     db.session.add(
         IdeaRevision(
             idea_id=idea.id, title=idea.title, problem=idea.problem, solution=idea.solution
         )
     )
-    idea.title, idea.problem, idea.solution = fields["title"], fields["problem"], fields["solution"]
+    idea.title, idea.problem, idea.solution = text.title, text.problem, text.solution
     idea.edited_at = utcnow()
-    _resolve_reports(target_of(idea=idea), EDITED, actor)
+    close_reports(target_of(idea=idea), ReportResolution.EDITED, by=actor)
     _tell_author(
-        idea.author_id,
-        idea.id,
-        f"Moderators edited your idea “{idea.title}”. Reason: {note}",
-        actor=actor,
+        idea.author_id, idea.id, f"Moderators edited your idea “{idea.title}”. Reason: {note}"
     )
     audit.record("idea.moderator_edit", actor=actor, ip=ip, target=idea, reason=note)
     return True
 
 
 def edit_comment(comment: Comment, *, body: str, note: str, actor: User, ip: str | None) -> bool:
-    from portal.services.comments import _clean_body
-
+    """A moderator corrects a comment; the old text is kept in the audit log."""
     require(can_moderate(actor))
     note = _clean_reason(note)
-    body = _clean_body(body)
+    body = clean_comment_body(body)
     if body == comment.body:
         return False
     previous = comment.body
     comment.body = body
     comment.edited_at = utcnow()
-    _resolve_reports(target_of(comment=comment), EDITED, actor)
+    close_reports(target_of(comment=comment), ReportResolution.EDITED, by=actor)
     _tell_author(
         comment.author_id,
         comment.idea_id,
         f"Moderators edited your comment. Reason: {note}",
         comment_id=comment.id,
-        actor=actor,
     )
     # The earlier text stays on record for admins, as comments keep no revisions of their own.
     audit.record(
@@ -417,21 +245,7 @@ def edit_comment(comment: Comment, *, body: str, note: str, actor: User, ip: str
     return True
 
 
-# --- Pre-moderation -----------------------------------------------------------------------
-
-
-def pre_moderation_on() -> bool:
-    return settings.get_setting("pre_moderation") == "on"
-
-
-def needs_approval(author: User) -> bool:
-    """With pre-moderation on, a person's ideas wait until one of them has been approved."""
-    if is_team(author) or not pre_moderation_on():
-        return False
-    approved = exists().where(
-        Idea.author_id == author.id, Idea.awaiting_approval.is_(False), Idea.hidden_at.is_(None)
-    )
-    return not db.session.scalar(select(approved))
+# --- Pre-moderation: the ideas held back (the rules are in services.premoderation) ---------
 
 
 def awaiting_approval(*, limit: int = QUEUE_SIZE) -> list[Idea]:
@@ -456,7 +270,6 @@ def approve_idea(idea: Idea, *, actor: User, ip: str | None) -> None:
         idea.author_id,
         idea.id,
         f"Your idea “{idea.title}” is approved and public: everyone can now see it and vote.",
-        actor=actor,
     )
     audit.record("idea.approved", actor=actor, ip=ip, target=idea)
 

@@ -14,12 +14,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Float,
     Integer,
+    Select,
     Subquery,
     bindparam,
     column,
@@ -30,9 +33,11 @@ from sqlalchemy import (
     table,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
+from sqlalchemy.orm import InstrumentedAttribute
 
 from portal.extensions import db
 from portal.models import Idea
+from portal.services.highlighting import MARK_END, MARK_START, excerpt, render_marked
 
 MAX_PAGE_SIZE = 100
 MAX_WORDS = 12
@@ -65,16 +70,9 @@ STOP_WORDS = frozenset(
 
 _WORD = re.compile(r"[^\W_]+")
 
-# Private-use characters that delimit matches in the database's highlighted text; they are
-# turned into <mark> only after the text around them has been escaped.
-_MARK_START = "\ue000"
-_MARK_END = "\ue001"
 # PostgreSQL's headline parser treats `<...>` as an HTML tag and will not mark words inside;
 # `<` is swapped for this character on the way in and back on the way out.
 _PG_LT = "\ue002"
-
-EXCERPT_CHARS = 200
-EXCERPT_LEAD_CHARS = 60
 
 _fts = table(
     FTS_TABLE,
@@ -144,8 +142,8 @@ def search_ideas(text: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
             SearchHit(
                 idea=idea,
                 rank=float(rank),
-                title_html=_render_marked(title, idea.title),
-                excerpt_html=_excerpt(problem, idea.problem, solution, idea.solution),
+                title_html=render_marked(title, idea.title),
+                excerpt_html=excerpt(problem, idea.problem, solution, idea.solution),
             )
         )
     return SearchPage(hits=hits, total=int(rows[0][2]))
@@ -203,7 +201,9 @@ def similar_ideas(title: str, *, limit: int = 5, exclude_id: int | None = None) 
     return list(db.session.scalars(stmt))
 
 
-def autogenerate_include_object(obj, name, type_, reflected, compare_to) -> bool:
+def autogenerate_include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     """Alembic's include_object hook: leave the search structures out of autogenerate.
 
     They are built by hand (migration and create_all listeners), differ by database, and
@@ -277,12 +277,12 @@ def _sqlite_rank() -> ColumnElement[float]:
     return -func.bm25(literal_column(FTS_TABLE), 10.0, 1.0, 1.0)
 
 
-def _pg_vector() -> ColumnElement:
+def _pg_vector() -> ColumnElement[Any]:
     """The stored, indexed tsvector of each idea (a generated column; see portal/models/idea.py)."""
     return literal_column("ideas.search_vector", type_=TSVECTOR)
 
 
-def _pg_query(terms: _Terms, operator: str) -> ColumnElement:
+def _pg_query(terms: _Terms, operator: str) -> ColumnElement[Any]:
     # Each word is a quoted tsquery lexeme ('word'), the last optionally a prefix ('mo':*).
     lexemes = ["'" + word.replace("'", "''") + "'" for word in terms.words]
     if terms.prefix_last:
@@ -293,10 +293,10 @@ def _pg_query(terms: _Terms, operator: str) -> ColumnElement:
     )
 
 
-def _pg_rank(query: ColumnElement) -> ColumnElement[float]:
+def _pg_rank(query: ColumnElement[Any]) -> ColumnElement[float]:
     # Weights for D, C, B, A: a title (A) match is worth five body (B) matches. Normalisation 1
     # divides by the log of the length, so a long text does not win by repetition alone.
-    weights = literal_column("'{0.1, 0.2, 0.2, 1.0}'::float4[]")
+    weights: ColumnElement[Any] = literal_column("'{0.1, 0.2, 0.2, 1.0}'::float4[]")
     return func.ts_rank_cd(weights, _pg_vector(), query, 1, type_=Float)
 
 
@@ -314,151 +314,53 @@ def _count(matches: Subquery) -> int:
     return db.session.scalar(stmt) or 0
 
 
-# Highlighting ----------------------------------------------------------------------------
+# Marking matches (turned into safe HTML by services.highlighting) --------------------------
+
+# (title, problem, solution) with the matched words between highlighting's markers.
+MarkedText = tuple[str | None, str | None, str | None]
 
 
-def _highlighted_text(
-    terms: _Terms, idea_ids: list[int]
-) -> dict[int, tuple[str | None, str | None, str | None]]:
+def _highlighted_text(terms: _Terms, idea_ids: list[int]) -> dict[int, MarkedText]:
     """Title, problem and solution of each idea with the matched words between markers.
 
     The database marks the words, so stemming and prefixes agree with the search itself.
     """
     if _dialect() == "postgresql":
-        # Every word of the query is marked wherever it occurs, hence OR.
-        query = _pg_query(terms, "|")
-        options = bindparam(
-            "headline_options",
-            f"StartSel={_MARK_START}, StopSel={_MARK_END}, HighlightAll=true",
-            unique=True,
-        )
-
-        def headline(col):
-            return func.replace(
-                func.ts_headline(
-                    literal_column("'english'"),
-                    func.translate(col, "<", _PG_LT),
-                    query,
-                    options,
-                ),
-                _PG_LT,
-                "<",
-            )
-
-        stmt = select(
-            Idea.id, headline(Idea.title), headline(Idea.problem), headline(Idea.solution)
-        ).where(Idea.id.in_(idea_ids))
+        stmt = _pg_headlines(terms, idea_ids)
     else:
-
-        def highlight(index: int):
-            return func.highlight(literal_column(FTS_TABLE), index, _MARK_START, _MARK_END)
-
-        stmt = (
-            select(_fts.c.rowid, highlight(0), highlight(1), highlight(2))
-            .where(_sqlite_match(terms, "OR"))
-            .where(_fts.c.rowid.in_(idea_ids))
-        )
+        stmt = _sqlite_highlights(terms, idea_ids)
     return {row[0]: (row[1], row[2], row[3]) for row in db.session.execute(stmt)}
 
 
-def _spans(marked: str | None, original: str) -> list[tuple[int, int]]:
-    """Where the matches are in `original`, read from the database's marked-up copy.
+def _pg_headlines(terms: _Terms, idea_ids: list[int]) -> Select[int, str, str, str]:
+    # Every word of the query is marked wherever it occurs, hence OR.
+    query = _pg_query(terms, "|")
+    options: BindParameter[str] = bindparam(
+        "headline_options",
+        f"StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true",
+        unique=True,
+    )
 
-    If the marked copy is not exactly `original` plus markers (say the text itself held a
-    marker character), nothing is marked rather than something wrong.
-    """
-    if not marked:
-        return []
-    spans: list[tuple[int, int]] = []
-    plain: list[str] = []
-    length = 0
-    start = None
-    for piece in re.split(f"([{_MARK_START}{_MARK_END}])", marked):
-        if piece == _MARK_START and start is None:
-            start = length
-        elif piece == _MARK_END and start is not None:
-            if length > start:
-                spans.append((start, length))
-            start = None
-        else:
-            plain.append(piece)
-            length += len(piece)
-    if start is not None or "".join(plain) != original:
-        return []
-    return spans
+    def headline(col: InstrumentedAttribute[str]) -> ColumnElement[str]:
+        return func.replace(
+            func.ts_headline(
+                literal_column("'english'"), func.translate(col, "<", _PG_LT), query, options
+            ),
+            _PG_LT,
+            "<",
+        )
+
+    return select(
+        Idea.id, headline(Idea.title), headline(Idea.problem), headline(Idea.solution)
+    ).where(Idea.id.in_(idea_ids))
 
 
-def _render(text: str, spans: list[tuple[int, int]], begin: int = 0, end: int | None = None):
-    end = len(text) if end is None else end
-    out = Markup()
-    position = begin
-    for start, stop in spans:
-        start, stop = max(start, begin), min(stop, end)
-        if start >= stop:
-            continue
-        out += escape(text[position:start]) + Markup("<mark>") + escape(text[start:stop])
-        out += Markup("</mark>")
-        position = stop
-    return out + escape(text[position:end])
+def _sqlite_highlights(terms: _Terms, idea_ids: list[int]) -> Select[int, str, str, str]:
+    def highlight(index: int) -> ColumnElement[str]:
+        return func.highlight(literal_column(FTS_TABLE), index, MARK_START, MARK_END)
 
-
-def _render_marked(marked: str | None, original: str) -> Markup:
-    return _render(original, _spans(marked, original))
-
-
-def _excerpt(
-    marked_problem: str | None, problem: str, marked_solution: str | None, solution: str
-) -> Markup:
-    """A short piece of the problem or solution around the first match, matches marked."""
-    text, spans = problem, _spans(marked_problem, problem)
-    if not spans:
-        solution_spans = _spans(marked_solution, solution)
-        if solution_spans:
-            text, spans = solution, solution_spans
-    # Runs of whitespace (paragraphs, indents) read as one space in a one-line excerpt.
-    text, spans = _collapse_whitespace(text, spans)
-    if len(text) <= EXCERPT_CHARS:
-        return _render(text, spans)
-
-    begin = 0
-    if spans and spans[0][0] > EXCERPT_LEAD_CHARS:
-        begin = spans[0][0] - EXCERPT_LEAD_CHARS
-        space = text.find(" ", begin, spans[0][0])
-        begin = space + 1 if space != -1 else begin
-    end = min(len(text), begin + EXCERPT_CHARS)
-    if end < len(text):
-        space = text.rfind(" ", begin, end)
-        end = space if space > begin else end
-        # Never cut a marked word in two.
-        for start, stop in spans:
-            if start < end < stop:
-                end = stop
-    out = _render(text, spans, begin, end)
-    if begin > 0:
-        out = Markup("…") + out
-    if end < len(text):
-        out += Markup("…")
-    return out
-
-
-def _collapse_whitespace(
-    text: str, spans: list[tuple[int, int]]
-) -> tuple[str, list[tuple[int, int]]]:
-    # Map each kept character's old offset to its new one, then move the spans across.
-    kept: list[str] = []
-    new_offset = [0] * (len(text) + 1)
-    previous_space = True  # also drops leading whitespace
-    for i, char in enumerate(text):
-        new_offset[i] = len(kept)
-        if char.isspace():
-            if not previous_space:
-                kept.append(" ")
-            previous_space = True
-        else:
-            kept.append(char)
-            previous_space = False
-    new_offset[len(text)] = len(kept)
-    collapsed = "".join(kept).rstrip()
-    return collapsed, [
-        (new_offset[start], min(new_offset[stop], len(collapsed))) for start, stop in spans
-    ]
+    return (
+        select(_fts.c.rowid, highlight(0), highlight(1), highlight(2))
+        .where(_sqlite_match(terms, "OR"))
+        .where(_fts.c.rowid.in_(idea_ids))
+    )

@@ -44,18 +44,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from portal import models  # noqa: F401  (registers the tables)
     from portal.database import configure_database
-    from portal.extensions import csrf, db, limiter, login_manager, migrate
+    from portal.extensions import csrf, db, login_manager, migrate
+    from portal.limits import init_app as init_limits
     from portal.services.sessions import user_for_session
 
     db.init_app(app)
     configure_database(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
-    # The limiter is one object per process but reads some settings only on its first
-    # init_app: forget them so each app (a second app in tests, say) uses its own.
-    limiter._key_prefix = ""
-    limiter._fail_on_first_breach = None
-    limiter.init_app(app)
+    init_limits(app)
 
     login_manager.init_app(app)
     login_manager.session_protection = "basic"

@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app, g
+from flask import Flask, current_app, g
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from portal.extensions import limiter
 from portal.permissions import is_exempt_from_limits, is_signed_in
+
+
+def init_app(app: Flask) -> None:
+    """Point the process's one limiter at this app's storage, with this app's key prefix.
+
+    Flask-Limiter builds a new storage at every init_app from RATELIMIT_STORAGE_URI and
+    RATELIMIT_STORAGE_OPTIONS, so the prefix goes to the storage (Redis names each key with it;
+    memory:// is the app's own anyway) rather than to the limiter's prefix, which is set once.
+    """
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = {
+        **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),
+        "key_prefix": app.config["RATELIMIT_KEY_PREFIX"],
+    }
+    limiter.init_app(app)
 
 
 def per_person() -> str:

@@ -167,7 +167,7 @@ def _move_votes(source: Idea, target: Idea) -> list[datetime]:
         select(Vote.created_at).where(Vote.idea_id == source.id, not_yet_voted)
     ).all()
     db.session.execute(
-        insert(Vote.__table__).from_select(
+        insert(Vote).from_select(
             ["idea_id", "user_id", "created_at"],
             select(literal(target.id), Vote.user_id, Vote.created_at).where(
                 Vote.idea_id == source.id, not_yet_voted
@@ -181,7 +181,7 @@ def _move_followers(source: Idea, target: Idea, *, now: datetime) -> None:
     """Everyone following source follows target too, from now."""
     target_follow = aliased(Follow)
     db.session.execute(
-        insert(Follow.__table__).from_select(
+        insert(Follow).from_select(
             ["idea_id", "user_id", "created_at"],
             select(literal(target.id), Follow.user_id, literal(now, Follow.created_at.type)).where(
                 Follow.idea_id == source.id,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -14,7 +16,8 @@ from portal.config import load_config
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """The application: configuration, extensions, blueprints, error pages, templates, commands."""
     app = Flask(
         __name__,
         instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or str(ROOT / "instance"),
@@ -27,7 +30,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     if app.config["TRUSTED_PROXIES"]:
         n = int(app.config["TRUSTED_PROXIES"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        # Flask's documented way to put middleware in front; mypy sees a method replaced.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n
+        )
 
     # First, so its hooks time and log every request, the rate limiter's refusals included.
     observability.init_app(app)
@@ -44,18 +50,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from portal import models  # noqa: F401  (registers the tables)
     from portal.database import configure_database
-    from portal.extensions import csrf, db, limiter, login_manager, migrate
+    from portal.extensions import csrf, db, login_manager, migrate
+    from portal.limits import init_app as init_limits
     from portal.services.sessions import user_for_session
 
     db.init_app(app)
     configure_database(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
-    # The limiter is one object per process but reads some settings only on its first
-    # init_app: forget them so each app (a second app in tests, say) uses its own.
-    limiter._key_prefix = ""
-    limiter._fail_on_first_breach = None
-    limiter.init_app(app)
+    init_limits(app)
 
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
@@ -105,7 +108,7 @@ def register_templating(app: Flask) -> None:
     app.jinja_env.globals["csrf_field"] = csrf_field
 
     @app.context_processor
-    def inject_globals():
+    def inject_globals() -> dict[str, Any]:
         from flask_login import current_user
 
         from portal.services.notifications import unread_count
@@ -125,11 +128,11 @@ def register_templating(app: Flask) -> None:
         }
 
     @app.template_filter("datetime")
-    def format_datetime(value, fmt: str = "%-d %b %Y, %H:%M UTC") -> str:
+    def format_datetime(value: date | None, fmt: str = "%-d %b %Y, %H:%M UTC") -> str:
         return value.strftime(fmt) if value else ""
 
     @app.template_filter("date")
-    def format_date(value) -> str:
+    def format_date(value: date | None) -> str:
         return value.strftime("%-d %B %Y") if value else ""
 
 

@@ -56,9 +56,11 @@ class Defaults:
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STORAGE_URI: str | None = None
+    # Where several sites share one Redis, each names its counters with its own prefix. It goes
+    # to the limit storage of each app (portal.limits.init_app), not to Flask-Limiter's own.
     RATELIMIT_KEY_PREFIX = "portal"
-    # Check every limit of a route, so Retry-After names the longest wait, not the first.
-    RATELIMIT_FAIL_ON_FIRST_BREACH = False
+    # RATELIMIT_FAIL_ON_FIRST_BREACH is not a setting: the limiter checks every limit of a
+    # route, so Retry-After names the longest wait (portal.extensions).
     LIMIT_SIGN_IN_PER_IP = "6/minute;30/hour"
     LIMIT_SIGN_IN_PER_ACCOUNT = "10/hour"
     LIMIT_SIGN_UP_PER_IP = "3/day"

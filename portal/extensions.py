@@ -29,7 +29,16 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
+# One limiter serves every app in the process, and Flask-Limiter takes a setting from an app's
+# config only where this constructor left it unset, and then only at the first init_app. So the
+# portal's fixed choices are made here, and what each app sets for itself (its storage, and the
+# prefix of its counters there) goes where every init_app reads it: see portal.limits.init_app.
+limiter = Limiter(
+    key_func=get_remote_address,
+    key_prefix="portal",
+    # Check every limit of a route, so Retry-After names the longest wait, not the first.
+    fail_on_first_breach=False,
+)
 
 
 @functools.cache

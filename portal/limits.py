@@ -9,13 +9,29 @@ and machine sees the same ones, and in memory otherwise.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
-from flask import current_app, g
+from flask import Flask, Response, current_app, g
+from flask_limiter import RequestLimit, RouteLimit
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from portal.extensions import limiter
 from portal.permissions import is_exempt_from_limits, is_signed_in
+
+
+def init_app(app: Flask) -> None:
+    """Point the process's one limiter at this app's storage, with this app's key prefix.
+
+    Flask-Limiter builds a new storage at every init_app from RATELIMIT_STORAGE_URI and
+    RATELIMIT_STORAGE_OPTIONS, so the prefix goes to the storage (Redis names each key with it;
+    memory:// is the app's own anyway) rather than to the limiter's prefix, which is set once.
+    """
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = {
+        **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),
+        "key_prefix": app.config["RATELIMIT_KEY_PREFIX"],
+    }
+    limiter.init_app(app)
 
 
 def per_person() -> str:
@@ -24,7 +40,9 @@ def per_person() -> str:
     return f"ip:{get_remote_address()}"
 
 
-def _limit_value(name: str, new_account_name: str | None):
+def _limit_value(name: str, new_account_name: str | None) -> Callable[[], str]:
+    """The configured limit, read at each request: the new-account one for new accounts."""
+
     def value() -> str:
         if new_account_name and is_signed_in(current_user):
             from portal.services.abuse import is_new_account
@@ -41,7 +59,8 @@ def counted() -> None:
     g.rate_limit_counted = True
 
 
-def wait_phrase(limit) -> str:
+def wait_phrase(limit: RequestLimit | None) -> str:
+    """How long until the limit lets the person through again, in words."""
     seconds = max(1, int(limit.reset_at - time.time())) if limit is not None else 60
     if seconds < 90:
         return f"{seconds} seconds"
@@ -54,10 +73,10 @@ def per_person_limit(
     name: str,
     *,
     new_accounts: str | None = None,
-    keep_typed=None,
-    unless=None,
+    keep_typed: Callable[[RequestLimit], str] | None = None,
+    unless: Callable[[], bool] | None = None,
     scope: str | None = None,
-):
+) -> RouteLimit:
     """Decorate a POST view with the configured limit, counted only when counted() was called.
 
     keep_typed(limit) renders the page again with what the person typed and an explanation;
@@ -65,25 +84,41 @@ def per_person_limit(
     unless() exempts a request (undoing a vote, say). Routes given the same scope share one
     budget (reporting an idea or a comment).
     """
-    options = {
-        "key_func": per_person,
-        "methods": ["POST"],
-        "exempt_when": lambda: is_exempt_from_limits(current_user) or bool(unless and unless()),
-        "deduct_when": lambda _response: bool(g.get("rate_limit_counted")),
-        "on_breach": (lambda limit: _breached(keep_typed, limit)) if keep_typed else None,
-    }
+
+    def exempt() -> bool:
+        return is_exempt_from_limits(current_user) or bool(unless and unless())
+
+    def deduct(_response: Response) -> bool:
+        return bool(g.get("rate_limit_counted"))
+
+    def typed_again(limit: RequestLimit) -> Response | None:
+        return current_app.make_response((keep_typed(limit), 429)) if keep_typed else None
+
+    on_breach = typed_again if keep_typed else None
+
     value = _limit_value(name, new_accounts)
     if scope:
-        return limiter.shared_limit(value, scope, **options)
-    return limiter.limit(value, **options)
+        return limiter.shared_limit(
+            value,
+            scope,
+            key_func=per_person,
+            methods=["POST"],
+            exempt_when=exempt,
+            deduct_when=deduct,
+            on_breach=on_breach,
+        )
+    return limiter.limit(
+        value,
+        key_func=per_person,
+        methods=["POST"],
+        exempt_when=exempt,
+        deduct_when=deduct,
+        on_breach=on_breach,
+    )
 
 
-def _breached(keep_typed, limit):
-    body = keep_typed(limit)
-    return current_app.make_response((body, 429))
-
-
-def too_many_message(what: str, limit) -> str:
+def too_many_message(what: str, limit: RequestLimit | None) -> str:
+    """Why the form came back: the limit, and how long to wait before sending it again."""
     return (
         f"You have {what} several times in a short while. To keep spam out there is a limit; "
         f"please wait {wait_phrase(limit)} and send it again. What you typed is still here."

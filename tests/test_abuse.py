@@ -853,7 +853,7 @@ def make_worker(another_app) -> Callable[[str, str], Flask]:
     portal.extensions.limiter is one object per Python process. Each create_app() points it at
     that app's storage, so the apps here are used one after the other, as separate processes
     would be: a second app starting up has only what the storage itself remembers. Each app
-    keeps its own RATELIMIT_KEY_PREFIX (create_app resets what the limiter would remember).
+    keeps its own RATELIMIT_KEY_PREFIX (portal.limits.init_app gives it to that app's storage).
     """
 
     def make(storage_uri: str, prefix: str) -> Flask:
@@ -869,14 +869,16 @@ def make_worker(another_app) -> Callable[[str, str], Flask]:
     return make
 
 
-def limit_reached_through_a_then_tried_through_b(make_worker, storage_uri, prefix, user):
+def limit_reached_through_a_then_tried_through_b(
+    make_worker, storage_uri, prefix, user, *, prefix_b=None
+):
     app_a = make_worker(storage_uri, prefix)
     browser_a = app_a.test_client()
     sign_in_client(browser_a, user)
     assert post_idea(browser_a).status_code == 303
     assert post_idea(browser_a).status_code == 429  # a new account: one idea per 2 minutes
 
-    app_b = make_worker(storage_uri, prefix)
+    app_b = make_worker(storage_uri, prefix_b or prefix)
     browser_b = app_b.test_client()
     sign_in_client(browser_b, user)
     fields = idea_fields()
@@ -899,6 +901,24 @@ def test_a_limit_reached_through_one_app_holds_in_another_sharing_redis(
     assert count(Idea) == 1
     keys = [key.decode() for key in server.scan_iter(match=f"*{prefix}*")]
     assert any(f"person:{user.id}" in key and "ideas.new" in key for key in keys), keys
+
+
+def test_two_sites_with_their_own_prefixes_on_one_redis_do_not_share_limits(
+    make_worker, make_user, stages, redis_prefix
+):
+    server, prefix = redis_prefix
+    user = make_user(new_account=True)
+    db.session.commit()
+
+    response, _ = limit_reached_through_a_then_tried_through_b(
+        make_worker, REDIS_URL, prefix, user, prefix_b=f"{prefix}-other-site"
+    )
+
+    assert response.status_code == 303
+    assert count(Idea) == 2
+    keys = [key.decode() for key in server.scan_iter(match=f"*{prefix}*")]
+    assert any(key.startswith(f"{prefix}:") for key in keys), keys
+    assert any(key.startswith(f"{prefix}-other-site:") for key in keys), keys
 
 
 def test_with_memory_storage_two_apps_do_not_share_limits(make_worker, make_user, stages):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.extensions import db
+from portal.models.base import Model
 
 
-class Category(db.Model):
+class Category(Model):
     """A product area, managed by admins, that each idea belongs to."""
 
     __tablename__ = "categories"

@@ -9,13 +9,13 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.extensions import db
+from portal.models.base import Model
 from portal.models.idea import Idea
 from portal.models.types import UTCDateTime, utcnow
 from portal.models.user import User
 
 
-class Comment(db.Model):
+class Comment(Model):
     """A comment on an idea, or a reply to one; the team's may be marked official."""
 
     __tablename__ = "comments"
@@ -41,7 +41,7 @@ class Comment(db.Model):
     author: Mapped[User | None] = relationship(lazy="joined")
 
 
-class InternalNote(db.Model):
+class InternalNote(Model):
     """A note for the team only: never shown to customers, in any page, feed or message."""
 
     __tablename__ = "internal_notes"
@@ -65,7 +65,7 @@ class ReportResolution(enum.StrEnum):
     DELETED = "deleted"  # its author deleted the comment first
 
 
-class Report(db.Model):
+class Report(Model):
     """Someone's report of an idea or a comment to the moderators.
 
     `target` names what was reported ("idea:12" or "comment:34") so the queue can gather all the
@@ -104,7 +104,7 @@ class Report(db.Model):
     reporter: Mapped[User] = relationship(foreign_keys=[reporter_id], lazy="joined")
 
 
-class Notification(db.Model):
+class Notification(Model):
     """Something a person following an idea should know about, shown in the app."""
 
     __tablename__ = "notifications"

@@ -17,14 +17,14 @@ from sqlalchemy import (
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.extensions import db
+from portal.models.base import Model
 from portal.models.catalog import Category
 from portal.models.pipeline import Stage
 from portal.models.types import UTCDateTime, utcnow
 from portal.models.user import User
 
 
-class Idea(db.Model):
+class Idea(Model):
     """A customer's (or the team's) proposal: its text, where it stands, and its tallies."""
 
     __tablename__ = "ideas"
@@ -98,7 +98,7 @@ class Idea(db.Model):
         return self.stage.voting_allowed and not self.stage.is_closed and self.hidden_at is None
 
 
-class IdeaRevision(db.Model):
+class IdeaRevision(Model):
     """An earlier version of an idea's text, kept when its author edits it."""
 
     __tablename__ = "idea_revisions"
@@ -111,7 +111,7 @@ class IdeaRevision(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Vote(db.Model):
+class Vote(Model):
     """One person's vote for an idea; at most one each."""
 
     __tablename__ = "votes"
@@ -123,7 +123,7 @@ class Vote(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class IdeaOrganisation(db.Model):
+class IdeaOrganisation(Model):
     """How many people of one organisation vote for an idea.
 
     Kept in SQL with every vote (portal.services.votes), so "supported by people from N
@@ -142,7 +142,7 @@ class IdeaOrganisation(db.Model):
     voters: Mapped[int]
 
 
-class Follow(db.Model):
+class Follow(Model):
     """Someone following an idea, to hear of its news."""
 
     __tablename__ = "follows"
@@ -156,7 +156,7 @@ class Follow(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class OutcomeAnswer(db.Model):
+class OutcomeAnswer(Model):
     """A follower's verdict on a closed idea: did the outcome meet their need?"""
 
     __tablename__ = "outcome_answers"

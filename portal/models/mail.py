@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.extensions import db
+from portal.models.base import Model
 from portal.models.types import UTCDateTime, utcnow
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """One email to send, written in the same transaction as the event that causes it.
 
     Account messages (verification, password reset) are composed at once and kept in `body`
@@ -59,7 +59,7 @@ class OutboxMessage(db.Model):
     message_id: Mapped[str] = mapped_column(String(200), default="")
 
 
-class EmailPreference(db.Model):
+class EmailPreference(Model):
     """How one person wants to hear about one kind of notification: at once, daily, or not."""
 
     __tablename__ = "email_preferences"

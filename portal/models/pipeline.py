@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.extensions import db
+from portal.models.base import Model
 from portal.models.types import UTCDateTime, utcnow
 from portal.models.user import User
 
@@ -17,7 +17,7 @@ NEW_SLUG = "new"
 MERGED_SLUG = "merged"
 
 
-class Stage(db.Model):
+class Stage(Model):
     """A step of the pipeline, with what it means for customers and how soon they hear back."""
 
     __tablename__ = "stages"
@@ -39,7 +39,7 @@ class Stage(db.Model):
         return self.slug == MERGED_SLUG
 
 
-class StageTransition(db.Model):
+class StageTransition(Model):
     """A move the pipeline allows: ideas in from_stage may go to to_stage."""
 
     __tablename__ = "stage_transitions"
@@ -52,7 +52,7 @@ class StageTransition(db.Model):
     )
 
 
-class StageChange(db.Model):
+class StageChange(Model):
     """One move on an idea's public timeline, with the team's note to its followers."""
 
     __tablename__ = "stage_changes"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import current_app
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 
 from portal.extensions import db
 from portal.models import Comment, Idea, User
@@ -38,7 +38,9 @@ def check_links(author: User, *texts: str, field: str) -> None:
         )
 
 
-def _posted_recently(model, author: User, *conditions) -> bool:
+def _posted_recently(
+    model: type[Idea] | type[Comment], author: User, *conditions: ColumnElement[bool]
+) -> bool:
     since = utcnow() - current_app.config["DUPLICATE_WINDOW"]
     recent = exists().where(model.author_id == author.id, model.created_at >= since, *conditions)
     return bool(db.session.scalar(select(recent)))

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import delete, func, select
 
 from portal.extensions import db
-from portal.models import MERGED_SLUG, NEW_SLUG, Category, Stage, StageTransition
+from portal.models import MERGED_SLUG, NEW_SLUG, Category, Idea, Stage, StageTransition, User
 from portal.permissions import can_configure_site, can_configure_stages, require
 from portal.services import audit
 from portal.services.errors import InvalidInput
@@ -158,8 +158,6 @@ def active_categories() -> list[Category]:
 
 def stage_usage() -> dict[int, int]:
     """How many ideas are in each stage now."""
-    from portal.models import Idea
-
     return dict(
         db.session.execute(select(Idea.stage_id, func.count(Idea.id)).group_by(Idea.stage_id)).all()
     )
@@ -168,7 +166,7 @@ def stage_usage() -> dict[int, int]:
 def save_stage(
     stage: Stage | None,
     *,
-    actor,
+    actor: User,
     ip: str | None,
     name: str,
     description: str,
@@ -180,6 +178,27 @@ def save_stage(
 ) -> Stage:
     """Create or change a stage and the stages its ideas may move to."""
     require(can_configure_stages(actor))
+    name, description = _clean_stage(stage, name, description, response_days)
+    created = stage is None
+    if stage is None:
+        stage = Stage(slug=_free_slug(name))
+        db.session.add(stage)
+    stage.name, stage.description = name, description
+    stage.is_closed, stage.voting_allowed = is_closed, voting_allowed and not is_closed
+    stage.response_days = None if is_closed else response_days
+    stage.position = position
+    db.session.flush()
+    _set_targets(stage, target_ids)
+    audit.record(
+        "stage.created" if created else "stage.changed", actor=actor, ip=ip, target=stage, name=name
+    )
+    return stage
+
+
+def _clean_stage(
+    stage: Stage | None, name: str, description: str, response_days: int | None
+) -> tuple[str, str]:
+    """The stage's name and description as stored, or InvalidInput naming the field at fault."""
     name = " ".join(without_control_characters(name or "").split())
     description = without_control_characters(description or "").strip()
     if not 2 <= len(name) <= 60:
@@ -194,25 +213,17 @@ def save_stage(
     clash = db.session.scalar(select(Stage).where(func.lower(Stage.name) == name.lower()))
     if clash is not None and clash is not stage:
         raise InvalidInput("Another stage already has that name.", field="name")
-    created = stage is None
-    if created:
-        stage = Stage(slug=_free_slug(name))
-        db.session.add(stage)
-    stage.name, stage.description = name, description
-    stage.is_closed, stage.voting_allowed = is_closed, voting_allowed and not is_closed
-    stage.response_days = None if is_closed else response_days
-    stage.position = position
-    db.session.flush()
+    return name, description
+
+
+def _set_targets(stage: Stage, target_ids: set[int]) -> None:
+    """Replace the stages ideas in `stage` may move to; unknown ids and itself are left out."""
     known = {s.id for s in stages()}
     db.session.execute(delete(StageTransition).where(StageTransition.from_stage_id == stage.id))
     db.session.add_all(
         StageTransition(from_stage_id=stage.id, to_stage_id=target)
         for target in sorted(target_ids & known - {stage.id})
     )
-    audit.record(
-        "stage.created" if created else "stage.changed", actor=actor, ip=ip, target=stage, name=name
-    )
-    return stage
 
 
 def _free_slug(name: str) -> str:
@@ -224,7 +235,7 @@ def _free_slug(name: str) -> str:
     return slug
 
 
-def retire_stage(stage: Stage, *, actor, ip: str | None) -> None:
+def retire_stage(stage: Stage, *, actor: User, ip: str | None) -> None:
     """A stage leaves the pipeline once no idea is in it; its history stays readable."""
     require(can_configure_stages(actor))
     if stage_usage().get(stage.id):
@@ -237,7 +248,7 @@ def retire_stage(stage: Stage, *, actor, ip: str | None) -> None:
     audit.record("stage.retired", actor=actor, ip=ip, target=stage)
 
 
-def reinstate_stage(stage: Stage, *, actor, ip: str | None) -> None:
+def reinstate_stage(stage: Stage, *, actor: User, ip: str | None) -> None:
     require(can_configure_stages(actor))
     stage.retired = False
     audit.record("stage.reinstated", actor=actor, ip=ip, target=stage)
@@ -257,21 +268,18 @@ def all_categories() -> list[Category]:
 
 def category_usage() -> dict[int, int]:
     """How many ideas each category holds (hidden ones too: they keep their category)."""
-    from portal.models import Idea
-
-    return dict(
-        db.session.execute(
-            select(Idea.category_id, func.count(Idea.id))
-            .where(Idea.category_id.is_not(None))
-            .group_by(Idea.category_id)
-        ).all()
+    rows = db.session.execute(
+        select(Idea.category_id, func.count(Idea.id))
+        .where(Idea.category_id.is_not(None))
+        .group_by(Idea.category_id)
     )
+    return {category_id: count for category_id, count in rows if category_id is not None}
 
 
 def save_category(
     category: Category | None,
     *,
-    actor,
+    actor: User,
     ip: str | None,
     name: str,
     description: str,
@@ -279,6 +287,31 @@ def save_category(
 ) -> Category:
     """Create a category, or change one's name, description or place in the list."""
     require(can_configure_site(actor))
+    name, description = _clean_category(category, name, description, position)
+    created = category is None
+    if category is None:
+        category = Category(retired=False)
+        db.session.add(category)
+    elif (category.name, category.description, category.position) == (name, description, position):
+        return category
+    old_name = None if created else category.name
+    category.name, category.description, category.position = name, description, position
+    db.session.flush()
+    detail = {"name": name} if created or old_name == name else {"old": old_name, "name": name}
+    audit.record(
+        "category.created" if created else "category.changed",
+        actor=actor,
+        ip=ip,
+        target=category,
+        **detail,
+    )
+    return category
+
+
+def _clean_category(
+    category: Category | None, name: str, description: str, position: int
+) -> tuple[str, str]:
+    """The category's name and description as stored, or InvalidInput naming the field at fault."""
     name = " ".join(without_control_characters(name or "").split())
     description = without_control_characters(description or "").strip()
     if not 2 <= len(name) <= CATEGORY_NAME_MAX:
@@ -296,31 +329,10 @@ def save_category(
     if clash is not None and clash is not category:
         state = " (retired; reinstate it instead)" if clash.retired else ""
         raise InvalidInput(f"There is already a category called {clash.name}{state}.", field="name")
-    created = category is None
-    if created:
-        category = Category(retired=False)
-        db.session.add(category)
-    elif (category.name, category.description, category.position) == (
-        name,
-        description,
-        position,
-    ):
-        return category
-    old_name = None if created else category.name
-    category.name, category.description, category.position = name, description, position
-    db.session.flush()
-    detail = {"name": name} if created or old_name == name else {"old": old_name, "name": name}
-    audit.record(
-        "category.created" if created else "category.changed",
-        actor=actor,
-        ip=ip,
-        target=category,
-        **detail,
-    )
-    return category
+    return name, description
 
 
-def retire_category(category: Category, *, actor, ip: str | None) -> bool:
+def retire_category(category: Category, *, actor: User, ip: str | None) -> bool:
     """Take a category off the submit form; ideas already in it keep it. False if it was off."""
     require(can_configure_site(actor))
     if category.retired:
@@ -330,7 +342,7 @@ def retire_category(category: Category, *, actor, ip: str | None) -> bool:
     return True
 
 
-def reinstate_category(category: Category, *, actor, ip: str | None) -> bool:
+def reinstate_category(category: Category, *, actor: User, ip: str | None) -> bool:
     """Offer a retired category again. False if it was not retired."""
     require(can_configure_site(actor))
     if not category.retired:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -22,7 +23,7 @@ def is_asked(idea: Idea) -> bool:
     return idea.stage.slug in ASKED_STAGES and idea.hidden_at is None
 
 
-def can_answer(user, idea: Idea) -> bool:
+def can_answer(user: Any, idea: Idea) -> bool:
     """Followers of a shipped or declined idea (authors and voters follow automatically)."""
     if not is_signed_in(user) or not is_asked(idea):
         return False
@@ -51,7 +52,7 @@ def answer_outcome(idea: Idea, user: User, *, answer: str, comment: str = "") ->
     return row
 
 
-def own_answer(idea: Idea, user) -> OutcomeAnswer | None:
+def own_answer(idea: Idea, user: Any) -> OutcomeAnswer | None:
     if not is_signed_in(user):
         return None
     return db.session.scalar(
@@ -74,7 +75,7 @@ class Verdicts:
         return round(100 * self.counts[answer] / self.total) if self.total else 0
 
 
-def verdicts(idea: Idea, *, viewer) -> Verdicts:
+def verdicts(idea: Idea, *, viewer: User) -> Verdicts:
     """What the followers answered, for the team."""
     require(can_read_verdicts(viewer))
     result = Verdicts()

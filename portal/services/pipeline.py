@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import aliased
 
@@ -109,64 +111,11 @@ def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str |
     """
     require(can_triage(actor))
     note = _clean_note(note)
-    merged = catalog.stage_by_slug(MERGED_SLUG)
-    if merged is None:
-        raise InvalidTransition("There is no Merged stage to move the duplicate to.")
-    if source.id == target.id:
-        raise InvalidInput("An idea cannot be merged into itself.", field="target_id")
-    if source.merged_into_id is not None or source.stage_id == merged.id:
-        raise InvalidTransition(f"“{source.title}” has already been merged.")
-    if target.merged_into_id is not None or target.stage_id == merged.id:
-        raise InvalidInput(
-            "That idea was itself merged; merge into the idea it was merged into.",
-            field="target_id",
-        )
-
+    merged = _merged_stage_for(source, target)
     now = utcnow()
-    # Aliases keep the "already on the target" subqueries from correlating with the outer rows.
-    target_vote, target_follow = aliased(Vote), aliased(Follow)
-    not_yet_voted = Vote.user_id.not_in(
-        select(target_vote.user_id).where(target_vote.idea_id == target.id)
-    )
-    moved = db.session.scalars(
-        select(Vote.created_at).where(Vote.idea_id == source.id, not_yet_voted)
-    ).all()
-    db.session.execute(
-        insert(Vote.__table__).from_select(
-            ["idea_id", "user_id", "created_at"],
-            select(literal(target.id), Vote.user_id, Vote.created_at).where(
-                Vote.idea_id == source.id, not_yet_voted
-            ),
-        )
-    )
-    db.session.execute(
-        insert(Follow.__table__).from_select(
-            ["idea_id", "user_id", "created_at"],
-            select(literal(target.id), Follow.user_id, literal(now, Follow.created_at.type)).where(
-                Follow.idea_id == source.id,
-                Follow.user_id.not_in(
-                    select(target_follow.user_id).where(target_follow.idea_id == target.id)
-                ),
-            ),
-        )
-    )
-    gained = sum(trending.weight_at(trending.VOTE_WEIGHT, when) for when in moved)
-    db.session.execute(
-        update(Idea)
-        .where(Idea.id == target.id)
-        .values(
-            vote_count=select(func.count(Vote.id))
-            .where(Vote.idea_id == target.id)
-            .scalar_subquery(),
-            trending_score=Idea.trending_score + gained,
-            last_activity_at=now,
-        )
-    )
-    db.session.execute(delete(Vote).where(Vote.idea_id == source.id))
-    votes.recount_organisations([source.id, target.id])
-    db.session.execute(
-        update(Idea).where(Idea.id == source.id).values(vote_count=0, merged_into_id=target.id)
-    )
+    moved = _move_votes(source, target)
+    _move_followers(source, target, now=now)
+    _count_merged_votes(source, target, moved=moved, now=now)
     db.session.refresh(source)
     db.session.refresh(target)
     _record_move(source, merged, actor=actor, note=note)
@@ -184,4 +133,84 @@ def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str |
         target=source,
         into=target.id,
         votes_moved=len(moved),
+    )
+
+
+def _merged_stage_for(source: Idea, target: Idea) -> Stage:
+    """The Merged stage, once it is clear that source may be merged into target."""
+    merged = catalog.stage_by_slug(MERGED_SLUG)
+    if merged is None:
+        raise InvalidTransition("There is no Merged stage to move the duplicate to.")
+    if source.id == target.id:
+        raise InvalidInput("An idea cannot be merged into itself.", field="target_id")
+    if source.merged_into_id is not None or source.stage_id == merged.id:
+        raise InvalidTransition(f"“{source.title}” has already been merged.")
+    if target.merged_into_id is not None or target.stage_id == merged.id:
+        raise InvalidInput(
+            "That idea was itself merged; merge into the idea it was merged into.",
+            field="target_id",
+        )
+    return merged
+
+
+def _move_votes(source: Idea, target: Idea) -> list[datetime]:
+    """Copy source's votes to target, once per person; returns when the copied ones were cast.
+
+    The source's own votes stay until _count_merged_votes, which counts and removes them.
+    """
+    # An alias keeps the "already on the target" subquery from correlating with the outer rows.
+    target_vote = aliased(Vote)
+    not_yet_voted = Vote.user_id.not_in(
+        select(target_vote.user_id).where(target_vote.idea_id == target.id)
+    )
+    moved = db.session.scalars(
+        select(Vote.created_at).where(Vote.idea_id == source.id, not_yet_voted)
+    ).all()
+    db.session.execute(
+        insert(Vote).from_select(
+            ["idea_id", "user_id", "created_at"],
+            select(literal(target.id), Vote.user_id, Vote.created_at).where(
+                Vote.idea_id == source.id, not_yet_voted
+            ),
+        )
+    )
+    return list(moved)
+
+
+def _move_followers(source: Idea, target: Idea, *, now: datetime) -> None:
+    """Everyone following source follows target too, from now."""
+    target_follow = aliased(Follow)
+    db.session.execute(
+        insert(Follow).from_select(
+            ["idea_id", "user_id", "created_at"],
+            select(literal(target.id), Follow.user_id, literal(now, Follow.created_at.type)).where(
+                Follow.idea_id == source.id,
+                Follow.user_id.not_in(
+                    select(target_follow.user_id).where(target_follow.idea_id == target.id)
+                ),
+            ),
+        )
+    )
+
+
+def _count_merged_votes(
+    source: Idea, target: Idea, *, moved: list[datetime], now: datetime
+) -> None:
+    """Recount target's votes and trend with the moved ones; source keeps none, and is merged."""
+    gained = sum(trending.weight_at(trending.VOTE_WEIGHT, when) for when in moved)
+    db.session.execute(
+        update(Idea)
+        .where(Idea.id == target.id)
+        .values(
+            vote_count=select(func.count(Vote.id))
+            .where(Vote.idea_id == target.id)
+            .scalar_subquery(),
+            trending_score=Idea.trending_score + gained,
+            last_activity_at=now,
+        )
+    )
+    db.session.execute(delete(Vote).where(Vote.idea_id == source.id))
+    votes.recount_organisations([source.id, target.id])
+    db.session.execute(
+        update(Idea).where(Idea.id == source.id).values(vote_count=0, merged_into_id=target.id)
     )

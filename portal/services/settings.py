@@ -110,7 +110,7 @@ def clean_site_name(raw: str) -> str:
     return name
 
 
-def update_general(*, actor, ip: str | None, name: str, pre_moderation: bool) -> list[str]:
+def update_general(*, actor: User, ip: str | None, name: str, pre_moderation: bool) -> list[str]:
     """Save the site name and whether pre-moderation is on; returns the keys that changed."""
     require(can_configure_site(actor))
     wanted = {"site_name": clean_site_name(name), "pre_moderation": "on" if pre_moderation else ""}
@@ -131,7 +131,7 @@ def update_general(*, actor, ip: str | None, name: str, pre_moderation: bool) ->
     return changed
 
 
-def update_guidelines(text: str, *, actor, ip: str | None) -> bool:
+def update_guidelines(text: str, *, actor: User, ip: str | None) -> bool:
     """Replace the community guidelines (Markdown); returns whether they changed."""
     require(can_configure_site(actor))
     text = without_control_characters(text or "").strip()

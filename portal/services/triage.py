@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import _csv
 import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, func, select
 
 from portal.extensions import db
 from portal.models import Idea, IdeaOrganisation, InternalNote, Stage, User
@@ -66,7 +69,7 @@ def _entry(idea: Idea, now: datetime) -> QueueEntry:
     return QueueEntry(idea, due, max(late, 0))
 
 
-def queue(filters: TriageFilters, *, viewer, limit: int = 200) -> Queue:
+def queue(filters: TriageFilters, *, viewer: User, limit: int = 200) -> Queue:
     """Two lists in two queries: what waits for a first answer, and what is late for the next."""
     require(can_triage(viewer))
     now = utcnow()
@@ -116,7 +119,7 @@ def queue_csv(q: Queue) -> str:
     return out.getvalue()
 
 
-def _write(writer, row: list) -> None:
+def _write(writer: _csv.Writer, row: list[Any]) -> None:
     """Spreadsheets run text cells that start with = + - @ as formulas; make them plain text."""
     writer.writerow(
         [
@@ -146,7 +149,7 @@ def team_members() -> list[User]:
     )
 
 
-def assign_owner(idea: Idea, owner: User | None, *, actor, ip: str | None) -> None:
+def assign_owner(idea: Idea, owner: User | None, *, actor: User, ip: str | None) -> None:
     """Name the team member customers can contact about this idea (or nobody)."""
     require(can_triage(actor))
     if owner is not None and not can_triage(owner):
@@ -159,7 +162,7 @@ def assign_owner(idea: Idea, owner: User | None, *, actor, ip: str | None) -> No
     )
 
 
-def set_estimates(idea: Idea, *, impact: int | None, effort: int | None, actor) -> None:
+def set_estimates(idea: Idea, *, impact: int | None, effort: int | None, actor: User) -> None:
     require(can_triage(actor))
     for name, value in (("impact", impact), ("effort", effort)):
         if value is not None and not 1 <= value <= 5:
@@ -167,7 +170,7 @@ def set_estimates(idea: Idea, *, impact: int | None, effort: int | None, actor) 
     idea.impact, idea.effort = impact, effort
 
 
-def add_internal_note(idea: Idea, *, actor, body: str) -> InternalNote:
+def add_internal_note(idea: Idea, *, actor: User, body: str) -> InternalNote:
     require(can_triage(actor))
     body = without_control_characters(body or "").strip()
     if not body:
@@ -179,7 +182,7 @@ def add_internal_note(idea: Idea, *, actor, body: str) -> InternalNote:
     return note
 
 
-def internal_notes(idea: Idea, *, viewer) -> list[InternalNote]:
+def internal_notes(idea: Idea, *, viewer: User) -> list[InternalNote]:
     require(can_triage(viewer))
     return list(
         db.session.scalars(
@@ -196,7 +199,7 @@ ORGANISATION_WEIGHT = 2
 UNSET_ESTIMATE = 3
 
 
-def priority_score():
+def priority_score() -> tuple[ColumnElement[float | Decimal], ScalarSelect[int]]:
     """The priority view's order, in SQL:
 
         (votes + 2 * supporting organisations) * impact / effort
@@ -225,7 +228,7 @@ class PriorityRow:
     score: float
 
 
-def priority(filters: TriageFilters, *, viewer, limit: int = 200) -> list[PriorityRow]:
+def priority(filters: TriageFilters, *, viewer: User, limit: int = 200) -> list[PriorityRow]:
     """Open ideas by priority score, highest first, in one query."""
     require(can_triage(viewer))
     score, organisations = priority_score()

@@ -7,7 +7,14 @@ from sqlalchemy import select, update
 
 from portal.config import instance_secret
 from portal.extensions import db
-from portal.models import Notification, Organisation, OrganisationDomain, OutboxMessage, Role
+from portal.models import (
+    Notification,
+    Organisation,
+    OrganisationDomain,
+    OutboxMessage,
+    OutboxStatus,
+    Role,
+)
 from portal.models.types import utcnow
 from portal.services import accounts
 from portal.services.settings import get_setting, set_setting
@@ -80,8 +87,8 @@ def _no_email_about_the_past() -> None:
     """The demo's history happened "before": nobody is emailed about it, now or in a digest."""
     db.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.status == "pending", OutboxMessage.kind == "notification")
-        .values(status="skipped")
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.kind == "notification")
+        .values(status=OutboxStatus.SKIPPED)
     )
     db.session.execute(
         update(Notification).where(Notification.digested_at.is_(None)).values(digested_at=utcnow())

@@ -2,6 +2,7 @@
 
 from portal.models.audit import AuditEvent
 from portal.models.idea import (
+    OUTCOME_ANSWERS,
     Category,
     Comment,
     Follow,
@@ -10,6 +11,7 @@ from portal.models.idea import (
     IdeaRevision,
     InternalNote,
     Notification,
+    NotificationKind,
     OutcomeAnswer,
     Report,
     Stage,
@@ -17,12 +19,13 @@ from portal.models.idea import (
     StageTransition,
     Vote,
 )
-from portal.models.mail import EmailPreference, OutboxMessage
+from portal.models.mail import EmailPreference, OutboxMessage, OutboxStatus
 from portal.models.organisation import Organisation, OrganisationDomain
 from portal.models.site import SiteSetting
 from portal.models.user import Role, User, UserSession
 
 __all__ = [
+    "OUTCOME_ANSWERS",
     "AuditEvent",
     "Category",
     "Comment",
@@ -33,9 +36,11 @@ __all__ = [
     "IdeaRevision",
     "InternalNote",
     "Notification",
+    "NotificationKind",
     "Organisation",
     "OrganisationDomain",
     "OutboxMessage",
+    "OutboxStatus",
     "OutcomeAnswer",
     "Report",
     "Role",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import (
@@ -248,6 +249,10 @@ class InternalNote(db.Model):
     author: Mapped[User | None] = relationship(lazy="joined")
 
 
+# What a follower may answer (the stored value) and how it is shown, in the order offered.
+OUTCOME_ANSWERS = {"yes": "Yes", "partly": "Partly", "no": "No"}
+
+
 class OutcomeAnswer(db.Model):
     """A follower's verdict on a closed idea: did the outcome meet their need?"""
 
@@ -306,6 +311,20 @@ class Report(db.Model):
     resolution: Mapped[str | None] = mapped_column(String(20))
 
     reporter: Mapped[User] = relationship(foreign_keys=[reporter_id], lazy="joined")
+
+
+class NotificationKind(enum.StrEnum):
+    """What a notification is about; stored as these strings, and the kinds people choose
+    email for."""
+
+    COMMENT = "comment"
+    REPLY = "reply"
+    STAGE_CHANGE = "stage_change"
+    MERGED = "merged"
+    OFFICIAL_RESPONSE = "official_response"
+    OUTCOME_QUESTION = "outcome_question"
+    # To an author: moderators hid, restored, edited or approved their post.
+    MODERATION = "moderation"
 
 
 class Notification(db.Model):

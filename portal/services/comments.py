@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import false, or_, select, update
 
 from portal.extensions import db
-from portal.models import Comment, Idea, Report, User
+from portal.models import Comment, Idea, NotificationKind, Report, User
 from portal.models.types import utcnow
 from portal.permissions import (
     can_comment,
@@ -59,7 +59,7 @@ def add_comment(idea: Idea, *, author: User, body: str, parent_id: int | None = 
     votes.follow(idea, author)
     notifications.notify_followers(
         idea,
-        notifications.REPLY if parent else notifications.COMMENT,
+        NotificationKind.REPLY if parent else NotificationKind.COMMENT,
         actor=author,
         comment=comment,
     )
@@ -112,7 +112,7 @@ def mark_official(comment: Comment, *, actor: User) -> None:
         ideas.record_team_response(idea, actor)
         ideas.touch(idea)
         notifications.notify_followers(
-            idea, notifications.OFFICIAL_RESPONSE, actor=actor, comment=comment
+            idea, NotificationKind.OFFICIAL_RESPONSE, actor=actor, comment=comment
         )
 
 

@@ -15,12 +15,11 @@ from sqlalchemy import and_, exists, func, or_, select, update
 
 from portal.database import insert_ignoring_duplicates
 from portal.extensions import db
-from portal.models import Comment, Idea, IdeaRevision, Notification, Report, User
+from portal.models import Comment, Idea, IdeaRevision, Report, User
 from portal.models.types import utcnow
 from portal.permissions import can_moderate, can_report, is_team, require
-from portal.services import audit, emails, settings
+from portal.services import audit, notifications, settings
 from portal.services.errors import InvalidInput
-from portal.services.notifications import MODERATION
 from portal.services.text import without_control_characters
 
 REASONS = {
@@ -225,17 +224,7 @@ def recount_comments(idea_ids) -> None:
 def _tell_author(author_id: int | None, idea_id: int, message: str, *, comment_id=None, actor):
     if author_id is None:
         return
-    notification = Notification(
-        user_id=author_id,
-        kind=MODERATION,
-        idea_id=idea_id,
-        comment_id=comment_id,
-        actor_id=None,  # moderators act for the community, not by name
-        message=message,
-    )
-    db.session.add(notification)
-    db.session.flush()
-    emails.queue_instant(Notification.id == notification.id)
+    notifications.notify_author(author_id, idea_id, message, comment_id=comment_id)
 
 
 def _described(item: Idea | Comment) -> tuple[str, int, int | None, str]:

@@ -1,7 +1,7 @@
 """The WSGI entry point for gunicorn: `gunicorn wsgi:app`."""
 
 from portal import create_app
-from portal.outbox import deliver_in_each_server_process
+from portal.mail.delivery import deliver_in_each_server_process
 
 app = create_app()
 # Without Redis, each server process delivers the email outbox in a thread of its own.

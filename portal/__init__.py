@@ -64,10 +64,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
     login_manager.user_loader(user_for_session)
 
-    from portal import cache, outbox
+    from portal import cache
+    from portal.mail import delivery
 
     cache.init_app(app)
-    outbox.init_app(app)
+    delivery.init_app(app)
 
 
 def register_request_guards(app: Flask) -> None:

@@ -113,12 +113,13 @@ def digest_cli() -> None:
 @digest_cli.command("send")
 def send_digests() -> None:
     """Queue today's digest for everyone with daily notifications, and send (run from cron)."""
-    from portal import outbox
-    from portal.services import emails
+    from portal.mail.delivery import delivery_mode
+    from portal.mail.notify import queue_digests
+    from portal.mail.outbox import deliver_due
 
-    made = emails.queue_digests()
+    made = queue_digests()
     db.session.commit()
-    sent = outbox.deliver_due() if outbox.delivery_mode() != "rq" else 0
+    sent = deliver_due() if delivery_mode() != "rq" else 0
     click.echo(
         f"Queued {made} digest{'' if made == 1 else 's'}"
         + (f"; sent {sent} message{'' if sent == 1 else 's'}." if sent else ".")
@@ -133,9 +134,9 @@ def outbox_cli() -> None:
 @outbox_cli.command("send")
 def send_outbox() -> None:
     """Send every message that is due now (for cron, or after a mail server outage)."""
-    from portal import outbox
+    from portal.mail.outbox import deliver_due
 
-    click.echo(f"Sent {outbox.deliver_due()} message(s).")
+    click.echo(f"Sent {deliver_due()} message(s).")
 
 
 @click.command("worker")
@@ -144,11 +145,11 @@ def worker(burst: bool) -> None:
     """Deliver email in the background with RQ; needs REDIS_URL."""
     from flask import current_app
 
-    from portal import outbox
+    from portal.mail.delivery import run_worker
 
     if not current_app.config["REDIS_URL"]:
         raise click.ClickException(
             "The worker needs Redis: set REDIS_URL. Without it, app servers deliver email "
             "themselves in a background thread."
         )
-    outbox.run_worker(current_app._get_current_object(), burst=burst)
+    run_worker(current_app._get_current_object(), burst=burst)

@@ -13,6 +13,7 @@ from portal.models import (
     Organisation,
     OrganisationDomain,
     OutboxMessage,
+    OutboxStatus,
     Role,
 )
 from portal.models.types import utcnow
@@ -87,8 +88,8 @@ def _no_email_about_the_past() -> None:
     """The demo's history happened "before": nobody is emailed about it, now or in a digest."""
     db.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.status == "pending", OutboxMessage.kind == "notification")
-        .values(status="skipped")
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.kind == "notification")
+        .values(status=OutboxStatus.SKIPPED)
     )
     db.session.execute(
         update(Notification).where(Notification.digested_at.is_(None)).values(digested_at=utcnow())

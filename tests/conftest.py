@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextvars
 import os
 import secrets
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -133,6 +135,21 @@ def another_app(app, app_config, monkeypatch) -> Iterator[Callable[..., Flask]]:
         with other.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port that accepts connections and never says a word: a hung database or Redis server.
+
+    It hangs up after 10 s, so an app that would wait for ever fails the test, not hangs it.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        hang_up = threading.Timer(10, sock.close)
+        hang_up.start()
+        yield sock.getsockname()[1]
+        hang_up.cancel()
 
 
 @pytest.fixture

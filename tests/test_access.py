@@ -23,6 +23,7 @@ from portal.models import (
     Organisation,
     OrganisationDomain,
     OutboxMessage,
+    OutboxStatus,
     Role,
     User,
     UserSession,
@@ -470,7 +471,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
     failed_email = OutboxMessage(
         kind="signup_existing",
         to_address="target@example.com",
-        status="failed",
+        status=OutboxStatus.FAILED,
         attempts=6,
         body="Subject: Hello\n\nSomeone tried to sign up with your address.\n",
         last_error="ConnectionRefusedError: [Errno 111] Connection refused",

@@ -20,10 +20,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select, update
 
-from portal import cache, outbox
+from portal import cache
 from portal.extensions import db
+from portal.mail import outbox
 from portal.main import views as main_views
-from portal.models import Idea, OutboxMessage, User, Vote
+from portal.models import Idea, OutboxMessage, OutboxStatus, User, Vote
 from portal.services import accounts
 
 from .conftest import sign_in_client
@@ -445,7 +446,7 @@ def test_only_committed_writes_that_pages_show_advance_the_generation(app, idea,
 
     # Sending email writes only to the outbox, which no page shows.
     assert outbox.deliver_due() == 1
-    assert db.session.scalar(select(OutboxMessage.status)) == "sent"
+    assert db.session.scalar(select(OutboxMessage.status)) == OutboxStatus.SENT
     assert generation(app) == start
     assert x_cache(visitor(app).get("/")) == "hit"
 

@@ -25,19 +25,23 @@ from itsdangerous import URLSafeSerializer
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from portal import outbox as delivery
 from portal.extensions import db
+from portal.mail import notify
+from portal.mail import outbox as mail_outbox
+from portal.mail.preferences import KINDS as EMAIL_KINDS
+from portal.mail.preferences import preferences
 from portal.models import (
     Comment,
     Idea,
     Notification,
     OutboxMessage,
+    OutboxStatus,
     OutcomeAnswer,
     User,
     Vote,
 )
 from portal.models.types import utcnow
-from portal.services import comments, emails, settings, votes
+from portal.services import comments, email_settings, settings, votes
 
 from .conftest import DEFAULT_PASSWORD, IsolatedClient, sign_in_client
 from .helpers import XSS, assert_inert, database_snapshot, link_in, page_text
@@ -272,13 +276,13 @@ def notified(user: User, kind: str, *, count: int | None = None) -> bool:
 
 def preferences_of(user: User) -> dict[str, str]:
     db.session.expire_all()
-    prefs = emails.preferences(db.session.get(User, user.id))
+    prefs = preferences(db.session.get(User, user.id))
     db.session.commit()
     return prefs
 
 
 def prefer(user: User, **choices: str) -> None:
-    emails.set_preferences(user, choices)
+    email_settings.set_preferences(user, choices)
     db.session.commit()
 
 
@@ -531,7 +535,7 @@ def test_password_reset_email_has_a_base_url_link_that_works_once(client, mailbo
 
 # --- Each kind of notification, as each person chose -------------------------------------
 
-KINDS = list(emails.KINDS)
+KINDS = list(EMAIL_KINDS)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -551,7 +555,7 @@ def test_notification_arrives_at_once_when_chosen(kind, scene, browser, mailbox,
     assert f"{BASE_URL}/ideas/{scene.idea.id}" in text
     assert f'href="{BASE_URL}/ideas/{scene.idea.id}"' in rich
     [row] = outbox_rows(message_id=str(msg["Message-ID"]))
-    assert (row.status, row.user_id) == ("sent", scene.fan.id)
+    assert (row.status, row.user_id) == (OutboxStatus.SENT, scene.fan.id)
     assert db.session.get(Notification, row.notification_id).kind == kind
 
     # Not again in the digest.
@@ -614,8 +618,8 @@ def test_digest_goes_once_a_day_and_keeps_later_news_for_tomorrow(
     assert len(mailbox.digests(scene.fan.email)) == 1
 
     tomorrow = datetime.now(UTC) + timedelta(days=1)
-    monkeypatch.setattr(emails, "utcnow", lambda: tomorrow)
-    monkeypatch.setattr(delivery, "utcnow", lambda: tomorrow)
+    monkeypatch.setattr(notify, "utcnow", lambda: tomorrow)
+    monkeypatch.setattr(mail_outbox, "utcnow", lambda: tomorrow)
     assert "Queued 2 digests" in run(runner, "digest", "send")
     assert "Queued 0 digests" in run(runner, "digest", "send")
     _, second = mailbox.digests(scene.fan.email)
@@ -640,10 +644,10 @@ def test_preferences_page_saves_choices_and_keeps_input_on_error(client, login_a
     me = login_as("customer")
     page = client.get("/account/email")
     assert page.status_code == 200
-    defaults = {kind: default for kind, (_label, default) in emails.KINDS.items()}
+    defaults = {kind: default for kind, (_label, default) in EMAIL_KINDS.items()}
     assert {kind: selected(page.text, kind) for kind in KINDS} == defaults
     assert defaults["comment"] == "daily" and defaults["stage_change"] == "instant"
-    for label, _ in emails.KINDS.values():
+    for label, _ in EMAIL_KINDS.values():
         assert label in page_text(page)
 
     wanted = {kind: "daily" for kind in KINDS} | {"stage_change": "off", "comment": "instant"}
@@ -687,7 +691,7 @@ def test_unsubscribe_link_asks_then_turns_the_kind_off(scene, browser, mailbox, 
     prefs = preferences_of(scene.fan)
     assert prefs["stage_change"] == "off"
     assert {k: v for k, v in prefs.items() if k != "stage_change"} == {
-        k: d for k, (_, d) in emails.KINDS.items() if k != "stage_change"
+        k: d for k, (_, d) in EMAIL_KINDS.items() if k != "stage_change"
     }
 
     mailbox.clear()
@@ -872,7 +876,7 @@ def test_hidden_after_queueing_is_skipped_not_sent(hidden, scene, browser, mailb
     with delivery_paused(app):
         comment_id = post_comment(browser, scene.commenter, scene.idea.id, secret)
     [queued] = outbox_rows(user_id=scene.fan.id)
-    assert queued.status == "pending"
+    assert queued.status == OutboxStatus.PENDING
     assert mailbox.messages() == []
 
     if hidden == "idea":
@@ -882,7 +886,7 @@ def test_hidden_after_queueing_is_skipped_not_sent(hidden, scene, browser, mailb
     run(runner, "outbox", "send")
 
     [row] = outbox_rows(id=queued.id)
-    assert row.status == "skipped"
+    assert row.status == OutboxStatus.SKIPPED
     assert mailbox.to(scene.fan.email) == []
     for msg in mailbox.messages():
         assert secret not in parts(msg)[0] + parts(msg)[1]
@@ -906,7 +910,7 @@ def test_digest_leaves_out_hidden_items_even_when_hidden_after_queueing(
     hide(browser, scene.admin, "comment", hidden_comment)
     hide(browser, scene.admin, "idea", second.id)
 
-    emails.queue_digests()  # what `digest send` does first
+    notify.queue_digests()  # what `digest send` does first
     db.session.commit()
     hide(browser, scene.admin, "idea", third.id)  # hidden while the digest waits to be sent
     run(runner, "outbox", "send")
@@ -940,7 +944,7 @@ def test_no_email_to_suspended_or_unconfirmed_people(
         )
         assert response.status_code == 303
     [waiting] = outbox_rows(user_id=banned_meanwhile.id)
-    assert waiting.status == "pending"
+    assert waiting.status == OutboxStatus.PENDING
     run(runner, "outbox", "send")
     run(runner, "digest", "send")
 
@@ -951,7 +955,7 @@ def test_no_email_to_suspended_or_unconfirmed_people(
         (scene.author.email, f"{headline('stage_change')} · {SITE}"),
         (scene.author.email, "Your daily digest"),
     }
-    assert outbox_rows(id=waiting.id)[0].status == "skipped"
+    assert outbox_rows(id=waiting.id)[0].status == OutboxStatus.SKIPPED
     assert outbox_rows(user_id=banned.id) == []
     assert outbox_rows(user_id=unconfirmed.id) == []
     for person in (banned, unconfirmed, banned_meanwhile):
@@ -1032,7 +1036,7 @@ def test_failed_messages_back_off_then_give_up_and_can_be_sent_again(
     app, client, browser, mailbox, make_user, monkeypatch, runner, smtp_server
 ):
     clock = Clock()
-    monkeypatch.setattr(delivery, "utcnow", clock)
+    monkeypatch.setattr(mail_outbox, "utcnow", clock)
     me = make_user(email="patient@example.com")
     admin = make_user("admin")
     app.config["MAIL_PORT"] = free_port()  # nothing listens there: the server is down
@@ -1045,7 +1049,7 @@ def test_failed_messages_back_off_then_give_up_and_can_be_sent_again(
     assert response.status_code == 303
     [row] = outbox_rows(to_address=me.email)
     gaps = []
-    while row.status == "pending":
+    while row.status == OutboxStatus.PENDING:
         assert row.last_error.startswith("ConnectionRefusedError")
         gap = (row.next_attempt_at - clock.now).total_seconds()
         assert gap == pytest.approx(delays[min(row.attempts, len(delays)) - 1], abs=0.01)
@@ -1059,7 +1063,7 @@ def test_failed_messages_back_off_then_give_up_and_can_be_sent_again(
         run(runner, "outbox", "send")
         [row] = outbox_rows(id=row.id)
         assert row.attempts == attempts + 1
-    assert row.status == "failed"
+    assert row.status == OutboxStatus.FAILED
     assert row.attempts == max_attempts
     assert len(gaps) == max_attempts - 1
     assert gaps == sorted(set(gaps))  # each wait longer than the one before
@@ -1082,7 +1086,7 @@ def test_failed_messages_back_off_then_give_up_and_can_be_sent_again(
     assert response.status_code == 303
 
     [row] = outbox_rows(id=row.id)
-    assert row.status == "sent"
+    assert row.status == OutboxStatus.SENT
     assert row.body is None  # its one-time link is in the mailbox now, not in the database
     [msg] = mailbox.to(me.email)
     assert msg["Subject"] == f"Reset your password · {SITE}"

@@ -33,10 +33,11 @@ from rq import Queue
 from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import create_app, outbox
+from portal import create_app
 from portal.extensions import db
-from portal.mail import compose, external_url
-from portal.models import Follow, Idea, Notification, OutboxMessage, Role, User
+from portal.mail import delivery, outbox
+from portal.mail.compose import compose, external_url
+from portal.models import Follow, Idea, Notification, OutboxMessage, OutboxStatus, Role, User
 from portal.models.types import utcnow
 from portal.services import accounts, catalog, ideas, pipeline
 
@@ -317,7 +318,7 @@ def test_every_committed_cause_has_exactly_one_outbox_row(
         ]
     )
     # Delivered inline after each request (the tests' MAIL_DELIVERY), once each.
-    assert {row.status for row in rows} == {"sent"}
+    assert {row.status for row in rows} == {OutboxStatus.SENT}
     assert sorted(str(m["To"]) for m in outbox.messages()) == sorted(r.to_address for r in rows)
 
 
@@ -340,7 +341,7 @@ class Site:
     redis: redis.Redis
 
     def queue(self) -> Queue:
-        return Queue(outbox.QUEUE_NAME, connection=self.redis)
+        return Queue(delivery.QUEUE_NAME, connection=self.redis)
 
     def worker_env(self, mail_port: int, **settings: str) -> dict[str, str]:
         return {
@@ -465,7 +466,7 @@ def test_a_commit_enqueues_a_job_and_the_worker_delivers_through_smtp(
     site, smtp_server, start_worker
 ):
     queue = site.queue()
-    assert outbox.delivery_mode() == "rq"  # the default with REDIS_URL
+    assert delivery.delivery_mode() == "rq"  # the default with REDIS_URL
     (customer,) = _add_people("customer", 1)
     followers = _add_people("follower", 2)
     db.session.commit()
@@ -481,11 +482,11 @@ def test_a_commit_enqueues_a_job_and_the_worker_delivers_through_smtp(
     accounts.request_password_reset(customer.email, ip=None)
     assert queue.count == 0, "nothing may be enqueued before the message is committed"
     db.session.commit()
-    assert [job.func_name for job in queue.jobs] == ["portal.outbox.run_job"]
+    assert [job.func_name for job in queue.jobs] == ["portal.mail.delivery.run_job"]
     _move_an_idea_they_follow(followers)
     db.session.commit()
     assert queue.count == 2
-    assert {row.status for row in _rows()} == {"pending"}
+    assert {row.status for row in _rows()} == {OutboxStatus.PENDING}
 
     server = smtp_server()
     start_worker("only", server.port).finish()
@@ -499,7 +500,7 @@ def test_a_commit_enqueues_a_job_and_the_worker_delivers_through_smtp(
     assert IDEA_TITLE in str(notice["Subject"])
     assert "Under review" in str(notice["Subject"])
     rows = _rows()
-    assert [(row.status, row.attempts) for row in rows] == [("sent", 1)] * 3
+    assert [(row.status, row.attempts) for row in rows] == [(OutboxStatus.SENT, 1)] * 3
     assert {row.message_id for row in rows} == {str(m["Message-ID"]) for m in by_address.values()}
     assert queue.count == 0
 
@@ -541,7 +542,7 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(site, smtp_server, 
     stop_process_group(first.process, signal.SIGKILL)
     assert first.process.returncode == -signal.SIGKILL
 
-    (in_flight,) = [row for row in _rows() if row.status == "sending"]
+    (in_flight,) = [row for row in _rows() if row.status == OutboxStatus.SENDING]
     # Nobody may take the claimed message until its lease is over.
     time.sleep(max(0.0, (in_flight.locked_until - utcnow()).total_seconds()) + 0.3)
     second = start_worker("second", server.port, **lease)
@@ -551,7 +552,7 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(site, smtp_server, 
     assert server.mailbox.recipients() == addresses, "every message exactly once"
     assert len({str(m["Message-ID"]) for m in messages}) == BATCH
     rows = _rows()
-    assert {row.status for row in rows} == {"sent"}
+    assert {row.status for row in rows} == {OutboxStatus.SENT}
     assert {row.id: row.attempts for row in rows if row.attempts != 1} == {in_flight.id: 2}
     received_ids = {str(m["To"]): str(m["Message-ID"]) for m in messages}
     assert {row.to_address: row.message_id for row in rows} == received_ids
@@ -594,11 +595,34 @@ def test_two_workers_at_once_never_send_a_message_twice(site, smtp_server, start
 
     assert mailbox.recipients() == addresses, "every message exactly once"
     rows = _rows()
-    assert [(row.status, row.attempts) for row in rows] == [("sent", 1)] * len(people)
+    assert [(row.status, row.attempts) for row in rows] == [(OutboxStatus.SENT, 1)] * len(people)
 
     per_server = Counter(port for port, _ in mailbox.received)
     assert sorted(met) == ["a", "b"], "the two workers should have been sending at once"
     assert per_server[server_a.port] and per_server[server_b.port], per_server
+
+
+def test_a_stalled_redis_costs_a_commit_seconds_and_the_email_waits_in_the_outbox(
+    another_app, app, make_user, silent_server
+):
+    """Redis accepts the connection and never answers: the commit that queues an email gives
+    up on the job within the Redis client's timeout, not never, and the message stays in the
+    outbox for the worker's next sweep."""
+    stalled = another_app(REDIS_URL=f"redis://127.0.0.1:{silent_server}", MAIL_DELIVERY="rq")
+    email = make_user().email
+    db.session.commit()  # and hold no lock the other app would wait for
+    with stalled.app_context():
+        accounts.request_password_reset(email, ip=None)
+        started = time.monotonic()
+        db.session.commit()  # enqueues the delivery job after the commit: Redis is silent
+        waited = time.monotonic() - started
+        (row,) = _rows()
+        assert (row.status, row.attempts, row.to_address) == (OutboxStatus.PENDING, 0, email)
+
+    assert 1.5 < waited < 5, f"the commit waited {waited:.1f} s for Redis"
+    # The sweep (here: this app, delivering inline) sends it later.
+    assert outbox.deliver_due() == 1
+    assert [(row.status, row.attempts) for row in _rows()] == [(OutboxStatus.SENT, 1)]
 
 
 def test_a_slow_mail_server_does_not_hold_up_the_sites_writes(app, make_user, smtp_server):
@@ -664,7 +688,7 @@ def background_delivery(app, monkeypatch) -> Iterator[Callable[[], threading.Thr
     threads: list[threading.Thread] = []
 
     def start() -> threading.Thread:
-        thread = outbox.start_background_delivery(app)
+        thread = delivery.start_background_delivery(app)
         assert thread is not None, "MAIL_DELIVERY thread should start a delivery thread"
         threads.append(thread)
         return thread
@@ -682,7 +706,7 @@ def background_delivery(app, monkeypatch) -> Iterator[Callable[[], threading.Thr
         return real_app_context()
 
     monkeypatch.setattr(app, "app_context", app_context)
-    outbox._wake.set()  # bring it round now, not after a sweep interval
+    delivery._wake.set()  # bring it round now, not after a sweep interval
     assert parked.wait(10), "the delivery thread did not come round to be parked"
 
 
@@ -701,7 +725,7 @@ def test_without_redis_a_thread_delivers_a_commit_within_seconds_without_a_reque
     messages = server.mailbox.wait_for(1, timeout=5)
     assert [str(m["To"]) for m in messages] == [user.email]
     assert time.monotonic() - committed < 5
-    assert _wait_until(lambda: [row.status for row in _rows()] == ["sent"])
+    assert _wait_until(lambda: [row.status for row in _rows()] == [OutboxStatus.SENT])
     time.sleep(0.3)
     assert len(server.mailbox.messages) == 1
 
@@ -731,7 +755,7 @@ def test_the_delivery_thread_sweeps_up_what_another_process_committed(
                 subject=str(message["Subject"]),
                 body=message.as_string(),
                 message_id=str(message["Message-ID"]),
-                status="pending",
+                status=OutboxStatus.PENDING,
                 attempts=0,
                 next_attempt_at=now,
                 created_at=now,
@@ -740,7 +764,7 @@ def test_the_delivery_thread_sweeps_up_what_another_process_committed(
         )
     messages = server.mailbox.wait_for(1, timeout=6)
     assert [str(m["Message-ID"]) for m in messages] == [str(message["Message-ID"])]
-    assert _wait_until(lambda: [row.status for row in _rows()] == ["sent"])
+    assert _wait_until(lambda: [row.status for row in _rows()] == [OutboxStatus.SENT])
 
 
 # --- Failures: retried with back-off, then given up ----------------------------------------------
@@ -786,7 +810,7 @@ def test_failures_are_retried_with_back_off_then_given_up_and_shown_to_admins(
 
     assert outbox.deliver_due() == 0
     row = _only_row()
-    assert (row.status, row.attempts) == ("pending", 1)
+    assert (row.status, row.attempts) == (OutboxStatus.PENDING, 1)
     assert "ConnectionRefusedError" in row.last_error
     assert _close_to(row.next_attempt_at, clock() + timedelta(seconds=60))
 
@@ -803,18 +827,22 @@ def test_failures_are_retried_with_back_off_then_given_up_and_shown_to_admins(
         clock.advance(61 if attempt == 2 else 300)
         assert outbox.deliver_due() == 0
         row = _only_row()
-        assert (row.status, row.attempts, server.handler.rcpts) == ("pending", attempt, attempt - 1)
+        assert (row.status, row.attempts, server.handler.rcpts) == (
+            OutboxStatus.PENDING,
+            attempt,
+            attempt - 1,
+        )
         assert "451" in row.last_error
         assert _close_to(row.next_attempt_at, clock() + timedelta(seconds=delay))
 
     clock.advance(1800)
     assert outbox.deliver_due() == 0
     row = _only_row()
-    assert (row.status, row.attempts, row.locked_until) == ("failed", 4, None)
+    assert (row.status, row.attempts, row.locked_until) == (OutboxStatus.FAILED, 4, None)
     clock.advance(30 * 24 * 3600)
     assert outbox.deliver_due() == 0
     assert server.handler.rcpts == 3, "a message that gave up is not tried again by itself"
-    assert _only_row().status == "failed"
+    assert _only_row().status == OutboxStatus.FAILED
     assert server.mailbox.messages == []
 
     # Admins see what gave up, and why, and can send it once more.
@@ -828,7 +856,7 @@ def test_failures_are_retried_with_back_off_then_given_up_and_shown_to_admins(
     response = client.post(f"/admin/outbox/{row.id}/retry")
     assert response.status_code == 303
     assert server.mailbox.recipients() == [user.email]
-    assert (_only_row().status, _only_row().attempts) == ("sent", 1)
+    assert (_only_row().status, _only_row().attempts) == (OutboxStatus.SENT, 1)
 
 
 def test_a_message_refused_once_is_sent_exactly_once_after_its_back_off(
@@ -843,7 +871,7 @@ def test_a_message_refused_once_is_sent_exactly_once_after_its_back_off(
 
     assert outbox.deliver_due() == 0  # the whole message was transferred, then refused
     row = _only_row()
-    assert (row.status, row.attempts) == ("pending", 1)
+    assert (row.status, row.attempts) == (OutboxStatus.PENDING, 1)
     assert "Greylisted" in row.last_error
     clock.advance(119)
     assert outbox.deliver_due() == 0
@@ -854,5 +882,5 @@ def test_a_message_refused_once_is_sent_exactly_once_after_its_back_off(
     assert outbox.deliver_due() == 0
     assert server.mailbox.recipients() == [user.email]
     row = _only_row()
-    assert (row.status, row.attempts) == ("sent", 2)
+    assert (row.status, row.attempts) == (OutboxStatus.SENT, 2)
     assert _close_to(row.sent_at, sent_at)

@@ -10,7 +10,7 @@ from markupsafe import escape
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Follow, Idea, Notification
+from portal.models import Follow, Idea, Notification, NotificationKind
 from portal.models.types import utcnow
 from portal.services import comments, notifications, votes
 
@@ -205,7 +205,7 @@ def test_nothing_is_sent_about_a_hidden_idea(make_user, idea):
     idea = db.session.get(Idea, idea.id)
     idea.hidden_at = utcnow()
     db.session.commit()
-    notifications.notify_followers(idea, notifications.COMMENT, actor=make_user())
+    notifications.notify_followers(idea, NotificationKind.COMMENT, actor=make_user())
     db.session.commit()
     assert notes_for(idea.author_id) == []
 

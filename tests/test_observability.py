@@ -8,7 +8,6 @@ import logging
 import os
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -126,21 +125,6 @@ def test_healthz_is_503_quickly_when_redis_is_down(another_app):
     }
     assert response.headers["Cache-Control"] == "no-store"
     assert DB_PASSWORD not in response.text
-
-
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A port that accepts connections and never says a word: a hung database server.
-
-    It hangs up after 10 s, so an app that would wait for ever fails the test, not hangs it.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        hang_up = threading.Timer(10, sock.close)
-        hang_up.start()
-        yield sock.getsockname()[1]
-        hang_up.cancel()
 
 
 @pytest.mark.parametrize("kind", ["postgresql-closed-port", "postgresql-hung", "sqlite-no-folder"])

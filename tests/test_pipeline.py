@@ -10,9 +10,17 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AuditEvent, Follow, Idea, Notification, StageChange, Vote
+from portal.models import (
+    AuditEvent,
+    Follow,
+    Idea,
+    Notification,
+    NotificationKind,
+    StageChange,
+    Vote,
+)
 from portal.permissions import PermissionDenied
-from portal.services import notifications, pipeline, trending, votes
+from portal.services import pipeline, trending, votes
 from portal.services.errors import DomainError, InvalidInput
 
 from .conftest import sign_in_client
@@ -350,7 +358,7 @@ def test_a_move_notifies_every_follower_but_the_actor(client, team_member, idea,
     assert move(client, idea.id, stages["planned"].id).status_code == 303
 
     people = idea.people
-    received = notes(notifications.STAGE_CHANGE, idea.id)
+    received = notes(NotificationKind.STAGE_CHANGE, idea.id)
     assert set(received) == {people.author.id, people.voter.id, people.follower.id}
     for message in received.values():
         assert NOTE in message
@@ -408,7 +416,7 @@ def test_move_many_moves_all_with_one_note(make_user, make_idea, stages):
 
     for item in batch:
         assert fresh(item.id).stage_id == stages["declined"].id
-        assert notes(notifications.STAGE_CHANGE, item.id) == {
+        assert notes(NotificationKind.STAGE_CHANGE, item.id) == {
             item.author_id: f"Now Declined: {NOTE}"
         }
     changes = db.session.scalars(select(StageChange)).all()
@@ -538,13 +546,13 @@ def test_merging_notifies_everyone_who_followed_the_duplicate_but_the_actor(
     db.session.commit()
     assert merge(client, duplicates.b_id, duplicates.a_id).status_code == 303
 
-    received = notes(notifications.MERGED, duplicates.b_id)
+    received = notes(NotificationKind.MERGED, duplicates.b_id)
     assert set(received) == {p.author_b.id, p.both.id, p.voter_b.id, p.follower_b.id}
     for message in received.values():
         assert MERGE_NOTE in message
         assert "Export reports to Excel" in message
     # The kept idea's own followers were not told about someone else's duplicate.
-    assert notes(notifications.MERGED, duplicates.a_id) == {}
+    assert notes(NotificationKind.MERGED, duplicates.a_id) == {}
 
     sign_in_client(client, p.follower_b)
     assert MERGE_NOTE in page_text(client.get("/notifications"))

@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import Follow, OutboxMessage, Role, User
+from portal.models import Follow, OutboxMessage, OutboxStatus, Role, User
 from portal.models.types import utcnow
 from portal.services import accounts, comments, ideas
 
@@ -284,9 +284,8 @@ def _settled_mail(site: Site, count: int, what: str) -> list:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         db.session.commit()
-        busy = db.session.scalar(
-            select(OutboxMessage.id).where(OutboxMessage.status.in_(("pending", "sending")))
-        )
+        waiting = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+        busy = db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.status.in_(waiting)))
         if len(site.mailbox.messages) >= count and busy is None:
             break
         time.sleep(0.05)
@@ -342,7 +341,8 @@ def _each_background_job_runs_once(site: Site) -> None:
     assert len(messages) == SIGN_UPS + len(site.follower_emails), "nothing else, nothing twice"
 
     rows = db.session.execute(select(OutboxMessage.status, OutboxMessage.attempts)).all()
-    assert Counter(rows) == Counter({("sent", 1): len(messages)}), "each sent at first try"
+    sent_first_time = Counter({(OutboxStatus.SENT, 1): len(messages)})
+    assert Counter(rows) == sent_first_time, "each sent at first try"
     assert [worker.poll() for worker in site.workers] == [None, None], "both workers ran"
 
 

@@ -10,23 +10,24 @@ from wtforms.validators import Length, Optional
 
 from portal.account import bp
 from portal.extensions import csrf, db
-from portal.services import emails, outcomes
+from portal.mail.preferences import ALL, DELIVERIES, KINDS, preferences
+from portal.services import email_settings, outcomes
 from portal.services.errors import DomainError, InvalidToken
 from portal.web import login_required
 
 
 class PreferencesForm(FlaskForm):
-    """One select per kind of notification, added at runtime from emails.KINDS."""
+    """One select per kind of notification, added at runtime from KINDS."""
 
 
 def _preferences_form(user, formdata=None) -> FlaskForm:
-    current = emails.preferences(user)
+    current = preferences(user)
 
     class Form(PreferencesForm):
         pass
 
-    for kind, (label, _default) in emails.KINDS.items():
-        setattr(Form, kind, SelectField(label, choices=emails.DELIVERIES, default=current[kind]))
+    for kind, (label, _default) in KINDS.items():
+        setattr(Form, kind, SelectField(label, choices=DELIVERIES, default=current[kind]))
     return Form(formdata=formdata)
 
 
@@ -38,7 +39,7 @@ def email_preferences():
     )
     if request.method == "POST":
         if form.validate():
-            emails.set_preferences(current_user, {k: form[k].data for k in emails.KINDS})
+            email_settings.set_preferences(current_user, {k: form[k].data for k in KINDS})
             db.session.commit()
             flash("Your email settings are saved.", "success")
             return redirect(url_for("account.email_preferences"), code=303)
@@ -51,12 +52,12 @@ def email_preferences():
 def email_unsubscribe(token: str):
     """A link in every message: GET asks to confirm, POST (or a mail client's one click) acts."""
     try:
-        user, kind = emails.read_unsubscribe_token(token)
+        user, kind = email_settings.read_unsubscribe_token(token)
     except InvalidToken as exc:
         return render_template("account/unsubscribe.html", error=exc.message), 400
-    label = "all email about ideas" if kind == emails.ALL else emails.KINDS[kind][0].lower()
+    label = "all email about ideas" if kind == ALL else KINDS[kind][0].lower()
     if request.method == "POST":
-        emails.unsubscribe(user, kind)
+        email_settings.unsubscribe(user, kind)
         db.session.commit()
         return render_template("account/unsubscribe.html", done=True, label=label, user=user)
     return render_template("account/unsubscribe.html", done=False, label=label, user=user)
@@ -74,7 +75,7 @@ class OutcomeEmailForm(FlaskForm):
 def email_outcome(token: str):
     """From "Did this meet your need?" in an email: confirm the answer, no sign-in needed."""
     try:
-        user, idea, answer = emails.read_outcome_token(token)
+        user, idea, answer = email_settings.read_outcome_token(token)
     except InvalidToken as exc:
         return render_template("account/outcome_email.html", error=exc.message), 400
     if not outcomes.can_answer(user, idea):

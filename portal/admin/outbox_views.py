@@ -9,20 +9,23 @@ from flask import abort, current_app, flash, redirect, render_template, url_for
 from portal.admin import bp
 from portal.admin.forms import ActionForm
 from portal.extensions import db
-from portal.mail import SECRET_KINDS
-from portal.models import OutboxMessage
-from portal.outbox import retry
+from portal.mail.compose import SECRET_KINDS
+from portal.mail.outbox import failed_and_recent, retry
+from portal.models import OutboxMessage, OutboxStatus
 from portal.permissions import can_manage_outbox
-from portal.services import emails
 from portal.web import role_required
 
 
 @bp.route("/outbox")
 @role_required(can_manage_outbox)
 def outbox():
-    failed, recent = emails.failed_and_recent()
+    failed, recent = failed_and_recent()
     return render_template(
-        "admin/outbox.html", failed=failed, recent=recent, action_form=ActionForm()
+        "admin/outbox.html",
+        failed=failed,
+        recent=recent,
+        action_form=ActionForm(),
+        Status=OutboxStatus,
     )
 
 
@@ -46,7 +49,11 @@ def outbox_message(message_id: int):
         # alone. (Without one, the offline demo needs admins to read it here.)
         text = None
     return render_template(
-        "admin/outbox_message.html", row=row, text=text, action_form=ActionForm()
+        "admin/outbox_message.html",
+        row=row,
+        text=text,
+        action_form=ActionForm(),
+        Status=OutboxStatus,
     )
 
 
@@ -56,7 +63,7 @@ def retry_message(message_id: int):
     row = db.get_or_404(OutboxMessage, message_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    if row.status != "failed":
+    if row.status != OutboxStatus.FAILED:
         flash("Only a message that gave up can be sent again.", "error")
     else:
         retry(row)

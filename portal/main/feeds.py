@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from portal.cache import cached_page
 from portal.extensions import db
-from portal.mail import external_url
+from portal.mail.compose import external_url
 from portal.main import bp
 from portal.models import Comment, Idea, StageChange
 from portal.models.types import utcnow

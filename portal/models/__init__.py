@@ -2,9 +2,24 @@
 
 from portal.models.audit import AuditEvent
 from portal.models.catalog import Category
-from portal.models.conversation import Comment, InternalNote, Notification, Report, ReportResolution
-from portal.models.idea import Follow, Idea, IdeaOrganisation, IdeaRevision, OutcomeAnswer, Vote
-from portal.models.mail import EmailPreference, OutboxMessage
+from portal.models.conversation import (
+    Comment,
+    InternalNote,
+    Notification,
+    NotificationKind,
+    Report,
+    ReportResolution,
+)
+from portal.models.idea import (
+    OUTCOME_ANSWERS,
+    Follow,
+    Idea,
+    IdeaOrganisation,
+    IdeaRevision,
+    OutcomeAnswer,
+    Vote,
+)
+from portal.models.mail import EmailPreference, OutboxMessage, OutboxStatus
 from portal.models.organisation import Organisation, OrganisationDomain
 from portal.models.pipeline import MERGED_SLUG, NEW_SLUG, Stage, StageChange, StageTransition
 from portal.models.site import SiteSetting
@@ -13,6 +28,7 @@ from portal.models.user import Role, User, UserSession
 __all__ = [
     "MERGED_SLUG",
     "NEW_SLUG",
+    "OUTCOME_ANSWERS",
     "AuditEvent",
     "Category",
     "Comment",
@@ -23,9 +39,11 @@ __all__ = [
     "IdeaRevision",
     "InternalNote",
     "Notification",
+    "NotificationKind",
     "Organisation",
     "OrganisationDomain",
     "OutboxMessage",
+    "OutboxStatus",
     "OutcomeAnswer",
     "Report",
     "ReportResolution",

@@ -104,6 +104,20 @@ class Report(Model):
     reporter: Mapped[User] = relationship(foreign_keys=[reporter_id], lazy="joined")
 
 
+class NotificationKind(enum.StrEnum):
+    """What a notification is about; stored as these strings, and the kinds people choose
+    email for."""
+
+    COMMENT = "comment"
+    REPLY = "reply"
+    STAGE_CHANGE = "stage_change"
+    MERGED = "merged"
+    OFFICIAL_RESPONSE = "official_response"
+    OUTCOME_QUESTION = "outcome_question"
+    # To an author: moderators hid, restored, edited or approved their post.
+    MODERATION = "moderation"
+
+
 class Notification(Model):
     """Something a person following an idea should know about, shown in the app."""
 

@@ -156,6 +156,10 @@ class Follow(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# What a follower may answer (the stored value) and how it is shown, in the order offered.
+OUTCOME_ANSWERS = {"yes": "Yes", "partly": "Partly", "no": "No"}
+
+
 class OutcomeAnswer(Model):
     """A follower's verdict on a closed idea: did the outcome meet their need?"""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
@@ -9,6 +10,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Model
 from portal.models.types import UTCDateTime, utcnow
+
+
+class OutboxStatus(enum.StrEnum):
+    """Where an outbox row is in its life; stored as these strings (the check constraint)."""
+
+    PENDING = "pending"  # waiting for its next attempt
+    SENDING = "sending"  # claimed by a worker, under a lease
+    SENT = "sent"
+    FAILED = "failed"  # gave up after MAIL_MAX_ATTEMPTS; admins may retry it
+    SKIPPED = "skipped"  # nothing to send by then: hidden content, or the person opted out
 
 
 class OutboxMessage(Model):
@@ -27,7 +38,8 @@ class OutboxMessage(Model):
     __tablename__ = "outbox"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('pending', 'sending', 'sent', 'failed', 'skipped')", name="status_known"
+            "status IN ({})".format(", ".join(f"'{s}'" for s in OutboxStatus)),
+            name="status_known",
         ),
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_created_at", "created_at"),
@@ -49,7 +61,7 @@ class OutboxMessage(Model):
     body: Mapped[str | None] = mapped_column(Text)  # a composed message, until it is sent
     # Makes a message that must go once (a day's digest) unique whoever asks twice.
     dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[str] = mapped_column(String(10), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

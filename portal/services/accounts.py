@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from portal.database import read_only
 from portal.extensions import db
-from portal.mail import external_url, queue_email
+from portal.mail.compose import external_url
+from portal.mail.outbox import queue_email
 from portal.models import Organisation, OrganisationDomain, Role, User
 from portal.models.types import utcnow
 from portal.services import audit, sessions

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import false, or_, select, update
 
 from portal.extensions import db
-from portal.models import Comment, Idea, ReportResolution, User
+from portal.models import Comment, Idea, NotificationKind, ReportResolution, User
 from portal.models.types import utcnow
 from portal.permissions import (
     can_comment,
@@ -51,7 +51,7 @@ def add_comment(idea: Idea, *, author: User, body: str, parent_id: int | None = 
     votes.follow(idea, author)
     notifications.notify_followers(
         idea,
-        notifications.REPLY if parent else notifications.COMMENT,
+        NotificationKind.REPLY if parent else NotificationKind.COMMENT,
         actor=author,
         comment=comment,
     )
@@ -100,7 +100,7 @@ def mark_official(comment: Comment, *, actor: User) -> None:
         ideas.record_team_response(idea, actor)
         ideas.touch(idea)
         notifications.notify_followers(
-            idea, notifications.OFFICIAL_RESPONSE, actor=actor, comment=comment
+            idea, NotificationKind.OFFICIAL_RESPONSE, actor=actor, comment=comment
         )
 
 

@@ -14,12 +14,11 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Update, and_, func, or_, select, update
 
 from portal.extensions import db
-from portal.models import Comment, Idea, IdeaRevision, Notification, Report, ReportResolution, User
+from portal.models import Comment, Idea, IdeaRevision, Report, ReportResolution, User
 from portal.models.types import utcnow
 from portal.permissions import can_moderate, require
-from portal.services import audit, emails
+from portal.services import audit, notifications
 from portal.services.errors import InvalidInput
-from portal.services.notifications import MODERATION
 from portal.services.reports import QUEUE_SIZE, close_reports, target_of
 from portal.services.text import without_control_characters
 from portal.services.validation import clean_comment_body, clean_idea_text
@@ -59,17 +58,7 @@ def _tell_author(
 ) -> None:
     if author_id is None:
         return
-    notification = Notification(
-        user_id=author_id,
-        kind=MODERATION,
-        idea_id=idea_id,
-        comment_id=comment_id,
-        actor_id=None,  # moderators act for the community, not by name
-        message=message,
-    )
-    db.session.add(notification)
-    db.session.flush()
-    emails.queue_instant(Notification.id == notification.id)
+    notifications.notify_author(author_id, idea_id, message, comment_id=comment_id)
 
 
 def _described(item: Idea | Comment) -> tuple[str, int, int | None, str]:

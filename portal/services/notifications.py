@@ -1,25 +1,26 @@
-"""In-app notifications for the people following an idea."""
+"""In-app notifications for the people following an idea, mailed as each person chose.
+
+Each function here writes the notifications and then hands them to portal.mail.notify, which
+queues the email for those who want it at once (the daily digest picks up the rest).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, insert, literal, or_, select, update
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import CursorResult, Select, and_, func, insert, literal, or_, select, update
 
 from portal.extensions import db
-from portal.models import Comment, Follow, Idea, Notification, User
+from portal.mail.notify import queue_instant
+from portal.models import Comment, Follow, Idea, Notification, NotificationKind, User
 from portal.models.types import utcnow
 
-COMMENT = "comment"
-REPLY = "reply"
-STAGE_CHANGE = "stage_change"
-MERGED = "merged"
-OFFICIAL_RESPONSE = "official_response"
-OUTCOME_QUESTION = "outcome_question"
-MODERATION = "moderation"  # to an author: moderators hid, restored, edited or approved their post
+_Query = TypeVar("_Query", bound="Select[Any]")
 
 
 def notify_followers(
     idea: Idea,
-    kind: str,
+    kind: NotificationKind,
     *,
     actor: User | None,
     comment: Comment | None = None,
@@ -31,7 +32,7 @@ def notify_followers(
     now = utcnow()
     followers = select(
         Follow.user_id,
-        literal(kind),
+        literal(str(kind)),
         literal(idea.id),
         literal(comment.id if comment is not None else None),
         literal(actor.id if actor is not None else None),
@@ -46,9 +47,7 @@ def notify_followers(
             followers,
         )
     )
-    from portal.services import emails
-
-    emails.queue_instant(
+    queue_instant(
         and_(
             Notification.idea_id == idea.id,
             Notification.kind == kind,
@@ -57,14 +56,31 @@ def notify_followers(
     )
 
 
-def _visible(stmt):
+def notify_author(
+    author_id: int, idea_id: int, message: str, *, comment_id: int | None = None
+) -> None:
+    """Tell an author what moderators did to their post (moderators act unnamed)."""
+    notification = Notification(
+        user_id=author_id,
+        kind=NotificationKind.MODERATION,
+        idea_id=idea_id,
+        comment_id=comment_id,
+        actor_id=None,
+        message=message,
+    )
+    db.session.add(notification)
+    db.session.flush()
+    queue_instant(Notification.id == notification.id)
+
+
+def _visible(stmt: _Query) -> _Query:
     """Nothing about hidden ideas or comments, except moderators' word to their own author."""
     return (
         stmt.outerjoin(Idea, Notification.idea_id == Idea.id)
         .outerjoin(Comment, Notification.comment_id == Comment.id)
         .where(
             or_(
-                Notification.kind == MODERATION,
+                Notification.kind == NotificationKind.MODERATION,
                 and_(Idea.hidden_at.is_(None), Comment.hidden_at.is_(None)),
             )
         )
@@ -95,4 +111,5 @@ def mark_read(user: User, notification_id: int | None = None) -> int:
     )
     if notification_id is not None:
         stmt = stmt.where(Notification.id == notification_id)
-    return db.session.execute(stmt.values(read_at=utcnow())).rowcount or 0
+    result = cast("CursorResult[Any]", db.session.execute(stmt.values(read_at=utcnow())))
+    return result.rowcount or 0

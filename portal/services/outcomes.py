@@ -8,14 +8,14 @@ from typing import Any
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Follow, Idea, OutcomeAnswer, Stage, User
+from portal.models import OUTCOME_ANSWERS, Follow, Idea, OutcomeAnswer, Stage, User
 from portal.models.types import utcnow
 from portal.permissions import can_read_verdicts, is_signed_in, require
 from portal.services.errors import InvalidInput
 from portal.services.text import without_control_characters
 
 ASKED_STAGES = ("shipped", "declined")
-ANSWERS = {"yes": "Yes", "partly": "Partly", "no": "No"}
+ANSWERS = OUTCOME_ANSWERS
 COMMENT_MAX = 2_000
 
 

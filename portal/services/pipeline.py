@@ -8,7 +8,16 @@ from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
-from portal.models import MERGED_SLUG, Follow, Idea, Stage, StageChange, User, Vote
+from portal.models import (
+    MERGED_SLUG,
+    Follow,
+    Idea,
+    NotificationKind,
+    Stage,
+    StageChange,
+    User,
+    Vote,
+)
 from portal.models.types import utcnow
 from portal.permissions import can_triage, require
 from portal.services import audit, catalog, ideas, notifications, outcomes, trending, votes
@@ -83,11 +92,11 @@ def move_stage(idea: Idea, to_stage: Stage, *, actor: User, note: str, ip: str |
     _record_move(idea, to_stage, actor=actor, note=note)
     db.session.flush()
     notifications.notify_followers(
-        idea, notifications.STAGE_CHANGE, actor=actor, message=f"Now {to_stage.name}: {note}"
+        idea, NotificationKind.STAGE_CHANGE, actor=actor, message=f"Now {to_stage.name}: {note}"
     )
     if to_stage.slug in outcomes.ASKED_STAGES:
         # Closing the loop: the customers, not the team, judge whether it met their need.
-        notifications.notify_followers(idea, notifications.OUTCOME_QUESTION, actor=actor)
+        notifications.notify_followers(idea, NotificationKind.OUTCOME_QUESTION, actor=actor)
     audit.record(
         "idea.stage_changed", actor=actor, ip=ip, target=idea, old=from_name, new=to_stage.name
     )
@@ -122,7 +131,7 @@ def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str |
     db.session.flush()
     notifications.notify_followers(
         source,
-        notifications.MERGED,
+        NotificationKind.MERGED,
         actor=actor,
         message=f"Merged into “{target.title}”: {note}",
     )

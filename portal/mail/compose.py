@@ -1,0 +1,193 @@
+"""Composing email: the message from its templates, and what each notification says.
+
+Account messages are composed when they are queued (portal.mail.outbox.queue_email). Messages
+about ideas are composed when they are sent (compose_for), from what is true then: content
+hidden in between, or a kind the person turned off, is never mailed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.mail.preferences import (
+    ALL,
+    DAILY,
+    INSTANT,
+    KINDS,
+    is_reachable,
+    outcome_token,
+    preferences,
+    unsubscribe_token,
+)
+from portal.models import (
+    OUTCOME_ANSWERS,
+    Comment,
+    Notification,
+    NotificationKind,
+    OutboxMessage,
+    SiteSetting,
+    User,
+)
+
+# Messages carrying one-time links: their stored text is cleared once sent through SMTP.
+SECRET_KINDS = frozenset({"verify_email", "reset_password"})
+# Outbox kinds composed at send time by compose_for(), not stored when queued.
+IDEA_KINDS = frozenset({"notification", "digest"})
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """An absolute link on the configured BASE_URL, whatever Host the request came with."""
+    base = urlsplit(current_app.config["BASE_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path.rstrip("/") or "/", url_scheme=base.scheme
+    )
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def site_name() -> str:
+    """The name the admins gave the site, or SITE_NAME from the configuration.
+
+    Read from its row, not through portal.services.settings: mail sits below the services,
+    and a message composed by the worker has no caller to hand the name in.
+    """
+    name = db.session.scalar(select(SiteSetting.value).where(SiteSetting.key == "site_name"))
+    return name or current_app.config["SITE_NAME"]
+
+
+def compose(
+    to: str, subject: str, template: str, *, unsubscribe_url: str | None = None, **context: Any
+) -> EmailMessage:
+    """A message with a plain-text and an HTML part, both from templates under email/."""
+    name = site_name()
+    context = {
+        "site_name": name,
+        "home_url": external_url("main.home"),
+        "unsubscribe_url": unsubscribe_url,
+        "preferences_url": external_url("account.email_preferences"),
+        **context,
+    }
+    msg = EmailMessage()
+    msg["Subject"] = f"{subject} · {name}"
+    msg["From"] = current_app.config["MAIL_SENDER"]
+    msg["To"] = to
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain=urlsplit(current_app.config["BASE_URL"]).hostname)
+    if unsubscribe_url:
+        # RFC 8058: mail clients offer a one-click unsubscribe that POSTs to this address.
+        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(render_template(f"email/{template}.txt", **context))
+    msg.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    return msg
+
+
+# --- Messages about ideas, composed at send time -------------------------------------------
+
+
+def compose_for(row: OutboxMessage) -> EmailMessage | None:
+    """The message for an outbox row about ideas, or None when there is nothing to send."""
+    user = db.session.get(User, row.user_id) if row.user_id else None
+    if user is None or not is_reachable(user):
+        return None
+    if row.kind == "notification":
+        return _instant_message(row, user)
+    if row.kind == "digest":
+        return _digest_message(row, user)
+    return None
+
+
+def _instant_message(row: OutboxMessage, user: User) -> EmailMessage | None:
+    n = db.session.get(Notification, row.notification_id) if row.notification_id else None
+    if n is None or preferences(user).get(n.kind) != INSTANT or not _visible(n):
+        return None
+    context = _notification_context(n, user)
+    return compose(
+        user.email,
+        context["headline"],
+        "notification",
+        unsubscribe_url=external_url(
+            "account.email_unsubscribe", token=unsubscribe_token(user, n.kind)
+        ),
+        kind_label=KINDS[n.kind][0] if n.kind in KINDS else "",
+        **context,
+    )
+
+
+def _digest_message(row: OutboxMessage, user: User) -> EmailMessage | None:
+    ids = list(row.payload.get("notifications", []))
+    wanted = preferences(user)
+    items = [
+        n
+        for n in db.session.scalars(
+            select(Notification)
+            .where(Notification.id.in_(ids), Notification.user_id == user.id)
+            .order_by(Notification.created_at, Notification.id)
+        ).unique()
+        if _visible(n) and wanted.get(n.kind) == DAILY
+    ]
+    if not items:
+        return None
+    return compose(
+        user.email,
+        f"Your daily digest: {len(items)} update{'' if len(items) == 1 else 's'}",
+        "digest",
+        unsubscribe_url=external_url(
+            "account.email_unsubscribe", token=unsubscribe_token(user, ALL)
+        ),
+        user=user,
+        items=[(n, subject(n), external_url("ideas.detail", idea_id=n.idea_id)) for n in items],
+    )
+
+
+def _visible(notification: Notification) -> bool:
+    if notification.kind == NotificationKind.MODERATION:
+        return True  # the author's own post: they see it however hidden
+    idea = notification.idea
+    if idea is not None and idea.hidden_at is not None:
+        return False
+    if notification.comment_id is not None:
+        comment = db.session.get(Comment, notification.comment_id)
+        if comment is None or comment.hidden_at is not None or comment.deleted_at is not None:
+            return False
+    return True
+
+
+def subject(n: Notification) -> str:
+    """The headline of a notification's message, and its line in a digest."""
+    title = n.idea.title if n.idea else "an idea"
+    moved = f"“{title}” moved to {n.idea.stage.name}" if n.idea else "An idea moved"
+    headlines: dict[str, str] = {
+        NotificationKind.COMMENT: f"New comment on “{title}”",
+        NotificationKind.REPLY: f"A reply on “{title}”",
+        NotificationKind.STAGE_CHANGE: moved,
+        NotificationKind.MERGED: f"“{title}” was merged into another idea",
+        NotificationKind.OFFICIAL_RESPONSE: f"The team answered on “{title}”",
+        NotificationKind.OUTCOME_QUESTION: f"Did “{title}” meet your need?",
+        NotificationKind.MODERATION: "A moderator acted on your post",
+    }
+    return headlines.get(n.kind, f"News about “{title}”")
+
+
+def _notification_context(n: Notification, user: User) -> dict[str, Any]:
+    comment = db.session.get(Comment, n.comment_id) if n.comment_id else None
+    context: dict[str, Any] = {
+        "n": n,
+        "user": user,
+        "comment": comment,
+        "headline": subject(n),
+        "idea_url": external_url("ideas.detail", idea_id=n.idea_id) if n.idea_id else None,
+    }
+    if n.kind == NotificationKind.OUTCOME_QUESTION and n.idea is not None:
+        context["answer_links"] = [
+            (label, external_url("account.email_outcome", token=outcome_token(user, n.idea, a)))
+            for a, label in OUTCOME_ANSWERS.items()
+        ]
+    return context

@@ -1,0 +1,197 @@
+"""The outbox: email written with its cause, then sent at least once, never lost.
+
+queue_email() stores a message in the outbox table in the same transaction as whatever
+caused it, so a crash never loses or duplicates it; portal.mail.delivery starts delivery
+after the commit.
+
+Each message is claimed before it is sent: one UPDATE moves it from pending to sending with
+a lease, so two workers never send the same message; it is marked sent in the transaction
+after the send. A worker that dies mid-batch leaves its claimed message to the lease, after
+which another worker sends it; messages it had not reached are still pending. (A crash in
+the instant between the SMTP server accepting a message and the row being marked sent can
+send that one message again, with the same Message-ID, which mail systems recognise.)
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from email import message_from_string, policy
+from email.message import EmailMessage
+from typing import Any, cast
+
+from flask import current_app
+from sqlalchemy import ColumnElement, CursorResult, Update, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from portal.extensions import db
+from portal.mail.compose import IDEA_KINDS, SECRET_KINDS, compose, compose_for
+from portal.mail.transport import transport_send
+from portal.models import OutboxMessage, OutboxStatus, User
+from portal.models.types import utcnow
+
+log = logging.getLogger(__name__)
+
+# Set on a session whose transaction adds to the outbox; portal.mail.delivery reads it.
+CHANGED = "portal.outbox_changed"
+
+
+# --- Queueing ------------------------------------------------------------------------------
+
+
+def queue_email(
+    to: str, subject: str, template: str, *, user: User | None = None, **context: Any
+) -> OutboxMessage:
+    """Compose a message now and put it in the outbox, in the current transaction."""
+    msg = compose(to, subject, template, user=user, **context)
+    if user is not None and user.id is None:
+        db.session.flush()  # a new account: its id ties the message to it
+    row = OutboxMessage(
+        kind=template,
+        to_address=to,
+        user_id=user.id if user is not None else None,
+        subject=str(msg["Subject"]),
+        body=msg.as_string(),
+        message_id=str(msg["Message-ID"]),
+    )
+    db.session.add(row)
+    outbox_changed()
+    return row
+
+
+def outbox_changed(session: Session | None = None) -> None:
+    """Note that this transaction adds to the outbox, so delivery is started after commit."""
+    (session or db.session()).info[CHANGED] = True
+
+
+def retry(row: OutboxMessage) -> None:
+    """An admin sends a message that gave up once more."""
+    row.status = OutboxStatus.PENDING
+    row.attempts = 0
+    row.next_attempt_at = utcnow()
+    row.locked_until = None
+    outbox_changed()
+
+
+def failed_and_recent(*, limit: int = 100) -> tuple[list[OutboxMessage], list[OutboxMessage]]:
+    """For the admins' outbox page: what gave up, and everything else, newest first."""
+    failed = OutboxMessage.status == OutboxStatus.FAILED
+    return _newest(failed, limit), _newest(~failed, limit)
+
+
+def _newest(where: ColumnElement[bool], limit: int) -> list[OutboxMessage]:
+    query = select(OutboxMessage).where(where).order_by(OutboxMessage.id.desc()).limit(limit)
+    return list(db.session.scalars(query).all())
+
+
+# --- Delivering ----------------------------------------------------------------------------
+
+
+def _due() -> ColumnElement[bool]:
+    """Rows to send now: pending and due, or claimed by a worker whose lease ran out."""
+    now = utcnow()
+    return or_(
+        and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.locked_until < now),
+    )
+
+
+def due_ids(limit: int = 200) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(OutboxMessage.id).where(_due()).order_by(OutboxMessage.id).limit(limit)
+        )
+    )
+
+
+def deliver_due(limit: int = 200) -> int:
+    """Send what is due, oldest first; how many were sent."""
+    ids = due_ids(limit)
+    db.session.commit()
+    return sum(1 for row_id in ids if deliver(row_id) == OutboxStatus.SENT)
+
+
+def _claim(row_id: int) -> bool:
+    lease = timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
+    claimed = _rowcount(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id, _due())
+        .values(
+            status=OutboxStatus.SENDING,
+            locked_until=utcnow() + lease,
+            attempts=OutboxMessage.attempts + 1,
+        )
+    )
+    db.session.commit()
+    return claimed == 1
+
+
+def _rowcount(statement: Update) -> int:
+    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount
+
+
+def retry_delay(attempts: int) -> timedelta:
+    delays = current_app.config["MAIL_RETRY_DELAYS"]
+    return timedelta(seconds=delays[min(attempts, len(delays)) - 1])
+
+
+def _message_for(row: OutboxMessage) -> EmailMessage | None:
+    """The message to send: stored at queueing time, or composed now. None: nothing to send."""
+    if row.body is not None and row.kind not in IDEA_KINDS:
+        return message_from_string(row.body, policy=policy.default)
+    return compose_for(row)
+
+
+def deliver(row_id: int) -> str | None:
+    """Send one message if it is due and nobody else has it; the status it ends in."""
+    if not _claim(row_id):
+        return None
+    row = db.session.get_one(OutboxMessage, row_id)
+    try:
+        msg = _message_for(row)
+        if msg is not None:
+            # The same Message-ID every time this row is sent, so a resend after a crash is
+            # recognised as the same message.
+            if row.message_id:
+                msg.replace_header("Message-ID", row.message_id)
+            else:
+                row.message_id = str(msg["Message-ID"] or "")
+        db.session.commit()  # hold no transaction (SQLite: no write lock) while SMTP talks
+        if msg is not None:
+            transport_send(msg)
+    except Exception as exc:
+        db.session.rollback()
+        return _failed(row_id, exc)
+    _sent(row, msg)
+    db.session.commit()
+    return row.status
+
+
+def _failed(row_id: int, exc: Exception) -> str:
+    """Record a failed attempt: retry after a back-off, or give up after the last one."""
+    row = db.session.get_one(OutboxMessage, row_id)
+    row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    row.locked_until = None
+    if row.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
+        row.status = OutboxStatus.FAILED
+        log.error("gave up on email %s to %s: %s", row.id, row.to_address, row.last_error)
+    else:
+        row.status = OutboxStatus.PENDING
+        row.next_attempt_at = utcnow() + retry_delay(row.attempts)
+        log.warning("email %s failed, retrying later: %s", row.id, row.last_error)
+    db.session.commit()
+    return row.status
+
+
+def _sent(row: OutboxMessage, msg: EmailMessage | None) -> None:
+    row.locked_until = None
+    if msg is None:
+        row.status = OutboxStatus.SKIPPED  # e.g. its idea was hidden, or the kind is off
+        return
+    row.status = OutboxStatus.SENT
+    row.sent_at = utcnow()
+    if row.kind in IDEA_KINDS:
+        row.subject = str(msg["Subject"] or "")[:300]
+        row.body = msg.as_string()  # what was sent, for the admins' outbox page
+    elif row.kind in SECRET_KINDS and current_app.config["MAIL_SERVER"]:
+        row.body = None  # it held a one-time link, and now it is in the person's mailbox

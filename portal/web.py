@@ -8,6 +8,12 @@ from flask import abort, request, url_for
 from werkzeug.routing import IntegerConverter
 
 
+def wants_json() -> bool:
+    """Whether the caller asked for JSON rather than a page (the enhancing scripts do)."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and "text/html" not in request.accept_mimetypes
+
+
 def client_ip() -> str | None:
     return request.remote_addr
 

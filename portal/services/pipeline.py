@@ -186,3 +186,14 @@ def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str |
         into=target.id,
         votes_moved=len(moved),
     )
+
+
+def timeline(idea: Idea) -> list[StageChange]:
+    """The idea's stage changes, oldest first: its page's timeline and its feed's entries."""
+    return list(
+        db.session.scalars(
+            select(StageChange)
+            .where(StageChange.idea_id == idea.id)
+            .order_by(StageChange.created_at, StageChange.id)
+        ).unique()
+    )

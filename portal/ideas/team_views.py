@@ -18,7 +18,7 @@ from portal.ideas.forms import EstimatesForm, InternalNoteForm, MergeForm, Owner
 from portal.ideas.page import move_form_for, render_idea_page
 from portal.models import Idea, User
 from portal.permissions import can_triage, role_required
-from portal.services import pipeline, triage
+from portal.services import ideas, pipeline, triage
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, parse_number
 
@@ -53,9 +53,10 @@ def merge(idea_id: int) -> ResponseReturnValue:
     form = MergeForm()
 
     def act() -> Idea:
-        target = db.session.get(Idea, parse_number(form.target_id.data) or 0)
-        if target is None:
-            raise InvalidInput("There is no idea with that number.", field="target_id")
+        try:
+            target = ideas.get_idea(parse_number(form.target_id.data) or 0, viewer=current_user)
+        except ideas.IdeaNotFound:
+            raise InvalidInput("There is no idea with that number.", field="target_id") from None
         pipeline.merge_ideas(
             source, target, actor=current_user, note=form.note.data, ip=client_ip()
         )

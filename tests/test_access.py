@@ -274,21 +274,6 @@ MATRIX: dict[str, Route] = {
     "team.dashboard": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "team.priority": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "team.priority_csv": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
-    "team.set_owner": Route(
-        get=everyone(NOT_ALLOWED),
-        post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
-        data={"owner_id": "{team_member_id}"},
-    ),
-    "team.set_estimates": Route(
-        get=everyone(NOT_ALLOWED),
-        post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
-        data={"impact": "4", "effort": "2"},
-    ),
-    "team.add_note": Route(
-        get=everyone(NOT_ALLOWED),
-        post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
-        data={"body": "Globex needs this before their renewal."},
-    ),
     "team.move_selected": Route(
         get=everyone(NOT_ALLOWED),
         post=team(Outcome(303, "/team/triage", changes=True)),
@@ -345,6 +330,21 @@ MATRIX: dict[str, Route] = {
         get=everyone(NOT_ALLOWED),
         post=team(Outcome(303, "/ideas/{other_idea_id}", changes=True)),
         data={"target_id": "{other_idea_id}", "note": "The same need as the other idea here."},
+    ),
+    "ideas.set_owner": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
+        data={"owner_id": "{team_member_id}"},
+    ),
+    "ideas.set_estimates": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
+        data={"impact": "4", "effort": "2"},
+    ),
+    "ideas.add_note": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
+        data={"body": "Globex needs this before their renewal."},
     ),
     # The matrix's idea is still New: nobody is asked about its outcome yet.
     "ideas.answer_outcome": Route(

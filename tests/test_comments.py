@@ -209,7 +209,7 @@ def test_author_edits_a_comment_within_fifteen_minutes(client, login_as, idea, m
     assert f'href="/comments/{comment.id}/edit"' in comment_html(page, comment.id)
 
     later = utcnow() + timedelta(minutes=14)
-    monkeypatch.setattr("portal.ideas.views.utcnow", lambda: later)
+    monkeypatch.setattr("portal.ideas.page.utcnow", lambda: later)
     monkeypatch.setattr("portal.services.comments.utcnow", lambda: later)
     form = client.get(f"/comments/{comment.id}/edit")
     assert form.status_code == 200
@@ -248,7 +248,7 @@ def test_comment_cannot_be_edited_after_fifteen_minutes(client, login_as, idea, 
     me = login_as("customer")
     comment = add(idea, me, "Original words")
     later = utcnow() + timedelta(minutes=16)
-    monkeypatch.setattr("portal.ideas.views.utcnow", lambda: later)
+    monkeypatch.setattr("portal.ideas.page.utcnow", lambda: later)
     monkeypatch.setattr("portal.services.comments.utcnow", lambda: later)
 
     page = client.get(f"/ideas/{idea.id}").get_data(as_text=True)

@@ -92,7 +92,7 @@ def test_promised_date_counts_from_the_latest_stage_change(client, make_idea, st
 def test_answer_past_its_date_is_shown_as_late(client, make_idea, monkeypatch):
     idea = make_idea("Export reports to Excel")
     due = idea.created_at + timedelta(days=7)
-    monkeypatch.setattr("portal.ideas.views.utcnow", lambda: due + timedelta(minutes=1))
+    monkeypatch.setattr("portal.ideas.page.utcnow", lambda: due + timedelta(minutes=1))
 
     text = explainer(client.get(f"/ideas/{idea.id}"))
 
@@ -103,7 +103,7 @@ def test_answer_past_its_date_is_shown_as_late(client, make_idea, monkeypatch):
 def test_answer_is_not_late_until_its_date_has_passed(client, make_idea, monkeypatch):
     idea = make_idea("Export reports to Excel")
     due = idea.created_at + timedelta(days=7)
-    monkeypatch.setattr("portal.ideas.views.utcnow", lambda: due - timedelta(minutes=1))
+    monkeypatch.setattr("portal.ideas.page.utcnow", lambda: due - timedelta(minutes=1))
 
     text = explainer(client.get(f"/ideas/{idea.id}"))
 

@@ -4,4 +4,11 @@ from flask import Blueprint
 
 bp = Blueprint("ideas", __name__)
 
-from portal.ideas import views  # noqa: E402, F401
+from portal.ideas import (  # noqa: E402, F401
+    comment_views,
+    notification_views,
+    report_views,
+    search_views,
+    team_views,
+    views,
+)

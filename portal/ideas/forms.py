@@ -1,4 +1,4 @@
-"""Forms for ideas and comments."""
+"""Forms for ideas, comments, reports, and the team's tools on an idea."""
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -109,4 +109,27 @@ class ReportForm(FlaskForm):
         "Anything the moderators should know? (required for “Something else”)",
         validators=[Optional(), Length(max=REPORT_DETAIL_MAX)],
         render_kw={"rows": 3, "maxlength": REPORT_DETAIL_MAX},
+    )
+
+
+ESTIMATES = {"": "Not judged yet"} | {str(n): str(n) for n in range(1, 6)}
+
+
+class OwnerForm(FlaskForm):
+    owner_id = SelectField(
+        "Owner, shown to customers as their contact", choices=[], validate_choice=False
+    )
+
+
+class EstimatesForm(FlaskForm):
+    impact = SelectField("Impact (1 low to 5 high)", choices=ESTIMATES, validate_choice=False)
+    effort = SelectField("Effort (1 low to 5 high)", choices=ESTIMATES, validate_choice=False)
+
+
+class InternalNoteForm(FlaskForm):
+    body = TextAreaField(
+        "Internal note (team only)",
+        id="internal_note",
+        validators=[InputRequired(message="Write the note first."), Length(max=5000)],
+        render_kw={"rows": 3},
     )

@@ -2,34 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, abort, render_template
-from sqlalchemy import select
+from flask.typing import ResponseReturnValue
 
 from portal.cache import cached_page
-from portal.extensions import db
 from portal.mail.compose import external_url
 from portal.main import bp
-from portal.models import Comment, Idea, StageChange
+from portal.models import Idea
 from portal.models.types import utcnow
-from portal.services import ideas
+from portal.services import comments, feeds, ideas, pipeline, roadmap
 
 FEED_SIZE = 50
 
+Entry = dict[str, Any]
 
-def _atom(**context) -> Response:
+
+def _atom(**context: Any) -> Response:
     body = render_template("feeds/feed.xml", **context)
     return Response(body, mimetype="application/atom+xml")
 
 
 @bp.route("/feeds/ideas.atom")
 @cached_page
-def ideas_feed():
-    rows = db.session.scalars(
-        select(Idea)
-        .where(Idea.hidden_at.is_(None))
-        .order_by(Idea.created_at.desc(), Idea.id.desc())
-        .limit(FEED_SIZE)
-    ).unique()
+def ideas_feed() -> ResponseReturnValue:
     entries = [
         {
             "id": external_url("ideas.detail", idea_id=idea.id),
@@ -39,7 +36,7 @@ def ideas_feed():
             "author": idea.author.display_name if idea.author else "Former member",
             "summary": idea.problem,
         }
-        for idea in rows
+        for idea in feeds.newest_ideas(FEED_SIZE)
     ]
     return _atom(
         feed_id=external_url("main.ideas_feed"),
@@ -51,16 +48,8 @@ def ideas_feed():
     )
 
 
-@bp.route("/ideas/<id:idea_id>/feed.atom")
-@cached_page
-def idea_feed(idea_id: int):
-    """Stage changes with the team's notes, and the team's comments, newest first."""
-    try:
-        idea = ideas.get_idea(idea_id, viewer=None)  # feeds are public: hidden means gone
-    except ideas.IdeaNotFound:
-        abort(404)
-    url = external_url("ideas.detail", idea_id=idea.id)
-    entries = [
+def _stage_change_entries(idea: Idea, url: str) -> list[Entry]:
+    return [
         {
             "id": f"{url}#stage-change-{change.id}",
             "title": f"{change.to_stage.name}: {idea.title}",
@@ -69,30 +58,35 @@ def idea_feed(idea_id: int):
             "author": change.actor.display_name if change.actor else "The team",
             "summary": change.note,
         }
-        for change in db.session.scalars(
-            select(StageChange).where(StageChange.idea_id == idea.id)
-        ).unique()
+        for change in pipeline.timeline(idea)
     ]
-    from portal.permissions import is_team
 
-    team_comments = db.session.scalars(
-        select(Comment).where(
-            Comment.idea_id == idea.id, Comment.deleted_at.is_(None), Comment.hidden_at.is_(None)
-        )
-    ).unique()
-    entries += [
+
+def _team_reply_entries(idea: Idea, url: str) -> list[Entry]:
+    return [
         {
             "id": f"{url}#comment-{c.id}",
             "title": ("Official response: " if c.is_official else "The team replied: ")
             + idea.title,
             "url": f"{url}#comment-{c.id}",
             "updated": c.created_at,
-            "author": c.author.display_name,
+            "author": c.author.display_name if c.author else "The team",
             "summary": c.body,
         }
-        for c in team_comments
-        if c.author is not None and is_team(c.author)
+        for c in comments.team_replies(idea)
     ]
+
+
+@bp.route("/ideas/<id:idea_id>/feed.atom")
+@cached_page
+def idea_feed(idea_id: int) -> ResponseReturnValue:
+    """Stage changes with the team's notes, and the team's comments, newest first."""
+    try:
+        idea = ideas.get_idea(idea_id, viewer=None)  # feeds are public: hidden means gone
+    except ideas.IdeaNotFound:
+        abort(404)
+    url = external_url("ideas.detail", idea_id=idea.id)
+    entries = _stage_change_entries(idea, url) + _team_reply_entries(idea, url)
     entries.sort(key=lambda e: e["updated"], reverse=True)
     return _atom(
         feed_id=external_url("main.idea_feed", idea_id=idea.id),
@@ -106,9 +100,7 @@ def idea_feed(idea_id: int):
 
 @bp.route("/feeds/shipped.atom")
 @cached_page
-def shipped_feed():
-    from portal.services import roadmap
-
+def shipped_feed() -> ResponseReturnValue:
     items = roadmap.shipped(limit=FEED_SIZE)
     entries = [
         {

@@ -1,17 +1,20 @@
 """The home page (the list of ideas) and the community guidelines."""
 
 from flask import abort, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal.cache import cached_page
 from portal.main import bp
 from portal.markdown import render_markdown
+from portal.models import Stage
 from portal.services import catalog, idea_lists
+from portal.services import roadmap as roadmap_service
 from portal.services.settings import get_setting
 from portal.web import parse_number
 
 
-def _filters_from_args(stages) -> idea_lists.IdeaFilters:
+def _filters_from_args(stages: list[Stage]) -> idea_lists.IdeaFilters:
     args = request.args
     sort = args.get("sort", "trending")
     stage = args.get("stage", "open")
@@ -29,7 +32,7 @@ def _filters_from_args(stages) -> idea_lists.IdeaFilters:
 
 @bp.route("/")
 @cached_page
-def home():
+def home() -> ResponseReturnValue:
     stages = catalog.stages()
     filters = _filters_from_args(stages)
     try:
@@ -53,7 +56,7 @@ def home():
 
 @bp.route("/guidelines")
 @cached_page
-def guidelines():
+def guidelines() -> ResponseReturnValue:
     return render_template(
         "main/guidelines.html", guidelines=render_markdown(get_setting("guidelines"))
     )
@@ -61,21 +64,17 @@ def guidelines():
 
 @bp.route("/roadmap")
 @cached_page
-def roadmap():
-    from portal.services import roadmap as service
-
-    columns = service.roadmap()
+def roadmap() -> ResponseReturnValue:
+    columns = roadmap_service.roadmap()
     return render_template(
         "main/roadmap.html",
         columns=columns,
         stages={s.slug: s for s in catalog.stages()},
-        shipped=service.recently_shipped(),
+        shipped=roadmap_service.recently_shipped(),
     )
 
 
 @bp.route("/shipped")
 @cached_page
-def shipped():
-    from portal.services import roadmap as service
-
-    return render_template("main/shipped.html", items=service.shipped())
+def shipped() -> ResponseReturnValue:
+    return render_template("main/shipped.html", items=roadmap_service.shipped())

@@ -133,3 +133,13 @@ def conversation(idea: Idea, *, viewer: Any) -> tuple[Comment | None, list[Threa
             official = comment
     visible = [t for t in threads.values() if t.comment.deleted_at is None or t.replies]
     return official, visible
+
+
+def team_replies(idea: Idea) -> list[Comment]:
+    """The visible comments the team wrote on an idea: what its public feed reports."""
+    rows = db.session.scalars(
+        select(Comment).where(
+            Comment.idea_id == idea.id, Comment.deleted_at.is_(None), Comment.hidden_at.is_(None)
+        )
+    ).unique()
+    return [c for c in rows if c.author is not None and speaks_for_team(c.author)]

@@ -223,3 +223,14 @@ def _count_merged_votes(
     db.session.execute(
         update(Idea).where(Idea.id == source.id).values(vote_count=0, merged_into_id=target.id)
     )
+
+
+def timeline(idea: Idea) -> list[StageChange]:
+    """The idea's stage changes, oldest first: its page's timeline and its feed's entries."""
+    return list(
+        db.session.scalars(
+            select(StageChange)
+            .where(StageChange.idea_id == idea.id)
+            .order_by(StageChange.created_at, StageChange.id)
+        ).unique()
+    )

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ScalarSelect, Select, func, select
 
 from portal.extensions import db
-from portal.models import Idea, IdeaOrganisation, InternalNote, Stage, User
+from portal.models import Idea, IdeaOrganisation, InternalNote, Organisation, Stage, User
 from portal.models.types import utcnow
 from portal.permissions import can_triage, require
 from portal.services import audit
@@ -268,3 +268,17 @@ def priority_csv(rows: list[PriorityRow]) -> str:
             ],
         )
     return out.getvalue()
+
+
+# --- Lookups for the team's pages -----------------------------------------------------------
+
+
+def organisation_choices() -> list[tuple[int, str]]:
+    """Every organisation's id and name, by name: the choices of the triage filters."""
+    query = select(Organisation.id, Organisation.name).order_by(Organisation.name)
+    return [(row.id, row.name) for row in db.session.execute(query)]
+
+
+def ideas_by_id(ids: list[int]) -> list[Idea]:
+    """The ideas with these ids (the ones that exist), for moving several at once."""
+    return list(db.session.scalars(select(Idea).where(Idea.id.in_(ids))).unique())

@@ -1,22 +1,25 @@
-"""The triage queue, as a page and as CSV."""
+"""The team's own pages: the triage queue, moving several ideas, the dashboard, priorities."""
+
+from __future__ import annotations
+
+from typing import Any
 
 from flask import Response, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import select
 
-from portal.extensions import db
 from portal.forms import handle_submission
-from portal.ideas.forms import MoveForm as BulkMoveForm
-from portal.models import Idea, Organisation, Stage, User
+from portal.models import Stage
 from portal.permissions import can_triage
 from portal.services import catalog, pipeline, triage
+from portal.services.dashboard import dashboard as build_dashboard
 from portal.services.errors import InvalidInput
 from portal.team import bp
-from portal.team.forms import EstimatesForm, InternalNoteForm, OwnerForm
+from portal.team.forms import BulkMoveForm
 from portal.web import client_ip, parse_number, role_required
 
 
-def _filters(stages) -> triage.TriageFilters:
+def _filters(stages: list[Stage]) -> triage.TriageFilters:
     stage = request.args.get("stage", "")
     owner = request.args.get("owner", "")
     return triage.TriageFilters(
@@ -27,24 +30,24 @@ def _filters(stages) -> triage.TriageFilters:
     )
 
 
-def _filter_choices(stages) -> dict:
+def _filter_choices(stages: list[Stage]) -> dict[str, Any]:
     return {
         "stages": [s for s in stages if not s.is_closed],
         "categories": catalog.active_categories(),
-        "organisations": db.session.execute(
-            select(Organisation.id, Organisation.name).order_by(Organisation.name)
-        ).all(),
+        "organisations": triage.organisation_choices(),
         "owners": triage.team_members(),
     }
 
 
 @bp.route("/triage")
 @role_required(can_triage)
-def queue():
+def queue() -> ResponseReturnValue:
     return _render_queue()
 
 
-def _render_queue(*, bulk_form=None, picked=(), status=200):
+def _render_queue(
+    *, bulk_form: BulkMoveForm | None = None, picked: list[int] | None = None, status: int = 200
+) -> ResponseReturnValue:
     stages = catalog.stages()
     filters = _filters(stages)
     return render_template(
@@ -54,13 +57,13 @@ def _render_queue(*, bulk_form=None, picked=(), status=200):
         **_filter_choices(stages),
         all_stages=[s for s in stages if not s.retired and not s.is_merged_stage],
         bulk_form=bulk_form,
-        picked=set(picked),
+        picked=set(picked or ()),
     ), status
 
 
 @bp.route("/triage.csv")
 @role_required(can_triage)
-def queue_csv():
+def queue_csv() -> ResponseReturnValue:
     body = triage.queue_csv(triage.queue(_filters(catalog.stages()), viewer=current_user))
     return Response(
         body,
@@ -71,25 +74,25 @@ def queue_csv():
 
 @bp.route("/dashboard")
 @role_required(can_triage)
-def dashboard():
-    from portal.services.dashboard import dashboard as build
-
-    return render_template("team/dashboard.html", d=build(viewer=current_user))
+def dashboard() -> ResponseReturnValue:
+    return render_template("team/dashboard.html", d=build_dashboard(viewer=current_user))
 
 
 @bp.route("/triage/move", methods=["POST"])
 @role_required(can_triage)
-def move_selected():
+def move_selected() -> ResponseReturnValue:
     """Move the ticked ideas to one stage with one note: all of them, or none."""
+    stages = catalog.stages()
     form = BulkMoveForm()
-    form.stage_id.choices = {str(s.id): s.name for s in catalog.stages() if not s.retired}
+    form.stage_id.choices = {str(s.id): s.name for s in stages if not s.retired}
     ids = [n for n in (parse_number(v) for v in request.form.getlist("idea_ids")) if n]
 
-    def act():
+    def act() -> int:
         if not ids:
             raise InvalidInput("Tick at least one idea to move.")
-        chosen = [i for i in db.session.scalars(select(Idea).where(Idea.id.in_(ids))).unique()]
-        stage = db.session.get(Stage, parse_number(form.stage_id.data) or 0)
+        chosen = triage.ideas_by_id(ids)
+        stage_id = parse_number(form.stage_id.data)
+        stage = next((s for s in stages if s.id == stage_id), None)
         if stage is None:
             raise InvalidInput("Choose a stage.", field="stage_id")
         pipeline.move_many(chosen, stage, actor=current_user, note=form.note.data, ip=client_ip())
@@ -108,77 +111,9 @@ def move_selected():
     return _render_queue(bulk_form=form, picked=ids, status=400)
 
 
-# --- Team tools on one idea -----------------------------------------------------------------
-
-
-def _team_idea(idea_id: int) -> Idea:
-    return db.get_or_404(Idea, idea_id)
-
-
-def _back_to_idea(idea: Idea) -> str:
-    return url_for("ideas.detail", idea_id=idea.id, _anchor="team-title")
-
-
-@bp.route("/ideas/<id:idea_id>/owner", methods=["POST"])
-@role_required(can_triage)
-def set_owner(idea_id: int):
-    idea = _team_idea(idea_id)
-    form = OwnerForm()
-
-    def act():
-        owner_id = parse_number(form.owner_id.data)
-        owner = db.session.get(User, owner_id) if owner_id else None
-        if form.owner_id.data and owner is None:
-            raise InvalidInput("Choose one of the listed team members.", field="owner_id")
-        triage.assign_owner(idea, owner, actor=current_user, ip=client_ip())
-
-    return handle_submission(
-        form, act, success="Owner saved.", redirect_to=_back_to_idea(idea)
-    ) or _rerender(idea, owner_form=form)
-
-
-@bp.route("/ideas/<id:idea_id>/estimates", methods=["POST"])
-@role_required(can_triage)
-def set_estimates(idea_id: int):
-    idea = _team_idea(idea_id)
-    form = EstimatesForm()
-
-    def act():
-        values = {}
-        for name in ("impact", "effort"):
-            raw = getattr(form, name).data
-            values[name] = parse_number(raw) if raw else None
-            if raw and values[name] is None:
-                raise InvalidInput("Estimates go from 1 (low) to 5 (high).", field=name)
-        triage.set_estimates(idea, actor=current_user, **values)
-
-    return handle_submission(
-        form, act, success="Estimates saved.", redirect_to=_back_to_idea(idea)
-    ) or _rerender(idea, estimates_form=form)
-
-
-@bp.route("/ideas/<id:idea_id>/notes", methods=["POST"])
-@role_required(can_triage)
-def add_note(idea_id: int):
-    idea = _team_idea(idea_id)
-    form = InternalNoteForm()
-    return handle_submission(
-        form,
-        lambda: triage.add_internal_note(idea, actor=current_user, body=form.body.data),
-        success="Internal note added. Customers never see it.",
-        redirect_to=_back_to_idea(idea),
-    ) or _rerender(idea, note_form=form)
-
-
-def _rerender(idea: Idea, **forms):
-    from portal.ideas.views import _render_detail
-
-    return _render_detail(idea, status=400, **forms)
-
-
 @bp.route("/priority")
 @role_required(can_triage)
-def priority():
+def priority() -> ResponseReturnValue:
     stages = catalog.stages()
     filters = _filters(stages)
     return render_template(
@@ -191,7 +126,7 @@ def priority():
 
 @bp.route("/priority.csv")
 @role_required(can_triage)
-def priority_csv():
+def priority_csv() -> ResponseReturnValue:
     body = triage.priority_csv(triage.priority(_filters(catalog.stages()), viewer=current_user))
     return Response(
         body,

@@ -1,0 +1,35 @@
+"""The search page: ideas matching words, a page of results at a time."""
+
+from __future__ import annotations
+
+from flask import abort, render_template, request
+from flask.typing import ResponseReturnValue
+
+from portal.cache import cached_page
+from portal.ideas import bp
+from portal.services.search import search_ideas
+from portal.web import parse_number
+
+SEARCH_PER_PAGE = 20
+SEARCH_MAX_PAGE = 50  # past a thousand results, a better query beats more pages
+
+
+@bp.route("/search")
+@cached_page
+def search() -> ResponseReturnValue:
+    text = request.args.get("q", "").strip()[:200]
+    page_arg = request.args.get("page", "1")
+    page = parse_number(page_arg, maximum=SEARCH_MAX_PAGE)
+    if not page:
+        abort(400, f"The page number must be a whole number from 1 to {SEARCH_MAX_PAGE}.")
+    results = (
+        search_ideas(text, limit=SEARCH_PER_PAGE, offset=(page - 1) * SEARCH_PER_PAGE)
+        if text
+        else None
+    )
+    last_page = 1
+    if results is not None:
+        last_page = min(SEARCH_MAX_PAGE, max(1, -(-results.total // SEARCH_PER_PAGE)))
+    return render_template(
+        "ideas/search.html", q=text, results=results, page=page, last_page=last_page
+    )

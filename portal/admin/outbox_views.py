@@ -5,6 +5,7 @@ from __future__ import annotations
 from email import message_from_string, policy
 
 from flask import abort, current_app, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.admin import bp
 from portal.admin.forms import ActionForm
@@ -18,7 +19,7 @@ from portal.services import emails
 
 @bp.route("/outbox")
 @role_required(is_admin)
-def outbox():
+def outbox() -> str:
     failed, recent = emails.failed_and_recent()
     return render_template(
         "admin/outbox.html", failed=failed, recent=recent, action_form=ActionForm()
@@ -37,7 +38,7 @@ def _parts(row: OutboxMessage) -> tuple[str | None, str | None]:
 
 @bp.route("/outbox/<id:message_id>")
 @role_required(is_admin)
-def outbox_message(message_id: int):
+def outbox_message(message_id: int) -> str:
     row = db.get_or_404(OutboxMessage, message_id)
     text, _html = _parts(row)
     if row.kind in SECRET_KINDS and current_app.config["MAIL_SERVER"]:
@@ -51,7 +52,7 @@ def outbox_message(message_id: int):
 
 @bp.route("/outbox/<id:message_id>/retry", methods=["POST"])
 @role_required(is_admin)
-def retry_message(message_id: int):
+def retry_message(message_id: int) -> BaseResponse:
     row = db.get_or_404(OutboxMessage, message_id)
     if not ActionForm().validate_on_submit():
         abort(400)

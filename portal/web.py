@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import abort, request, url_for
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, Map
 
 
 def client_ip() -> str | None:
@@ -36,7 +37,7 @@ def parse_number(text: str | None, *, maximum: int = 2**31 - 1) -> int | None:
 class IdConverter(IntegerConverter):
     """A database id in a URL: 1 up to the largest 32-bit integer, so huge numbers are 404s."""
 
-    def __init__(self, url_map, **kwargs) -> None:
+    def __init__(self, url_map: Map, **_kwargs: Any) -> None:  # a URL's own min/max: ignored
         super().__init__(url_map, min=1, max=2**31 - 1)
 
 

@@ -30,7 +30,7 @@ def actions() -> list[str]:
     )
 
 
-def _query(filters: AuditFilters) -> Select[tuple[AuditEvent]]:
+def _query(filters: AuditFilters) -> Select[AuditEvent]:
     stmt = select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
     if filters.action:
         stmt = stmt.where(AuditEvent.action == filters.action)

@@ -9,7 +9,7 @@ from portal.extensions import db
 from portal.models import Role, User
 from portal.models.types import utcnow
 from portal.permissions import can_change_role, can_manage_users, can_suspend, require
-from portal.services import audit, sessions
+from portal.services import audit, moderation, sessions
 from portal.services.errors import InvalidInput
 from portal.services.text import without_control_characters
 
@@ -36,7 +36,7 @@ def search_users(
     return db.paginate(query, page=page_number, per_page=per_page, error_out=False)
 
 
-def _search_query(*, text: str, role: str | None, suspended: bool | None) -> Select[tuple[User]]:
+def _search_query(*, text: str, role: str | None, suspended: bool | None) -> Select[User]:
     stmt = select(User).order_by(User.created_at.desc(), User.id.desc())
     text = text.strip()
     if text:
@@ -108,8 +108,6 @@ def suspend(
     sessions.end_all_sessions(target)
     audit.record("user.suspended", actor=actor, ip=ip, target=target, reason=reason)
     if hide_content:
-        from portal.services import moderation
-
         moderation.hide_everything_by(target, reason=reason, actor=actor, ip=ip)
 
 

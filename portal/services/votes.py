@@ -81,7 +81,7 @@ def withdraw_vote(idea: Idea, user: User) -> bool:
     return True
 
 
-def recount_organisations(idea_ids: Collection[int] | Select[tuple[int]]) -> None:
+def recount_organisations(idea_ids: Collection[int] | Select[int]) -> None:
     """Count again, from the votes, the organisations behind these ideas (a list or a select of
     ids): after votes move in a merge, or a voter moves to another organisation."""
     db.session.execute(delete(IdeaOrganisation).where(IdeaOrganisation.idea_id.in_(idea_ids)))

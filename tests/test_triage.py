@@ -451,7 +451,7 @@ def test_suspended_product_manager_cannot_see_the_triage_queue(mixed_queue, clie
     suspended = make_user("product_manager", suspended_reason="Left the company.")
     sign_in_client(client, suspended)
     response = client.get("/team/triage")
-    assert response.status_code != 200
+    assert response.status_code == 302
     assert "Acme reporting unanswered" not in response.get_data(as_text=True)
 
 

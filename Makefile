@@ -49,13 +49,17 @@ bench: install
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: sudo apt-get install wrk"; exit 2; }
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# Style (ruff), the layers between packages (import-linter, contracts in pyproject.toml) and the
+# types (mypy over portal/, settings in pyproject.toml).
 lint: install
 	$(BIN)/ruff check portal tests bench wsgi.py
 	$(BIN)/ruff format --check portal tests bench wsgi.py
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format portal tests bench wsgi.py
 	$(BIN)/ruff check --fix portal tests bench wsgi.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -7,7 +7,7 @@ after it. A request reads the generation before its first database query; what i
 from the database is therefore at least as new as the generation it files it under. Writing,
 then reading the page: the count is already the new one, on every worker and every server.
 
-Where things live:
+Where things live (the classes are in portal/cache_backends.py):
 - With REDIS_URL: the generation and the entries are in Redis, shared by every worker of every
   app server.
 - Without: entries are in each worker's memory (a bounded LRU), and the generation is a number
@@ -26,26 +26,31 @@ again after each write anywhere on the site: the cache pays off where reads outn
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import logging
-import mmap
-import os
 import re
-import struct
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, Protocol, cast
 
-from flask import Flask, Response, current_app, g, has_app_context, request, session
+from flask import Config, Flask, Response, current_app, g, has_app_context, request, session
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, ExecutionContext
+from sqlalchemy.orm import Session, SessionTransaction
 
+from portal.cache_backends import (
+    FileGeneration,
+    Generation,
+    MemoryStore,
+    Page,
+    RedisGeneration,
+    RedisStore,
+    Store,
+)
 from portal.extensions import db, redis_client
 from portal.observability import counter
 
@@ -63,108 +68,7 @@ _TARGET = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re
 UNSHOWN_TABLES = frozenset({"outbox", "user_sessions"})
 _WROTE = "portal_cache_wrote"
 
-
-# --- The generation ------------------------------------------------------------------------
-
-
-class FileGeneration:
-    """A counter in a memory-mapped file, shared by the processes of one machine."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        with self._locked() as fd:
-            if os.fstat(fd).st_size < 8:
-                os.ftruncate(fd, 8)
-        # From a descriptor of its own: mmap keeps a duplicate open, and a duplicate of the
-        # locked descriptor would hold the lock for as long as the map lives.
-        fd = os.open(path, os.O_RDWR)
-        try:
-            self._map = mmap.mmap(fd, 8)
-        finally:
-            os.close(fd)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[int]:
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield fd
-        finally:
-            os.close(fd)  # closing releases the lock
-
-    def read(self) -> int:
-        return struct.unpack_from("<Q", self._map)[0]
-
-    def bump(self) -> None:
-        with self._locked():
-            struct.pack_into("<Q", self._map, 0, self.read() + 1)
-
-
-class RedisGeneration:
-    def __init__(self, client, key: str) -> None:
-        self._client, self._key = client, key
-
-    def read(self) -> int:
-        return int(self._client.get(self._key) or 0)
-
-    def bump(self) -> None:
-        self._client.incr(self._key)
-
-
-# --- Where entries are kept ----------------------------------------------------------------
-
-
-class MemoryStore:
-    """An LRU in this process, bounded in bytes, with expiry."""
-
-    def __init__(self, max_bytes: int, ttl: float) -> None:
-        self._entries: OrderedDict[str, tuple[float, int, Any]] = OrderedDict()
-        self._bytes = 0
-        self._max, self._ttl = max_bytes, ttl
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[0] < time.monotonic():
-                self._drop(key)
-                return None
-            self._entries.move_to_end(key)
-            return entry[2]
-
-    def set(self, key: str, value: Any, size: int) -> None:
-        with self._lock:
-            if key in self._entries:
-                self._drop(key)
-            self._entries[key] = (time.monotonic() + self._ttl, size, value)
-            self._bytes += size
-            while self._bytes > self._max and self._entries:
-                self._drop(next(iter(self._entries)))
-
-    def _drop(self, key: str) -> None:
-        self._bytes -= self._entries.pop(key)[1]
-
-
-class RedisStore:
-    """Pages in Redis as their media type, a newline and the body: no pickle, so whoever can
-    write to Redis still cannot make this application run anything."""
-
-    def __init__(self, client, ttl: int) -> None:
-        self._client, self._ttl = client, ttl
-
-    def get(self, key: str) -> tuple[bytes, str] | None:
-        raw = self._client.get(key)
-        if raw is None:
-            return None
-        mimetype, _, body = raw.partition(b"\n")
-        return body, mimetype.decode()
-
-    def set(self, key: str, value: tuple[bytes, str], size: int) -> None:
-        body, mimetype = value
-        self._client.set(key, mimetype.encode() + b"\n" + body, ex=self._ttl)
+P = ParamSpec("P")
 
 
 # --- The cache -----------------------------------------------------------------------------
@@ -178,6 +82,8 @@ class Cache:
         # Entries made by other code or settings (before a release or a restart) must not be
         # read: the key holds both.
         self.prefix = f"{config['CACHE_KEY_PREFIX']}:{code_version()}:{settings_version(config)}"
+        self.generations: Generation
+        self.store: Store
         if config["REDIS_URL"]:
             client = redis_client(config["REDIS_URL"])
             self.generations = RedisGeneration(client, f"{config['CACHE_KEY_PREFIX']}:generation")
@@ -210,14 +116,14 @@ class Cache:
         period = int(time.time() // self.ttl)
         return hashlib.sha256(f"{key}:{period}".encode()).hexdigest()[:32]
 
-    def get(self, key: str) -> Any:
+    def get(self, key: str) -> Page | None:
         try:
             return self.store.get(key)
         except Exception:
             log.warning("cache unreadable", exc_info=True)
             return None
 
-    def set(self, key: str, value: Any, size: int) -> None:
+    def set(self, key: str, value: Page, size: int) -> None:
         """Keep value; size is about how many bytes it holds, for the bound in memory."""
         try:
             self.store.set(key, value, size)
@@ -252,7 +158,7 @@ def code_version() -> str:
 SHOWN_SETTINGS = ("SITE_NAME", "BASE_URL", "PREFERRED_URL_SCHEME", "SERVER_NAME")
 
 
-def settings_version(config) -> str:
+def settings_version(config: Config) -> str:
     """A digest of the settings pages show, so a restart with another site name reads none of
     the pages made before it."""
     shown = [(name, repr(config.get(name))) for name in SHOWN_SETTINGS]
@@ -260,13 +166,22 @@ def settings_version(config) -> str:
 
 
 def _cache() -> Cache:
-    return current_app.extensions[EXTENSION]
+    cache: Cache = current_app.extensions[EXTENSION]
+    return cache
 
 
 # --- Pages ---------------------------------------------------------------------------------
 
 
-def cached_page(view: Callable) -> Callable:
+class CachedPage(Protocol[P]):
+    """A view wrapped by cached_page, marked so the generation is read before its queries."""
+
+    cached_page: bool
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue: ...
+
+
+def cached_page(view: Callable[P, ResponseReturnValue]) -> CachedPage[P]:
     """A page kept whole, and answered with 304 when the browser has it already.
 
     The key covers all the page depends on: the generation, the URL, who is looking (for a
@@ -276,7 +191,7 @@ def cached_page(view: Callable) -> Callable:
     """
 
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         cache = _cache()
         if "_flashes" in session:
             return view(*args, **kwargs)
@@ -301,13 +216,15 @@ def cached_page(view: Callable) -> Callable:
         if response.status_code != 200 or session.modified or response.direct_passthrough:
             return response
         body = response.get_data()
-        cache.set(key, (body, response.mimetype), size=len(body))
+        # A 200 made by Flask always has a media type; text/html is Response's own default.
+        cache.set(key, (body, response.mimetype or "text/html"), size=len(body))
         response.headers["X-Cache"] = "miss"
         _count("miss")
         return _tagged(response, etag, anonymous)
 
-    wrapper.cached_page = True
-    return wrapper
+    page = cast(CachedPage[P], wrapper)  # functools.wraps' type knows no extra attributes
+    page.cached_page = True
+    return page
 
 
 PAGES = counter(
@@ -340,23 +257,30 @@ def _is_write(statement: str) -> bool:
     return target is None or target[1].lower() not in UNSHOWN_TABLES
 
 
-def _watch_engine(engine) -> None:
+def _watch_engine(engine: Engine) -> None:
     if event.contains(engine, "before_cursor_execute", _note_write):
         return
     event.listen(engine, "before_cursor_execute", _note_write)
 
 
-def _note_write(conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+def _note_write(
+    conn: Connection,
+    _cursor: Any,  # the driver's cursor: a DB-API object SQLAlchemy does not type
+    statement: str,
+    _parameters: Any,
+    _context: ExecutionContext | None,
+    _executemany: bool,
+) -> None:
     if not conn.info.get(_WROTE) and _is_write(statement):
         conn.info[_WROTE] = True
 
 
-def _on_begin(session, _transaction, connection) -> None:
+def _on_begin(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
     connection.info.pop(_WROTE, None)
     session.info.setdefault("portal_cache_connections", []).append(connection)
 
 
-def _on_commit(session) -> None:
+def _on_commit(session: Session) -> None:
     connections = session.info.pop("portal_cache_connections", [])
     wrote = [c.info.pop(_WROTE, False) for c in connections]
     if any(wrote) and has_app_context() and EXTENSION in current_app.extensions:
@@ -366,7 +290,7 @@ def _on_commit(session) -> None:
         g.pop("cache_generation", None)
 
 
-def _on_rollback(session) -> None:
+def _on_rollback(session: Session) -> None:
     for connection in session.info.pop("portal_cache_connections", []):
         connection.info.pop(_WROTE, None)
 

@@ -152,4 +152,6 @@ def worker(burst: bool) -> None:
             "The worker needs Redis: set REDIS_URL. Without it, app servers deliver email "
             "themselves in a background thread."
         )
-    run_worker(current_app._get_current_object(), burst=burst)
+    # The worker outlives this app context, so it takes the app itself, not the proxy.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # typed as Flask
+    run_worker(app, burst=burst)

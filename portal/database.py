@@ -8,12 +8,16 @@ import fcntl
 import os
 import threading
 import time
+from collections.abc import Iterator
+from typing import Any, cast
 
 from flask import Flask, g, request
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, CursorResult, Engine
+from sqlalchemy.sql.expression import Executable
 
-from portal.extensions import db
+from portal.extensions import Base, db
 
 # Whether the current unit of work may write. GET and HEAD requests read only, so their
 # transactions begin DEFERRED and run alongside each other; everything else (POSTs, CLI
@@ -26,7 +30,7 @@ _HOLDS_WRITER_LOCK = "portal_holds_writer_lock"
 
 
 @contextlib.contextmanager
-def read_only():
+def read_only() -> Iterator[None]:
     """Run slow reads (a password check) in a transaction of their own that writes nothing.
 
     On SQLite a POST's transaction begins IMMEDIATE and holds the database's single write lock
@@ -66,7 +70,8 @@ def configure_database(app: Flask) -> None:
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        # dbapi_connection is the driver's own (sqlite3) connection, untyped by SQLAlchemy.
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -80,7 +85,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     writer = WriterLock(engine.url.database, busy_timeout_ms / 1000)
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:
+    def _on_begin(connection: Connection) -> None:
         if not _writes.get():
             connection.exec_driver_sql("BEGIN")
             return
@@ -93,7 +98,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
-    def _end(connection) -> None:
+    def _end(connection: Connection) -> None:
         if connection.info.pop(_HOLDS_WRITER_LOCK, False):
             writer.release()
 
@@ -143,21 +148,40 @@ class WriterLock:
         self._threads.release()
 
 
-def insert_ignoring_duplicates(model, **values) -> bool:
+def insert_ignoring_duplicates(model: type[Base], **values: Any) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when a row was added.
 
     The unique constraint, not a check in Python, decides: two requests at once add one row.
     """
     # RETURNING, not rowcount: through the ORM, psycopg's rowcount for this is not reliable.
-    stmt = upsert(model).values(**values).on_conflict_do_nothing()
-    stmt = stmt.returning(*model.__table__.primary_key.columns)
+    stmt = (
+        upsert(model)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(*_table(model).primary_key.columns)
+    )
     return db.session.execute(stmt).first() is not None
 
 
-def upsert(model):
+def upsert(model: type[Base]) -> postgresql.Insert | sqlite.Insert:
     """INSERT for model with this database's ON CONFLICT clauses."""
     if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model.__table__)
+        return postgresql.insert(_table(model))
+    return sqlite.insert(_table(model))
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__  # typed as any FROM clause; a mapped class here always has a Table
+    assert isinstance(table, Table)
+    return table
+
+
+def rows_affected(stmt: Executable) -> int:
+    """Run an UPDATE or DELETE and say how many rows it changed.
+
+    Session.execute is typed to return a plain Result; for DML it is a CursorResult, the one
+    that carries rowcount. (For INSERT ... ON CONFLICT use RETURNING, as above: psycopg's
+    rowcount for those is not reliable through the ORM.)
+    """
+    result = cast(CursorResult[Any], db.session.execute(stmt))
+    return result.rowcount or 0

@@ -9,15 +9,18 @@ from portal.config import instance_secret
 from portal.extensions import db
 from portal.models import (
     NEW_SLUG,
+    Category,
+    Idea,
     Notification,
     Organisation,
     OrganisationDomain,
     OutboxMessage,
     OutboxStatus,
     Role,
+    User,
 )
 from portal.models.types import utcnow
-from portal.services import accounts
+from portal.services import accounts, catalog, comments, ideas, pipeline, votes
 from portal.services.settings import get_setting, set_setting
 
 ORGANISATIONS = [
@@ -202,24 +205,33 @@ COMMENTS = [
 ]
 
 
-def _load_ideas() -> None:
-    from portal.models import Category, Idea
-    from portal.services import catalog, comments, ideas, pipeline, votes
+def _person(email: str) -> User:
+    """One of the demo PEOPLE, who load_demo creates before the ideas."""
+    user = accounts.find_user_by_email(email)
+    if user is None:
+        raise RuntimeError(f"The demo account {email} is missing.")
+    return user
 
-    catalog.install_default_stages()
+
+def _install_categories() -> dict[str, Category]:
     existing = set(db.session.scalars(select(Category.name)))
     for position, name in enumerate(CATEGORIES):
         if name not in existing:
             db.session.add(Category(name=name, position=position))
     db.session.flush()
-    categories = {c.name: c for c in catalog.active_categories()}
+    return {c.name: c for c in catalog.active_categories()}
+
+
+def _load_ideas() -> None:
+    catalog.install_default_stages()
+    categories = _install_categories()
     stages = {s.slug: s for s in catalog.stages()}
-    people = [accounts.find_user_by_email(email) for email, _n, _r in PEOPLE]
+    people = [_person(email) for email, _n, _r in PEOPLE]
     customers = [p for p in people if p.role == Role.CUSTOMER]
-    pm = accounts.find_user_by_email("priya.pm@portal.example")
+    pm = _person("priya.pm@portal.example")
 
     for title, category, author_email, stage, problem, solution, voters in IDEAS:
-        author = accounts.find_user_by_email(author_email)
+        author = _person(author_email)
         idea = ideas.submit_idea(
             author=author,
             title=title,
@@ -232,10 +244,14 @@ def _load_ideas() -> None:
         if stage != NEW_SLUG:
             pipeline.move_stage(idea, stages[stage], actor=pm, note=STAGE_NOTES[stage], ip=None)
         db.session.flush()
+    _load_conversation(pm, categories)
 
-    first = db.session.scalar(select(Idea).order_by(Idea.id))
+
+def _load_conversation(pm: User, categories: dict[str, Category]) -> None:
+    """Comments and the team's answer on the first idea, and a concept from the team."""
+    first = db.session.scalars(select(Idea).order_by(Idea.id).limit(1)).one()
     for email, body in COMMENTS:
-        comments.add_comment(first, author=accounts.find_user_by_email(email), body=body)
+        comments.add_comment(first, author=_person(email), body=body)
     answer = comments.add_comment(
         first,
         author=pm,

@@ -1,6 +1,9 @@
 """Flask extensions, created here and configured in create_app()."""
 
+from __future__ import annotations
+
 import functools
+from typing import TYPE_CHECKING
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -10,6 +13,9 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 # Stable constraint names, so migrations can alter and drop them on every database.
 NAMING_CONVENTION = {
@@ -42,7 +48,7 @@ limiter = Limiter(
 
 
 @functools.cache
-def redis_client(url: str):
+def redis_client(url: str) -> Redis:
     """One Redis client, and so one connection pool, per process and URL."""
     from redis import Redis
 

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from wtforms import HiddenField, PasswordField, StringField
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from flask import current_app, flash, redirect
+from flask_wtf import FlaskForm
+from itsdangerous import BadData, URLSafeTimedSerializer
+from markupsafe import Markup
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms import Field, HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
+from portal.extensions import db
 from portal.services.errors import DomainError
 from portal.services.passwords import password_problem
+
+T = TypeVar("T")
 
 
 def new_password_field(label: str = "Password") -> PasswordField:
@@ -18,13 +30,15 @@ def new_password_field(label: str = "Password") -> PasswordField:
     )
 
 
-def check_new_password(form, field, *, email: str = "", display_name: str = "") -> None:
+def check_new_password(
+    form: FlaskForm, field: Field, *, email: str = "", display_name: str = ""
+) -> None:
     problem = password_problem(field.data or "", email=email, display_name=display_name)
     if problem:
         raise ValidationError(problem)
 
 
-def apply_domain_error(form, error: DomainError) -> None:
+def apply_domain_error(form: FlaskForm, error: DomainError) -> None:
     """Show a service's refusal next to the field it concerns, or at the top of the form."""
     field = getattr(form, error.field, None) if error.field else None
     if field is not None:
@@ -33,17 +47,19 @@ def apply_domain_error(form, error: DomainError) -> None:
         form.form_errors.append(error.message)
 
 
-def handle_submission(form, action, *, success: str, redirect_to):
+def handle_submission(
+    form: FlaskForm,
+    action: Callable[[], T],
+    *,
+    success: str,
+    redirect_to: str | Callable[[T], str],
+) -> BaseResponse | None:
     """The usual life of a form post: validate, act, commit, flash, redirect.
 
     Returns the redirect when the action succeeded, or None when the page should be shown
     again with the form's errors (from validation, or the service's DomainError) and
     everything the person typed. `redirect_to` is a URL or a function of the action's result.
     """
-    from flask import flash, redirect
-
-    from portal.extensions import db
-
     if not form.validate_on_submit():
         return None
     try:
@@ -62,12 +78,14 @@ def handle_submission(form, action, *, success: str, redirect_to):
 _STARTED_SALT = "form-started"
 
 
+def _started_serializer() -> URLSafeTimedSerializer:
+    secret_key: str = current_app.config["SECRET_KEY"]  # create_app refuses to start without one
+    return URLSafeTimedSerializer(secret_key, salt=_STARTED_SALT)
+
+
 def form_started_token() -> str:
     """A signed note of when a form was shown, put in the form as it is rendered."""
-    from flask import current_app
-    from itsdangerous import URLSafeTimedSerializer
-
-    return URLSafeTimedSerializer(current_app.secret_key, salt=_STARTED_SALT).dumps(1)
+    return _started_serializer().dumps(1)
 
 
 def bot_problem(honeypot: str | None, started: str | None) -> str | None:
@@ -77,11 +95,6 @@ def bot_problem(honeypot: str | None, started: str | None) -> str | None:
     showing the form and sending it (bots send at once). FORM_MIN_SECONDS = 0 switches the time
     check off.
     """
-    import time
-
-    from flask import current_app
-    from itsdangerous import BadData, URLSafeTimedSerializer
-
     if honeypot:
         return (
             "We could not accept this form, because a field meant to stay empty was filled in. "
@@ -90,9 +103,8 @@ def bot_problem(honeypot: str | None, started: str | None) -> str | None:
     minimum = current_app.config["FORM_MIN_SECONDS"]
     if not minimum:
         return None
-    serializer = URLSafeTimedSerializer(current_app.secret_key, salt=_STARTED_SALT)
     try:
-        _, signed_at = serializer.loads(started or "", return_timestamp=True)
+        _, signed_at = _started_serializer().loads(started or "", return_timestamp=True)
     except BadData:
         return "This form is out of date. Check what you entered and send it again."
     if time.time() - signed_at.timestamp() < minimum:
@@ -103,14 +115,14 @@ def bot_problem(honeypot: str | None, started: str | None) -> str | None:
     return None
 
 
-class HumanCheck:
-    """Mixed into a FlaskForm: a honeypot and a minimum fill time (see bot_problem)."""
+class HumanCheck(FlaskForm):
+    """A form base with a honeypot and a minimum fill time (see bot_problem)."""
 
     website = StringField("Leave this empty", render_kw={"autocomplete": "off", "tabindex": "-1"})
     started = HiddenField()
 
-    def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
+    def validate(self, extra_validators: dict[str, Iterable[Any]] | None = None) -> bool:
+        valid: bool = super().validate(extra_validators)
         problem = bot_problem(self.website.data, self.started.data)
         if problem:
             self.form_errors.append(problem)
@@ -118,10 +130,8 @@ class HumanCheck:
         return valid
 
 
-def csrf_field(form):
+def csrf_field(form: FlaskForm) -> Markup:
     """A form's CSRF token input without an id, as several forms share a page (a template
     global); nothing when CSRF is off, as in tests."""
-    from markupsafe import Markup
-
     field = getattr(form, "csrf_token", None)
     return field(id=False) if field is not None else Markup("")

@@ -8,6 +8,8 @@ import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from portal.services.text import without_control_characters
+
 # "js-default" turns off raw HTML and validates link targets (no javascript: or data: URLs).
 _md = (
     MarkdownIt("js-default", {"linkify": False, "typographer": False})
@@ -45,9 +47,7 @@ def plain_excerpt(text: str | None, length: int = 180) -> str:
     return plain[:length].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
 
 
-def xml_safe(value):
+def xml_safe(value: object) -> str:
     """Feed text without the control characters XML forbids (older rows may hold some)."""
-    from portal.services.text import without_control_characters
-
     cleaned = without_control_characters(str(value))
     return Markup(cleaned) if isinstance(value, Markup) else cleaned  # noqa: S704 - was Markup

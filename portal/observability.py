@@ -21,6 +21,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import TracebackType
+from typing import TextIO
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request
 from prometheus_client import (
@@ -106,16 +108,19 @@ def init_app(app: Flask) -> None:
     app.teardown_request(_finish_request)
     app.register_blueprint(bp)
     # Flask's own line for a crash names the raw path, a reset link's token included.
-    app.log_exception = _log_exception
+    # Flask has no other hook for that line; Flask subclasses are create_app's business.
+    app.log_exception = _log_exception  # type: ignore[method-assign]  # an instance override
 
 
-def _log_exception(exc_info) -> None:
+def _log_exception(
+    exc_info: tuple[type, BaseException, TracebackType] | tuple[None, None, None],
+) -> None:
     current_app.logger.error(
         "Exception on %s [%s]", _logged_path(), request.method, exc_info=exc_info
     )
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever sys.stderr is when a line is logged: pytest, for one, replaces it."""
 
     def __init__(self) -> None:
@@ -123,11 +128,11 @@ class _StderrHandler(logging.StreamHandler):
         self.setFormatter(logging.Formatter("%(message)s"))
 
     @property
-    def stream(self):
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:
+    def stream(self, _value: TextIO) -> None:
         """Ignored: StreamHandler.__init__ assigns one, and this handler looks it up each time."""
 
 
@@ -214,7 +219,7 @@ def _logged_path() -> str:
         return request.path
     values = request.view_args or {}
 
-    def value(match: re.Match) -> str:
+    def value(match: re.Match[str]) -> str:
         name = match["name"]
         return REDACTED if name in SECRET_URL_ARGUMENTS else str(values.get(name, ""))
 
@@ -231,7 +236,7 @@ def _signed_in_user_id() -> int | None:
     user = g.get("_login_user")
     if not isinstance(user, User):
         return None
-    identity = sa_inspect(user).identity
+    identity: tuple[int] | None = sa_inspect(user).identity  # (users.id,)
     return identity[0] if identity else None
 
 
@@ -244,7 +249,7 @@ def _clip(value: str | None) -> str | None:
 
 @bp.get("/healthz")
 @limiter.exempt
-def healthz():
+def healthz() -> Response:
     """For load balancers: 200 when the database (and Redis, if configured) answer, else 503.
 
     Needs no sign-in and touches no session, so it sets no cookie. A failure is named by its
@@ -295,7 +300,7 @@ def _check_redis() -> str:
 
 
 @bp.get("/metrics")
-def metrics():
+def metrics() -> Response:
     """Prometheus's text format; a 404 while METRICS_ENABLED is off, like any unknown page."""
     config = current_app.config
     if not config["METRICS_ENABLED"]:

@@ -85,7 +85,7 @@ def parse_number(text: str | None, *, maximum: int = 2**31 - 1) -> int | None:
 class IdConverter(IntegerConverter):
     """A database id in a URL: 1 up to the largest 32-bit integer, so huge numbers are 404s."""
 
-    def __init__(self, url_map: Map, **kwargs: Any) -> None:
+    def __init__(self, url_map: Map, **_kwargs: Any) -> None:  # a URL's own min/max: ignored
         super().__init__(url_map, min=1, max=2**31 - 1)
 
 

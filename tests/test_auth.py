@@ -155,7 +155,7 @@ def test_sign_up_without_accepting_guidelines_is_refused_and_keeps_what_was_type
         accept=False,
     )
 
-    assert response.status_code in (200, 400, 422)
+    assert response.status_code == 200
     text = text_of(response)
     assert "Please read and accept the community guidelines" in text
     assert 'value="careful@example.com"' in text
@@ -182,7 +182,7 @@ def test_sign_up_errors_are_shown_and_what_was_typed_stays_except_the_password(
 ):
     response = sign_up(client, email, display_name=display_name, password=password)
 
-    assert response.status_code in (200, 400, 422)
+    assert response.status_code == 200
     text = text_of(response)
     assert message in text
     assert 'aria-invalid="true"' in text

@@ -180,7 +180,7 @@ def test_weaker_old_hash_is_upgraded_at_the_next_sign_in(app, make_user):
 def test_seven_characters_are_refused_at_sign_up(client, outbox):
     response = sign_up(client, "short@example.com", "Zq7#kLp")
 
-    assert response.status_code in (200, 400, 422)
+    assert response.status_code == 200
     assert TOO_SHORT_MESSAGE in text_of(response)
     assert find_user("short@example.com") is None
     assert outbox.messages() == []
@@ -238,7 +238,7 @@ def test_long_password_is_not_truncated(app, make_user):
 def test_common_password_is_refused_at_sign_up(client, outbox, password):
     response = sign_up(client, "common@example.com", password)
 
-    assert response.status_code in (200, 400, 422)
+    assert response.status_code == 200
     assert COMMON_MESSAGE in text_of(response)
     assert find_user("common@example.com") is None
     assert outbox.messages() == []
@@ -284,7 +284,7 @@ def test_no_composition_rules(app, outbox, password):
 
 def test_password_equal_to_the_email_address_is_refused(client):
     response = sign_up(client, "sameasmail@example.com", "sameasmail@example.com")
-    assert response.status_code in (200, 400, 422)
+    assert response.status_code == 200
     assert "must not be your email address" in text_of(response)
     assert find_user("sameasmail@example.com") is None
 
@@ -428,7 +428,7 @@ def test_refused_new_password_does_not_use_up_the_reset_link(app, make_user, out
 
     for weak, message in (("Zq7#kLp", TOO_SHORT_MESSAGE), ("password1", COMMON_MESSAGE)):
         response = browser.post(path_of(link), data={"password": weak})
-        assert response.status_code in (200, 400, 422)
+        assert response.status_code == 200
         assert message in text_of(response)
     assert can_sign_in(app, user.email, DEFAULT_PASSWORD)
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import SelectField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from portal.account import bp
 from portal.extensions import csrf, db
 from portal.mail.preferences import ALL, DELIVERIES, KINDS, preferences
+from portal.models import User
 from portal.services import email_settings, outcomes
 from portal.services.errors import DomainError, InvalidToken
 from portal.web import login_required
@@ -20,7 +23,7 @@ class PreferencesForm(FlaskForm):
     """One select per kind of notification, added at runtime from KINDS."""
 
 
-def _preferences_form(user, formdata=None) -> FlaskForm:
+def _preferences_form(user: User, formdata: MultiDict[str, str] | None = None) -> FlaskForm:
     current = preferences(user)
 
     class Form(PreferencesForm):
@@ -33,7 +36,7 @@ def _preferences_form(user, formdata=None) -> FlaskForm:
 
 @bp.route("/email", methods=["GET", "POST"])
 @login_required
-def email_preferences():
+def email_preferences() -> ResponseReturnValue:
     form = _preferences_form(
         current_user, formdata=request.form if request.method == "POST" else None
     )
@@ -49,7 +52,7 @@ def email_preferences():
 
 @bp.route("/email/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt  # the signed token is the credential: mail clients POST it (RFC 8058) with no form
-def email_unsubscribe(token: str):
+def email_unsubscribe(token: str) -> ResponseReturnValue:
     """A link in every message: GET asks to confirm, POST (or a mail client's one click) acts."""
     try:
         user, kind = email_settings.read_unsubscribe_token(token)
@@ -72,7 +75,7 @@ class OutcomeEmailForm(FlaskForm):
 
 
 @bp.route("/email/outcome/<token>", methods=["GET", "POST"])
-def email_outcome(token: str):
+def email_outcome(token: str) -> ResponseReturnValue:
     """From "Did this meet your need?" in an email: confirm the answer, no sign-in needed."""
     try:
         user, idea, answer = email_settings.read_outcome_token(token)

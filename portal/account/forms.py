@@ -1,7 +1,7 @@
 """Forms on the account page."""
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import Field, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
 from portal.forms import check_new_password, new_password_field
@@ -23,5 +23,5 @@ class ChangePasswordForm(FlaskForm):
     )
     new_password = new_password_field("New password")
 
-    def validate_new_password(self, field):
+    def validate_new_password(self, field: Field) -> None:
         check_new_password(self, field)

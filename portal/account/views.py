@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal.account import bp
@@ -12,7 +13,11 @@ from portal.services import accounts
 from portal.web import client_ip, login_required
 
 
-def _render(name_form=None, password_form=None, status=200):
+def _render(
+    name_form: DisplayNameForm | None = None,
+    password_form: ChangePasswordForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
     return (
         render_template(
             "account/profile.html",
@@ -29,13 +34,13 @@ def _render(name_form=None, password_form=None, status=200):
 
 @bp.route("")
 @login_required
-def profile():
+def profile() -> tuple[str, int]:
     return _render()
 
 
 @bp.route("/display-name", methods=["POST"])
 @login_required
-def change_display_name():
+def change_display_name() -> ResponseReturnValue:
     form = DisplayNameForm()
     done = handle_submission(
         form,
@@ -48,7 +53,7 @@ def change_display_name():
 
 @bp.route("/password", methods=["POST"])
 @login_required
-def change_password():
+def change_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
     done = handle_submission(
         form,

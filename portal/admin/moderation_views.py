@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.admin import bp
 from portal.admin.forms import ActionForm, HideForm, ModeratorCommentForm, ModeratorIdeaForm
@@ -32,7 +36,7 @@ def _back() -> str:
     return safe_next(target) if target else url_for("admin.moderation_queue")
 
 
-def _button_action(action, success: str):
+def _button_action(action: Callable[[], object], success: str) -> BaseResponse:
     """A one-click action (restore, approve, dismiss) behind a CSRF-checked button."""
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -49,7 +53,7 @@ def _button_action(action, success: str):
 
 @bp.route("/moderation")
 @role_required(can_moderate)
-def moderation_queue():
+def moderation_queue() -> str:
     hidden_ideas, hidden_comments = moderation.recently_hidden()
     return render_template(
         "admin/moderation.html",
@@ -73,7 +77,7 @@ def _suggested_reason(target: str) -> str:
     return f"{reports.REASONS[reason]}: see our community guidelines."
 
 
-def _hide(item, target: str, *, what: str):
+def _hide(item: Idea | Comment, target: str, *, what: str) -> ResponseReturnValue:
     form = HideForm()
     if request.method == "GET":
         form = HideForm(formdata=None, data={"reason": _suggested_reason(target)})
@@ -92,21 +96,21 @@ def _hide(item, target: str, *, what: str):
 
 @bp.route("/moderation/ideas/<id:idea_id>/hide", methods=["GET", "POST"])
 @role_required(can_moderate)
-def hide_idea(idea_id: int):
+def hide_idea(idea_id: int) -> ResponseReturnValue:
     idea = _idea(idea_id)
     return _hide(idea, reports.target_of(idea=idea), what="idea")
 
 
 @bp.route("/moderation/comments/<id:comment_id>/hide", methods=["GET", "POST"])
 @role_required(can_moderate)
-def hide_comment(comment_id: int):
+def hide_comment(comment_id: int) -> ResponseReturnValue:
     comment = _comment(comment_id)
     return _hide(comment, reports.target_of(comment=comment), what="comment")
 
 
 @bp.route("/moderation/ideas/<id:idea_id>/restore", methods=["POST"])
 @role_required(can_moderate)
-def restore_idea(idea_id: int):
+def restore_idea(idea_id: int) -> BaseResponse:
     idea = _idea(idea_id)
     return _button_action(
         lambda: moderation.restore(idea, actor=current_user, ip=client_ip()),
@@ -116,7 +120,7 @@ def restore_idea(idea_id: int):
 
 @bp.route("/moderation/comments/<id:comment_id>/restore", methods=["POST"])
 @role_required(can_moderate)
-def restore_comment(comment_id: int):
+def restore_comment(comment_id: int) -> BaseResponse:
     comment = _comment(comment_id)
     return _button_action(
         lambda: moderation.restore(comment, actor=current_user, ip=client_ip()),
@@ -126,7 +130,7 @@ def restore_comment(comment_id: int):
 
 @bp.route("/moderation/ideas/<id:idea_id>/approve", methods=["POST"])
 @role_required(can_moderate)
-def approve_idea(idea_id: int):
+def approve_idea(idea_id: int) -> BaseResponse:
     idea = _idea(idea_id)
     return _button_action(
         lambda: moderation.approve_idea(idea, actor=current_user, ip=client_ip()),
@@ -136,7 +140,7 @@ def approve_idea(idea_id: int):
 
 @bp.route("/moderation/ideas/<id:idea_id>/dismiss", methods=["POST"])
 @role_required(can_moderate)
-def dismiss_idea_reports(idea_id: int):
+def dismiss_idea_reports(idea_id: int) -> BaseResponse:
     idea = _idea(idea_id)
     return _button_action(
         lambda: reports.dismiss_reports(idea=idea, actor=current_user, ip=client_ip()),
@@ -146,7 +150,7 @@ def dismiss_idea_reports(idea_id: int):
 
 @bp.route("/moderation/comments/<id:comment_id>/dismiss", methods=["POST"])
 @role_required(can_moderate)
-def dismiss_comment_reports(comment_id: int):
+def dismiss_comment_reports(comment_id: int) -> BaseResponse:
     comment = _comment(comment_id)
     return _button_action(
         lambda: reports.dismiss_reports(comment=comment, actor=current_user, ip=client_ip()),
@@ -156,7 +160,7 @@ def dismiss_comment_reports(comment_id: int):
 
 @bp.route("/moderation/ideas/<id:idea_id>/edit", methods=["GET", "POST"])
 @role_required(can_moderate)
-def edit_idea(idea_id: int):
+def edit_idea(idea_id: int) -> ResponseReturnValue:
     idea = _idea(idea_id)
     form = ModeratorIdeaForm(obj=idea if request.method == "GET" else None)
     done = handle_submission(
@@ -182,7 +186,7 @@ def edit_idea(idea_id: int):
 
 @bp.route("/moderation/comments/<id:comment_id>/edit", methods=["GET", "POST"])
 @role_required(can_moderate)
-def edit_comment(comment_id: int):
+def edit_comment(comment_id: int) -> ResponseReturnValue:
     comment = _comment(comment_id)
     form = ModeratorCommentForm(obj=comment if request.method == "GET" else None)
     done = handle_submission(
@@ -197,7 +201,6 @@ def edit_comment(comment_id: int):
     )
     if done:
         return done
-    idea = db.session.get(Idea, comment.idea_id)
     return render_template(
-        "admin/moderation_edit.html", form=form, idea=idea, comment=comment
+        "admin/moderation_edit.html", form=form, idea=_idea(comment.idea_id), comment=comment
     ), 400 if form.errors else 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 from email import message_from_string, policy
 
 from flask import abort, current_app, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.admin import bp
 from portal.admin.forms import ActionForm
@@ -18,7 +19,7 @@ from portal.web import role_required
 
 @bp.route("/outbox")
 @role_required(can_manage_outbox)
-def outbox():
+def outbox() -> str:
     failed, recent = failed_and_recent()
     return render_template(
         "admin/outbox.html",
@@ -41,7 +42,7 @@ def _parts(row: OutboxMessage) -> tuple[str | None, str | None]:
 
 @bp.route("/outbox/<id:message_id>")
 @role_required(can_manage_outbox)
-def outbox_message(message_id: int):
+def outbox_message(message_id: int) -> str:
     row = db.get_or_404(OutboxMessage, message_id)
     text, _html = _parts(row)
     if row.kind in SECRET_KINDS and current_app.config["MAIL_SERVER"]:
@@ -59,7 +60,7 @@ def outbox_message(message_id: int):
 
 @bp.route("/outbox/<id:message_id>/retry", methods=["POST"])
 @role_required(can_manage_outbox)
-def retry_message(message_id: int):
+def retry_message(message_id: int) -> BaseResponse:
     row = db.get_or_404(OutboxMessage, message_id)
     if not ActionForm().validate_on_submit():
         abort(400)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import func, select
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.admin import bp
 from portal.admin.forms import ActionForm
@@ -28,7 +29,11 @@ from portal.web import client_ip, parse_number, role_required
 # --- The site -------------------------------------------------------------------------------
 
 
-def _settings_page(general_form=None, guidelines_form=None, status=200):
+def _settings_page(
+    general_form: GeneralSettingsForm | None = None,
+    guidelines_form: GuidelinesForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
     if general_form is None:
         general_form = GeneralSettingsForm(
             formdata=None,
@@ -48,7 +53,7 @@ def _settings_page(general_form=None, guidelines_form=None, status=200):
 
 @bp.route("/settings", methods=["GET", "POST"])
 @role_required(can_configure_site)
-def settings():
+def settings() -> ResponseReturnValue:
     if request.method == "GET":
         return _settings_page()
     form = GeneralSettingsForm()
@@ -68,7 +73,7 @@ def settings():
 
 @bp.route("/settings/guidelines", methods=["POST"])
 @role_required(can_configure_site)
-def save_guidelines():
+def save_guidelines() -> ResponseReturnValue:
     form = GuidelinesForm()
     done = handle_submission(
         form,
@@ -86,7 +91,7 @@ def save_guidelines():
 
 @bp.route("/settings/categories")
 @role_required(can_configure_site)
-def categories():
+def categories() -> str:
     return render_template(
         "admin/settings/categories.html",
         categories=catalog.all_categories(),
@@ -95,12 +100,11 @@ def categories():
     )
 
 
-def _save_category(category: Category | None):
+def _save_category(category: Category | None) -> ResponseReturnValue:
     if request.method == "POST":
         form = CategoryForm()
     elif category is None:
-        last = db.session.scalar(select(func.max(Category.position)))
-        form = CategoryForm(formdata=None, data={"position": str(min((last or 0) + 1, 999))})
+        form = CategoryForm(formdata=None, data={"position": str(catalog.next_category_position())})
     else:
         form = CategoryForm(
             formdata=None,
@@ -111,7 +115,7 @@ def _save_category(category: Category | None):
             },
         )
 
-    def act():
+    def act() -> Category:
         position = parse_number((form.position.data or "").strip())
         if position is None:
             raise InvalidInput("Write the position as a whole number.", field="position")
@@ -136,19 +140,19 @@ def _save_category(category: Category | None):
 
 @bp.route("/settings/categories/new", methods=["GET", "POST"])
 @role_required(can_configure_site)
-def new_category():
+def new_category() -> ResponseReturnValue:
     return _save_category(None)
 
 
 @bp.route("/settings/categories/<id:category_id>", methods=["GET", "POST"])
 @role_required(can_configure_site)
-def edit_category(category_id: int):
+def edit_category(category_id: int) -> ResponseReturnValue:
     return _save_category(db.get_or_404(Category, category_id))
 
 
 @bp.route("/settings/categories/<id:category_id>/retire", methods=["POST"])
 @role_required(can_configure_site)
-def retire_category(category_id: int):
+def retire_category(category_id: int) -> BaseResponse:
     category = db.get_or_404(Category, category_id)
     return handle_submission(
         ActionForm(),
@@ -161,7 +165,7 @@ def retire_category(category_id: int):
 
 @bp.route("/settings/categories/<id:category_id>/reinstate", methods=["POST"])
 @role_required(can_configure_site)
-def reinstate_category(category_id: int):
+def reinstate_category(category_id: int) -> BaseResponse:
     category = db.get_or_404(Category, category_id)
     return handle_submission(
         ActionForm(),
@@ -176,7 +180,7 @@ def reinstate_category(category_id: int):
 
 @bp.route("/settings/organisations")
 @role_required(can_manage_users)
-def organisations_list():
+def organisations_list() -> str:
     return render_template(
         "admin/settings/organisations.html",
         rows=organisations.overview(viewer=current_user),
@@ -185,7 +189,7 @@ def organisations_list():
 
 @bp.route("/settings/organisations/new", methods=["GET", "POST"])
 @role_required(can_manage_users)
-def new_organisation():
+def new_organisation() -> ResponseReturnValue:
     form = NewOrganisationForm()
     done = handle_submission(
         form,
@@ -199,7 +203,13 @@ def new_organisation():
     return done or (render_template("admin/settings/organisation_new.html", form=form), status)
 
 
-def _organisation_page(organisation, *, name_form=None, domain_form=None, status=200):
+def _organisation_page(
+    organisation: Organisation,
+    *,
+    name_form: OrganisationNameForm | None = None,
+    domain_form: DomainForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
     return render_template(
         "admin/settings/organisation.html",
         organisation=organisation,
@@ -212,7 +222,7 @@ def _organisation_page(organisation, *, name_form=None, domain_form=None, status
 
 @bp.route("/settings/organisations/<id:organisation_id>", methods=["GET", "POST"])
 @role_required(can_manage_users)
-def edit_organisation(organisation_id: int):
+def edit_organisation(organisation_id: int) -> ResponseReturnValue:
     organisation = db.get_or_404(Organisation, organisation_id)
     if request.method == "GET":
         return _organisation_page(organisation)
@@ -230,7 +240,7 @@ def edit_organisation(organisation_id: int):
 
 @bp.route("/settings/organisations/<id:organisation_id>/domains", methods=["POST"])
 @role_required(can_manage_users)
-def add_organisation_domain(organisation_id: int):
+def add_organisation_domain(organisation_id: int) -> ResponseReturnValue:
     organisation = db.get_or_404(Organisation, organisation_id)
     form = DomainForm()
     done = handle_submission(
@@ -246,7 +256,7 @@ def add_organisation_domain(organisation_id: int):
 
 @bp.route("/settings/organisations/<id:organisation_id>/domains/remove", methods=["POST"])
 @role_required(can_manage_users)
-def remove_organisation_domain(organisation_id: int):
+def remove_organisation_domain(organisation_id: int) -> BaseResponse:
     organisation = db.get_or_404(Organisation, organisation_id)
     form = DomainForm()
     back = url_for("admin.edit_organisation", organisation_id=organisation_id)

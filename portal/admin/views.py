@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.admin import bp
 from portal.admin.forms import (
@@ -19,7 +21,7 @@ from portal.admin.forms import (
 )
 from portal.extensions import db
 from portal.forms import handle_submission
-from portal.models import AuditEvent, Organisation, Stage, User
+from portal.models import Stage, User
 from portal.permissions import (
     can_change_role,
     can_configure_stages,
@@ -44,17 +46,18 @@ def _page_arg() -> int:
 
 @bp.route("/users")
 @role_required(can_manage_users)
-def users_list():
+def users_list() -> str:
     form = UserSearchForm(request.args)
     form.validate()
     status = form.status.data
-    query = users.search_users_query(
+    page = users.search_users(
         actor=current_user,
         text=(form.q.data or "")[:100],
         role=form.role.data or None,
         suspended={"active": False, "suspended": True}.get(status),
+        page_number=_page_arg(),
+        per_page=PER_PAGE,
     )
-    page = db.paginate(query, page=_page_arg(), per_page=PER_PAGE, error_out=False)
     return render_template("admin/users.html", form=form, page=page)
 
 
@@ -62,26 +65,24 @@ def _get_user(user_id: int) -> User:
     return db.get_or_404(User, user_id)
 
 
-def _organisation_form(user: User, formdata=None) -> OrganisationForm:
+def _organisation_form(user: User, formdata: MultiDict[str, str] | None = None) -> OrganisationForm:
     form = OrganisationForm(
         formdata=formdata, data={"organisation_id": str(user.organisation_id or "")}
     )
-    names = db.session.execute(
-        select(Organisation.id, Organisation.name).order_by(Organisation.name)
-    )
+    names = organisations.organisation_names()
     form.organisation_id.choices = {"": "No organisation"} | {str(i): n for i, n in names}
     return form
 
 
 def _render_user(
-    user: User, *, role_form=None, suspend_form=None, organisation_form=None, status=200
-):
-    history = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.target_type == "users", AuditEvent.target_id == user.id)
-        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-        .limit(20)
-    ).all()
+    user: User,
+    *,
+    role_form: RoleForm | None = None,
+    suspend_form: SuspendForm | None = None,
+    organisation_form: OrganisationForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    history = audit_log.user_history(user, viewer=current_user)
     return (
         render_template(
             "admin/user.html",
@@ -100,13 +101,13 @@ def _render_user(
 
 @bp.route("/users/<id:user_id>")
 @role_required(can_manage_users)
-def user_detail(user_id: int):
+def user_detail(user_id: int) -> tuple[str, int]:
     return _render_user(_get_user(user_id))
 
 
 @bp.route("/users/<id:user_id>/role", methods=["POST"])
 @role_required(can_manage_users)
-def change_role(user_id: int):
+def change_role(user_id: int) -> ResponseReturnValue:
     user = _get_user(user_id)
     form = RoleForm()
     done = handle_submission(
@@ -120,7 +121,7 @@ def change_role(user_id: int):
 
 @bp.route("/users/<id:user_id>/suspend", methods=["POST"])
 @role_required(can_manage_users)
-def suspend(user_id: int):
+def suspend(user_id: int) -> ResponseReturnValue:
     user = _get_user(user_id)
     form = SuspendForm()
     done = handle_submission(
@@ -141,7 +142,7 @@ def suspend(user_id: int):
 
 @bp.route("/users/<id:user_id>/unsuspend", methods=["POST"])
 @role_required(can_manage_users)
-def unsuspend(user_id: int):
+def unsuspend(user_id: int) -> BaseResponse:
     user = _get_user(user_id)
     if ActionForm().validate_on_submit():
         users.unsuspend(user, actor=current_user, ip=client_ip())
@@ -153,7 +154,7 @@ def unsuspend(user_id: int):
 
 @bp.route("/users/<id:user_id>/organisation", methods=["POST"])
 @role_required(can_manage_users)
-def set_organisation(user_id: int):
+def set_organisation(user_id: int) -> ResponseReturnValue:
     user = _get_user(user_id)
     form = _organisation_form(user, formdata=request.form)
     value = form.organisation_id.data
@@ -177,7 +178,7 @@ def set_organisation(user_id: int):
 
 @bp.route("/stages")
 @role_required(can_configure_stages)
-def stages():
+def stages() -> str:
     all_stages = catalog.stages()
     names = {s.id: s.name for s in all_stages}
     return render_template(
@@ -192,8 +193,9 @@ def stages():
     )
 
 
-def _stage_page(stage, form, status=200):
+def _stage_page(stage: Stage | None, form: StageForm, status: int = 200) -> tuple[str, int]:
     all_stages = catalog.stages()
+    chosen: set[int]
     if request.method == "POST":
         chosen = {n for n in (parse_number(v) for v in request.form.getlist("targets")) if n}
     elif stage is not None:
@@ -205,24 +207,28 @@ def _stage_page(stage, form, status=200):
     ), status
 
 
-def _save_stage(stage):
+def _stage_form(stage: Stage | None) -> StageForm:
+    """The posted form, or a new stage's defaults, or the stage as it is."""
     if request.method == "POST":
-        form = StageForm()
-    elif stage is None:
-        form = StageForm(data={"voting_allowed": True, "position": "50"})
-    else:
-        form = StageForm(
-            data={
-                "name": stage.name,
-                "description": stage.description,
-                "is_closed": stage.is_closed,
-                "voting_allowed": stage.voting_allowed,
-                "response_days": str(stage.response_days or ""),
-                "position": str(stage.position),
-            }
-        )
+        return StageForm()
+    if stage is None:
+        return StageForm(data={"voting_allowed": True, "position": "50"})
+    return StageForm(
+        data={
+            "name": stage.name,
+            "description": stage.description,
+            "is_closed": stage.is_closed,
+            "voting_allowed": stage.voting_allowed,
+            "response_days": str(stage.response_days or ""),
+            "position": str(stage.position),
+        }
+    )
 
-    def act():
+
+def _save_stage(stage: Stage | None) -> ResponseReturnValue:
+    form = _stage_form(stage)
+
+    def act() -> Stage:
         days_raw = (form.response_days.data or "").strip()
         days = parse_number(days_raw) if days_raw else None
         if days_raw and days is None:
@@ -250,19 +256,19 @@ def _save_stage(stage):
 
 @bp.route("/stages/new", methods=["GET", "POST"])
 @role_required(can_configure_stages)
-def new_stage():
+def new_stage() -> ResponseReturnValue:
     return _save_stage(None)
 
 
 @bp.route("/stages/<id:stage_id>", methods=["GET", "POST"])
 @role_required(can_configure_stages)
-def edit_stage(stage_id: int):
+def edit_stage(stage_id: int) -> ResponseReturnValue:
     return _save_stage(db.get_or_404(Stage, stage_id))
 
 
 @bp.route("/stages/<id:stage_id>/retire", methods=["POST"])
 @role_required(can_configure_stages)
-def retire_stage(stage_id: int):
+def retire_stage(stage_id: int) -> BaseResponse:
     stage = db.get_or_404(Stage, stage_id)
     form = ActionForm()
     done = handle_submission(
@@ -280,7 +286,7 @@ def retire_stage(stage_id: int):
 
 @bp.route("/stages/<id:stage_id>/reinstate", methods=["POST"])
 @role_required(can_configure_stages)
-def reinstate_stage(stage_id: int):
+def reinstate_stage(stage_id: int) -> BaseResponse:
     stage = db.get_or_404(Stage, stage_id)
     return handle_submission(
         ActionForm(),
@@ -294,7 +300,7 @@ def reinstate_stage(stage_id: int):
 
 
 def _audit_filters() -> audit_log.AuditFilters:
-    def day(name: str):
+    def day(name: str) -> date | None:
         raw = request.args.get(name, "")
         try:
             return date.fromisoformat(raw) if raw else None
@@ -312,7 +318,7 @@ def _audit_filters() -> audit_log.AuditFilters:
 
 @bp.route("/audit")
 @role_required(can_read_audit_log)
-def audit_events():
+def audit_events() -> str:
     filters = _audit_filters()
     return render_template(
         "admin/audit.html",
@@ -324,7 +330,7 @@ def audit_events():
 
 @bp.route("/audit.csv")
 @role_required(can_read_audit_log)
-def audit_csv():
+def audit_csv() -> Response:
     body = audit_log.export_csv(_audit_filters(), viewer=current_user)
     return Response(
         body,

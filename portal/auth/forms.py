@@ -1,7 +1,7 @@
 """Forms for signing up, signing in and recovering an account."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
+from wtforms import BooleanField, EmailField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from portal.forms import HumanCheck, check_new_password, new_password_field
@@ -13,7 +13,7 @@ EMAIL_FIELD_ARGS = {
 }
 
 
-class SignUpForm(HumanCheck, FlaskForm):
+class SignUpForm(HumanCheck):
     email = EmailField("Email address", **EMAIL_FIELD_ARGS)
     display_name = StringField(
         "Display name",
@@ -27,7 +27,7 @@ class SignUpForm(HumanCheck, FlaskForm):
         validators=[DataRequired(message="Please read and accept the community guidelines.")],
     )
 
-    def validate_password(self, field):
+    def validate_password(self, field: Field) -> None:
         check_new_password(
             self, field, email=self.email.data or "", display_name=self.display_name.data or ""
         )
@@ -51,7 +51,7 @@ class EmailOnlyForm(FlaskForm):
 class ResetPasswordForm(FlaskForm):
     password = new_password_field("New password")
 
-    def validate_password(self, field):
+    def validate_password(self, field: Field) -> None:
         check_new_password(self, field)
 
 

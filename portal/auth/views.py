@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import (
+    Response,
     current_app,
     flash,
     g,
@@ -12,8 +15,12 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
+from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal import limits
 from portal.auth import bp
@@ -27,11 +34,11 @@ from portal.services.errors import AccountSuspended, InvalidInput, InvalidToken,
 from portal.web import client_ip, safe_next, user_agent
 
 
-def _config_limit(name: str):
+def _config_limit(name: str) -> Callable[[], str]:
     return lambda: current_app.config[name]
 
 
-def _sign_in_failed(_response) -> bool:
+def _sign_in_failed(_response: Response) -> bool:
     return bool(g.get("sign_in_failed"))
 
 
@@ -39,7 +46,7 @@ def _account_key() -> str:
     return "account:" + (request.form.get("email") or "").strip().lower()[:254]
 
 
-def _sign_in_rate_limited(limit):
+def _sign_in_rate_limited(limit: RequestLimit) -> Response:
     """Too many failures: the sign-in page again, with what was typed, and a 429."""
     form = SignInForm(
         formdata=None, email=request.form.get("email", ""), next=request.form.get("next")
@@ -77,7 +84,7 @@ def _suspended_message(exc: AccountSuspended) -> str:
     deduct_when=_sign_in_failed,
     on_breach=_sign_in_rate_limited,
 )
-def sign_in():
+def sign_in() -> ResponseReturnValue:
     if is_signed_in(current_user):
         return redirect(safe_next(request.args.get("next")))
     form = SignInForm(next=request.args.get("next", ""))
@@ -97,7 +104,7 @@ def sign_in():
 
 
 @bp.route("/sign-out", methods=["POST"])
-def sign_out():
+def sign_out() -> BaseResponse:
     if not is_signed_in(current_user):
         return redirect(url_for("main.home"))  # already signed out, e.g. in another tab
     audit.record("sign_out", actor=current_user, ip=client_ip(), target=current_user)
@@ -109,10 +116,12 @@ def sign_out():
     return redirect(url_for("main.home"))
 
 
-def _form_again(template: str, form_class, what: str):
+def _form_again(
+    template: str, form_class: type[FlaskForm], what: str
+) -> Callable[[RequestLimit], Response]:
     """On a limit: the same page with what was typed (never a password) and a 429."""
 
-    def render(limit):
+    def render(limit: RequestLimit) -> Response:
         form = form_class()
         form.form_errors.append(limits.too_many_message(what, limit))
         return current_app.make_response((render_template(template, form=form), 429))
@@ -127,7 +136,7 @@ def _form_again(template: str, form_class, what: str):
     deduct_when=lambda response: response.status_code == 303,
     on_breach=_form_again("auth/sign_up.html", SignUpForm, "created accounts from here"),
 )
-def sign_up():
+def sign_up() -> ResponseReturnValue:
     if is_signed_in(current_user):
         return redirect(url_for("main.home"))
     form = SignUpForm()
@@ -153,18 +162,18 @@ def sign_up():
     return render_template("auth/sign_up.html", form=form)
 
 
-def _after_sign_up(email: str):
+def _after_sign_up(email: str) -> BaseResponse:
     session["pending_email"] = email.strip()
     return redirect(url_for("auth.check_email"), code=303)
 
 
 @bp.route("/sign-up/check-email")
-def check_email():
+def check_email() -> str:
     return render_template("auth/check_email.html", email=session.get("pending_email"))
 
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
-def verify_email(token: str):
+def verify_email(token: str) -> ResponseReturnValue:
     form = ConfirmForm()
     try:
         accounts.user_for_verify_token(token)  # a dead link says so before any button
@@ -189,7 +198,7 @@ def verify_email(token: str):
     methods=["POST"],
     on_breach=_form_again("auth/resend_confirmation.html", EmailOnlyForm, "asked for emails"),
 )
-def resend_confirmation():
+def resend_confirmation() -> ResponseReturnValue:
     form = EmailOnlyForm(email=request.args.get("email", ""))
     if form.validate_on_submit():
         accounts.resend_verification(form.email.data)
@@ -208,7 +217,7 @@ def resend_confirmation():
     methods=["POST"],
     on_breach=_form_again("auth/forgot_password.html", EmailOnlyForm, "asked for emails"),
 )
-def forgot_password():
+def forgot_password() -> ResponseReturnValue:
     form = EmailOnlyForm(email=request.args.get("email", ""))
     if form.validate_on_submit():
         accounts.request_password_reset(form.email.data, ip=client_ip())
@@ -224,7 +233,7 @@ def forgot_password():
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
-def reset_password(token: str):
+def reset_password(token: str) -> ResponseReturnValue:
     try:
         user = accounts.user_for_reset_token(token)
     except (InvalidToken, AccountSuspended) as exc:

@@ -65,7 +65,9 @@ class User(UserMixin, Model):
     organisation: Mapped[Organisation | None] = relationship(lazy="joined", innerjoin=False)
 
     # Set by the session loader: the key of the session this request is signed in with.
-    session_key = None  # str | None; not a column
+    if TYPE_CHECKING:  # for mypy only: SQLAlchemy would take the annotation for a column
+        session_key: str | None
+    session_key = None
 
     def get_id(self) -> str | None:
         # Flask-Login keeps this in the cookie; it names a server-side session, not the user,

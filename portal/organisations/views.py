@@ -13,7 +13,7 @@ from portal.web import role_required
 
 @bp.route("")
 @role_required(can_see_organisations)
-def index():
+def index() -> str:
     return render_template(
         "organisations/index.html", rows=organisations.overview(viewer=current_user)
     )
@@ -21,7 +21,7 @@ def index():
 
 @bp.route("/<id:organisation_id>")
 @role_required(can_see_organisations)
-def detail(organisation_id: int):
+def detail(organisation_id: int) -> str:
     organisation = db.get_or_404(Organisation, organisation_id)
     return render_template(
         "organisations/detail.html", info=organisations.detail(organisation, viewer=current_user)

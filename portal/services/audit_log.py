@@ -8,11 +8,12 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select, select
 
 from portal.extensions import db
 from portal.models import AuditEvent, User
-from portal.permissions import can_read_audit_log, require
+from portal.permissions import can_manage_users, can_read_audit_log, require
 
 
 @dataclass
@@ -29,7 +30,7 @@ def actions() -> list[str]:
     )
 
 
-def _query(filters: AuditFilters) -> Select:
+def _query(filters: AuditFilters) -> Select[AuditEvent]:
     stmt = select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
     if filters.action:
         stmt = stmt.where(AuditEvent.action == filters.action)
@@ -55,15 +56,30 @@ def _start_of(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def page(filters: AuditFilters, *, viewer, page_number: int, per_page: int = 50):
+def page(
+    filters: AuditFilters, *, viewer: User, page_number: int, per_page: int = 50
+) -> Pagination:
     require(can_read_audit_log(viewer))
     return db.paginate(_query(filters), page=page_number, per_page=per_page, error_out=False)
+
+
+def user_history(user: User, *, viewer: User, limit: int = 20) -> list[AuditEvent]:
+    """The latest events that concern one person, newest first, for their admin page."""
+    require(can_manage_users(viewer))
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.target_type == "users", AuditEvent.target_id == user.id)
+            .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 EXPORT_LIMIT = 100_000
 
 
-def export_csv(filters: AuditFilters, *, viewer) -> str:
+def export_csv(filters: AuditFilters, *, viewer: User) -> str:
     require(can_read_audit_log(viewer))
     out = io.StringIO()
     writer = csv.writer(out)

@@ -266,6 +266,12 @@ def all_categories() -> list[Category]:
     return list(db.session.scalars(select(Category).order_by(Category.position, Category.name)))
 
 
+def next_category_position() -> int:
+    """Where a new category goes by default: after the last one, within the form's 999."""
+    last = db.session.scalar(select(func.max(Category.position)))
+    return min((last or 0) + 1, 999)
+
+
 def category_usage() -> dict[int, int]:
     """How many ideas each category holds (hidden ones too: they keep their category)."""
     rows = db.session.execute(

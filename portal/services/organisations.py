@@ -26,7 +26,7 @@ class OrganisationRow:
     votes: int
 
 
-def overview(*, viewer) -> list[OrganisationRow]:
+def overview(*, viewer: User) -> list[OrganisationRow]:
     """Every organisation with its number of people, ideas and votes, in three queries."""
     require(can_see_organisations(viewer))
     orgs = list(
@@ -69,7 +69,7 @@ class OrganisationDetail:
     backed: list[tuple[Idea, int]]  # ideas its people voted for, with how many of them
 
 
-def detail(organisation: Organisation, *, viewer) -> OrganisationDetail:
+def detail(organisation: Organisation, *, viewer: User) -> OrganisationDetail:
     require(can_see_organisations(viewer))
     members = list(
         db.session.scalars(
@@ -104,7 +104,17 @@ def detail(organisation: Organisation, *, viewer) -> OrganisationDetail:
     return OrganisationDetail(organisation, members, submitted, backed)
 
 
-def set_organisation(target: User, organisation_id: int | None, *, actor, ip: str | None) -> None:
+def organisation_names() -> list[tuple[int, str]]:
+    """Every organisation's id and name, alphabetically: the choices for set_organisation."""
+    rows = db.session.execute(
+        select(Organisation.id, Organisation.name).order_by(Organisation.name)
+    )
+    return [(id_, name) for id_, name in rows]
+
+
+def set_organisation(
+    target: User, organisation_id: int | None, *, actor: User, ip: str | None
+) -> None:
     """An admin places a person in an organisation, or takes them out of one."""
     require(can_manage_users(actor))
     organisation = None
@@ -172,7 +182,7 @@ def clean_domain(raw: str) -> str:
 
 
 def create_organisation(
-    *, actor, ip: str | None, name: str, domains: Iterable[str] = ()
+    *, actor: User, ip: str | None, name: str, domains: Iterable[str] = ()
 ) -> Organisation:
     """Register an organisation, with the email domains whose people join it at sign-up."""
     require(can_manage_users(actor))
@@ -194,7 +204,9 @@ def create_organisation(
     return organisation
 
 
-def rename_organisation(organisation: Organisation, name: str, *, actor, ip: str | None) -> bool:
+def rename_organisation(
+    organisation: Organisation, name: str, *, actor: User, ip: str | None
+) -> bool:
     """Give an organisation a new name; False when the name is the same."""
     require(can_manage_users(actor))
     name = _clean_organisation_name(name)
@@ -217,7 +229,7 @@ def _check_domain_is_free(domain: str, organisation: Organisation | None) -> Non
         raise InvalidInput(f"{domain} already belongs to {where}.", field="domain")
 
 
-def _add_domain(organisation: Organisation, domain: str, *, actor, ip: str | None) -> None:
+def _add_domain(organisation: Organisation, domain: str, *, actor: User, ip: str | None) -> None:
     # The unique constraint decides between two admins adding the same domain at once.
     if not insert_ignoring_duplicates(
         OrganisationDomain, organisation_id=organisation.id, domain=domain
@@ -228,7 +240,7 @@ def _add_domain(organisation: Organisation, domain: str, *, actor, ip: str | Non
     )
 
 
-def add_domain(organisation: Organisation, raw: str, *, actor, ip: str | None) -> str:
+def add_domain(organisation: Organisation, raw: str, *, actor: User, ip: str | None) -> str:
     """People who sign up with an address at this domain will join the organisation."""
     require(can_manage_users(actor))
     domain = clean_domain(raw)
@@ -238,7 +250,7 @@ def add_domain(organisation: Organisation, raw: str, *, actor, ip: str | None) -
     return domain
 
 
-def remove_domain(organisation: Organisation, raw: str, *, actor, ip: str | None) -> str:
+def remove_domain(organisation: Organisation, raw: str, *, actor: User, ip: str | None) -> str:
     """New sign-ups at the domain no longer join; people already in the organisation stay."""
     require(can_manage_users(actor))
     wanted = (raw or "").strip().lower()

@@ -32,7 +32,8 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     """Check a password in about the same time whether or not the account exists."""
     known = password_hash is not None
     try:
-        matched = _hasher().verify(password_hash if known else _dummy_hash(), password)
+        stored = password_hash if password_hash is not None else _dummy_hash()
+        matched = _hasher().verify(stored, password)
     except (VerificationError, InvalidHashError):
         return False
     return matched and known

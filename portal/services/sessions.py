@@ -8,6 +8,7 @@ import secrets
 from flask import current_app
 from sqlalchemy import delete, select
 
+from portal.database import rows_affected
 from portal.extensions import db
 from portal.models import User, UserSession
 from portal.models.types import utcnow
@@ -61,5 +62,4 @@ def end_all_sessions(user: User, *, except_key: str | None = None) -> None:
 
 
 def purge_expired_sessions() -> int:
-    result = db.session.execute(delete(UserSession).where(UserSession.expires_at <= utcnow()))
-    return result.rowcount or 0
+    return rows_affected(delete(UserSession).where(UserSession.expires_at <= utcnow()))

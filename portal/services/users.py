@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select, or_, select
 
+from portal.extensions import db
 from portal.models import Role, User
 from portal.models.types import utcnow
 from portal.permissions import can_change_role, can_manage_users, can_suspend, require
-from portal.services import audit, sessions
+from portal.services import audit, moderation, sessions
 from portal.services.errors import InvalidInput
 from portal.services.text import without_control_characters
 
@@ -19,11 +21,22 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def search_users_query(
-    *, actor: User, text: str = "", role: str | None = None, suspended: bool | None = None
-) -> Select:
-    """People matching a name or email fragment, newest first."""
+def search_users(
+    *,
+    actor: User,
+    text: str = "",
+    role: str | None = None,
+    suspended: bool | None = None,
+    page_number: int,
+    per_page: int,
+) -> Pagination:
+    """One page of the people matching a name or email fragment, newest first."""
     require(can_manage_users(actor))
+    query = _search_query(text=text, role=role, suspended=suspended)
+    return db.paginate(query, page=page_number, per_page=per_page, error_out=False)
+
+
+def _search_query(*, text: str, role: str | None, suspended: bool | None) -> Select[User]:
     stmt = select(User).order_by(User.created_at.desc(), User.id.desc())
     text = text.strip()
     if text:
@@ -53,7 +66,9 @@ def set_role_by_operator(target: User, role: str) -> None:
     _set_role(target, role, actor=None, ip=None, via="cli")
 
 
-def _set_role(target: User, role: str, *, actor: User | None, ip: str | None, **detail) -> None:
+def _set_role(
+    target: User, role: str, *, actor: User | None, ip: str | None, **detail: str
+) -> None:
     try:
         new_role = Role(role)
     except ValueError:
@@ -93,8 +108,6 @@ def suspend(
     sessions.end_all_sessions(target)
     audit.record("user.suspended", actor=actor, ip=ip, target=target, reason=reason)
     if hide_content:
-        from portal.services import moderation
-
         moderation.hide_everything_by(target, reason=reason, actor=actor, ip=ip)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, insert, select, update
+from collections.abc import Collection
 
-from portal.database import insert_ignoring_duplicates, upsert
+from sqlalchemy import Select, delete, func, insert, select, update
+
+from portal.database import insert_ignoring_duplicates, rows_affected, upsert
 from portal.extensions import db
 from portal.models import Follow, Idea, IdeaOrganisation, User, Vote
 from portal.models.types import utcnow
@@ -79,7 +81,7 @@ def withdraw_vote(idea: Idea, user: User) -> bool:
     return True
 
 
-def recount_organisations(idea_ids) -> None:
+def recount_organisations(idea_ids: Collection[int] | Select[int]) -> None:
     """Count again, from the votes, the organisations behind these ideas (a list or a select of
     ids): after votes move in a merge, or a voter moves to another organisation."""
     db.session.execute(delete(IdeaOrganisation).where(IdeaOrganisation.idea_id.in_(idea_ids)))
@@ -110,10 +112,10 @@ def follow(idea: Idea, user: User) -> bool:
 
 def unfollow(idea: Idea, user: User) -> bool:
     require(is_signed_in(user))
-    result = db.session.execute(
-        delete(Follow).where(Follow.idea_id == idea.id, Follow.user_id == user.id)
+    return (
+        rows_affected(delete(Follow).where(Follow.idea_id == idea.id, Follow.user_id == user.id))
+        == 1
     )
-    return (result.rowcount or 0) == 1
 
 
 def is_following(idea: Idea, user: User) -> bool:

@@ -101,12 +101,16 @@ def register_templating(app: Flask) -> None:
     from portal import permissions
     from portal.forms import csrf_field, form_started_token
     from portal.markdown import plain_excerpt, render_markdown, xml_safe
+    from portal.models import NotificationKind, OutboxStatus
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["excerpt"] = plain_excerpt
     app.jinja_env.filters["xml_safe"] = xml_safe
     app.jinja_env.globals["form_started_token"] = form_started_token
     app.jinja_env.globals["csrf_field"] = csrf_field
+    # Templates compare kinds and statuses by the same names as the code, not bare strings.
+    app.jinja_env.globals["NotificationKind"] = NotificationKind
+    app.jinja_env.globals["OutboxStatus"] = OutboxStatus
 
     @app.context_processor
     def inject_globals() -> dict[str, Any]:
@@ -122,7 +126,8 @@ def register_templating(app: Flask) -> None:
             else (lambda: 0),
             "site_name": site_name(),
             "is_signed_in": permissions.is_signed_in,
-            "is_team": permissions.is_team,
+            "can_triage": permissions.can_triage,
+            "speaks_for_team": permissions.speaks_for_team,
             "can_manage_users": permissions.can_manage_users,
             "can_publish_concept": permissions.can_publish_concept,
             "can_see_organisations": permissions.can_see_organisations,

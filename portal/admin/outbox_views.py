@@ -26,7 +26,6 @@ def outbox() -> str:
         failed=failed,
         recent=recent,
         action_form=ActionForm(),
-        Status=OutboxStatus,
     )
 
 
@@ -54,7 +53,6 @@ def outbox_message(message_id: int) -> str:
         row=row,
         text=text,
         action_form=ActionForm(),
-        Status=OutboxStatus,
     )
 
 

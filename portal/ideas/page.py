@@ -30,6 +30,7 @@ from portal.permissions import (
     can_edit_idea,
     can_mark_official,
     can_moderate,
+    can_read_verdicts,
     can_see_revisions,
     can_triage,
     can_vote,
@@ -92,7 +93,7 @@ def _team_context(
 
 
 def _outcome_context(
-    idea: Idea, *, outcome_form: OutcomeForm | None, signed_in: bool, team: bool
+    idea: Idea, *, outcome_form: OutcomeForm | None, signed_in: bool
 ) -> dict[str, Any]:
     """Shipped or declined: followers say whether it solved their problem; the team reads it."""
     own = outcomes.own_answer(idea, current_user)
@@ -106,7 +107,9 @@ def _outcome_context(
         "own_answer": own,
         "outcome_form": outcome_form,
         "answers": outcomes.ANSWERS,
-        "verdicts": outcomes.verdicts(idea, viewer=current_user) if team and asked else None,
+        "verdicts": outcomes.verdicts(idea, viewer=current_user)
+        if asked and can_read_verdicts(current_user)
+        else None,
     }
 
 
@@ -151,8 +154,8 @@ def render_idea_page(
         action_form=ActionForm() if signed_in else None,
         move_form=move_form or (move_form_for(idea) if team else None),
         merge_form=merge_form or (MergeForm(formdata=None) if signed_in else None),
-        can_triage=team,
+        team_tools=team,
         **team_context,
-        **_outcome_context(idea, outcome_form=outcome_form, signed_in=signed_in, team=team),
+        **_outcome_context(idea, outcome_form=outcome_form, signed_in=signed_in),
     )
     return page, status

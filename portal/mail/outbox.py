@@ -18,12 +18,13 @@ import logging
 from datetime import timedelta
 from email import message_from_string, policy
 from email.message import EmailMessage
-from typing import Any, cast
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, CursorResult, Update, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from portal.database import rows_affected
 from portal.extensions import db
 from portal.mail.compose import IDEA_KINDS, SECRET_KINDS, compose, compose_for
 from portal.mail.transport import transport_send
@@ -113,7 +114,7 @@ def deliver_due(limit: int = 200) -> int:
 
 def _claim(row_id: int) -> bool:
     lease = timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
-    claimed = _rowcount(
+    claimed = rows_affected(
         update(OutboxMessage)
         .where(OutboxMessage.id == row_id, _due())
         .values(
@@ -124,10 +125,6 @@ def _claim(row_id: int) -> bool:
     )
     db.session.commit()
     return claimed == 1
-
-
-def _rowcount(statement: Update) -> int:
-    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
+from portal.database import rows_affected
 from portal.extensions import db
 from portal.models import Comment, Idea, IdeaRevision, Report, ReportResolution, User
 from portal.models.types import utcnow
@@ -119,7 +119,7 @@ def hide_everything_by(user: User, *, reason: str, actor: User, ip: str | None) 
     """Hide all of a person's ideas and comments at once, e.g. when suspending a spammer."""
     require(can_moderate(actor))
     now = utcnow()
-    hidden_ideas = _rows_changed(
+    hidden_ideas = rows_affected(
         update(Idea)
         .where(Idea.author_id == user.id, Idea.hidden_at.is_(None))
         .values(hidden_at=now, hidden_reason=reason, awaiting_approval=False)
@@ -131,7 +131,7 @@ def hide_everything_by(user: User, *, reason: str, actor: User, ip: str | None) 
             .distinct()
         )
     )
-    hidden_comments = _rows_changed(
+    hidden_comments = rows_affected(
         update(Comment)
         .where(Comment.author_id == user.id, Comment.hidden_at.is_(None))
         .values(hidden_at=now, hidden_reason=reason, is_official=False)
@@ -148,10 +148,6 @@ def hide_everything_by(user: User, *, reason: str, actor: User, ip: str | None) 
         comments=hidden_comments,
     )
     return hidden_ideas, hidden_comments
-
-
-def _rows_changed(stmt: Update) -> int:
-    return cast(CursorResult[Any], db.session.execute(stmt)).rowcount or 0
 
 
 def _close_reports_on_posts_by(user: User, *, actor: User, at: datetime) -> None:

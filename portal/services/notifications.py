@@ -6,10 +6,11 @@ queues the email for those who want it at once (the daily digest picks up the re
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Select, and_, func, insert, literal, or_, select, update
+from sqlalchemy import Select, and_, func, insert, literal, or_, select, update
 
+from portal.database import rows_affected
 from portal.extensions import db
 from portal.mail.notify import queue_instant
 from portal.models import Comment, Follow, Idea, Notification, NotificationKind, User
@@ -111,5 +112,4 @@ def mark_read(user: User, notification_id: int | None = None) -> int:
     )
     if notification_id is not None:
         stmt = stmt.where(Notification.id == notification_id)
-    result = cast("CursorResult[Any]", db.session.execute(stmt.values(read_at=utcnow())))
-    return result.rowcount or 0
+    return rows_affected(stmt.values(read_at=utcnow()))

@@ -6,11 +6,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, func, select, update
+from sqlalchemy import Row, func, select, update
 
-from portal.database import insert_ignoring_duplicates
+from portal.database import insert_ignoring_duplicates, rows_affected
 from portal.extensions import db
 from portal.models import Comment, Idea, Report, ReportResolution, User
 from portal.models.types import utcnow
@@ -81,7 +80,7 @@ def close_reports(target: str, resolution: ReportResolution, *, by: User | None)
             resolution=resolution,
         )
     )
-    return cast(CursorResult[Any], db.session.execute(stmt)).rowcount or 0
+    return rows_affected(stmt)
 
 
 def dismiss_reports(

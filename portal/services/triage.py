@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ScalarSelect, Select, func, select
 
 from portal.extensions import db
-from portal.models import Idea, IdeaOrganisation, InternalNote, Organisation, Stage, User
+from portal.models import Idea, IdeaOrganisation, InternalNote, Organisation, Role, Stage, User
 from portal.models.types import utcnow
 from portal.permissions import can_triage, require
 from portal.services import audit
@@ -135,8 +135,7 @@ NOTE_MAX = 5_000
 
 
 def team_members() -> list[User]:
-    from portal.models import Role
-
+    """The people who can own an idea: product managers and admins, not suspended."""
     return list(
         db.session.scalars(
             select(User)

@@ -432,7 +432,10 @@ def test_junk_query_parameters_never_cause_500(app, client, make_user, junk):
         ("/", "page"),
     ]:
         response = client.get(path, query_string={name: junk})
-        assert response.status_code in (200, 302, 400), (path, name, junk)
+        # The people list refuses a page that is not a page number; a signed-in person is sent
+        # on from sign-in; everything else ignores what it cannot use.
+        expected = {("/admin/users", "page"): 400, ("/sign-in", "next"): 302}.get((path, name), 200)
+        assert response.status_code == expected, (path, name, junk)
         if junk.startswith("<script>"):
             assert "<script>alert(1)</script>" not in response.text, (path, name)
 
@@ -465,19 +468,19 @@ def test_huge_id_in_the_url_is_404_not_500(client, login_as):
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "fields", "allowed"),
+    ("method", "path", "fields"),
     [
-        ("GET", "/admin/users", {"q": "a\x00b"}, (200, 400)),
-        ("GET", "/admin/users", {"role": "admin\x00"}, (200, 400)),
-        ("POST", "/sign-in", {"email": "a\x00@example.com", "password": "whatever1"}, (200, 400)),
-        ("POST", "/password/forgot", {"email": "a\x00@example.com"}, (303, 400)),
-        ("POST", "/account/display-name", {"display_name": "Nul\x00Name"}, (400,)),
-        ("POST", "/admin/users/{user_id}/suspend", {"reason": "Spam\x00 and spam"}, (400,)),
+        ("GET", "/admin/users", {"q": "a\x00b"}),
+        ("GET", "/admin/users", {"role": "admin\x00"}),
+        ("POST", "/sign-in", {"email": "a\x00@example.com", "password": "whatever1"}),
+        ("POST", "/password/forgot", {"email": "a\x00@example.com"}),
+        ("POST", "/account/display-name", {"display_name": "Nul\x00Name"}),
+        ("POST", "/admin/users/{user_id}/suspend", {"reason": "Spam\x00 and spam"}),
     ],
     ids=["search", "role-filter", "sign-in", "forgot-password", "display-name", "suspend"],
 )
 def test_nul_byte_in_input_is_refused_cleanly_on_every_database(
-    app, make_user, method, path, fields, allowed
+    app, make_user, method, path, fields
 ):
     """PostgreSQL cannot store NUL in text, SQLite can: refusing it is the only way to agree."""
     target = make_user("customer")
@@ -490,7 +493,7 @@ def test_nul_byte_in_input_is_refused_cleanly_on_every_database(
         response = client.get(url, query_string=fields)
     else:
         response = client.post(url, data=fields)
-    assert response.status_code in allowed
+    assert response.status_code == 400  # refused before any view reads it
     assert database_snapshot()["users"] == before["users"]
 
 

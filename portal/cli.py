@@ -7,10 +7,15 @@ import sys
 import click
 from flask import Flask
 
+from portal.demo import demo_accounts, demo_password, load_demo
 from portal.extensions import db
+from portal.mail.delivery import delivery_mode, run_worker
+from portal.mail.notify import queue_digests
+from portal.mail.outbox import deliver_due
 from portal.models import Role
 from portal.services import accounts, users
 from portal.services.errors import InvalidInput
+from portal.services.sessions import purge_expired_sessions
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
 
@@ -78,7 +83,6 @@ def demo_cli() -> None:
 @click.option("--quiet", is_flag=True, help="Only print the accounts, not progress.")
 def demo_load(quiet: bool) -> None:
     """Load demo organisations, people and ideas, once; then print the demo accounts."""
-    from portal.demo import demo_accounts, demo_password, load_demo
 
     created = load_demo()
     if created:
@@ -98,7 +102,6 @@ def sessions_cli() -> None:
 @sessions_cli.command("purge")
 def purge_sessions() -> None:
     """Delete sessions that have expired (run it daily from cron)."""
-    from portal.services.sessions import purge_expired_sessions
 
     removed = purge_expired_sessions()
     db.session.commit()
@@ -113,9 +116,6 @@ def digest_cli() -> None:
 @digest_cli.command("send")
 def send_digests() -> None:
     """Queue today's digest for everyone with daily notifications, and send (run from cron)."""
-    from portal.mail.delivery import delivery_mode
-    from portal.mail.notify import queue_digests
-    from portal.mail.outbox import deliver_due
 
     made = queue_digests()
     db.session.commit()
@@ -134,7 +134,6 @@ def outbox_cli() -> None:
 @outbox_cli.command("send")
 def send_outbox() -> None:
     """Send every message that is due now (for cron, or after a mail server outage)."""
-    from portal.mail.outbox import deliver_due
 
     click.echo(f"Sent {deliver_due()} message(s).")
 
@@ -144,8 +143,6 @@ def send_outbox() -> None:
 def worker(burst: bool) -> None:
     """Deliver email in the background with RQ; needs REDIS_URL."""
     from flask import current_app
-
-    from portal.mail.delivery import run_worker
 
     if not current_app.config["REDIS_URL"]:
         raise click.ClickException(

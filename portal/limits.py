@@ -18,6 +18,7 @@ from flask_login import current_user
 
 from portal.extensions import limiter
 from portal.permissions import is_exempt_from_limits, is_signed_in
+from portal.services.abuse import is_new_account
 
 
 def init_app(app: Flask) -> None:
@@ -44,11 +45,8 @@ def _limit_value(name: str, new_account_name: str | None) -> Callable[[], str]:
     """The configured limit, read at each request: the new-account one for new accounts."""
 
     def value() -> str:
-        if new_account_name and is_signed_in(current_user):
-            from portal.services.abuse import is_new_account
-
-            if is_new_account(current_user):
-                return current_app.config[new_account_name]
+        if new_account_name and is_signed_in(current_user) and is_new_account(current_user):
+            return current_app.config[new_account_name]
         return current_app.config[name]
 
     return value

@@ -8,6 +8,7 @@ and machine sees the same ones, and in memory otherwise.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -94,19 +95,10 @@ def per_person_limit(
 
     on_breach = typed_again if keep_typed else None
 
-    value = _limit_value(name, new_accounts)
-    if scope:
-        return limiter.shared_limit(
-            value,
-            scope,
-            key_func=per_person,
-            methods=["POST"],
-            exempt_when=exempt,
-            deduct_when=deduct,
-            on_breach=on_breach,
-        )
-    return limiter.limit(
-        value,
+    # Routes of one scope draw on one shared budget; any other route has its own.
+    decorate = functools.partial(limiter.shared_limit, scope=scope) if scope else limiter.limit
+    return decorate(
+        _limit_value(name, new_accounts),
         key_func=per_person,
         methods=["POST"],
         exempt_when=exempt,

@@ -145,6 +145,8 @@ def _queue_at(redis_url: str) -> Queue:
 
 def run_job() -> int:
     """The RQ job: deliver whatever is due (several jobs at once are safe: rows are claimed)."""
+    # The job outlives any one app context, so it holds the app itself, not the proxy (whose
+    # _get_current_object the type stubs do not declare).
     app = _worker_app or current_app._get_current_object()  # type: ignore[attr-defined]
     with app.app_context():
         try:

@@ -116,8 +116,8 @@ def register_templating(app: Flask) -> None:
     def inject_globals() -> dict[str, Any]:
         from flask_login import current_user
 
+        from portal.models.site import site_name
         from portal.services.notifications import unread_count
-        from portal.services.settings import site_name
 
         signed_in = permissions.is_signed_in(current_user)
         return {

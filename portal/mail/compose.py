@@ -33,9 +33,9 @@ from portal.models import (
     Notification,
     NotificationKind,
     OutboxMessage,
-    SiteSetting,
     User,
 )
+from portal.models.site import site_name
 
 # Messages carrying one-time links: their stored text is cleared once sent through SMTP.
 SECRET_KINDS = frozenset({"verify_email", "reset_password"})
@@ -50,16 +50,6 @@ def external_url(endpoint: str, **values: Any) -> str:
         base.netloc, script_name=base.path.rstrip("/") or "/", url_scheme=base.scheme
     )
     return adapter.build(endpoint, values, force_external=True)
-
-
-def site_name() -> str:
-    """The name the admins gave the site, or SITE_NAME from the configuration.
-
-    Read from its row, not through portal.services.settings: mail sits below the services,
-    and a message composed by the worker has no caller to hand the name in.
-    """
-    name = db.session.scalar(select(SiteSetting.value).where(SiteSetting.key == "site_name"))
-    return name or current_app.config["SITE_NAME"]
 
 
 def compose(

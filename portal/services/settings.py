@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, has_request_context
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from portal.extensions import db
 from portal.models import SiteSetting, User
+from portal.models.site import forget_site_name, site_name
 from portal.permissions import can_configure_site, require
 from portal.services import audit
 from portal.services.errors import InvalidInput
@@ -74,31 +73,6 @@ def set_setting(key: str, value: str, *, actor: User | None) -> None:
 
 SITE_NAME_MAX = 60
 GUIDELINES_MAX = 20_000
-_SITE_NAME_CACHE = "_portal_site_name"
-
-
-def site_name() -> str:
-    """The name the site goes by: the admins' setting, or SITE_NAME from the configuration.
-
-    Every page's title and every email shows it, so a request reads it once and keeps it on
-    flask.g. Outside a request (commands, tests) it is read afresh each time.
-    """
-    in_request = has_request_context()
-    if in_request and _SITE_NAME_CACHE in g:
-        return g.get(_SITE_NAME_CACHE)
-    try:
-        name = get_setting("site_name") or current_app.config["SITE_NAME"]
-    except SQLAlchemyError:
-        # The error page for a lost database still needs a title; it must not fail in turn.
-        return current_app.config["SITE_NAME"]
-    if in_request:
-        setattr(g, _SITE_NAME_CACHE, name)
-    return name
-
-
-def _forget_site_name() -> None:
-    if has_request_context():
-        g.pop(_SITE_NAME_CACHE, None)
 
 
 def clean_site_name(raw: str) -> str:
@@ -119,7 +93,7 @@ def update_general(*, actor: User, ip: str | None, name: str, pre_moderation: bo
     for key in changed:
         set_setting(key, wanted[key], actor=actor)
     if "site_name" in changed:
-        _forget_site_name()
+        forget_site_name()
     if changed:
         audit.record(
             "settings.changed",

@@ -10,6 +10,8 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import make_url
 
+from portal import limit_storage
+
 
 class Defaults:
     # Where links in emails point; never taken from the request's Host header.
@@ -52,7 +54,9 @@ class Defaults:
     PASSWORD_RESET_MAX_AGE = timedelta(hours=1)
     EMAIL_VERIFY_MAX_AGE = timedelta(days=3)
 
-    # Rate limits (Flask-Limiter syntax); shared through Redis when REDIS_URL is set.
+    # Rate limits (Flask-Limiter syntax), counted once for the whole site: in Redis when
+    # REDIS_URL is set (every machine), otherwise in instance/rate-limits.sqlite3 (every worker
+    # of this machine; portal/limit_storage.py). memory:// counts in each worker on its own.
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STORAGE_URI: str | None = None
@@ -164,7 +168,9 @@ def load_config(app: Flask, test_config: dict | None) -> None:
             **options.get("connect_args", {}),
         }
     if not app.config["RATELIMIT_STORAGE_URI"]:
-        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or limit_storage.uri_for(
+            Path(app.instance_path) / "rate-limits.sqlite3"
+        )
 
     secure = app.config["BASE_URL"].startswith("https://")
     for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):

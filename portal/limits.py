@@ -3,7 +3,8 @@
 The limits live in the configuration (LIMIT_*), with tighter ones for accounts in their first
 day. They count per person, not per address, so people behind one office proxy don't share a
 budget; the team is exempt. The counters sit in Redis when REDIS_URL is set, so every worker
-and machine sees the same ones, and in memory otherwise.
+and machine sees the same ones, and otherwise in a SQLite file in the instance folder, which
+every worker of the machine sees (portal/limit_storage.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flask_limiter import RequestLimit, RouteLimit
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
+from portal import limit_storage  # noqa: F401 (registers the sqlite-limits:// storage)
 from portal.extensions import limiter
 from portal.permissions import is_exempt_from_limits, is_signed_in
 from portal.services.abuse import is_new_account
@@ -26,8 +28,9 @@ def init_app(app: Flask) -> None:
     """Point the process's one limiter at this app's storage, with this app's key prefix.
 
     Flask-Limiter builds a new storage at every init_app from RATELIMIT_STORAGE_URI and
-    RATELIMIT_STORAGE_OPTIONS, so the prefix goes to the storage (Redis names each key with it;
-    memory:// is the app's own anyway) rather than to the limiter's prefix, which is set once.
+    RATELIMIT_STORAGE_OPTIONS, so the prefix goes to the storage (Redis and the SQLite file name
+    each key with it; memory:// is the app's own anyway) rather than to the limiter's prefix,
+    which is set once.
     """
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {
         **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),

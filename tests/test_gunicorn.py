@@ -194,6 +194,36 @@ def test_four_workers_on_one_sqlite_file_lose_no_vote_and_never_lock(
         assert idea.comment_count == CUSTOMERS
 
 
+# --- Two workers of one machine, without Redis ----------------------------------------------
+
+
+def test_without_redis_a_sign_in_limit_holds_across_two_workers(start_server, tmp_path):
+    # Each worker once counted on its own: 12 failures a minute passed where 6 are set.
+    if dbutil.backend() != "sqlite":
+        pytest.skip("a one-machine test: it runs in the SQLite pass of the suite")
+    env = server_environment(
+        PORTAL_INSTANCE_PATH=str(tmp_path / "instance"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'portal.db'}",
+    )
+    flask_command(env, "db", "upgrade")
+    server = start_server("one-machine", env, workers=2, threads=4)
+
+    def failed_attempt(n: int):
+        browser = Browser(server.url)  # a new connection each time, to whichever worker
+        form = browser.get("/sign-in").form("/sign-in")
+        guess = {"email": f"guess{n}@example.com", "password": f"wrong guess {n}"}
+        return browser.post("/sign-in", {**form, **guess})
+
+    answers = [failed_attempt(n).status for n in range(1, 21)]
+
+    # LIMIT_SIGN_IN_PER_IP: 6 failures a minute, then refusals, from both workers alike.
+    assert answers == [200] * 6 + [429] * 14
+    answered = {pid for pid, line, _ in server.access_log() if line.startswith("POST /sign-in")}
+    assert len(answered) == 2, "both workers should have answered sign-ins"
+    assert (tmp_path / "instance" / "rate-limits.sqlite3").exists()
+    assert "Traceback" not in server.stderr()
+
+
 # --- Two servers sharing PostgreSQL and Redis ------------------------------------------------
 
 

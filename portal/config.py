@@ -81,11 +81,13 @@ class Defaults:
     # Spam resistance. An account is "new" for its first hours; new accounts may put only a few
     # links in a post. The same text from one person is refused within DUPLICATE_WINDOW.
     # Forms with a honeypot refuse a submission sent sooner than FORM_MIN_SECONDS after the
-    # form was shown (bots fill forms instantly); 0 switches the check off.
+    # form was shown (bots fill forms instantly), or later than FORM_MAX_SECONDS, and each
+    # showing of the form may be sent once (portal.forms.bot_problem); 0 switches all that off.
     NEW_ACCOUNT_PERIOD = timedelta(hours=24)
     NEW_ACCOUNT_MAX_LINKS = 2
     DUPLICATE_WINDOW = timedelta(minutes=5)
     FORM_MIN_SECONDS = 3
+    FORM_MAX_SECONDS = 6 * 3600
 
     # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
     TRUSTED_PROXIES = 0

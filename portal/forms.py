@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import Field, HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
+from portal import limits
 from portal.extensions import db
 from portal.services.errors import DomainError
 from portal.services.passwords import password_problem
@@ -77,6 +79,12 @@ def handle_submission(
 
 _STARTED_SALT = "form-started"
 
+OUT_OF_DATE = "This form is out of date. Check what you entered and send it again."
+SENT_ALREADY = (
+    "This form was sent already. If you meant to send it again, check what you entered and "
+    "send it once more."
+)
+
 
 def _started_serializer() -> URLSafeTimedSerializer:
     secret_key: str = current_app.config["SECRET_KEY"]  # create_app refuses to start without one
@@ -84,34 +92,49 @@ def _started_serializer() -> URLSafeTimedSerializer:
 
 
 def form_started_token() -> str:
-    """A signed note of when a form was shown, put in the form as it is rendered."""
-    return _started_serializer().dumps(1)
+    """A signed note of when a form was shown, put in the form as it is rendered.
+
+    It names itself with a random nonce, so it is good for one submission: every page that
+    shows the form, the refused submission's page too, carries a new one.
+    """
+    return _started_serializer().dumps(secrets.token_urlsafe(16))
 
 
 def bot_problem(honeypot: str | None, started: str | None) -> str | None:
     """Why a submission looks automated, or None.
 
-    A honeypot field hidden from people (bots fill in every field) and a minimum time between
-    showing the form and sending it (bots send at once). FORM_MIN_SECONDS = 0 switches the time
-    check off.
+    A honeypot field hidden from people (bots fill in every field), and the form's started
+    token: sent no sooner than FORM_MIN_SECONDS after the form was shown (bots send at once),
+    no later than FORM_MAX_SECONDS after (a token kept by a bot runs out), and only once (one
+    token cannot serve a run of submissions). Once is counted in the rate limits' storage, so
+    every worker and server knows. FORM_MIN_SECONDS = 0 switches the token off altogether.
     """
     if honeypot:
         return (
             "We could not accept this form, because a field meant to stay empty was filled in. "
             "If you are a person, leave “Leave this empty” blank and send it again."
         )
-    minimum = current_app.config["FORM_MIN_SECONDS"]
+    config = current_app.config
+    minimum, maximum = config["FORM_MIN_SECONDS"], config["FORM_MAX_SECONDS"]
     if not minimum:
         return None
     try:
-        _, signed_at = _started_serializer().loads(started or "", return_timestamp=True)
-    except BadData:
-        return "This form is out of date. Check what you entered and send it again."
+        nonce, signed_at = _started_serializer().loads(
+            started or "", max_age=maximum, return_timestamp=True
+        )
+    except BadData:  # tampered, signed with another key, or older than FORM_MAX_SECONDS
+        return OUT_OF_DATE
+    if not isinstance(nonce, str):  # a token from before tokens were single-use
+        return OUT_OF_DATE
     if time.time() - signed_at.timestamp() < minimum:
         return (
             "That was quicker than a person can fill in this form. Check what you entered "
             "and send it again."
         )
+    # Used up only by a submission that passed the checks above; past FORM_MAX_SECONDS the
+    # token is refused anyway, so it need not be remembered longer.
+    if not limits.first_use(f"form-started:{nonce}", remember_seconds=maximum):
+        return SENT_ALREADY
     return None
 
 

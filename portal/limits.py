@@ -5,6 +5,8 @@ day. They count per person, not per address, so people behind one office proxy d
 budget; the team is exempt. The counters sit in Redis when REDIS_URL is set, so every worker
 and machine sees the same ones, and otherwise in a SQLite file in the instance folder, which
 every worker of the machine sees (portal/limit_storage.py).
+
+The same storage remembers what may be used only once (first_use), such as a form's token.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from flask import Flask, Response, current_app, g
 from flask_limiter import RequestLimit, RouteLimit
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
+from limits.storage import Storage, storage_from_string
 
 from portal import limit_storage  # noqa: F401 (registers the sqlite-limits:// storage)
 from portal.extensions import limiter
@@ -32,11 +35,24 @@ def init_app(app: Flask) -> None:
     each key with it; memory:// is the app's own anyway) rather than to the limiter's prefix,
     which is set once.
     """
-    app.config["RATELIMIT_STORAGE_OPTIONS"] = {
+    options = {
         **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),
         "key_prefix": app.config["RATELIMIT_KEY_PREFIX"],
     }
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = options
     limiter.init_app(app)
+    # The app's own handle on the storage, there even while rate limiting is switched off.
+    app.extensions[_ONCE] = storage_from_string(app.config["RATELIMIT_STORAGE_URI"], **options)
+
+
+_ONCE = "portal_used_once"
+
+
+def first_use(key: str, *, remember_seconds: float) -> bool:
+    """Note that `key` was used: True the first time, False every time after, for as long as
+    remember_seconds, on every worker and (with Redis) every machine of the site."""
+    storage: Storage = current_app.extensions[_ONCE]
+    return storage.incr(f"used-once/{key}", int(remember_seconds) + 1) == 1
 
 
 def per_person() -> str:

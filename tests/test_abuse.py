@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TOO_QUICK = "That was quicker than a person can fill in this form."
 OUT_OF_DATE = "This form is out of date."
+SENT_ALREADY = "This form was sent already."
 HONEYPOT_FILLED = "a field meant to stay empty was filled in"
 TOO_MANY_LINKS = "New accounts can put at most 2 links in a post"
 REPEATED = "You posted exactly this in the last 5 minutes."
@@ -407,6 +408,97 @@ def test_a_token_signed_with_another_key_is_refused(app, client, case, fill_time
             app.secret_key = original
     fill_time.advance(60)
     assert_refused_and_kept(send(client, case, started=foreign), case, OUT_OF_DATE)
+
+
+def other_fields(case: Case) -> dict[str, str]:
+    """What someone would send next through the same form: another account, another idea."""
+    if case is SIGN_UP:
+        return {"email": f"another{next(_numbers)}@example.com", "display_name": "Another One"}
+    return {"title": "Sort the pipeline by size", "problem": "The big deals are hard to find."}
+
+
+def test_a_start_token_is_good_for_one_submission(client, case, fill_time):
+    # One token once served a run of sign-ups: the minimum fill time was paid only once.
+    token = started_token(client.get(case.path))
+    fill_time.advance(3)
+    assert send(client, case, started=token).status_code == 303
+
+    again = {**case.fields, **other_fields(case)}
+    response = client.post(
+        case.path, data={**again, "started": token}, environ_base={"REMOTE_ADDR": "10.8.0.1"}
+    )
+
+    assert response.status_code == case.refused_status
+    assert SENT_ALREADY in page_text(response)
+    values = form_values(response)
+    assert all(values.get(name) == again[name] for name in case.kept)  # what was typed is kept
+    assert case.stored() == 1
+    # The page came back with a token of its own, which goes through.
+    fill_time.advance(3)
+    resent = client.post(
+        case.path,
+        data={**again, "started": values["started"]},
+        environ_base={"REMOTE_ADDR": "10.8.0.1"},
+    )
+    assert resent.status_code == 303
+    assert count(User if case is SIGN_UP else Idea) == 2
+
+
+def test_a_start_token_used_through_one_worker_is_refused_by_another(
+    another_app, tmp_path, stages, clock
+):
+    # Two workers of one machine without Redis: the used tokens are in the instance folder.
+    settings = {"RATELIMIT_STORAGE_URI": None, "FORM_MIN_SECONDS": 3}
+    worker_a = another_app(tmp_path / "machine", **settings)
+    browser = worker_a.test_client()
+    token = started_token(browser.get("/sign-up"))
+    clock.advance(3)
+    first = browser.post(
+        "/sign-up",
+        data={**SIGN_UP.fields, "started": token},
+        environ_base={"REMOTE_ADDR": "10.8.1.1"},
+    )
+    assert first.status_code == 303
+
+    worker_b = another_app(tmp_path / "machine", **settings)
+    fields = {**SIGN_UP.fields, **other_fields(SIGN_UP), "started": token}
+    second = worker_b.test_client().post(
+        "/sign-up", data=fields, environ_base={"REMOTE_ADDR": "10.8.1.2"}
+    )
+
+    assert second.status_code == 200
+    assert SENT_ALREADY in page_text(second)
+    assert count(User) == 1
+
+
+@pytest.mark.parametrize(
+    ("age", "accepted"),
+    [
+        pytest.param(Defaults.FORM_MAX_SECONDS, True, id="at-the-lifetime"),
+        pytest.param(Defaults.FORM_MAX_SECONDS + 1, False, id="past-the-lifetime"),
+        pytest.param(30 * DAY, False, id="a-month-old"),
+    ],
+)
+def test_a_start_token_older_than_its_lifetime_is_refused(client, case, fill_time, age, accepted):
+    assert Defaults.FORM_MAX_SECONDS == 6 * 3600
+    token = started_token(client.get(case.path))
+    fill_time.advance(age)
+
+    response = send(client, case, started=token)
+
+    if accepted:
+        assert response.status_code == 303
+    else:
+        assert_refused_and_kept(response, case, OUT_OF_DATE)
+        assert started_token(response) != token  # a fresh one, to send it again
+
+
+def test_a_start_token_from_before_they_were_single_use_is_refused(app, client, case, fill_time):
+    from itsdangerous import URLSafeTimedSerializer
+
+    old_style = URLSafeTimedSerializer(app.secret_key, salt="form-started").dumps(1)
+    fill_time.advance(60)
+    assert_refused_and_kept(send(client, case, started=old_style), case, OUT_OF_DATE)
 
 
 # --- Links from new accounts -----------------------------------------------------------------

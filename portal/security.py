@@ -30,8 +30,8 @@ def apply_security_headers(response: Response) -> Response:
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
     if current_app.config["BASE_URL"].startswith("https://"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if response.mimetype == "text/html":
-        # Pages can show a signed-in person's data; shared caches must not keep them. The pages
-        # portal/cache.py keeps say so themselves: revalidated, per cookie, private when signed in.
-        headers.setdefault("Cache-Control", "no-store")
+    # Pages, exports and JSON answers can hold a signed-in person's data; no cache may keep
+    # them unless they say otherwise themselves: the pages and feeds portal/cache.py keeps
+    # (revalidated, per cookie, private when signed in) and static files (send_file).
+    headers.setdefault("Cache-Control", "no-store")
     return response

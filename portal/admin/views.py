@@ -19,6 +19,7 @@ from portal.admin.forms import (
     SuspendForm,
     UserSearchForm,
 )
+from portal.downloads import csv_download
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import Stage, User
@@ -332,8 +333,4 @@ def audit_events() -> str:
 @role_required(can_read_audit_log)
 def audit_csv() -> Response:
     body = audit_log.export_csv(_audit_filters(), viewer=current_user)
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="audit-log.csv"'},
-    )
+    return csv_download(body, "audit-log.csv")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, render_template, request, url_for
+from flask import render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from portal.downloads import csv_download
 from portal.forms import handle_submission
 from portal.models import Stage
 from portal.permissions import can_triage
@@ -65,11 +66,7 @@ def _render_queue(
 @role_required(can_triage)
 def queue_csv() -> ResponseReturnValue:
     body = triage.queue_csv(triage.queue(_filters(catalog.stages()), viewer=current_user))
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="triage-queue.csv"'},
-    )
+    return csv_download(body, "triage-queue.csv")
 
 
 @bp.route("/dashboard")
@@ -128,8 +125,4 @@ def priority() -> ResponseReturnValue:
 @role_required(can_triage)
 def priority_csv() -> ResponseReturnValue:
     body = triage.priority_csv(triage.priority(_filters(catalog.stages()), viewer=current_user))
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="priority.csv"'},
-    )
+    return csv_download(body, "priority.csv")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from email.message import EmailMessage
 
@@ -15,7 +16,9 @@ from portal.extensions import db
 from portal.mail.compose import compose, composed_at_send_time, external_url
 from portal.mail.outbox import queue_request
 from portal.models import Organisation, OrganisationDomain, OutboxMessage, Role, User
+from portal.models.site import site_name
 from portal.models.types import utcnow
+from portal.permissions import is_team
 from portal.services import audit, sessions
 from portal.services.errors import (
     AccountSuspended,
@@ -30,6 +33,7 @@ from portal.services.passwords import (
     password_problem,
     verify_password,
 )
+from portal.services.text import clean_line, skeleton, visible_length
 
 DISPLAY_NAME_MAX = 60
 
@@ -43,19 +47,63 @@ def normalise_email(raw: str) -> str:
     return result.normalized.lower()
 
 
-def clean_display_name(raw: str) -> str:
-    name = " ".join(raw.split())
-    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name):
+# Words that claim a place on the team. The team badge beside a name is the one sign of who
+# works here, so a customer's name may not say it too. Compared as skeletons (text.skeleton):
+# fullwidth letters, Cyrillic look-alikes, "Adm1n" and "AlexAdmin" all count as "admin".
+STAFF_WORDS = frozenset(
+    {
+        "admin",
+        "admins",
+        "administrator",
+        "administrators",
+        "moderator",
+        "moderators",
+        "staff",
+        "support",
+        "helpdesk",
+        "official",
+        "team",
+        "sysop",
+    }
+)
+STAFF_PHRASES = ("product manager", "help desk", "customer success")
+STAFF_NAME_MESSAGE = (
+    "Names can't include words like “admin” or “team” that suggest you work here; "
+    "the team badge shows who does."
+)
+
+
+def claims_staff_role(name: str) -> bool:
+    """Whether a name reads as the team's: a staff word, or the site's own name, in it."""
+    words = re.findall(r"[a-z]+", skeleton(name))
+    if STAFF_WORDS.intersection(words):
+        return True
+    line = f" {' '.join(words)} "
+    site = " ".join(re.findall(r"[a-z]+", skeleton(site_name())))
+    return any(f" {phrase} " in line for phrase in (*STAFF_PHRASES, site) if len(phrase) >= 3)
+
+
+def clean_display_name(raw: str, *, team: bool = False) -> str:
+    """A display name as stored (text.clean_line), or InvalidInput. Only the team (`team`)
+    may take a name that sounds like the team's."""
+    name = clean_line(raw)
+    if any(0x7F <= ord(c) < 0xA0 for c in name):
         raise InvalidInput(
             "Use only printable characters in your display name.", field="display_name"
         )
-    if len(name) < 2:
-        raise InvalidInput("Enter a display name of at least 2 characters.", field="display_name")
+    if visible_length(name) < 2:
+        raise InvalidInput(
+            "Enter a display name of at least 2 characters. Spaces and invisible characters "
+            "don't count.",
+            field="display_name",
+        )
     if len(name) > DISPLAY_NAME_MAX:
         raise InvalidInput(
             f"Use at most {DISPLAY_NAME_MAX} characters for your display name.",
             field="display_name",
         )
+    if not team and claims_staff_role(name):
+        raise InvalidInput(STAFF_NAME_MESSAGE, field="display_name")
     return name
 
 
@@ -89,7 +137,7 @@ def create_user(
 ) -> User:
     """Create an account after checking every field. Raises InvalidInput."""
     email = normalise_email(email)
-    display_name = clean_display_name(display_name)
+    display_name = clean_display_name(display_name, team=Role(role) is not Role.CUSTOMER)
     check_password(password, email=email, display_name=display_name)
     if find_user_by_email(email) is not None:
         raise InvalidInput("An account with this email address already exists.", field="email")
@@ -293,7 +341,7 @@ def change_password(
 
 
 def change_display_name(user: User, display_name: str) -> None:
-    user.display_name = clean_display_name(display_name)
+    user.display_name = clean_display_name(display_name, team=is_team(user))
 
 
 def request_password_reset(email: str, *, ip: str | None) -> None:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import itertools
 import re
+import secrets
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 from portal import create_app
 from portal.extensions import db
 from portal.models import AuditEvent, User, UserSession
+from portal.services import accounts
 from portal.services.accounts import SIGN_IN_FAILED
 
 from .conftest import DEFAULT_PASSWORD
@@ -239,10 +241,12 @@ def test_confirmed_account_signs_in_with_its_password(client, app, outbox):
 
 
 def test_expired_confirmation_link_shows_a_clear_error(client, outbox, monkeypatch):
+    issued = datetime.now(UTC)
+    clock = {"now": issued}
+    monkeypatch.setattr(accounts, "utcnow", lambda: clock["now"])
     sign_up(client, "slow@example.com")
     path = path_of(confirmation_link(outbox, "slow@example.com"))
-    real = TimestampSigner.get_timestamp
-    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: real(self) + 3 * 86400 + 60)
+    clock["now"] = issued + timedelta(days=3, seconds=60)
 
     response = client.post(path)
 
@@ -254,33 +258,142 @@ def test_expired_confirmation_link_shows_a_clear_error(client, outbox, monkeypat
 
 
 def test_confirmation_link_still_works_two_days_later(client, outbox, monkeypatch):
+    issued = datetime.now(UTC)
+    clock = {"now": issued}
+    monkeypatch.setattr(accounts, "utcnow", lambda: clock["now"])
     sign_up(client, "weekend@example.com")
     path = path_of(confirmation_link(outbox, "weekend@example.com"))
-    real = TimestampSigner.get_timestamp
-    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: real(self) + 2 * 86400)
+    clock["now"] = issued + timedelta(days=2)
 
     assert client.post(path).status_code == 302
     assert find_user("weekend@example.com").email_verified_at is not None
 
 
-def test_forged_confirmation_links_are_refused(client, app, outbox, make_user):
+def test_forged_and_old_format_confirmation_links_are_refused(client, app, outbox, make_user):
     sign_up(client, "target@example.com")
-    path = path_of(confirmation_link(outbox, "target@example.com"))
-    token = path.rsplit("/", 1)[1]
+    token = path_of(confirmation_link(outbox, "target@example.com")).rsplit("/", 1)[1]
     user = find_user("target@example.com")
-    payload, timestamp, signature = token.split(".")
-    flipped = "A" if signature[5] != "A" else "B"
-    tampered = f"{payload}.{timestamp}.{signature[:5]}{flipped}{signature[6:]}"
-    other_key = URLSafeTimedSerializer("not-the-secret", salt="portal.verify-email").dumps(
+    flipped = token[:5] + ("A" if token[5] != "A" else "B") + token[6:]
+    # A link in the signed format sent before links became single-use, with the real secret:
+    # it stops working and says so.
+    old_format = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="portal.verify-email").dumps(
         {"u": user.id, "e": user.email}
     )
 
-    for forged in (tampered, other_key, "nonsense"):
+    for forged in (flipped, old_format, secrets.token_urlsafe(32), "nonsense"):
         response = client.post(f"/confirm/{forged}")
         assert response.status_code == 400, forged
         assert "This confirmation link is invalid or has expired." in text_of(response)
+        assert "new confirmation link" in text_of(response)
+        assert client.get(f"/confirm/{forged}").status_code == 400
 
     assert find_user("target@example.com").email_verified_at is None
+    assert not is_signed_in(client)
+
+
+# A confirmation link works once ------------------------------------------------------------
+
+
+def confirmation_links(outbox, email) -> list[str]:
+    return [
+        path_of(link_in(m, "/confirm/"))
+        for m in outbox.to(email)
+        if "Confirm your email" in m["Subject"]
+    ]
+
+
+def assert_already_confirmed_page(response) -> None:
+    assert response.status_code == 200
+    assert "This address is already confirmed. Sign in to continue." in text_of(response)
+    assert 'href="/sign-in"' in response.text
+    assert "Confirm and sign in" not in response.text
+
+
+def test_used_confirmation_link_signs_nobody_in_the_second_time(app, client, outbox):
+    sign_up(client, "twice@example.com")
+    path = path_of(confirmation_link(outbox, "twice@example.com"))
+    assert client.post(path).status_code == 302
+    assert is_signed_in(client)
+    sessions_after_first_use = db.session.scalar(select(func.count()).select_from(UserSession))
+
+    for method in ("get", "post"):
+        other = app.test_client()
+        response = getattr(other, method)(path)
+        assert_already_confirmed_page(response)
+        assert not is_signed_in(other)
+    assert db.session.scalar(select(func.count()).select_from(UserSession)) == (
+        sessions_after_first_use
+    )
+
+
+def test_superseded_confirmation_link_is_refused(app, client, outbox):
+    sign_up(client, "again@example.com")
+    app.test_client().post(
+        "/confirm/resend",
+        data={"email": "again@example.com"},
+        environ_base={"REMOTE_ADDR": fresh_ip()},
+    )
+    older, newer = confirmation_links(outbox, "again@example.com")
+    assert older != newer
+
+    browser = app.test_client()
+    response = browser.post(older)
+    assert response.status_code == 400
+    assert "Only the newest link we sent works." in text_of(response)
+    assert not is_signed_in(browser)
+    assert find_user("again@example.com").email_verified_at is None
+
+    assert browser.post(newer).status_code == 302
+    assert is_signed_in(browser)
+
+
+def test_confirmation_link_stops_working_after_a_password_change(app, client, outbox):
+    sign_up(client, "changer@example.com")
+    path = path_of(confirmation_link(outbox, "changer@example.com"))
+    assert sign_in(client, "changer@example.com").status_code == 302  # unconfirmed may sign in
+    response = client.post(
+        "/account/password",
+        data={"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert response.status_code in (302, 303)
+
+    stranger = app.test_client()
+    response = stranger.post(path)
+    assert response.status_code == 400
+    assert not is_signed_in(stranger)
+    assert find_user("changer@example.com").email_verified_at is None
+
+
+def test_confirmation_link_stops_working_after_a_password_reset(app, client, outbox):
+    sign_up(client, "resetter@example.com")
+    path = path_of(confirmation_link(outbox, "resetter@example.com"))
+    app.test_client().post(
+        "/password/forgot",
+        data={"email": "resetter@example.com"},
+        environ_base={"REMOTE_ADDR": fresh_ip()},
+    )
+    [reset] = [m for m in outbox.to("resetter@example.com") if "Reset" in m["Subject"]]
+    assert (
+        app.test_client()
+        .post(path_of(link_in(reset, "/password/reset/")), data={"password": NEW_PASSWORD})
+        .status_code
+        == 302
+    )
+
+    stranger = app.test_client()
+    assert stranger.post(path).status_code == 400
+    assert not is_signed_in(stranger)
+
+
+def test_confirmation_link_reused_after_sign_out_signs_nobody_in(client, outbox):
+    sign_up(client, "leaver@example.com")
+    path = path_of(confirmation_link(outbox, "leaver@example.com"))
+    assert client.post(path).status_code == 302
+    assert is_signed_in(client)
+    client.post("/sign-out")
+    assert not is_signed_in(client)
+
+    assert_already_confirmed_page(client.post(path))
     assert not is_signed_in(client)
 
 

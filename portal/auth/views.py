@@ -30,7 +30,13 @@ from portal.forms import apply_domain_error
 from portal.models import User
 from portal.permissions import is_signed_in
 from portal.services import accounts, audit, sessions
-from portal.services.errors import AccountSuspended, InvalidInput, InvalidToken, SignInFailed
+from portal.services.errors import (
+    AccountSuspended,
+    AlreadyConfirmed,
+    InvalidInput,
+    InvalidToken,
+    SignInFailed,
+)
 from portal.web import client_ip, safe_next, user_agent
 
 
@@ -180,6 +186,10 @@ def verify_email(token: str) -> ResponseReturnValue:
         if not form.validate_on_submit():
             return render_template("auth/confirm_email.html", form=form, error=None)
         user = accounts.verify_email(token, ip=client_ip())
+    except AlreadyConfirmed as exc:
+        # A used link: a page that says so and offers sign-in; it signs nobody in itself.
+        db.session.rollback()
+        return render_template("auth/confirm_email.html", form=None, done=exc.message)
     except InvalidToken as exc:
         db.session.rollback()
         return render_template("auth/confirm_email.html", form=None, error=exc.message), 400

@@ -7,6 +7,7 @@ hidden in between, or a kind the person turned off, is never mailed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -41,6 +42,26 @@ from portal.models.site import site_name
 SECRET_KINDS = frozenset({"verify_email", "reset_password"})
 # Outbox kinds composed at send time by compose_for(), not stored when queued.
 IDEA_KINDS = frozenset({"notification", "digest"})
+
+SendTimeComposer = Callable[[OutboxMessage], EmailMessage | None]
+# Account emails asked for by a typed address (a reset link, a new confirmation link): the
+# request stores only the address, the same work whether or not an account has it, and the
+# composer a service registers for the kind looks the account up when the message is sent.
+_SEND_TIME_COMPOSERS: dict[str, SendTimeComposer] = {}
+
+
+def composed_at_send_time(kind: str) -> Callable[[SendTimeComposer], SendTimeComposer]:
+    """Register the composer of an outbox kind queued without a body (outbox.queue_request).
+
+    It may write (a token's hash, an audit row): delivery commits before it sends. It returns
+    None when there is nothing to send, and the row is marked skipped.
+    """
+
+    def register(composer: SendTimeComposer) -> SendTimeComposer:
+        _SEND_TIME_COMPOSERS[kind] = composer
+        return composer
+
+    return register
 
 
 def external_url(endpoint: str, **values: Any) -> str:
@@ -83,7 +104,13 @@ def compose(
 
 
 def compose_for(row: OutboxMessage) -> EmailMessage | None:
-    """The message for an outbox row about ideas, or None when there is nothing to send."""
+    """The message for an outbox row composed at send time, or None when there is nothing to
+    send."""
+    if row.kind not in IDEA_KINDS:
+        composer = _SEND_TIME_COMPOSERS.get(row.kind)
+        if composer is None:  # never skip in silence: the row fails and admins see it
+            raise LookupError(f"no composer for outbox messages of kind {row.kind!r}")
+        return composer(row)
     user = db.session.get(User, row.user_id) if row.user_id else None
     if user is None or not is_reachable(user):
         return None

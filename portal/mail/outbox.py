@@ -60,6 +60,16 @@ def queue_email(
     return row
 
 
+def queue_request(to: str, kind: str, **payload: Any) -> OutboxMessage:
+    """Put a message in the outbox that its kind's composer writes when it is sent
+    (compose.composed_at_send_time), in the current transaction. Nothing is looked up or
+    rendered here, so the cost of the request does not depend on who the address belongs to."""
+    row = OutboxMessage(kind=kind, to_address=to, payload=payload, body=None)
+    db.session.add(row)
+    outbox_changed()
+    return row
+
+
 def outbox_changed(session: Session | None = None) -> None:
     """Note that this transaction adds to the outbox, so delivery is started after commit."""
     (session or db.session()).info[CHANGED] = True
@@ -187,8 +197,8 @@ def _sent(row: OutboxMessage, msg: EmailMessage | None) -> None:
         return
     row.status = OutboxStatus.SENT
     row.sent_at = utcnow()
-    if row.kind in IDEA_KINDS:
+    if row.kind in IDEA_KINDS or row.body is None:  # composed just now
         row.subject = str(msg["Subject"] or "")[:300]
         row.body = msg.as_string()  # what was sent, for the admins' outbox page
-    elif row.kind in SECRET_KINDS and current_app.config["MAIL_SERVER"]:
+    if row.kind in SECRET_KINDS and current_app.config["MAIL_SERVER"]:
         row.body = None  # it held a one-time link, and now it is in the person's mailbox

@@ -25,8 +25,11 @@ class OutboxStatus(enum.StrEnum):
 class OutboxMessage(Model):
     """One email to send, written in the same transaction as the event that causes it.
 
-    Account messages (verification, password reset) are composed at once and kept in `body`
-    until they are sent, then the body is cleared (it may hold a one-time link). Messages about
+    Account messages asked for by an address (verification, password reset, a warning about a
+    sign-up with a taken address) are queued with no body and composed when they are sent, by
+    the composer their service registered (portal.mail.compose.composed_at_send_time), so the
+    request does the same work whether or not an account has the address; a message holding a
+    one-time link loses its body again once sent through SMTP. Messages about
     ideas (a notification, a digest) are composed when they are sent, from what is true then:
     content hidden in the meantime is never mailed.
 

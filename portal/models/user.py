@@ -61,6 +61,11 @@ class User(UserMixin, Model):
     # Only the newest reset link works: issuing one replaces the previous hash.
     reset_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     reset_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Likewise the newest confirmation link. Using it clears the expiry, never the hash: the
+    # link then works for nothing, yet is still recognised, so its page can say the address is
+    # already confirmed instead of showing an error.
+    verify_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    verify_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     organisation: Mapped[Organisation | None] = relationship(lazy="joined", innerjoin=False)
 
@@ -73,6 +78,13 @@ class User(UserMixin, Model):
         # Flask-Login keeps this in the cookie; it names a server-side session, not the user,
         # so signing out or changing the password can end it.
         return self.session_key
+
+    def end_emailed_links(self) -> None:
+        """A new password or a suspension: no reset or confirmation link sent before works."""
+        self.reset_token_hash = None
+        self.reset_token_expires_at = None
+        self.verify_token_hash = None
+        self.verify_token_expires_at = None
 
     @property
     def role_enum(self) -> Role:

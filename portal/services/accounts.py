@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from email.message import EmailMessage
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from portal.database import read_only
+from portal.database import read_only, rows_affected
 from portal.extensions import db
-from portal.mail.compose import external_url
-from portal.mail.outbox import queue_email
-from portal.models import Organisation, OrganisationDomain, Role, User
+from portal.mail.compose import compose, composed_at_send_time, external_url
+from portal.mail.outbox import queue_request
+from portal.models import Organisation, OrganisationDomain, OutboxMessage, Role, User
+from portal.models.site import site_name
 from portal.models.types import utcnow
+from portal.permissions import is_team
 from portal.services import audit, sessions
-from portal.services.errors import AccountSuspended, InvalidInput, InvalidToken, SignInFailed
+from portal.services.errors import (
+    AccountSuspended,
+    AlreadyConfirmed,
+    InvalidInput,
+    InvalidToken,
+    SignInFailed,
+)
 from portal.services.passwords import (
     hash_password,
     needs_rehash,
     password_problem,
     verify_password,
 )
+from portal.services.text import clean_line, skeleton, visible_length
 
 DISPLAY_NAME_MAX = 60
 
@@ -37,19 +47,63 @@ def normalise_email(raw: str) -> str:
     return result.normalized.lower()
 
 
-def clean_display_name(raw: str) -> str:
-    name = " ".join(raw.split())
-    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name):
+# Words that claim a place on the team. The team badge beside a name is the one sign of who
+# works here, so a customer's name may not say it too. Compared as skeletons (text.skeleton):
+# fullwidth letters, Cyrillic look-alikes, "Adm1n" and "AlexAdmin" all count as "admin".
+STAFF_WORDS = frozenset(
+    {
+        "admin",
+        "admins",
+        "administrator",
+        "administrators",
+        "moderator",
+        "moderators",
+        "staff",
+        "support",
+        "helpdesk",
+        "official",
+        "team",
+        "sysop",
+    }
+)
+STAFF_PHRASES = ("product manager", "help desk", "customer success")
+STAFF_NAME_MESSAGE = (
+    "Names can't include words like “admin” or “team” that suggest you work here; "
+    "the team badge shows who does."
+)
+
+
+def claims_staff_role(name: str) -> bool:
+    """Whether a name reads as the team's: a staff word, or the site's own name, in it."""
+    words = re.findall(r"[a-z]+", skeleton(name))
+    if STAFF_WORDS.intersection(words):
+        return True
+    line = f" {' '.join(words)} "
+    site = " ".join(re.findall(r"[a-z]+", skeleton(site_name())))
+    return any(f" {phrase} " in line for phrase in (*STAFF_PHRASES, site) if len(phrase) >= 3)
+
+
+def clean_display_name(raw: str, *, team: bool = False) -> str:
+    """A display name as stored (text.clean_line), or InvalidInput. Only the team (`team`)
+    may take a name that sounds like the team's."""
+    name = clean_line(raw)
+    if any(0x7F <= ord(c) < 0xA0 for c in name):
         raise InvalidInput(
             "Use only printable characters in your display name.", field="display_name"
         )
-    if len(name) < 2:
-        raise InvalidInput("Enter a display name of at least 2 characters.", field="display_name")
+    if visible_length(name) < 2:
+        raise InvalidInput(
+            "Enter a display name of at least 2 characters. Spaces and invisible characters "
+            "don't count.",
+            field="display_name",
+        )
     if len(name) > DISPLAY_NAME_MAX:
         raise InvalidInput(
             f"Use at most {DISPLAY_NAME_MAX} characters for your display name.",
             field="display_name",
         )
+    if not team and claims_staff_role(name):
+        raise InvalidInput(STAFF_NAME_MESSAGE, field="display_name")
     return name
 
 
@@ -83,7 +137,7 @@ def create_user(
 ) -> User:
     """Create an account after checking every field. Raises InvalidInput."""
     email = normalise_email(email)
-    display_name = clean_display_name(display_name)
+    display_name = clean_display_name(display_name, team=Role(role) is not Role.CUSTOMER)
     check_password(password, email=email, display_name=display_name)
     if find_user_by_email(email) is not None:
         raise InvalidInput("An account with this email address already exists.", field="email")
@@ -120,36 +174,70 @@ def register(
     existing = find_user_by_email(email)
     if existing is not None:
         hash_password(password)  # the same work as a real sign-up, so timing tells nothing
-        queue_email(
-            existing.email,
-            "Someone tried to sign up with your address",
-            "signup_existing",
-            user=existing,
-            sign_in_url=external_url("auth.sign_in"),
-            reset_url=external_url("auth.forgot_password"),
-        )
+        queue_request(email, SIGNUP_EXISTING)
         return None
     user = create_user(
         email=email, display_name=display_name, password=password, accepted_guidelines=True
     )
     audit.record("account.created", actor=user, ip=ip, target=user)
-    send_verification(user)
+    queue_request(email, VERIFY_EMAIL)
     return user
 
 
-def _verify_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="portal.verify-email")
+# --- Emails asked for by an address ----------------------------------------------------------
+#
+# Sign-up, "resend my confirmation link" and "I forgot my password" only record the address in
+# the outbox (queue_request): the same few statements whoever owns it, so the time a request
+# takes says nothing about which accounts exist. The account is looked up, and its one-time link
+# made, when the message is composed, off the request path (composed_at_send_time).
+
+VERIFY_EMAIL, RESET_PASSWORD, SIGNUP_EXISTING = "verify_email", "reset_password", "signup_existing"
 
 
-def send_verification(user: User) -> None:
-    token = _verify_serializer().dumps({"u": user.id, "e": user.email})
-    queue_email(
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _account_for(row: OutboxMessage) -> User | None:
+    """The account an asked-for email goes to, now; ties the outbox row to it."""
+    user = find_user_by_email(row.to_address)
+    if user is not None:
+        row.user_id = user.id
+    return user
+
+
+@composed_at_send_time(SIGNUP_EXISTING)
+def _signup_existing_message(row: OutboxMessage) -> EmailMessage | None:
+    user = _account_for(row)
+    if user is None:
+        return None
+    return compose(
+        user.email,
+        "Someone tried to sign up with your address",
+        SIGNUP_EXISTING,
+        user=user,
+        sign_in_url=external_url("auth.sign_in"),
+        reset_url=external_url("auth.forgot_password"),
+    )
+
+
+@composed_at_send_time(VERIFY_EMAIL)
+def _verification_message(row: OutboxMessage) -> EmailMessage | None:
+    """A new confirmation link; the account's earlier one stops working."""
+    user = _account_for(row)
+    if user is None or user.email_verified_at is not None or user.is_suspended:
+        return None
+    token = secrets.token_urlsafe(32)
+    max_age = current_app.config["EMAIL_VERIFY_MAX_AGE"]
+    user.verify_token_hash = _token_hash(token)
+    user.verify_token_expires_at = utcnow() + max_age
+    return compose(
         user.email,
         "Confirm your email address",
-        "verify_email",
+        VERIFY_EMAIL,
         user=user,
         verify_url=external_url("auth.verify_email", token=token),
-        max_age_days=current_app.config["EMAIL_VERIFY_MAX_AGE"].days,
+        max_age_days=max_age.days,
     )
 
 
@@ -159,28 +247,50 @@ def resend_verification(email: str) -> None:
         email = normalise_email(email)
     except InvalidInput:
         return
-    user = find_user_by_email(email)
-    if user is not None and user.email_verified_at is None and not user.is_suspended:
-        send_verification(user)
+    queue_request(email, VERIFY_EMAIL)
+
+
+VERIFY_LINK_DEAD = (
+    "This confirmation link is invalid or has expired. Only the newest link we sent works."
+)
+ALREADY_CONFIRMED = "This address is already confirmed. Sign in to continue."
 
 
 def user_for_verify_token(token: str) -> User:
-    """The account a confirmation link belongs to; changes nothing."""
-    max_age = current_app.config["EMAIL_VERIFY_MAX_AGE"].total_seconds()
-    try:
-        data = _verify_serializer().loads(token, max_age=max_age)
-    except BadSignature:
-        raise InvalidToken("This confirmation link is invalid or has expired.") from None
-    user = db.session.get(User, data.get("u")) if isinstance(data, dict) else None
-    if user is None or user.email != data.get("e"):
-        raise InvalidToken("This confirmation link is invalid or has expired.")
+    """The account a confirmation link that still works belongs to; changes nothing.
+
+    AlreadyConfirmed for a link that has been used, InvalidToken for any other that does not
+    work (expired, replaced by a newer one, ended by a new password, or never issued: links
+    in the signed format used before single-use links are among these).
+    """
+    user = db.session.scalar(select(User).where(User.verify_token_hash == _token_hash(token)))
+    if user is None:
+        raise InvalidToken(VERIFY_LINK_DEAD)
+    if user.verify_token_expires_at is None:
+        raise AlreadyConfirmed(ALREADY_CONFIRMED)
+    if user.verify_token_expires_at <= utcnow():
+        raise InvalidToken(VERIFY_LINK_DEAD)
     if user.is_suspended:
         raise AccountSuspended(user.suspension_reason)
     return user
 
 
 def verify_email(token: str, *, ip: str | None) -> User:
+    """Use a confirmation link, once: of two requests racing with it, one wins."""
     user = user_for_verify_token(token)
+    used = rows_affected(
+        update(User)
+        .where(
+            User.id == user.id,
+            User.verify_token_hash == _token_hash(token),
+            User.verify_token_expires_at > utcnow(),
+        )
+        .values(verify_token_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if used != 1:
+        raise AlreadyConfirmed(ALREADY_CONFIRMED)
+    user.verify_token_expires_at = None
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
         audit.record("account.email_verified", actor=user, ip=ip, target=user)
@@ -225,16 +335,13 @@ def change_password(
         raise InvalidInput("Your current password is not right.", field="current_password")
     check_password(new_password, email=user.email, display_name=user.display_name)
     user.password_hash = hash_password(new_password)
+    user.end_emailed_links()
     sessions.end_all_sessions(user, except_key=user.session_key)
     audit.record("account.password_changed", actor=user, ip=ip, target=user)
 
 
 def change_display_name(user: User, display_name: str) -> None:
-    user.display_name = clean_display_name(display_name)
-
-
-def _reset_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    user.display_name = clean_display_name(display_name, team=is_team(user))
 
 
 def request_password_reset(email: str, *, ip: str | None) -> None:
@@ -243,18 +350,24 @@ def request_password_reset(email: str, *, ip: str | None) -> None:
         email = normalise_email(email)
     except InvalidInput:
         return
-    user = find_user_by_email(email)
+    queue_request(email, RESET_PASSWORD, ip=ip)
+
+
+@composed_at_send_time(RESET_PASSWORD)
+def _reset_message(row: OutboxMessage) -> EmailMessage | None:
+    user = _account_for(row)
     if user is None or user.is_suspended:
-        return
+        return None
     token = secrets.token_urlsafe(32)
-    user.reset_token_hash = _reset_hash(token)  # replaces any earlier link
+    user.reset_token_hash = _token_hash(token)  # replaces any earlier link
     max_age = current_app.config["PASSWORD_RESET_MAX_AGE"]
     user.reset_token_expires_at = utcnow() + max_age
+    ip = row.payload.get("ip")
     audit.record("account.password_reset_requested", actor=user, ip=ip, target=user)
-    queue_email(
+    return compose(
         user.email,
         "Reset your password",
-        "reset_password",
+        RESET_PASSWORD,
         user=user,
         reset_url=external_url("auth.reset_password", token=token),
         minutes=int(max_age.total_seconds() // 60),
@@ -262,7 +375,7 @@ def request_password_reset(email: str, *, ip: str | None) -> None:
 
 
 def user_for_reset_token(token: str) -> User:
-    user = db.session.scalar(select(User).where(User.reset_token_hash == _reset_hash(token)))
+    user = db.session.scalar(select(User).where(User.reset_token_hash == _token_hash(token)))
     if (
         user is None
         or user.reset_token_expires_at is None
@@ -279,8 +392,7 @@ def reset_password(token: str, new_password: str, *, ip: str | None) -> User:
     user = user_for_reset_token(token)
     check_password(new_password, email=user.email, display_name=user.display_name)
     user.password_hash = hash_password(new_password)
-    user.reset_token_hash = None
-    user.reset_token_expires_at = None
+    user.end_emailed_links()
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()  # the link proved they read this mailbox
     sessions.end_all_sessions(user)

@@ -11,7 +11,7 @@ from portal.models import MERGED_SLUG, NEW_SLUG, Category, Idea, Stage, StageTra
 from portal.permissions import can_configure_site, can_configure_stages, require
 from portal.services import audit
 from portal.services.errors import InvalidInput
-from portal.services.text import without_control_characters
+from portal.services.text import clean_line, without_control_characters
 
 # (slug, name, description, is_closed, voting_allowed, response_days)
 DEFAULT_STAGES = [
@@ -199,7 +199,7 @@ def _clean_stage(
     stage: Stage | None, name: str, description: str, response_days: int | None
 ) -> tuple[str, str]:
     """The stage's name and description as stored, or InvalidInput naming the field at fault."""
-    name = " ".join(without_control_characters(name or "").split())
+    name = clean_line(name)
     description = without_control_characters(description or "").strip()
     if not 2 <= len(name) <= 60:
         raise InvalidInput("Give the stage a name of 2 to 60 characters.", field="name")
@@ -318,7 +318,7 @@ def _clean_category(
     category: Category | None, name: str, description: str, position: int
 ) -> tuple[str, str]:
     """The category's name and description as stored, or InvalidInput naming the field at fault."""
-    name = " ".join(without_control_characters(name or "").split())
+    name = clean_line(name)
     description = without_control_characters(description or "").strip()
     if not 2 <= len(name) <= CATEGORY_NAME_MAX:
         raise InvalidInput(

@@ -18,6 +18,10 @@ class InvalidToken(DomainError):
     pass
 
 
+class AlreadyConfirmed(DomainError):
+    """A confirmation link that has done its work: nothing is wrong, and nobody is signed in."""
+
+
 class SignInFailed(DomainError):
     pass
 

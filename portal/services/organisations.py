@@ -15,7 +15,7 @@ from portal.models import Idea, Organisation, OrganisationDomain, User, Vote
 from portal.permissions import can_manage_users, can_see_organisations, require
 from portal.services import audit, votes
 from portal.services.errors import InvalidInput
-from portal.services.text import without_control_characters
+from portal.services.text import clean_line
 
 
 @dataclass
@@ -144,7 +144,7 @@ ORGANISATION_NAME_MAX = 120
 
 
 def _clean_organisation_name(raw: str) -> str:
-    name = " ".join(without_control_characters(raw or "").split())
+    name = clean_line(raw)
     if not 2 <= len(name) <= ORGANISATION_NAME_MAX:
         raise InvalidInput(
             f"Give the organisation a name of 2 to {ORGANISATION_NAME_MAX} characters.",

@@ -10,7 +10,7 @@ from portal.models.site import forget_site_name, site_name
 from portal.permissions import can_configure_site, require
 from portal.services import audit
 from portal.services.errors import InvalidInput
-from portal.services.text import without_control_characters
+from portal.services.text import clean_line, without_control_characters
 
 DEFAULT_GUIDELINES = """\
 We build this product together. These are the standards we ask of everyone here, customers and
@@ -76,7 +76,7 @@ GUIDELINES_MAX = 20_000
 
 
 def clean_site_name(raw: str) -> str:
-    name = " ".join(without_control_characters(raw or "").split())
+    name = clean_line(raw)
     if not 1 <= len(name) <= SITE_NAME_MAX:
         raise InvalidInput(
             f"Give the site a name of 1 to {SITE_NAME_MAX} characters.", field="site_name"

@@ -105,6 +105,7 @@ def suspend(
         )
     target.suspended_at = utcnow()
     target.suspension_reason = reason
+    target.end_emailed_links()
     sessions.end_all_sessions(target)
     audit.record("user.suspended", actor=actor, ip=ip, target=target, reason=reason)
     if hide_content:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from portal.models import Category
 from portal.services import catalog
 from portal.services.errors import InvalidInput
-from portal.services.text import without_control_characters
+from portal.services.text import clean_line, visible_length, without_control_characters
 
 TITLE_MIN, TITLE_MAX = 5, 120
 TEXT_MAX = 20_000
@@ -28,10 +28,10 @@ class IdeaText:
 
 def clean_idea_text(title: str, problem: str, solution: str) -> IdeaText:
     """The text of an idea as it will be stored; InvalidInput names the field that is wrong."""
-    title = " ".join(without_control_characters(title or "").split())
+    title = clean_line(title)
     problem = without_control_characters(problem or "").strip()
     solution = without_control_characters(solution or "").strip()
-    if not TITLE_MIN <= len(title) <= TITLE_MAX:
+    if not TITLE_MIN <= len(title) <= TITLE_MAX or not visible_length(title):
         raise InvalidInput(
             f"Give the idea a title of {TITLE_MIN} to {TITLE_MAX} characters.", field="title"
         )

@@ -10,7 +10,6 @@ import nh3
 from markupsafe import Markup
 
 from portal import cmark
-from portal.services.text import without_control_characters
 
 # What people may write: CommonMark, plus GitHub's tables and ~~strikethrough~~ (one tilde stays
 # a tilde). No autolinking of bare addresses, no typographic quotes, no raw HTML.
@@ -134,9 +133,3 @@ def plain_excerpt(text: str | None, length: int = 180) -> str:
     if len(plain) <= length:
         return plain
     return plain[:length].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
-
-
-def xml_safe(value: object) -> str:
-    """Feed text without the control characters XML forbids (older rows may hold some)."""
-    cleaned = without_control_characters(str(value))
-    return Markup(cleaned) if isinstance(value, Markup) else cleaned  # noqa: S704 - was Markup

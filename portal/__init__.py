@@ -100,12 +100,11 @@ def register_error_handlers(app: Flask) -> None:
 def register_templating(app: Flask) -> None:
     from portal import permissions
     from portal.forms import csrf_field, form_started_token
-    from portal.markdown import plain_excerpt, render_markdown, xml_safe
+    from portal.markdown import plain_excerpt, render_markdown
     from portal.models import NotificationKind, OutboxStatus
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["excerpt"] = plain_excerpt
-    app.jinja_env.filters["xml_safe"] = xml_safe
     app.jinja_env.globals["form_started_token"] = form_started_token
     app.jinja_env.globals["csrf_field"] = csrf_field
     # Templates compare kinds and statuses by the same names as the code, not bare strings.

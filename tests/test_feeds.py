@@ -6,6 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
+from xml.dom import minidom
 
 import pytest
 
@@ -13,6 +14,7 @@ from portal.extensions import db
 from portal.models import Idea, StageChange
 from portal.models.types import utcnow
 from portal.services import catalog, comments
+from portal.services.settings import set_setting
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 BASE = "http://portal.test"
@@ -376,3 +378,86 @@ def test_no_stage_changes_are_read_from_another_idea(client, followed, make_idea
     other = make_idea("Other idea")
     feed = parse(client.get(f"/ideas/{other.id}/feed.atom"))
     assert entries(feed) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Characters XML forbids never reach a feed
+
+# Outside XML 1.0's Char production: C0 controls but tab, newline and return; U+FFFE, U+FFFF.
+# PostgreSQL refuses NUL in text, so only SQLite stores it.
+FORBIDDEN_IN_XML = "\ufffe\uffff" + "".join(chr(c) for c in range(1, 32) if chr(c) not in "\t\n\r")
+ALLOWED_ODDITY = "\u0085"  # NEL: allowed in XML 1.0, and kept
+
+
+def forbidden_characters() -> str:
+    return ("\x00" if db.engine.dialect.name == "sqlite" else "") + FORBIDDEN_IN_XML
+
+
+def words(content: str) -> str:
+    """Markdown turned into HTML: CommonMark shows a NUL as U+FFFD, and that is XML's to keep."""
+    return content.replace("\N{REPLACEMENT CHARACTER}", "")
+
+
+def assert_no_forbidden_characters(xml_text: str) -> None:
+    found = sorted({hex(ord(ch)) for ch in xml_text if ch in forbidden_characters()})
+    assert not found, found
+
+
+@pytest.fixture
+def hostile(make_user, make_category, stages):
+    """An idea and everything around it, written with every character XML forbids."""
+    bad = forbidden_characters() + ALLOWED_ODDITY
+    pm = make_user("product_manager", display_name=f"Pam{bad}Manager")
+    author = make_user(display_name=f"Ada{bad}Author")
+    category = make_category(name=f"Report{bad}ing")
+    stages["planned"].name = f"Plan{bad}ned"
+    set_setting("site_name", f"Our{bad}Portal", actor=None)
+    db.session.commit()
+    idea = add_idea(
+        f"Dark{bad}mode",
+        author=author,
+        created_at=utcnow() - timedelta(days=2),
+        problem=f"Reports{bad}glare at night.",
+        category_id=category.id,
+    )
+    add_stage_change(idea, stages, "planned", f"On the{bad}roadmap.", at=utcnow(), actor=pm)
+    add_comment(idea, pm, f"We{bad}agree.", at=utcnow() - timedelta(hours=1))
+    add_stage_change(
+        idea, stages, "shipped", f"Released{bad}today.", at=utcnow() - timedelta(minutes=1)
+    )
+    return idea
+
+
+def test_characters_xml_forbids_never_break_the_feeds(client, hostile):
+    clean = ALLOWED_ODDITY  # what is left between the words
+    for url in ("/feeds/ideas.atom", f"/ideas/{hostile.id}/feed.atom", "/feeds/shipped.atom"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_no_forbidden_characters(response.get_data(as_text=True))
+        feed = parse(response)  # a real XML parser, over the bytes
+        minidom.parseString(response.get_data())  # noqa: S318 - our own output, under test
+        assert feed.findtext(f"{ATOM}title").endswith(f"Our{clean}Portal"), url
+        assert entries(feed), url
+        for entry in entries(feed):
+            assert f"Dark{clean}mode" in entry.findtext(f"{ATOM}title"), url
+
+    new_ideas = entries(parse(client.get("/feeds/ideas.atom")))
+    assert new_ideas[0].findtext(f"{ATOM}author/{ATOM}name") == f"Ada{clean}Author"
+    assert f"Reports{clean}glare at night." in words(new_ideas[0].findtext(f"{ATOM}content"))
+
+    updates = entries(parse(client.get(f"/ideas/{hostile.id}/feed.atom")))
+    titles = [e.findtext(f"{ATOM}title") for e in updates]
+    assert f"Plan{clean}ned: Dark{clean}mode" in titles
+    contents = words(" ".join(e.findtext(f"{ATOM}content") for e in updates))
+    assert f"On the{clean}roadmap." in contents
+    assert f"We{clean}agree." in contents
+    assert f"Pam{clean}Manager" in [e.findtext(f"{ATOM}author/{ATOM}name") for e in updates]
+
+    shipped = entries(parse(client.get("/feeds/shipped.atom")))
+    assert f"Released{clean}today." in words(shipped[0].findtext(f"{ATOM}content"))
+
+
+@pytest.mark.parametrize("config_overrides", [{"SITE_NAME": "Idea\ud800Portal\udfff"}])
+def test_a_lone_surrogate_in_the_configured_site_name_never_breaks_the_feeds(client, stages):
+    response = client.get("/feeds/ideas.atom")
+    assert parse(response).findtext(f"{ATOM}title") == "New ideas · IdeaPortal"

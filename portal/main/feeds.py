@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response, abort, render_template
@@ -18,9 +19,15 @@ FEED_SIZE = 50
 
 Entry = dict[str, Any]
 
+# Every character outside XML 1.0's Char production: C0 controls but tab, newline and return;
+# lone surrogates; U+FFFE and U+FFFF. One of them anywhere (a title, a name, a note, a stage,
+# the site's name) makes the whole document unreadable to every subscriber's reader.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
 
 def _atom(**context: Any) -> Response:
-    body = render_template("feeds/feed.xml", **context)
+    # Cleaned once, as a whole, so no field can be forgotten: the template itself holds none.
+    body = _NOT_XML.sub("", render_template("feeds/feed.xml", **context))
     return Response(body, mimetype="application/atom+xml")
 
 

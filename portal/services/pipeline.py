@@ -117,6 +117,12 @@ def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str |
     followers follow the target, it moves to Merged with a link to the target and takes no
     more votes, and everyone who followed it is told why. Merging into a closed idea still
     moves the votes.
+
+    The kept idea must be one customers can see: merging into a hidden or pending idea would
+    tell the followers a title they cannot open and move their votes out of sight. A hidden
+    duplicate may be merged into a visible idea (moderators cleaning up): its votes and
+    followers move, and nobody is told about the hidden idea (notify_followers says nothing
+    about hidden ideas).
     """
     require(can_triage(actor))
     note = _clean_note(note)
@@ -154,12 +160,38 @@ def _merged_stage_for(source: Idea, target: Idea) -> Stage:
         raise InvalidInput("An idea cannot be merged into itself.", field="target_id")
     if source.merged_into_id is not None or source.stage_id == merged.id:
         raise InvalidTransition(f"“{source.title}” has already been merged.")
-    if target.merged_into_id is not None or target.stage_id == merged.id:
+    _check_target_is_public(target, merged)
+    return merged
+
+
+def _check_target_is_public(target: Idea, merged: Stage) -> None:
+    """Refuse a target customers cannot see, judged from its row as it is now, locked.
+
+    The row lock (PostgreSQL; SQLite's write lock is already held) keeps a moderator from
+    hiding the target between this check and the merge.
+    """
+    state = db.session.execute(
+        select(Idea.hidden_at, Idea.awaiting_approval, Idea.merged_into_id, Idea.stage_id)
+        .where(Idea.id == target.id)
+        .with_for_update()
+    ).one()
+    if state.merged_into_id is not None or state.stage_id == merged.id:
         raise InvalidInput(
             "That idea was itself merged; merge into the idea it was merged into.",
             field="target_id",
         )
-    return merged
+    if state.awaiting_approval:
+        raise InvalidInput(
+            "That idea is still waiting for a moderator's approval, so the people following "
+            "this one could not see it. Merge into a public idea, or approve that one first.",
+            field="target_id",
+        )
+    if state.hidden_at is not None:
+        raise InvalidInput(
+            "That idea is hidden by moderators, so the people following this one could not "
+            "see it. Merge into a visible idea, or restore that one first.",
+            field="target_id",
+        )
 
 
 def _move_votes(source: Idea, target: Idea) -> list[datetime]:

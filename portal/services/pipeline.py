@@ -195,22 +195,39 @@ def _check_target_is_public(target: Idea, merged: Stage) -> None:
 
 
 def _move_votes(source: Idea, target: Idea) -> list[datetime]:
-    """Copy source's votes to target, once per person; returns when the copied ones were cast.
+    """Copy source's votes to target, once per person; returns when the copied counted ones
+    were cast.
 
+    A hidden vote (its voter's posts are hidden) moves hidden, so restoring them counts it
+    where it now is. A person's counted vote on source wins over their hidden one on target.
     The source's own votes stay until _count_merged_votes, which counts and removes them.
     """
-    # An alias keeps the "already on the target" subquery from correlating with the outer rows.
+    # An alias keeps the subqueries from correlating with the outer rows of the same table.
+    source_vote = aliased(Vote)
+    db.session.execute(
+        delete(Vote).where(
+            Vote.idea_id == target.id,
+            Vote.hidden_at.is_not(None),
+            Vote.user_id.in_(
+                select(source_vote.user_id).where(
+                    source_vote.idea_id == source.id, source_vote.hidden_at.is_(None)
+                )
+            ),
+        )
+    )
     target_vote = aliased(Vote)
     not_yet_voted = Vote.user_id.not_in(
         select(target_vote.user_id).where(target_vote.idea_id == target.id)
     )
     moved = db.session.scalars(
-        select(Vote.created_at).where(Vote.idea_id == source.id, not_yet_voted)
+        select(Vote.created_at).where(
+            Vote.idea_id == source.id, not_yet_voted, Vote.hidden_at.is_(None)
+        )
     ).all()
     db.session.execute(
         insert(Vote).from_select(
-            ["idea_id", "user_id", "created_at"],
-            select(literal(target.id), Vote.user_id, Vote.created_at).where(
+            ["idea_id", "user_id", "created_at", "hidden_at"],
+            select(literal(target.id), Vote.user_id, Vote.created_at, Vote.hidden_at).where(
                 Vote.idea_id == source.id, not_yet_voted
             ),
         )
@@ -244,7 +261,7 @@ def _count_merged_votes(
         .where(Idea.id == target.id)
         .values(
             vote_count=select(func.count(Vote.id))
-            .where(Vote.idea_id == target.id)
+            .where(Vote.idea_id == target.id, Vote.hidden_at.is_(None))
             .scalar_subquery(),
             trending_score=Idea.trending_score + gained,
             last_activity_at=now,

@@ -799,12 +799,13 @@ USER_COLUMNS = (
 IDEA_COLUMNS = (
     "id", "title", "problem", "solution", "category_id", "stage_id", "author_id",
     "is_team_concept", "created_at", "edited_at", "last_activity_at", "first_response_at",
-    "response_due_at", "hidden_at", "hidden_reason", "awaiting_approval", "merged_into_id",
-    "owner_id", "impact", "effort", "vote_count", "comment_count", "trending_score",
+    "response_due_at", "hidden_at", "hidden_reason", "awaiting_approval", "hidden_with_author",
+    "merged_into_id", "owner_id", "impact", "effort", "vote_count", "comment_count",
+    "trending_score",
 )  # fmt: skip
 COMMENT_COLUMNS = (
     "id", "idea_id", "author_id", "parent_id", "body", "created_at", "edited_at", "deleted_at",
-    "hidden_at", "hidden_reason", "is_official",
+    "hidden_at", "hidden_reason", "hidden_with_author", "is_official",
 )  # fmt: skip
 
 
@@ -821,7 +822,7 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
             (idea.id, idea.title, idea.problem, idea.solution, idea.category_id,
              stages[idea.stage].id, idea.author_id, False, idea.created_at, None,
              d.last_activity_at, d.first_response_at, d.response_due_at, None, None, False,
-             idea.merged_into, idea.owner_id, idea.impact, idea.effort, d.vote_count,
+             False, idea.merged_into, idea.owner_id, idea.impact, idea.effort, d.vote_count,
              d.comment_count, d.trending_score)
         )  # fmt: skip
     moves = sorted(
@@ -836,7 +837,7 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
     follows = []
     for idea in ideas:
         for user_id in sorted(idea.voters):
-            votes.append((len(votes) + 1, idea.id, user_id, idea.voters[user_id]))
+            votes.append((len(votes) + 1, idea.id, user_id, idea.voters[user_id], None))
         follows += [
             (idea.id, user_id, idea.followers[user_id]) for user_id in sorted(idea.followers)
         ]
@@ -845,7 +846,7 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
                        for row in people.rows}  # fmt: skip
     backing = collections.Counter(
         (idea_id, organisation_of[user_id])
-        for _, idea_id, user_id, _ in votes
+        for _, idea_id, user_id, *_ in votes
         if organisation_of[user_id] is not None
     )
     backing_rows = [(idea_id, org, n) for (idea_id, org), n in sorted(backing.items())]
@@ -854,7 +855,7 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
         comment.id = n  # a parent is older, so it already has its id
     comment_rows = [
         (c.id, c.idea_id, c.author_id, c.parent.id if c.parent else None, c.body, c.created_at,
-         None, c.deleted_at, c.hidden_at, c.hidden_reason, c.is_official)
+         None, c.deleted_at, c.hidden_at, c.hidden_reason, False, c.is_official)
         for c in comments
     ]  # fmt: skip
     return [
@@ -868,7 +869,7 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
             ("id", "idea_id", "from_stage_id", "to_stage_id", "note", "actor_id", "created_at"),
             move_rows,
         ),
-        Table("votes", ("id", "idea_id", "user_id", "created_at"), votes),
+        Table("votes", ("id", "idea_id", "user_id", "created_at", "hidden_at"), votes),
         Table("idea_organisations", ("idea_id", "organisation_id", "voters"), backing_rows),
         Table("follows", ("idea_id", "user_id", "created_at"), follows),
         Table("comments", COMMENT_COLUMNS, comment_rows),

@@ -71,7 +71,7 @@ def assert_inert(body: str) -> None:
 
 def organisation_backing() -> tuple[dict, dict]:
     """(kept, recounted): the idea_organisations rows as {(idea, organisation): voters}, and
-    the same counted again from the votes, which must agree."""
+    the same counted again from the counted (not hidden) votes, which must agree."""
     from sqlalchemy import func
 
     from portal.models import IdeaOrganisation, User, Vote
@@ -84,7 +84,7 @@ def organisation_backing() -> tuple[dict, dict]:
     rows = db.session.execute(
         select(Vote.idea_id, User.organisation_id, func.count())
         .join(User, User.id == Vote.user_id)
-        .where(User.organisation_id.is_not(None))
+        .where(User.organisation_id.is_not(None), Vote.hidden_at.is_(None))
         .group_by(Vote.idea_id, User.organisation_id)
     )
     return kept, {(idea, org): n for idea, org, n in rows}

@@ -192,6 +192,10 @@ MATRIX: dict[str, Route] = {
         post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
         user="suspended",
     ),
+    "admin.restore_content": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
+    ),
     "admin.stages": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
     "admin.audit_events": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
     "admin.audit_csv": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),

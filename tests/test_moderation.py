@@ -8,6 +8,7 @@ import json
 import re
 import threading
 from datetime import timedelta
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,15 +20,30 @@ from portal.models import (
     AuditEvent,
     Comment,
     Idea,
+    IdeaOrganisation,
     IdeaRevision,
     Notification,
+    Organisation,
     Report,
     ReportResolution,
     User,
     UserSession,
+    Vote,
 )
 from portal.models.types import utcnow
-from portal.services import catalog, comments, moderation, pipeline, premoderation, reports, votes
+from portal.services import (
+    catalog,
+    comments,
+    idea_lists,
+    moderation,
+    organisations,
+    pipeline,
+    premoderation,
+    reports,
+    trending,
+    users,
+    votes,
+)
 from portal.services.settings import get_setting, set_setting
 
 from .conftest import sign_in_client
@@ -1236,3 +1252,287 @@ def test_only_admins_reach_moderation(app, make_user, make_idea, visitor):
             expected = 302 if who == "anonymous" else 403
             assert response.status_code == expected, (who, url)
     assert database_snapshot() == before
+
+
+# --- Hidden with their account: votes leave every count, and restoring puts all back --------
+
+
+def idea_counts(*idea_ids: int) -> dict[int, tuple]:
+    """Each idea's (vote_count, trending_score, comment_count, hidden_at, hidden_reason)."""
+    db.session.expire_all()
+    return {
+        i: (
+            (idea := db.session.get(Idea, i)).vote_count,
+            idea.trending_score,
+            idea.comment_count,
+            idea.hidden_at,
+            idea.hidden_reason,
+        )
+        for i in idea_ids
+    }
+
+
+def backing() -> dict[tuple[int, int], int]:
+    """The kept organisation counts: {(idea, organisation): voters}."""
+    db.session.expire_all()
+    return {
+        (row.idea_id, row.organisation_id): row.voters
+        for row in db.session.scalars(select(IdeaOrganisation))
+    }
+
+
+def organisation_pages(viewer: User) -> dict:
+    """What the organisation pages count: votes per organisation, and the ideas each backs."""
+    db.session.expire_all()
+    overview = {row.organisation.id: row.votes for row in organisations.overview(viewer=viewer)}
+    backed = {
+        org_id: [
+            (idea.id, n)
+            for idea, n in organisations.detail(
+                db.session.get(Organisation, org_id), viewer=viewer
+            ).backed
+        ]
+        for org_id in overview
+    }
+    return {"overview": overview, "backed": backed}
+
+
+def summaries(*idea_ids: int) -> dict[int, tuple[int, int]]:
+    db.session.expire_all()
+    return {i: idea_lists.supporter_summary(db.session.get(Idea, i)) for i in idea_ids}
+
+
+def close_to(expected: float):
+    """A trending score is a running sum of floats: taking a weight away and adding it back can
+    differ from the original in the last bit, never more (the order of ideas is unchanged)."""
+    return pytest.approx(expected, rel=1e-12, abs=0)
+
+
+@pytest.fixture
+def spam_voter(make_user, make_idea, make_organisation):
+    """A spammer in Acme who votes and posts, and the state of the world before they voted.
+
+    x, y, z are other people's ideas; the spammer votes for x and y (never z). s is the
+    spammer's own idea, with a vote from Bob. Before the spammer voted, `never` was taken.
+    Earlier, a moderator hid one of their ideas and one comment for reasons of their own, and
+    one idea of theirs waits for pre-moderation.
+    """
+    acme, globex = make_organisation("Acme"), make_organisation("Globex")
+    spammer = make_user(display_name="Spam Person", organisation=acme)
+    alice = make_user(display_name="Alice", organisation=acme)
+    bob = make_user(display_name="Bob", organisation=globex)
+    carol = make_user(display_name="Carol")
+    x = make_idea("Export reports to Excel", author=alice)
+    y = make_idea("Dark mode for the dashboard", author=bob)
+    z = make_idea("Single sign-on with Okta", author=carol)
+    for idea, voters in ((x, [bob, carol]), (y, [alice]), (z, [alice, bob])):
+        for voter in voters:
+            votes.cast_vote(idea, voter)
+    spam_comment = comment_on(x, spammer, "Buy my watches, best offer")
+    off_topic = comment_on(y, spammer, "Unrelated rant about the weather")
+    hidden_before = make_idea("Cheap watches, hidden already", author=spammer)
+    pending = make_idea("Cheap watches, waiting", author=spammer)
+    db.session.commit()
+    admin = make_user("admin")
+    moderation.hide(hidden_before, reason="Off topic", actor=admin, ip=None)
+    moderation.hide(off_topic, reason="Rude", actor=admin, ip=None)
+    pending.hidden_at, pending.awaiting_approval = utcnow(), True
+    db.session.commit()
+    ids = (x.id, y.id, z.id)
+    never = {
+        "ideas": {i: counts[:2] for i, counts in idea_counts(*ids).items()},
+        "backing": backing(),
+        "summaries": summaries(*ids),
+    }
+
+    votes.cast_vote(x, spammer)
+    votes.cast_vote(y, spammer)
+    s = make_idea("Cheap watches for your team", author=spammer)  # its author votes for it
+    votes.cast_vote(s, bob)
+    db.session.commit()
+    return SimpleNamespace(
+        spammer=spammer,
+        x=x.id,
+        y=y.id,
+        z=z.id,
+        s=s.id,
+        hidden_before=hidden_before.id,
+        pending=pending.id,
+        spam_comment=spam_comment.id,
+        off_topic=off_topic.id,
+        acme=acme.id,
+        globex=globex.id,
+        never=never,
+        all_ideas=(x.id, y.id, z.id, s.id, hidden_before.id, pending.id),
+    )
+
+
+def full_state(w, viewer: User) -> dict:
+    return {
+        "ideas": idea_counts(*w.all_ideas),
+        "backing": backing(),
+        "organisations": organisation_pages(viewer),
+        "summaries": summaries(*w.all_ideas),
+        "comments": {
+            c: (row.hidden_at, row.hidden_reason)
+            for c in (w.spam_comment, w.off_topic)
+            for row in [db.session.get(Comment, c)]
+        },
+    }
+
+
+def spammer_vote_weight(w, idea_id: int) -> float:
+    cast_at = db.session.scalar(
+        select(Vote.created_at).where(Vote.idea_id == idea_id, Vote.user_id == w.spammer.id)
+    )
+    return trending.weight_at(trending.VOTE_WEIGHT, cast_at)
+
+
+def test_hiding_everything_takes_their_votes_out_of_every_count(client, admin, spam_voter):
+    w = spam_voter
+    s_before = idea_counts(w.s)[w.s]
+    s_weight = spammer_vote_weight(w, w.s)
+    acme_before = organisation_pages(admin)["overview"][w.acme]
+
+    response = client.post(
+        f"/admin/users/{w.spammer.id}/suspend",
+        data={"reason": "Posting adverts", "hide_content": "y"},
+    )
+    assert response.status_code == 303
+
+    # Other people's ideas: exactly as they were before the spammer voted.
+    now = idea_counts(w.x, w.y, w.z)
+    for idea_id, (vote_count, trending_score) in w.never["ideas"].items():
+        assert now[idea_id][0] == vote_count, idea_id
+        assert now[idea_id][1] == close_to(trending_score), idea_id
+    assert summaries(w.x, w.y, w.z) == w.never["summaries"]
+    others = (w.x, w.y, w.z)
+    kept = backing()
+    assert {k: v for k, v in kept.items() if k[0] in others} == {
+        k: v for k, v in w.never["backing"].items() if k[0] in others
+    }
+    # Their own idea: only Bob's vote is left, from Globex.
+    assert idea_counts(w.s)[w.s][0] == s_before[0] - 1 == 1
+    assert idea_counts(w.s)[w.s][1] == close_to(s_before[1] - s_weight)
+    assert {k: v for k, v in kept.items() if k[0] == w.s} == {(w.s, w.globex): 1}
+    # Acme's page counts Alice's three votes, not the spammer's five (two on their own
+    # ideas hidden or pending before, which count nowhere either while they are hidden).
+    pages = organisation_pages(admin)
+    assert pages["overview"][w.acme] == acme_before - 5 == 3
+    assert dict(pages["backed"][w.acme]) == {w.x: 1, w.y: 1, w.z: 1}
+    assert_audited("user.content_hidden", actor=admin, target=w.spammer, ideas=1, comments=1)
+    assert audit_rows("user.content_hidden")[0].detail["votes"] == 5
+
+
+def test_restoring_their_posts_puts_every_count_back_exactly(client, admin, spam_voter):
+    w = spam_voter
+    before = full_state(w, admin)
+
+    suspended = client.post(
+        f"/admin/users/{w.spammer.id}/suspend",
+        data={"reason": "Posting adverts", "hide_content": "y"},
+    )
+    assert suspended.status_code == 303
+    page = page_text(client.get(f"/admin/users/{w.spammer.id}"))
+    assert "1 idea, 1 comment and 5 votes" in page
+    assert full_state(w, admin) != before
+
+    response = client.post(f"/admin/users/{w.spammer.id}/restore-content")
+    assert response.status_code == 303
+    assert "Restored 1 idea, 1 comment and 5 votes of Spam Person's." in page_text(
+        client.get(response.headers["Location"])
+    )
+
+    after = full_state(w, admin)
+    for idea_id, counts in before["ideas"].items():
+        assert after["ideas"][idea_id][1] == close_to(counts[1]), idea_id
+        assert after["ideas"][idea_id][0] == counts[0], idea_id
+        assert after["ideas"][idea_id][2:] == counts[2:], idea_id
+    assert {k: v for k, v in after.items() if k != "ideas"} == {
+        k: v for k, v in before.items() if k != "ideas"
+    }
+    # Hidden earlier for reasons of their own: still hidden, with those reasons.
+    assert after["ideas"][w.hidden_before][4] == "Off topic"
+    assert after["comments"][w.off_topic][1] == "Rude"
+    assert db.session.get(Idea, w.pending).awaiting_approval
+    assert db.session.get(Idea, w.s).hidden_at is None
+    assert db.session.get(Comment, w.spam_comment).hidden_at is None
+    assert moderation.hidden_with_account(w.spammer) == moderation.HiddenWithAccount(0, 0, 0)
+    assert "Hidden with their account" not in page_text(client.get(f"/admin/users/{w.spammer.id}"))
+    assert_audited(
+        "user.content_restored", actor=admin, target=w.spammer, ideas=1, comments=1, votes=5
+    )
+
+
+def test_a_post_hidden_again_on_its_own_stays_hidden_after_restoring(client, admin, spam_voter):
+    w = spam_voter
+    users.suspend(w.spammer, "Posting adverts", actor=admin, ip=None, hide_content=True)
+    # After the sweep, a moderator hides their idea again, now for a reason of its own.
+    moderation.hide(db.session.get(Idea, w.s), reason="Trademark complaint", actor=admin, ip=None)
+    db.session.commit()
+
+    restored = moderation.restore_everything_by(w.spammer, actor=admin, ip=None)
+    db.session.commit()
+
+    assert (restored.ideas, restored.comments, restored.votes) == (0, 1, 5)
+    idea = db.session.get(Idea, w.s)
+    assert idea.hidden_at is not None and idea.hidden_reason == "Trademark complaint"
+
+
+def test_restoring_everything_is_one_transaction(client, admin, spam_voter, monkeypatch):
+    w = spam_voter
+    users.suspend(w.spammer, "Posting adverts", actor=admin, ip=None, hide_content=True)
+    db.session.commit()
+    before = database_snapshot()
+
+    def fail(idea_ids):
+        raise RuntimeError("the database went away half-way")
+
+    monkeypatch.setattr(moderation, "recount_comments", fail)
+    try:
+        response = client.post(f"/admin/users/{w.spammer.id}/restore-content")
+    except RuntimeError:
+        pass
+    else:
+        assert response.status_code == 500
+    assert database_snapshot() == before
+
+
+def csrf_token_on(viewer, path: str) -> str:
+    page = viewer.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)[1]
+
+
+@pytest.mark.parametrize("config_overrides", [{"WTF_CSRF_ENABLED": True}])
+def test_restoring_needs_an_admin_and_a_csrf_token(app, make_user, spam_voter, visitor):
+    w = spam_voter
+    admin = make_user("admin")
+    users.suspend(w.spammer, "Posting adverts", actor=admin, ip=None, hide_content=True)
+    db.session.commit()
+    url = f"/admin/users/{w.spammer.id}/restore-content"
+    viewers = {
+        "customer": visitor(make_user("customer")),
+        "product_manager": visitor(make_user("product_manager")),
+        "anonymous": visitor(),
+    }
+    as_admin = visitor(admin)
+    for each in (*viewers.values(), as_admin):
+        each.get("/")  # anything a first visit writes, written before the snapshot
+    before = database_snapshot()
+
+    for who, viewer in viewers.items():
+        # With a valid token of their own session: refused for their role, not for the token.
+        token = csrf_token_on(viewer, "/sign-in" if who == "anonymous" else "/account")
+        response = viewer.post(url, data={"csrf_token": token})
+        assert response.status_code == (302 if who == "anonymous" else 403), who
+    assert as_admin.post(url).status_code == 400  # no token: a forged request
+    assert as_admin.post(url, data={"csrf_token": "forged"}).status_code == 400
+    assert as_admin.get(url).status_code == 405
+    assert database_snapshot() == before
+
+    page = as_admin.get(f"/admin/users/{w.spammer.id}").get_data(as_text=True)
+    form = page[page.index(f'action="{url}"') :]
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)[1]
+    assert as_admin.post(url, data={"csrf_token": token}).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Idea, w.s).hidden_at is None

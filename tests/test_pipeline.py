@@ -7,7 +7,7 @@ import re
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.models import (
@@ -19,6 +19,7 @@ from portal.models import (
     StageChange,
     Vote,
 )
+from portal.models.types import utcnow
 from portal.permissions import PermissionDenied
 from portal.services import pipeline, trending, votes
 from portal.services.errors import DomainError, InvalidInput
@@ -671,6 +672,94 @@ def test_services_refuse_merging_from_or_into_a_merged_idea(team_member, make_id
         )
     db.session.rollback()
     assert snapshot(duplicates.a_id, duplicates.b_id, c.id) == before
+
+
+HIDDEN_TARGET = "That idea is hidden by moderators, so the people following this one could not"
+PENDING_TARGET = "That idea is still waiting for a moderator's approval"
+
+
+def hide_for_test(idea_id: int, *, pending: bool = False) -> None:
+    """Hidden by a moderator, or (pending) held for pre-moderation, as those services leave it."""
+    idea = fresh(idea_id)
+    idea.hidden_at = utcnow()
+    if pending:
+        idea.awaiting_approval = True
+    else:
+        idea.hidden_reason = "Advertising"
+    db.session.commit()
+
+
+@pytest.mark.parametrize(
+    ("pending", "message"),
+    [(False, HIDDEN_TARGET), (True, PENDING_TARGET)],
+    ids=["hidden", "pending"],
+)
+def test_merging_into_a_hidden_or_pending_idea_is_refused_and_changes_nothing(
+    client, team_member, duplicates, pending, message
+):
+    """Followers would be told a title they cannot see, and votes would move where nobody sees."""
+    hide_for_test(duplicates.a_id, pending=pending)
+    before = snapshot(duplicates.a_id, duplicates.b_id)
+
+    response = merge(client, duplicates.b_id, duplicates.a_id)
+
+    assert response.status_code == 400
+    merge_form = form_html(response, f"/ideas/{duplicates.b_id}/merge")
+    assert message in html.unescape(merge_form)
+    assert textarea_value(merge_form, "note") == MERGE_NOTE  # what was typed is kept
+    assert snapshot(duplicates.a_id, duplicates.b_id) == before
+    assert notes("merged", duplicates.b_id) == {}
+    assert audit_rows("idea.merged") == []
+
+
+@pytest.mark.parametrize("pending", [False, True], ids=["hidden", "pending"])
+def test_services_refuse_merging_into_a_hidden_or_pending_idea(team_member, duplicates, pending):
+    hide_for_test(duplicates.a_id, pending=pending)
+    before = snapshot(duplicates.a_id, duplicates.b_id)
+    with pytest.raises(InvalidInput) as refused:
+        pipeline.merge_ideas(
+            fresh(duplicates.b_id),
+            fresh(duplicates.a_id),
+            actor=team_member,
+            note=MERGE_NOTE,
+            ip=None,
+        )
+    assert refused.value.field == "target_id"
+    db.session.rollback()
+    assert snapshot(duplicates.a_id, duplicates.b_id) == before
+
+
+def test_services_read_the_targets_state_from_the_database_not_a_stale_copy(
+    team_member, duplicates
+):
+    """A moderator hid the target after the page was loaded: the merge still sees it hidden."""
+    target = fresh(duplicates.a_id)
+    db.session.execute(
+        update(Idea).where(Idea.id == duplicates.a_id).values(hidden_at=utcnow())
+    )  # behind the loaded object's back, as another request would
+    with pytest.raises(InvalidInput):
+        pipeline.merge_ideas(
+            db.session.get(Idea, duplicates.b_id),
+            target,
+            actor=team_member,
+            note=MERGE_NOTE,
+            ip=None,
+        )
+    db.session.rollback()
+
+
+def test_a_hidden_duplicate_may_be_merged_into_a_visible_idea_without_telling_its_followers(
+    client, team_member, duplicates
+):
+    """Cleaning up: the duplicate's support moves, and nobody is told about a hidden idea."""
+    hide_for_test(duplicates.b_id)
+    assert merge(client, duplicates.b_id, duplicates.a_id).status_code == 303
+    a = fresh(duplicates.a_id)
+    p = duplicates.people
+    assert a.vote_count == len(voters(a.id)) == 5
+    assert {p.follower_b.id, p.voter_b.id} <= followers(a.id)
+    assert notes("merged", duplicates.b_id) == {}
+    assert fresh(duplicates.b_id).merged_into_id == a.id
 
 
 @pytest.mark.parametrize("target", ["999999", "0", "abc", "", "12345678901", "\uff11"])

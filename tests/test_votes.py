@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import threading
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,9 +13,9 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Follow, Idea, User, Vote
 from portal.models.types import utcnow
-from portal.services import votes
+from portal.services import moderation, trending, users, votes
 
-from .conftest import DEFAULT_PASSWORD
+from .conftest import DEFAULT_PASSWORD, sign_in_client
 from .helpers import organisation_backing, page_text
 
 
@@ -434,6 +435,132 @@ def test_a_merge_moves_organisation_support_with_the_votes(
     kept, recounted = organisation_backing()
     # The source's author's vote moved; the person who voted for both counts once.
     assert kept == recounted == {(target.id, acme.id): 2, (target.id, globex.id): 1}
+
+
+# ---------------------------------------------------------------------------------------------
+# Votes hidden with a person's posts (suspending a spammer): counted nowhere until restored
+
+
+def counts(idea_id: int) -> tuple[int, float]:
+    db.session.expire_all()
+    idea = db.session.get(Idea, idea_id)
+    return idea.vote_count, idea.trending_score
+
+
+def hide_all_by(user: User, admin: User) -> None:
+    users.suspend(user, "Posting adverts", actor=admin, ip=None, hide_content=True)
+    db.session.commit()
+
+
+@pytest.fixture
+def reinstated_spammer(make_user, make_organisation, make_idea):
+    """A person in Acme whose votes for `idea` and `other` were hidden with their posts, and who
+    was reinstated without their posts being restored; and what the ideas counted before."""
+    admin = make_user("admin")
+    acme = make_organisation("Acme")
+    person = make_user(organisation=acme)
+    idea, other = make_idea("Export reports to Excel"), make_idea("Dark mode")
+    never = {idea.id: counts(idea.id), other.id: counts(other.id)}
+    votes.cast_vote(idea, person)
+    votes.cast_vote(other, person)
+    db.session.commit()
+    hide_all_by(person, admin)
+    users.unsuspend(person, actor=admin, ip=None)
+    db.session.commit()
+    return SimpleNamespace(
+        admin=admin, person=person, acme=acme.id, idea=idea.id, other=other.id, never=never
+    )
+
+
+def test_a_hidden_vote_is_no_vote_to_the_voter_either(client, reinstated_spammer):
+    w = reinstated_spammer
+    sign_in_client(client, w.person)
+    assert not votes.has_voted(db.session.get(Idea, w.idea), w.person)
+    page = client.get(f"/ideas/{w.idea}").text
+    assert 'value="unvote"' not in page and 'value="vote"' in page
+    mine = client.get("/my-ideas").text
+    voted = mine[mine.index('id="voted-title"') : mine.index('id="following-title"')]
+    assert "Export reports to Excel" not in voted and "You have not voted yet." in voted
+
+
+def test_voting_again_after_reinstatement_counts_the_vote_anew_once(client, reinstated_spammer):
+    w = reinstated_spammer
+    assert counts(w.idea)[0] == w.never[w.idea][0]
+    sign_in_client(client, w.person)
+
+    assert vote(client, w.idea).status_code == 303
+    assert vote(client, w.idea).status_code == 303  # twice is still once
+
+    cast_at = db.session.scalar(
+        select(Vote.created_at).where(Vote.idea_id == w.idea, Vote.user_id == w.person.id)
+    )
+    assert counts(w.idea)[0] == w.never[w.idea][0] + 1 == vote_rows(w.idea)
+    assert counts(w.idea)[1] == pytest.approx(
+        w.never[w.idea][1] + trending.weight_at(trending.VOTE_WEIGHT, cast_at), rel=1e-12
+    )
+    kept, recounted = organisation_backing()
+    assert kept == recounted and kept[(w.idea, w.acme)] == 1 and (w.other, w.acme) not in kept
+
+    # Restoring later brings back only the vote still hidden; the new one is not counted twice.
+    restored = moderation.restore_everything_by(w.person, actor=w.admin, ip=None)
+    db.session.commit()
+    assert restored.votes == 1
+    assert counts(w.idea)[0] == vote_rows(w.idea) == w.never[w.idea][0] + 1
+    assert counts(w.other)[0] == vote_rows(w.other) == w.never[w.other][0] + 1
+
+
+def test_withdrawing_a_hidden_vote_removes_it_and_changes_no_count(client, reinstated_spammer):
+    w = reinstated_spammer
+    sign_in_client(client, w.person)
+    before = counts(w.idea)
+
+    assert vote(client, w.idea, "unvote").status_code == 303
+
+    assert counts(w.idea) == before
+    assert vote_rows(w.idea) == before[0]
+    # Withdrawn means withdrawn: restoring their posts does not bring it back.
+    restored = moderation.restore_everything_by(w.person, actor=w.admin, ip=None)
+    db.session.commit()
+    assert restored.votes == 1  # the other idea's
+    assert counts(w.idea) == before
+
+
+def test_a_merge_carries_hidden_votes_hidden_and_restoring_counts_them_there(
+    make_user, make_organisation, make_idea
+):
+    from portal.services import pipeline
+
+    admin, pm = make_user("admin"), make_user("product_manager")
+    acme = make_organisation("Acme")
+    spammer = make_user(organisation=acme)
+    source, target = make_idea("Excel export"), make_idea("Export reports to Excel")
+    votes.cast_vote(source, spammer)
+    db.session.commit()
+    hide_all_by(spammer, admin)
+
+    pipeline.merge_ideas(
+        db.session.get(Idea, source.id),
+        db.session.get(Idea, target.id),
+        actor=pm,
+        note="The same need as the idea we kept.",
+        ip=None,
+    )
+    db.session.commit()
+    merged = counts(target.id)
+    assert merged[0] == 2  # the two authors; the spammer's vote moved, hidden
+    assert vote_rows(target.id) == 3
+    kept, recounted = organisation_backing()
+    assert kept == recounted and (target.id, acme.id) not in kept
+
+    moderation.restore_everything_by(spammer, actor=admin, ip=None)
+    db.session.commit()
+    cast_at = db.session.scalar(select(Vote.created_at).where(Vote.user_id == spammer.id))
+    assert counts(target.id)[0] == 3
+    assert counts(target.id)[1] == pytest.approx(
+        merged[1] + trending.weight_at(trending.VOTE_WEIGHT, cast_at), rel=1e-12
+    )
+    kept, recounted = organisation_backing()
+    assert kept == recounted and kept[(target.id, acme.id)] == 1
 
 
 # ---------------------------------------------------------------------------------------------

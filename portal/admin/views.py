@@ -30,7 +30,7 @@ from portal.permissions import (
     can_read_audit_log,
     can_suspend,
 )
-from portal.services import audit_log, catalog, organisations, users
+from portal.services import audit_log, catalog, moderation, organisations, users
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, parse_number, role_required
 
@@ -95,6 +95,7 @@ def _render_user(
             history=history,
             can_change_role=can_change_role(current_user, user),
             can_suspend=can_suspend(current_user, user),
+            hidden_with_account=moderation.hidden_with_account(user),
         ),
         status,
     )
@@ -151,6 +152,27 @@ def unsuspend(user_id: int) -> BaseResponse:
         flash(f"{user.display_name} can sign in again.", "success")
         return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
     abort(400)
+
+
+@bp.route("/users/<id:user_id>/restore-content", methods=["POST"])
+@role_required(can_manage_users)
+def restore_content(user_id: int) -> BaseResponse:
+    """Bring back what "hide all their posts" hid, and count their votes again."""
+    user = _get_user(user_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    restored = moderation.restore_everything_by(user, actor=current_user, ip=client_ip())
+    db.session.commit()
+    flash(
+        f"Restored {_counted(restored.ideas, 'idea')}, {_counted(restored.comments, 'comment')} "
+        f"and {_counted(restored.votes, 'vote')} of {user.display_name}'s.",
+        "success",
+    )
+    return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
+
+
+def _counted(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 @bp.route("/users/<id:user_id>/organisation", methods=["POST"])

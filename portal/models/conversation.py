@@ -6,6 +6,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -36,6 +37,8 @@ class Comment(Model):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hidden_reason: Mapped[str | None] = mapped_column(Text)
+    # As Idea.hidden_with_author: hidden with everything its author posted, restored with it.
+    hidden_with_author: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     is_official: Mapped[bool] = mapped_column(default=False)
 
     author: Mapped[User | None] = relationship(lazy="joined")

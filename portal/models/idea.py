@@ -68,6 +68,9 @@ class Idea(Model):
     hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hidden_reason: Mapped[str | None] = mapped_column(Text)
     awaiting_approval: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # Set when it was hidden with everything else its author posted (suspending a spammer), so
+    # that restoring their posts brings back exactly those, not posts hidden on their own.
+    hidden_with_author: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     # Set when this idea was merged as a duplicate: its votes and followers moved there.
     merged_into_id: Mapped[int | None] = mapped_column(
         ForeignKey("ideas.id", ondelete="SET NULL"), index=True
@@ -112,7 +115,12 @@ class IdeaRevision(Model):
 
 
 class Vote(Model):
-    """One person's vote for an idea; at most one each."""
+    """One person's vote for an idea; at most one each.
+
+    A hidden vote (hidden_at set, when its voter's posts were all hidden) counts nowhere: not
+    in vote_count, the trending score, the organisations behind an idea, or any list. The row
+    stays so that restoring the voter's posts counts it again, exactly as it was.
+    """
 
     __tablename__ = "votes"
     __table_args__ = (UniqueConstraint("idea_id", "user_id"),)
@@ -121,6 +129,7 @@ class Vote(Model):
     idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class IdeaOrganisation(Model):

@@ -106,7 +106,9 @@ def _filtered(filters: IdeaFilters, viewer: Any) -> Select[Idea]:
             stmt = stmt.where(Idea.author_id == viewer.id)
         if filters.voted:
             stmt = stmt.where(
-                select(Vote.id).where(Vote.idea_id == Idea.id, Vote.user_id == viewer.id).exists()
+                select(Vote.id)
+                .where(Vote.idea_id == Idea.id, Vote.user_id == viewer.id, Vote.hidden_at.is_(None))
+                .exists()
             )
         if filters.following:
             stmt = stmt.where(
@@ -166,7 +168,9 @@ def decorate(page: IdeaPage, viewer: Any) -> None:
     if is_signed_in(viewer):
         page.voted_ids = set(
             db.session.scalars(
-                select(Vote.idea_id).where(Vote.user_id == viewer.id, Vote.idea_id.in_(ids))
+                select(Vote.idea_id).where(
+                    Vote.user_id == viewer.id, Vote.idea_id.in_(ids), Vote.hidden_at.is_(None)
+                )
             )
         )
     page.org_counts = organisation_counts(ids)
@@ -203,7 +207,9 @@ def my_activity(user: User, *, limit: int = 50) -> dict[str, list[Idea]]:
     return {
         "submitted": ideas(Idea.author_id == user.id),
         "voted": ideas(
-            select(Vote.id).where(Vote.idea_id == Idea.id, Vote.user_id == user.id).exists()
+            select(Vote.id)
+            .where(Vote.idea_id == Idea.id, Vote.user_id == user.id, Vote.hidden_at.is_(None))
+            .exists()
         ),
         "following": ideas(
             select(Follow.user_id)

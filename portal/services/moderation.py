@@ -8,16 +8,17 @@ reason, and the team can restore it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from portal.database import rows_affected
 from portal.extensions import db
-from portal.models import Comment, Idea, IdeaRevision, Report, ReportResolution, User
+from portal.models import Comment, Idea, IdeaRevision, Report, ReportResolution, User, Vote
 from portal.models.types import utcnow
 from portal.permissions import can_moderate, require
-from portal.services import audit, notifications
+from portal.services import audit, notifications, votes
 from portal.services.errors import InvalidInput
 from portal.services.reports import QUEUE_SIZE, close_reports, target_of
 from portal.services.text import without_control_characters
@@ -80,6 +81,8 @@ def hide(item: Idea | Comment, *, reason: str, actor: User, ip: str | None) -> N
     if item.hidden_at is None or getattr(item, "awaiting_approval", False):
         item.hidden_at = utcnow()
     item.hidden_reason = reason
+    # Hidden now for this reason of its own: restoring its author's posts leaves it hidden.
+    item.hidden_with_author = False
     if isinstance(item, Idea):
         item.awaiting_approval = False
     else:
@@ -101,6 +104,7 @@ def restore(item: Idea | Comment, *, actor: User, ip: str | None) -> None:
     kind, idea_id, comment_id, named = _described(item)
     item.hidden_at = None
     item.hidden_reason = None
+    item.hidden_with_author = False
     if isinstance(item, Idea):
         item.awaiting_approval = False
     else:
@@ -116,13 +120,20 @@ def restore(item: Idea | Comment, *, actor: User, ip: str | None) -> None:
 
 
 def hide_everything_by(user: User, *, reason: str, actor: User, ip: str | None) -> tuple[int, int]:
-    """Hide all of a person's ideas and comments at once, e.g. when suspending a spammer."""
+    """Hide all of a person's ideas and comments at once, e.g. when suspending a spammer.
+
+    Their votes leave every count too. What this hides is marked (hidden_with_author), so that
+    restore_everything_by brings back exactly it: posts hidden earlier, or pending approval,
+    keep their own state.
+    """
     require(can_moderate(actor))
     now = utcnow()
     hidden_ideas = rows_affected(
         update(Idea)
         .where(Idea.author_id == user.id, Idea.hidden_at.is_(None))
-        .values(hidden_at=now, hidden_reason=reason, awaiting_approval=False)
+        .values(
+            hidden_at=now, hidden_reason=reason, awaiting_approval=False, hidden_with_author=True
+        )
     )
     touched = list(
         db.session.scalars(
@@ -134,9 +145,10 @@ def hide_everything_by(user: User, *, reason: str, actor: User, ip: str | None) 
     hidden_comments = rows_affected(
         update(Comment)
         .where(Comment.author_id == user.id, Comment.hidden_at.is_(None))
-        .values(hidden_at=now, hidden_reason=reason, is_official=False)
+        .values(hidden_at=now, hidden_reason=reason, is_official=False, hidden_with_author=True)
     )
     recount_comments(touched)
+    hidden_votes = votes.hide_votes_of(user)
     _close_reports_on_posts_by(user, actor=actor, at=now)
     db.session.expire_all()
     audit.record(
@@ -146,8 +158,71 @@ def hide_everything_by(user: User, *, reason: str, actor: User, ip: str | None) 
         target=user,
         ideas=hidden_ideas,
         comments=hidden_comments,
+        votes=hidden_votes,
     )
     return hidden_ideas, hidden_comments
+
+
+@dataclass(frozen=True)
+class HiddenWithAccount:
+    """What hiding everything a person posted took away, and restoring would bring back."""
+
+    ideas: int
+    comments: int
+    votes: int
+
+    def __bool__(self) -> bool:
+        return bool(self.ideas or self.comments or self.votes)
+
+
+def hidden_with_account(user: User) -> HiddenWithAccount:
+    """How many of the person's ideas, comments and votes are hidden with their posts."""
+    return HiddenWithAccount(
+        ideas=_count(Idea, Idea.author_id == user.id, Idea.hidden_with_author.is_(True)),
+        comments=_count(
+            Comment, Comment.author_id == user.id, Comment.hidden_with_author.is_(True)
+        ),
+        votes=_count(Vote, Vote.user_id == user.id, Vote.hidden_at.is_not(None)),
+    )
+
+
+def _count(model: type[Idea] | type[Comment] | type[Vote], *where: ColumnElement[bool]) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def restore_everything_by(user: User, *, actor: User, ip: str | None) -> HiddenWithAccount:
+    """Undo hide_everything_by: its ideas and comments come back, and the votes count again.
+
+    Only what it hid: a post hidden on its own (before, or since, by a moderator) stays hidden.
+    The reports it closed stay closed. Returns what was restored.
+    """
+    require(can_moderate(actor))
+    restored_ideas = rows_affected(
+        update(Idea)
+        .where(Idea.author_id == user.id, Idea.hidden_with_author.is_(True))
+        .values(hidden_at=None, hidden_reason=None, hidden_with_author=False)
+    )
+    swept_comments = (Comment.author_id == user.id) & Comment.hidden_with_author.is_(True)
+    touched = list(db.session.scalars(select(Comment.idea_id).where(swept_comments).distinct()))
+    restored_comments = rows_affected(
+        update(Comment)
+        .where(swept_comments)
+        .values(hidden_at=None, hidden_reason=None, hidden_with_author=False)
+    )
+    recount_comments(touched)
+    restored_votes = votes.restore_votes_of(user)
+    db.session.expire_all()
+    restored = HiddenWithAccount(restored_ideas, restored_comments, restored_votes)
+    audit.record(
+        "user.content_restored",
+        actor=actor,
+        ip=ip,
+        target=user,
+        ideas=restored.ideas,
+        comments=restored.comments,
+        votes=restored.votes,
+    )
+    return restored
 
 
 def _close_reports_on_posts_by(user: User, *, actor: User, at: datetime) -> None:
@@ -251,6 +326,7 @@ def approve_idea(idea: Idea, *, actor: User, ip: str | None) -> None:
     idea.awaiting_approval = False
     idea.hidden_at = None
     idea.hidden_reason = None
+    idea.hidden_with_author = False
     _tell_author(
         idea.author_id,
         idea.id,

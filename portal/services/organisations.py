@@ -52,6 +52,7 @@ def overview(*, viewer: User) -> list[OrganisationRow]:
         db.session.execute(
             select(User.organisation_id, func.count(Vote.id))
             .join(Vote, Vote.user_id == User.id)
+            .where(Vote.hidden_at.is_(None))
             .group_by(User.organisation_id)
         ).all()
     )
@@ -87,7 +88,7 @@ def detail(organisation: Organisation, *, viewer: User) -> OrganisationDetail:
     backers = (
         select(Vote.idea_id, func.count(Vote.id).label("n"))
         .join(User, Vote.user_id == User.id)
-        .where(User.organisation_id == organisation.id)
+        .where(User.organisation_id == organisation.id, Vote.hidden_at.is_(None))
         .group_by(Vote.idea_id)
         .subquery()
     )

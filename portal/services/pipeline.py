@@ -117,6 +117,12 @@ def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str |
     followers follow the target, it moves to Merged with a link to the target and takes no
     more votes, and everyone who followed it is told why. Merging into a closed idea still
     moves the votes.
+
+    The kept idea must be one customers can see: merging into a hidden or pending idea would
+    tell the followers a title they cannot open and move their votes out of sight. A hidden
+    duplicate may be merged into a visible idea (moderators cleaning up): its votes and
+    followers move, and nobody is told about the hidden idea (notify_followers says nothing
+    about hidden ideas).
     """
     require(can_triage(actor))
     note = _clean_note(note)
@@ -154,31 +160,74 @@ def _merged_stage_for(source: Idea, target: Idea) -> Stage:
         raise InvalidInput("An idea cannot be merged into itself.", field="target_id")
     if source.merged_into_id is not None or source.stage_id == merged.id:
         raise InvalidTransition(f"“{source.title}” has already been merged.")
-    if target.merged_into_id is not None or target.stage_id == merged.id:
+    _check_target_is_public(target, merged)
+    return merged
+
+
+def _check_target_is_public(target: Idea, merged: Stage) -> None:
+    """Refuse a target customers cannot see, judged from its row as it is now, locked.
+
+    The row lock (PostgreSQL; SQLite's write lock is already held) keeps a moderator from
+    hiding the target between this check and the merge.
+    """
+    state = db.session.execute(
+        select(Idea.hidden_at, Idea.awaiting_approval, Idea.merged_into_id, Idea.stage_id)
+        .where(Idea.id == target.id)
+        .with_for_update()
+    ).one()
+    if state.merged_into_id is not None or state.stage_id == merged.id:
         raise InvalidInput(
             "That idea was itself merged; merge into the idea it was merged into.",
             field="target_id",
         )
-    return merged
+    if state.awaiting_approval:
+        raise InvalidInput(
+            "That idea is still waiting for a moderator's approval, so the people following "
+            "this one could not see it. Merge into a public idea, or approve that one first.",
+            field="target_id",
+        )
+    if state.hidden_at is not None:
+        raise InvalidInput(
+            "That idea is hidden by moderators, so the people following this one could not "
+            "see it. Merge into a visible idea, or restore that one first.",
+            field="target_id",
+        )
 
 
 def _move_votes(source: Idea, target: Idea) -> list[datetime]:
-    """Copy source's votes to target, once per person; returns when the copied ones were cast.
+    """Copy source's votes to target, once per person; returns when the copied counted ones
+    were cast.
 
+    A hidden vote (its voter's posts are hidden) moves hidden, so restoring them counts it
+    where it now is. A person's counted vote on source wins over their hidden one on target.
     The source's own votes stay until _count_merged_votes, which counts and removes them.
     """
-    # An alias keeps the "already on the target" subquery from correlating with the outer rows.
+    # An alias keeps the subqueries from correlating with the outer rows of the same table.
+    source_vote = aliased(Vote)
+    db.session.execute(
+        delete(Vote).where(
+            Vote.idea_id == target.id,
+            Vote.hidden_at.is_not(None),
+            Vote.user_id.in_(
+                select(source_vote.user_id).where(
+                    source_vote.idea_id == source.id, source_vote.hidden_at.is_(None)
+                )
+            ),
+        )
+    )
     target_vote = aliased(Vote)
     not_yet_voted = Vote.user_id.not_in(
         select(target_vote.user_id).where(target_vote.idea_id == target.id)
     )
     moved = db.session.scalars(
-        select(Vote.created_at).where(Vote.idea_id == source.id, not_yet_voted)
+        select(Vote.created_at).where(
+            Vote.idea_id == source.id, not_yet_voted, Vote.hidden_at.is_(None)
+        )
     ).all()
     db.session.execute(
         insert(Vote).from_select(
-            ["idea_id", "user_id", "created_at"],
-            select(literal(target.id), Vote.user_id, Vote.created_at).where(
+            ["idea_id", "user_id", "created_at", "hidden_at"],
+            select(literal(target.id), Vote.user_id, Vote.created_at, Vote.hidden_at).where(
                 Vote.idea_id == source.id, not_yet_voted
             ),
         )
@@ -212,7 +261,7 @@ def _count_merged_votes(
         .where(Idea.id == target.id)
         .values(
             vote_count=select(func.count(Vote.id))
-            .where(Vote.idea_id == target.id)
+            .where(Vote.idea_id == target.id, Vote.hidden_at.is_(None))
             .scalar_subquery(),
             trending_score=Idea.trending_score + gained,
             last_activity_at=now,

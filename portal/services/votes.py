@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from collections.abc import Collection
+from datetime import datetime
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, func, insert, select, update
 
 from portal.database import insert_ignoring_duplicates, rows_affected, upsert
 from portal.extensions import db
@@ -21,12 +24,17 @@ class VotingClosed(DomainError):
 
 
 def cast_vote(idea: Idea, user: User) -> bool:
-    """Vote for an idea (and follow it). Voting twice is one vote. True if a vote was added."""
+    """Vote for an idea (and follow it). Voting twice is one vote. True if a vote was added.
+
+    A vote of theirs hidden with their posts counts as no vote: voting again counts it anew.
+    """
     require(is_signed_in(user))
     if not idea.voting_open:
         raise VotingClosed
     now = utcnow()
-    added = insert_ignoring_duplicates(Vote, idea_id=idea.id, user_id=user.id, created_at=now)
+    added = insert_ignoring_duplicates(
+        Vote, idea_id=idea.id, user_id=user.id, created_at=now
+    ) or _count_hidden_vote_again(idea, user, now=now)
     if added:
         db.session.execute(
             update(Idea)
@@ -50,24 +58,42 @@ def cast_vote(idea: Idea, user: User) -> bool:
     return added
 
 
+def _count_hidden_vote_again(idea: Idea, user: User, *, now: datetime) -> bool:
+    """Turn this person's hidden vote on the idea into a vote cast now; True if there was one."""
+    return (
+        rows_affected(
+            update(Vote)
+            .where(Vote.idea_id == idea.id, Vote.user_id == user.id, Vote.hidden_at.is_not(None))
+            .values(hidden_at=None, created_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        == 1
+    )
+
+
 def withdraw_vote(idea: Idea, user: User) -> bool:
-    """Take a vote back. True if there was one."""
+    """Take a vote back. True if there was one that counted.
+
+    A hidden vote is removed too (so restoring their posts will not bring it back), but it
+    counted nowhere, so no count changes.
+    """
     require(is_signed_in(user))
     if not idea.voting_open:
         raise VotingClosed
-    cast_at = db.session.scalar(
+    removed = db.session.execute(
         delete(Vote)
         .where(Vote.idea_id == idea.id, Vote.user_id == user.id)
-        .returning(Vote.created_at)
-    )
-    if cast_at is None:
+        .returning(Vote.created_at, Vote.hidden_at)
+    ).one_or_none()
+    if removed is None or removed.hidden_at is not None:
         return False
     db.session.execute(
         update(Idea)
         .where(Idea.id == idea.id)
         .values(
             vote_count=Idea.vote_count - 1,
-            trending_score=Idea.trending_score - trending.weight_at(trending.VOTE_WEIGHT, cast_at),
+            trending_score=Idea.trending_score
+            - trending.weight_at(trending.VOTE_WEIGHT, removed.created_at),
         )
     )
     if user.organisation_id is not None:
@@ -82,25 +108,108 @@ def withdraw_vote(idea: Idea, user: User) -> bool:
 
 
 def recount_organisations(idea_ids: Collection[int] | Select[int]) -> None:
-    """Count again, from the votes, the organisations behind these ideas (a list or a select of
-    ids): after votes move in a merge, or a voter moves to another organisation."""
+    """Count again, from the counted votes, the organisations behind these ideas (a list or a
+    select of ids): after votes move in a merge, are hidden or restored, or a voter moves to
+    another organisation."""
     db.session.execute(delete(IdeaOrganisation).where(IdeaOrganisation.idea_id.in_(idea_ids)))
     db.session.execute(
         insert(IdeaOrganisation).from_select(
             ["idea_id", "organisation_id", "voters"],
             select(Vote.idea_id, User.organisation_id, func.count())
             .join(User, User.id == Vote.user_id)
-            .where(Vote.idea_id.in_(idea_ids), User.organisation_id.is_not(None))
+            .where(
+                Vote.idea_id.in_(idea_ids),
+                Vote.hidden_at.is_(None),
+                User.organisation_id.is_not(None),
+            )
             .group_by(Vote.idea_id, User.organisation_id),
         )
     )
 
 
+def recount_votes(idea_ids: Select[int]) -> None:
+    """Set vote_count from the counted votes, in SQL, for the ideas a select of ids names."""
+    counted = (
+        select(func.count(Vote.id))
+        .where(Vote.idea_id == Idea.id, Vote.hidden_at.is_(None))
+        .scalar_subquery()
+    )
+    db.session.execute(
+        update(Idea)
+        .where(Idea.id.in_(idea_ids))
+        .values(vote_count=counted)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def hide_votes_of(user: User) -> int:
+    """Take every vote of this person out of every count (their posts are being hidden).
+
+    Each idea loses exactly what the votes added: one vote each, their trending weight from
+    when they were cast, and their organisation. Returns how many votes were hidden.
+    """
+    hidden = db.session.execute(
+        update(Vote)
+        .where(Vote.user_id == user.id, Vote.hidden_at.is_(None))
+        .values(hidden_at=utcnow())
+        .returning(Vote.idea_id, Vote.created_at)
+        .execution_options(synchronize_session=False)
+    ).all()
+    _recount_after_hiding_or_restoring(user, [(row.idea_id, row.created_at) for row in hidden], -1)
+    return len(hidden)
+
+
+def restore_votes_of(user: User) -> int:
+    """Count this person's hidden votes again, where they now are; how many were restored."""
+    restored = db.session.execute(
+        update(Vote)
+        .where(Vote.user_id == user.id, Vote.hidden_at.is_not(None))
+        .values(hidden_at=None)
+        .returning(Vote.idea_id, Vote.created_at)
+        .execution_options(synchronize_session=False)
+    ).all()
+    _recount_after_hiding_or_restoring(
+        user, [(row.idea_id, row.created_at) for row in restored], +1
+    )
+    return len(restored)
+
+
+def _recount_after_hiding_or_restoring(
+    user: User, changed: list[tuple[int, datetime]], sign: int
+) -> None:
+    """The counts of the ideas whose votes by user were just hidden (sign -1) or restored (+1).
+
+    vote_count and the organisations are counted again from the votes; the trending score,
+    a running sum that cannot be recounted, moves by exactly the votes' weights.
+    """
+    if not changed:
+        return
+    weights: dict[int, list[float]] = defaultdict(list)
+    for idea_id, cast_at in changed:
+        weights[idea_id].append(trending.weight_at(trending.VOTE_WEIGHT, cast_at))
+    ideas = Idea.__table__
+    assert isinstance(ideas, Table)  # typed as any FROM clause; an executemany needs the Table
+    db.session.execute(
+        update(ideas)
+        .where(ideas.c.id == bindparam("idea"))
+        .values(trending_score=ideas.c.trending_score + bindparam("change")),
+        [{"idea": idea_id, "change": sign * math.fsum(w)} for idea_id, w in weights.items()],
+    )
+    voted_for = select(Vote.idea_id).where(Vote.user_id == user.id)
+    recount_votes(voted_for)
+    recount_organisations(voted_for)
+
+
 def has_voted(idea: Idea, user: User) -> bool:
+    """Whether their vote counts here (a hidden vote is, to everyone, no vote)."""
     if not is_signed_in(user):
         return False
     return (
-        db.session.scalar(select(Vote.id).where(Vote.idea_id == idea.id, Vote.user_id == user.id))
+        db.session.scalar(
+            select(Vote.id).where(
+                Vote.idea_id == idea.id, Vote.user_id == user.id, Vote.hidden_at.is_(None)
+            )
+        )
         is not None
     )
 

@@ -5,7 +5,7 @@ bring back exactly the posts it hid. Ideas and comments now remember that they w
 their author's posts, and a vote can be hidden (counted nowhere) and restored.
 
 Revision ID: 3f8a1c6d2b70
-Revises: 59b4a7d9bf4b
+Revises: 3f6d2b8e1c47
 Create Date: 2026-12-07 07:00:00.000000
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '3f8a1c6d2b70'
-down_revision = '59b4a7d9bf4b'
+down_revision = '3f6d2b8e1c47'
 branch_labels = None
 depends_on = None
 

@@ -705,8 +705,7 @@ def _cursor(value) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-JUNK_CURSORS = [
-    "",
+JUNK_CURSORS = [  # an empty one is no cursor at all: the first page
     "not-a-cursor",
     "!!!!",
     "%00",

@@ -38,8 +38,8 @@ def home() -> ResponseReturnValue:
         page = idea_lists.list_ideas(
             filters,
             viewer=current_user,
-            after=request.args.get("after"),
-            before=request.args.get("before"),
+            after=request.args.get("after") or None,  # empty, as everywhere, is not given
+            before=request.args.get("before") or None,
         )
     except ValueError:
         abort(400, "That page link is not valid any more. Start again from the first page.")

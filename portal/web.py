@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import date
 from functools import wraps
 from typing import Any, ParamSpec
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import abort, jsonify, make_response, redirect, request, url_for
 from flask.typing import ResponseReturnValue
@@ -74,19 +76,79 @@ def safe_next(target: str | None, default_endpoint: str = "main.home") -> str:
     return url_for(default_endpoint)
 
 
-def parse_number(text: str | None, *, maximum: int = 2**31 - 1) -> int | None:
-    """A whole number in ASCII digits (not superscripts or other scripts) up to maximum, or None."""
-    if text and len(text) <= 10 and text.isascii() and text.isdigit():
-        value = int(text)
-        return value if value <= maximum else None
-    return None
+ID_MAX = 2**31 - 1  # ids are 32-bit integers: a larger number names nothing, on any database
+
+
+def parse_number(text: str | None, *, maximum: int = ID_MAX) -> int | None:
+    """A whole number from 0 to maximum in ASCII digits (not superscripts or other scripts),
+    or None. Never int() of a long string: a thousand digits would cost time and name nothing."""
+    if not (text and text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(maximum)):
+        return None
+    value = int(digits)
+    return value if value <= maximum else None
+
+
+# The query parameters of a page: absent or empty means "not given" (a filter form sends its
+# empty fields); a value that is not what the parameter takes is a 400 that names it, because
+# quietly ignoring "since=yesterday" would show a list that looks filtered and is not. Choices
+# (a sort, a stage's slug) are different: an unknown one falls back to the default, as an old
+# link to a stage renamed since should still show something.
+
+
+def number_arg(name: str, *, maximum: int = ID_MAX) -> int | None:
+    """The query parameter name as a whole number from 1 to maximum, or None if not given."""
+    text = request.args.get(name, "")
+    if text == "":
+        return None
+    number = parse_number(text, maximum=maximum)
+    if not number:  # None, or 0: pages and ids start at 1
+        abort(400, f"The “{name}” in the address must be a whole number from 1 to {maximum:,}.")
+    return number
+
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def date_arg(name: str) -> date | None:
+    """The query parameter name as a day written YYYY-MM-DD, or None if not given."""
+    text = request.args.get(name, "")
+    if text == "":
+        return None
+    if _ISO_DAY.fullmatch(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:  # 2026-02-30, month 13, year 0
+            pass
+    abort(
+        400,
+        f"The “{name}” in the address must be a day that exists, written as YYYY-MM-DD "
+        "(for example 2026-03-31).",
+    )
+
+
+def url_with_query(endpoint: str, **changes: str | int | None) -> str:
+    """endpoint's address with this request's query string, changed (None removes a name).
+
+    url_for(endpoint, **request.args) would hand the visitor's names to url_for itself:
+    ?_scheme=x or ?endpoint=x made it raise, and ?_external=1 gave an absolute link.
+    """
+    args = request.args.to_dict(flat=False)
+    for name, value in changes.items():
+        args.pop(name, None)
+        if value is not None:
+            args[name] = [str(value)]
+    query = urlencode([(name, value) for name, values in args.items() for value in values])
+    return url_for(endpoint) + (f"?{query}" if query else "")
 
 
 class IdConverter(IntegerConverter):
     """A database id in a URL: 1 up to the largest 32-bit integer, so huge numbers are 404s."""
 
     def __init__(self, url_map: Map, **_kwargs: Any) -> None:  # a URL's own min/max: ignored
-        super().__init__(url_map, min=1, max=2**31 - 1)
+        super().__init__(url_map, min=1, max=ID_MAX)
 
 
 def refuse_nul_bytes() -> None:

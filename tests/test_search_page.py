@@ -172,7 +172,7 @@ def test_few_results_have_no_pager(client, post):
 
 
 @pytest.mark.parametrize(
-    "page", ["0", "-1", "abc", "51", "1.5", "", " 2", "1e3", "99999999999999999999", "²"]
+    "page", ["0", "-1", "abc", "51", "1.5", " 2", "1e3", "99999999999999999999", "²"]
 )
 def test_junk_page_numbers_are_a_clean_400(client, post, page):
     post("Dark mode", "Eyes.")

@@ -18,6 +18,7 @@ from portal.models import Idea
 from portal.services import comments, ideas, pipeline, triage
 
 from .conftest import sign_in_client
+from .helpers import page_text
 
 NOTE = "We are sizing this with three customers and will report back next month."
 AWAITING, OVERDUE = "awaiting", "overdue"
@@ -398,20 +399,31 @@ def test_filters_narrow_both_lists(mixed_queue, pm_client, filters, awaiting, ov
 
 
 @pytest.mark.parametrize(
+    "junk", [{"stage": "nonsense"}, {"stage": "new' --"}, {"category": ""}, {"owner": ""}]
+)
+def test_unknown_stages_and_empty_filters_are_ignored(mixed_queue, pm_client, junk):
+    assert queue_page(pm_client, **junk) == EVERYTHING
+    assert csv_lists(queue_csv(pm_client, **junk)) == EVERYTHING
+
+
+@pytest.mark.parametrize(
     "junk",
     [
         {"category": "abc"},
         {"category": "1 OR 1=1"},
-        {"stage": "nonsense"},
-        {"stage": "new' --"},
         {"organisation": "-1"},
         {"organisation": "99999999999999999999"},
         {"category": "²"},
+        {"owner": "someone"},
     ],
 )
-def test_junk_filters_are_ignored(mixed_queue, pm_client, junk):
-    assert queue_page(pm_client, **junk) == EVERYTHING
-    assert csv_lists(queue_csv(pm_client, **junk)) == EVERYTHING
+def test_junk_numbers_are_a_clean_400_that_names_the_filter(mixed_queue, pm_client, junk):
+    """A list that looks filtered and is not would mislead: say what was wrong instead."""
+    ((name, _value),) = junk.items()
+    for path in ("/team/triage", "/team/triage.csv"):
+        response = pm_client.get(path, query_string=junk)
+        assert response.status_code == 400
+        assert f"The “{name}” in the address must be a whole number" in page_text(response)
 
 
 def test_unknown_category_or_organisation_shows_nothing(mixed_queue, pm_client):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -32,17 +30,13 @@ from portal.permissions import (
 )
 from portal.services import audit_log, catalog, moderation, organisations, users
 from portal.services.errors import InvalidInput
-from portal.web import client_ip, parse_number, role_required
+from portal.web import client_ip, date_arg, number_arg, parse_number, role_required
 
 PER_PAGE = 25
 
 
 def _page_arg() -> int:
-    page = request.args.get("page", "1")
-    number = parse_number(page, maximum=100_000)
-    if not number:
-        abort(400, "The page number must be a whole number from 1.")
-    return number
+    return number_arg("page", maximum=100_000) or 1
 
 
 @bp.route("/users")
@@ -323,19 +317,12 @@ def reinstate_stage(stage_id: int) -> BaseResponse:
 
 
 def _audit_filters() -> audit_log.AuditFilters:
-    def day(name: str) -> date | None:
-        raw = request.args.get(name, "")
-        try:
-            return date.fromisoformat(raw) if raw else None
-        except ValueError:
-            abort(400, f"Write the {name} date as YYYY-MM-DD.")
-
     action = request.args.get("action", "")
     return audit_log.AuditFilters(
         action=action if action in audit_log.actions() else None,
         actor=request.args.get("actor", "")[:100],
-        since=day("since"),
-        until=day("until"),
+        since=date_arg("since"),
+        until=date_arg("until"),
     )
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import abort, render_template, request
+from flask import render_template, request
 from flask.typing import ResponseReturnValue
 
 from portal.cache import cached_page
 from portal.ideas import bp
 from portal.services.search import search_ideas
-from portal.web import parse_number
+from portal.web import number_arg
 
 SEARCH_PER_PAGE = 20
 SEARCH_MAX_PAGE = 50  # past a thousand results, a better query beats more pages
@@ -18,10 +18,7 @@ SEARCH_MAX_PAGE = 50  # past a thousand results, a better query beats more pages
 @cached_page
 def search() -> ResponseReturnValue:
     text = request.args.get("q", "").strip()[:200]
-    page_arg = request.args.get("page", "1")
-    page = parse_number(page_arg, maximum=SEARCH_MAX_PAGE)
-    if not page:
-        abort(400, f"The page number must be a whole number from 1 to {SEARCH_MAX_PAGE}.")
+    page = number_arg("page", maximum=SEARCH_MAX_PAGE) or 1
     results = (
         search_ideas(text, limit=SEARCH_PER_PAGE, offset=(page - 1) * SEARCH_PER_PAGE)
         if text

@@ -11,7 +11,7 @@ from portal.models import Stage
 from portal.services import catalog, idea_lists
 from portal.services import roadmap as roadmap_service
 from portal.services.settings import get_setting
-from portal.web import parse_number
+from portal.web import number_arg
 
 
 def _filters_from_args(stages: list[Stage]) -> idea_lists.IdeaFilters:
@@ -19,11 +19,10 @@ def _filters_from_args(stages: list[Stage]) -> idea_lists.IdeaFilters:
     sort = args.get("sort", "trending")
     stage = args.get("stage", "open")
     stage_slugs = {s.slug for s in stages}
-    category = args.get("category", "")
     return idea_lists.IdeaFilters(
         sort=sort if sort in idea_lists.SORTS else "trending",
         stage=stage if stage in {"open", "closed", "all"} | stage_slugs else "open",
-        category_id=parse_number(category),
+        category_id=number_arg("category"),
         mine=args.get("mine") == "1",
         voted=args.get("voted") == "1",
         following=args.get("following") == "1",
@@ -39,8 +38,8 @@ def home() -> ResponseReturnValue:
         page = idea_lists.list_ideas(
             filters,
             viewer=current_user,
-            after=request.args.get("after"),
-            before=request.args.get("before"),
+            after=request.args.get("after") or None,  # empty, as everywhere, is not given
+            before=request.args.get("before") or None,
         )
     except ValueError:
         abort(400, "That page link is not valid any more. Start again from the first page.")

@@ -47,8 +47,8 @@ def _query(filters: AuditFilters) -> Select[AuditEvent]:
         )
     if filters.since:
         stmt = stmt.where(AuditEvent.created_at >= _start_of(filters.since))
-    if filters.until:
-        stmt = stmt.where(AuditEvent.created_at < _start_of(filters.until) + timedelta(days=1))
+    if filters.until and filters.until < date.max:  # no day follows 9999-12-31: no bound
+        stmt = stmt.where(AuditEvent.created_at < _start_of(filters.until + timedelta(days=1)))
     return stmt
 
 

@@ -17,17 +17,17 @@ from portal.services.dashboard import dashboard as build_dashboard
 from portal.services.errors import InvalidInput
 from portal.team import bp
 from portal.team.forms import BulkMoveForm
-from portal.web import client_ip, parse_number, role_required
+from portal.web import client_ip, number_arg, parse_number, role_required
 
 
 def _filters(stages: list[Stage]) -> triage.TriageFilters:
     stage = request.args.get("stage", "")
-    owner = request.args.get("owner", "")
+    me = request.args.get("owner") == "me"
     return triage.TriageFilters(
-        category_id=parse_number(request.args.get("category")),
+        category_id=number_arg("category"),
         stage=stage if stage in {s.slug for s in stages} else None,
-        organisation_id=parse_number(request.args.get("organisation")),
-        owner_id=current_user.id if owner == "me" else parse_number(owner),
+        organisation_id=number_arg("organisation"),
+        owner_id=current_user.id if me else number_arg("owner"),
     )
 
 

@@ -172,6 +172,33 @@ def test_titles_lose_invisible_and_bidi_characters(app):
     assert text.title == "Export reports to Excel"
 
 
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        # A zero-width non-joiner is part of how Persian is written; emoji are built with ZWJ
+        # and a variation selector picks the emoji form of a heart.
+        ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 export", None),
+        ("\U0001f469\u200d\U0001f4bb Export for developers", None),
+        ("\u2764\ufe0f Export reports", None),
+        ("\u0915\u094d\u200d\u0937 export report", None),
+        # Between Latin letters, or doubled, or at an edge, they only hide things.
+        ("Ex\u200dport reports", "Export reports"),
+        ("\u200dExport\u200c\u200c reports\ufe0f\ufe0f", "Export reports"),
+    ],
+)
+def test_joiners_stay_only_where_they_shape_what_is_shown(app, typed, kept):
+    text = validation.clean_idea_text(typed, "A problem.", "")
+
+    assert text.title == (kept or typed)
+
+
+def test_a_joiner_hides_no_staff_word_in_a_name(client):
+    response = sign_up(client, "joiner@example.com", "Alex Ad\u200dmin")
+
+    assert STAFF_MESSAGE in page_text(response)
+    assert stored_name("joiner@example.com") is None
+
+
 @pytest.mark.parametrize("title", ["\u200b" * 10, "\u202e\u202c" * 5, "\u3164" * 8])
 def test_a_title_with_nothing_visible_is_refused(app, title):
     with pytest.raises(InvalidInput) as refused:

@@ -28,13 +28,54 @@ def without_control_characters(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+# Joiners and variation selectors that do show: U+200C/U+200D between letters shape Persian and
+# Indic words (می‌خواهم), U+200D joins emoji (👩‍💻), and a variation selector after a symbol
+# picks its emoji or text form (❤️). Anywhere else they only hide things.
+_JOINERS = frozenset("\u200c\u200d")
+_SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+
+
+def _shows(c: str) -> bool:
+    return unicodedata.category(c)[0] in "LMNS"
+
+
+def _joined(before: str, after: str) -> bool:
+    """A joiner between these two shapes something: both show, and they are not both Latin
+    (or Greek) letters, where it changes nothing a reader sees and only makes two names that
+    look alike differ."""
+    return _shows(before) and _shows(after) and max(ord(before), ord(after)) >= 0x0370
+
+
+def _selectable(c: str) -> bool:
+    """A variation selector after this character picks a form of it: a symbol or digit (❤️,
+    keycaps) or an ideograph (CJK variants), not a letter of an alphabet."""
+    return unicodedata.category(c)[0] in "SN" or (ord(c) >= 0x2E80 and _shows(c))
+
+
+def _without_invisible(text: str) -> str:
+    kept: list[str] = []
+    for i, c in enumerate(text):
+        if c in _JOINERS:
+            if kept and i + 1 < len(text) and _joined(kept[-1], text[i + 1]):
+                kept.append(c)
+            continue
+        if _SELECTOR.match(c):
+            if kept and _selectable(kept[-1]):
+                kept.append(c)
+            continue
+        if not _INVISIBLE.match(c):
+            kept.append(c)
+    return "".join(kept)
+
+
 def clean_line(text: str | None) -> str:
     """A name or title as it is stored: in NFKC form (fullwidth and other compatibility forms
     become plain letters), without control, invisible or bidirectional characters, and with its
     spaces collapsed to single ones. Every one-line name and title people type goes through it.
+    Joiners and variation selectors stay only where they shape what is shown (_JOINERS).
     """
     text = unicodedata.normalize("NFKC", without_control_characters(text or ""))
-    return " ".join(_INVISIBLE.sub("", text).split())
+    return " ".join(_without_invisible(text).split())
 
 
 def visible_length(text: str) -> int:
@@ -55,7 +96,7 @@ _LOOKALIKES = str.maketrans(
 def skeleton(text: str) -> str:
     """What a line looks like, for comparing: NFKC, case-folded, accents dropped, letters that
     look Latin made Latin, and words run together in camel case ("AlexAdmin") split apart."""
-    line = clean_line(text)
+    line = _INVISIBLE.sub("", clean_line(text))  # "Ad\u200dmin" reads as "Admin"
     split = "".join(
         f" {c}" if i and line[i - 1].islower() and c.isupper() else c for i, c in enumerate(line)
     )

@@ -968,7 +968,7 @@ def test_suspending_with_hide_content_hides_everything_they_posted(
         data={"reason": "Posting adverts", "hide_content": "y"},
     )
     assert response.status_code == 303
-    assert "Everything they posted is hidden." in page_text(
+    assert "Everything they posted is hidden, and their votes count nowhere." in page_text(
         client.get(response.headers["Location"])
     )
 
@@ -1439,7 +1439,7 @@ def test_restoring_their_posts_puts_every_count_back_exactly(client, admin, spam
 
     response = client.post(f"/admin/users/{w.spammer.id}/restore-content")
     assert response.status_code == 303
-    assert "Restored 1 idea, 1 comment and 5 votes of Spam Person's." in page_text(
+    assert "Spam Person's posts and votes are back: 1 idea, 1 comment and 5 votes." in page_text(
         client.get(response.headers["Location"])
     )
 

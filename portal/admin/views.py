@@ -130,7 +130,11 @@ def suspend(user_id: int) -> ResponseReturnValue:
             hide_content=form.hide_content.data,
         ),
         success=f"{user.display_name} is suspended and signed out everywhere."
-        + (" Everything they posted is hidden." if form.hide_content.data else ""),
+        + (
+            " Everything they posted is hidden, and their votes count nowhere."
+            if form.hide_content.data
+            else ""
+        ),
         redirect_to=url_for("admin.user_detail", user_id=user.id),
     )
     return done or _render_user(user, suspend_form=form, status=400)
@@ -158,8 +162,9 @@ def restore_content(user_id: int) -> BaseResponse:
     restored = moderation.restore_everything_by(user, actor=current_user, ip=client_ip())
     db.session.commit()
     flash(
-        f"Restored {_counted(restored.ideas, 'idea')}, {_counted(restored.comments, 'comment')} "
-        f"and {_counted(restored.votes, 'vote')} of {user.display_name}'s.",
+        f"{user.display_name}'s posts and votes are back: "
+        f"{_counted(restored.ideas, 'idea')}, {_counted(restored.comments, 'comment')} "
+        f"and {_counted(restored.votes, 'vote')}.",
         "success",
     )
     return redirect(url_for("admin.user_detail", user_id=user.id), code=303)

@@ -388,10 +388,24 @@ def user_for_reset_token(token: str) -> User:
 
 
 def reset_password(token: str, new_password: str, *, ip: str | None) -> User:
-    """Use a reset link once: set the password and end every session of the account."""
+    """Use a reset link once: set the password and end every session of the account. Of two
+    requests racing with one link, one wins, as with a confirmation link."""
     user = user_for_reset_token(token)
     check_password(new_password, email=user.email, display_name=user.display_name)
-    user.password_hash = hash_password(new_password)
+    password_hash = hash_password(new_password)  # before the write: argon2 takes a while
+    used = rows_affected(
+        update(User)
+        .where(
+            User.id == user.id,
+            User.reset_token_hash == _token_hash(token),
+            User.reset_token_expires_at > utcnow(),
+        )
+        .values(reset_token_hash=None, reset_token_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if used != 1:
+        raise InvalidToken("This reset link is invalid, has expired or has already been used.")
+    user.password_hash = password_hash
     user.end_emailed_links()
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()  # the link proved they read this mailbox

@@ -97,11 +97,13 @@ def test_markdown_renders_the_longest_hostile_text_within_a_tenth_of_a_second(na
 
     render_markdown.cache_clear()
     times = []
-    for _ in range(3):  # the best of three: the machine's other work is not the renderer's
+    for _ in range(3):
         render_markdown.cache_clear()
-        start = time.perf_counter()
+        # The time this thread spent working, best of three: what the renderer costs, not what
+        # the machine's other processes (the rest of the suite, in parallel) cost it.
+        start = time.thread_time()
         html = render_markdown(source)
-        times.append(time.perf_counter() - start)
+        times.append(time.thread_time() - start)
 
     assert min(times) < BOUND, f"{name}: {min(times):.3f} s"
     assert isinstance(html, Markup)
@@ -113,9 +115,9 @@ def test_the_idea_page_with_the_worst_text_answers_quickly(client, make_idea):
     idea = make_idea("Brackets everywhere", problem=worst, solution=worst.replace("![", "[!"))
     render_markdown.cache_clear()
 
-    start = time.perf_counter()
+    start = time.thread_time()  # this thread's work: the request runs in it
     response = client.get(f"/ideas/{idea.id}")
-    elapsed = time.perf_counter() - start
+    elapsed = time.thread_time() - start
 
     assert response.status_code == 200
     assert "![![![" in response.text

@@ -70,12 +70,13 @@ class Defaults:
     # address is shared by everyone behind it (an office NAT, a school, a mobile carrier), so
     # limits per address are generous and only stop scripts; the limits that stop abuse are per
     # person (accounts need a confirmed email first) and by content (links, repeated text).
-    # Fixed windows: a limit "N/minute" lets N through in any one clock minute.
+    # Fixed windows, each begun by the first hit it counts: "6/minute" lets six through at once,
+    # then asks to wait for the rest of that minute (the page and Retry-After say how long).
     #
     # Failed sign-ins only (a successful one costs nothing). An office signing in on launch
-    # morning fails a few times a minute at most (and whoever meets the limit is told to wait
-    # under a minute); a script trying passwords over many accounts from one address is held
-    # to 100 an hour.
+    # morning fails a few times a minute at most; were seven to mistype in one minute, the
+    # seventh waits under a minute and is told so. A script trying passwords over many
+    # accounts from one address is held to 100 an hour.
     LIMIT_SIGN_IN_PER_IP = "6/minute;100/hour"
     # Nobody mistypes their own password ten times in an hour (they reset it sooner); guessing
     # one account's password is held to 10 tries an hour.
@@ -123,7 +124,9 @@ class Defaults:
     # next day.
     NEW_ACCOUNT_MAX_LINKS = 5
     # The same text twice from one person: a double-click, a resent form or a copy-paste run.
-    # Five minutes catches those; the refusal says to reload the page or change the text.
+    # Five minutes catches those; the refusal says to reload the page or change the text. A
+    # short reply ("Thanks!") counts as repeated only in the same conversation
+    # (portal.services.abuse.SHORT_REPLY), so saying it in two threads is never refused.
     DUPLICATE_WINDOW = timedelta(minutes=5)
     FORM_MIN_SECONDS = 3
     FORM_MAX_SECONDS = 6 * 3600

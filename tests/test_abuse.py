@@ -1148,3 +1148,13 @@ def test_with_memory_storage_two_apps_do_not_share_limits(make_worker, make_user
 
     assert response.status_code == 303
     assert count(Idea) == 2
+
+
+def test_the_sign_in_page_says_how_long_to_wait(client, app, clock):
+    app.config["LIMIT_SIGN_IN_PER_IP"] = Defaults.LIMIT_SIGN_IN_PER_IP
+    address = {"REMOTE_ADDR": "10.77.0.9"}
+    guess = {"email": "nobody@example.com", "password": "a wrong guess"}
+    answers = [client.post("/sign-in", data=guess, environ_base=address) for _ in range(7)]
+    assert [r.status_code for r in answers] == [200] * 6 + [429]
+    wait = answers[-1].headers["Retry-After"]
+    assert f"Too many sign-in attempts. Wait {wait} seconds and try again" in page_text(answers[-1])

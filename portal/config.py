@@ -65,26 +65,68 @@ class Defaults:
     RATELIMIT_KEY_PREFIX = "portal"
     # RATELIMIT_FAIL_ON_FIRST_BREACH is not a setting: the limiter checks every limit of a
     # route, so Retry-After names the longest wait (portal.extensions).
-    LIMIT_SIGN_IN_PER_IP = "6/minute;30/hour"
+    #
+    # Every default is set so that normal use never meets it and abuse still does. A limit per
+    # address is shared by everyone behind it (an office NAT, a school, a mobile carrier), so
+    # limits per address are generous and only stop scripts; the limits that stop abuse are per
+    # person (accounts need a confirmed email first) and by content (links, repeated text).
+    # Fixed windows, each begun by the first hit it counts: "6/minute" lets six through at once,
+    # then asks to wait for the rest of that minute (the page and Retry-After say how long).
+    #
+    # Failed sign-ins only (a successful one costs nothing). An office signing in on launch
+    # morning fails a few times a minute at most; were seven to mistype in one minute, the
+    # seventh waits under a minute and is told so. A script trying passwords over many
+    # accounts from one address is held to 100 an hour.
+    LIMIT_SIGN_IN_PER_IP = "6/minute;100/hour"
+    # Nobody mistypes their own password ten times in an hour (they reset it sooner); guessing
+    # one account's password is held to 10 tries an hour.
     LIMIT_SIGN_IN_PER_ACCOUNT = "10/hour"
-    LIMIT_SIGN_UP_PER_IP = "3/day"
-    LIMIT_EMAIL_PER_IP = "5/hour"
-    # Per person; the team is exempt. Figures from Discourse's defaults (SECURITY.md item 22):
-    # a new account may post 3 ideas in its first day, 2 minutes apart.
-    LIMIT_IDEAS = "1/15seconds;20/day"
-    LIMIT_IDEAS_NEW_ACCOUNT = "1/2minutes;3/day"
-    LIMIT_COMMENTS = "1/5seconds;200/day"
-    LIMIT_COMMENTS_NEW_ACCOUNT = "1/30seconds;10/day"
-    LIMIT_VOTES = "50/day"
-    LIMIT_REPORTS = "20/day"
+    # Accounts made (and confirmation emails sent) from one address. A whole office signing up
+    # on launch day behind one NAT: a room of 20 at once, dozens in the hour, up to 200 in the
+    # day. A script making accounts is stopped at 60 an hour, and each account still needs its
+    # email confirmed before it can post, and is then held by the new-account limits below.
+    LIMIT_SIGN_UP_PER_IP = "20/minute;60/hour;200/day"
+    # "Send the confirmation again" and "forgot password" from one address: an office where a
+    # few people a minute lose their link or password never meets it; mail-bombing someone's
+    # inbox through the portal is held to 20 messages an hour.
+    LIMIT_EMAIL_PER_IP = "5/minute;20/hour;50/day"
+    # Per person; the team is exempt. Writing an idea (title, problem, the "is it one of these?"
+    # step) takes more than 15 seconds, and a customer emptying a workshop's list posts a dozen
+    # or so in a day; a flood is stopped at once.
+    LIMIT_IDEAS = "1/15seconds;30/day"
+    # A new customer (first NEW_ACCOUNT_PERIOD) bringing their backlog on launch day posts a few
+    # ideas in a row and under ten in the day; a throwaway spam account gets 10 and no more.
+    LIMIT_IDEAS_NEW_ACCOUNT = "1/30seconds;10/day"
+    # A lively thread: short replies ("Same here", "Thanks!") a few seconds apart, several in a
+    # minute, never 10; a script posting on every idea is stopped within a minute.
+    LIMIT_COMMENTS = "10/minute;200/day"
+    # New accounts: replying every ~4 s a few times in a lively thread passes (6 in any minute);
+    # 50 in a first day is more than any genuine newcomer writes, and less than a spam run needs.
+    LIMIT_COMMENTS_NEW_ACCOUNT = "6/minute;50/day"
+    # Going through the list on a first visit and voting for everything that matters: well
+    # under 30 a minute and 200 a day. Withdrawing costs nothing. Scripted vote churn (vote,
+    # withdraw, vote again to lift trending) is stopped at 30 a minute.
+    LIMIT_VOTES = "30/minute;200/day"
+    # Someone helpfully reporting a wave of spam reports a few a minute; flooding the
+    # moderators' queue is stopped at 10 a minute and 50 a day.
+    LIMIT_REPORTS = "10/minute;50/day"
 
     # Spam resistance. An account is "new" for its first hours; new accounts may put only a few
     # links in a post. The same text from one person is refused within DUPLICATE_WINDOW.
     # Forms with a honeypot refuse a submission sent sooner than FORM_MIN_SECONDS after the
     # form was shown (bots fill forms instantly), or later than FORM_MAX_SECONDS, and each
     # showing of the form may be sent once (portal.forms.bot_problem); 0 switches all that off.
+    #
+    # A day: long enough that a throwaway account made for spam is still new when it posts.
     NEW_ACCOUNT_PERIOD = timedelta(hours=24)
-    NEW_ACCOUNT_MAX_LINKS = 2
+    # A genuine idea links a spec, a screenshot and a competitor's page at most; link-farm spam
+    # carries many more. A newcomer over the limit is told, keeps the text, and can post it the
+    # next day.
+    NEW_ACCOUNT_MAX_LINKS = 5
+    # The same text twice from one person: a double-click, a resent form or a copy-paste run.
+    # Five minutes catches those; the refusal says to reload the page or change the text. A
+    # short reply ("Thanks!") counts as repeated only in the same conversation
+    # (portal.services.abuse.SHORT_REPLY), so saying it in two threads is never refused.
     DUPLICATE_WINDOW = timedelta(minutes=5)
     FORM_MIN_SECONDS = 3
     FORM_MAX_SECONDS = 6 * 3600

@@ -1,6 +1,19 @@
-"""Demo data for `make run`: organisations, customers, the product team and an admin."""
+"""Demo data for `make run`: organisations, customers, the product team and an admin, and six
+months of history that make the portal look lived in on first run.
+
+The history is told through the services with the clock set to each moment (clock_at), so
+every count, trending score, promise ("next answer due") and timeline is what the live portal
+would have computed. It is deterministic: the same people vote at the same offsets from the
+moment of loading, chosen by a seeded random generator.
+"""
 
 from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -8,7 +21,6 @@ from sqlalchemy import select, update
 from portal.config import instance_secret
 from portal.extensions import db
 from portal.models import (
-    NEW_SLUG,
     Category,
     Idea,
     Notification,
@@ -19,8 +31,8 @@ from portal.models import (
     Role,
     User,
 )
-from portal.models.types import utcnow
-from portal.services import accounts, catalog, comments, ideas, pipeline, votes
+from portal.models.types import clock_at, utcnow
+from portal.services import accounts, catalog, comments, ideas, outcomes, pipeline, votes
 from portal.services.settings import get_setting, set_setting
 
 ORGANISATIONS = [
@@ -71,17 +83,19 @@ def load_demo() -> bool:
             db.session.add(Organisation(name=name, domains=[OrganisationDomain(domain=domain)]))
     db.session.flush()
     password = demo_password()
-    for email, name, role in PEOPLE:
-        if accounts.find_user_by_email(email) is None:
-            accounts.create_user(
-                email=email,
-                display_name=name,
-                password=password,
-                role=role,
-                verified=True,
-                accepted_guidelines=True,
-            )
-    _load_ideas()
+    now = utcnow()
+    with clock_at(now - timedelta(days=HISTORY_DAYS)):  # everyone joined before the history
+        for email, name, role in PEOPLE:
+            if accounts.find_user_by_email(email) is None:
+                accounts.create_user(
+                    email=email,
+                    display_name=name,
+                    password=password,
+                    role=role,
+                    verified=True,
+                    accepted_guidelines=True,
+                )
+    _load_history(now)
     _no_email_about_the_past()
     set_setting("demo_loaded_at", utcnow().isoformat(), actor=None)
     return True
@@ -97,112 +111,306 @@ def _no_email_about_the_past() -> None:
     db.session.execute(
         update(Notification).where(Notification.digested_at.is_(None)).values(digested_at=utcnow())
     )
+    # What happened more than a few days ago has been seen; the latest is still new.
+    db.session.execute(
+        update(Notification)
+        .where(Notification.created_at < utcnow() - timedelta(days=3))
+        .values(read_at=Notification.created_at)
+    )
 
 
 CATEGORIES = ["Reporting", "Integrations", "Mobile app", "Administration", "Notifications"]
 
-# (title, category, author email, stage, problem, solution, voter count)
-IDEAS = [
-    (
-        "Export reports to Excel with formatting",
-        "Reporting",
-        "ana@northwind.example",
-        "planned",
-        "Every month our finance team copies the revenue report into Excel by hand and fixes the "
-        "number formats. It takes half a day and mistakes slip in.",
-        "An **Export to Excel** button that keeps currencies, dates and column widths.",
-        11,
-    ),
-    (
-        "Single sign-on with Azure AD",
-        "Administration",
-        "dmitri@globex.example",
-        "in_progress",
-        "We have 400 people using the product and IT has to create and remove every account by "
-        "hand. Leavers keep access for weeks.",
-        "SAML or OIDC sign-in with Azure AD, and automatic deprovisioning.",
-        9,
-    ),
-    (
-        "Dark mode for the dashboard",
-        "Mobile app",
-        "chloe@northwind.example",
-        "under_review",
-        "Our support team works night shifts and the bright dashboard is tiring on the eyes.",
-        "",
-        7,
-    ),
-    (
-        "Slack notifications when a deal changes stage",
-        "Integrations",
-        "emma@globex.example",
-        "new",
-        "Sales managers live in Slack and miss stage changes until the weekly review.",
-        "Post a message to a chosen channel when a deal moves.",
-        5,
-    ),
-    (
-        "Scheduled email of the weekly summary",
-        "Reporting",
-        "george@initech.example",
-        "shipped",
-        "Our managers never log in; they want the summary in their inbox on Monday morning.",
-        "",
-        8,
-    ),
-    (
-        "Bulk edit of customer records",
-        "Administration",
-        "ivan@umbra-health.example",
-        "new",
-        "After a reorganisation we had to reassign 300 accounts one by one.",
-        "Select many records and change the owner or a field in one go.",
-        4,
-    ),
-    (
-        "Offline mode for field visits",
-        "Mobile app",
-        "julia@umbra-health.example",
-        "declined",
-        "Our nurses visit patients in areas with no signal and cannot record visits.",
-        "",
-        3,
-    ),
-    (
-        "Webhook when an invoice is paid",
-        "Integrations",
-        "kofi@freelance.example",
-        "new",
-        "I reconcile payments in my own accounting tool and have to check the portal daily.",
-        "",
-        2,
-    ),
-    (
-        "Two-factor authentication with hardware keys",
-        "Administration",
-        "farah@globex.example",
-        "planned",
-        "Our security policy requires phishing-resistant second factors for every SaaS tool.",
-        "Support WebAuthn security keys alongside authenticator apps.",
-        6,
-    ),
-]
+HISTORY_DAYS = 180  # the history begins about six months before the demo is loaded
+SEED = 15
+
+
+@dataclass(frozen=True)
+class Story:
+    """One idea's life. Times are days before the demo is loaded (fractions are fine)."""
+
+    title: str
+    category: str
+    author: str
+    problem: str
+    solution: str
+    posted: float
+    moves: tuple[tuple[str, float], ...] = ()  # (stage slug, when)
+    supporters: int = 1  # voters, the author included
+    hot: bool = False  # most votes in the last few days: it is trending
+    comments: tuple[tuple[str, float, str], ...] = ()  # (author, when, text)
+    answer: tuple[float, str] | None = None  # the team's official answer (when, text)
+    outcomes: tuple[tuple[str, str, str], ...] = ()  # (follower, yes/partly/no, comment)
+    notes: dict[str, str] = field(default_factory=dict)  # stage slug -> the move's note
+
 
 STAGE_NOTES = {
     "under_review": "Thanks for raising this. We are talking to a few of you to understand "
     "when it matters most; expect an update within a month.",
-    "planned": "This is on the roadmap for next quarter. We will share designs here first.",
+    "planned": "This is on the roadmap. We will share designs here first.",
     "in_progress": "Design is done and two engineers are building it now.",
-    "shipped": "Shipped in release 4.2: look for **Schedule** on the summary page.",
-    "declined": "We looked at this carefully. Offline sync for health data needs encryption "
-    "and conflict handling we cannot do well this year, so we are not taking it on now.",
+    "shipped": "Shipped. Tell us whether it does what you needed.",
+    "declined": "We looked at this carefully and are not taking it on now; the reasons are "
+    "in the comments.",
 }
 
-COMMENTS = [
-    ("ben@northwind.example", "Same here: our controller asked for this last week."),
-    ("hana@initech.example", "Please keep the column widths, that's half the work for us."),
-    ("lena@freelance.example", "Would CSV be enough for a first version?"),
-]
+STORIES = (
+    Story(
+        "Export reports to Excel with formatting",
+        "Reporting",
+        "ana@northwind.example",
+        "Every month our finance team copies the revenue report into Excel by hand and fixes "
+        "the number formats. It takes half a day and mistakes slip in.",
+        "An **Export to Excel** button that keeps currencies, dates and column widths.",
+        posted=170,
+        moves=(("under_review", 160), ("planned", 118), ("in_progress", 20)),
+        supporters=11,
+        comments=(
+            ("ben@northwind.example", 165, "Same here: our controller asked for this last week."),
+            ("hana@initech.example", 150, "Please keep the column widths, that's half the work."),
+            ("lena@freelance.example", 140, "Would CSV be enough for a first version?"),
+        ),
+        answer=(
+            118,
+            "Thanks all. We will start with formatted **.xlsx** export of the revenue and "
+            "pipeline reports; CSV stays available for everything else.",
+        ),
+        notes={"planned": "Planned for next quarter: revenue and pipeline reports first."},
+    ),
+    Story(
+        "Single sign-on with Azure AD",
+        "Administration",
+        "dmitri@globex.example",
+        "We have 400 people using the product and IT has to create and remove every account by "
+        "hand. Leavers keep access for weeks.",
+        "SAML or OIDC sign-in with Azure AD, and automatic deprovisioning.",
+        posted=150,
+        moves=(("under_review", 146), ("planned", 110), ("in_progress", 60), ("shipped", 9)),
+        supporters=10,
+        comments=(("farah@globex.example", 140, "Okta support too, please, if it's SAML."),),
+        outcomes=(
+            ("dmitri@globex.example", "yes", "IT switched it on in an afternoon. Thank you!"),
+            ("emma@globex.example", "partly", "Sign-in works; we still need SCIM provisioning."),
+            ("farah@globex.example", "yes", ""),
+            ("george@initech.example", "no", "We use Google Workspace, not Azure AD."),
+        ),
+        notes={"shipped": "Shipped in release 4.3: Settings → Security → Single sign-on."},
+    ),
+    Story(
+        "Dark mode for the dashboard",
+        "Mobile app",
+        "chloe@northwind.example",
+        "Our support team works night shifts and the bright dashboard is tiring on the eyes.",
+        "",
+        posted=40,
+        moves=(("under_review", 38),),
+        supporters=8,
+        hot=True,
+        comments=(
+            ("julia@umbra-health.example", 3, "Our nurses on night duty would love this."),
+            ("kofi@freelance.example", 2, "And follow the system setting, please."),
+        ),
+    ),
+    Story(
+        "Slack notifications when a deal changes stage",
+        "Integrations",
+        "emma@globex.example",
+        "Sales managers live in Slack and miss stage changes until the weekly review.",
+        "Post a message to a chosen channel when a deal moves.",
+        posted=5,
+        supporters=9,
+        hot=True,
+        comments=(
+            ("dmitri@globex.example", 4, "Teams too? Half our company is on Microsoft Teams."),
+            ("ben@northwind.example", 1.5, "A daily summary in the channel would also work."),
+        ),
+    ),
+    Story(
+        "Scheduled email of the weekly summary",
+        "Reporting",
+        "george@initech.example",
+        "Our managers never sign in; they want the summary in their inbox on Monday morning.",
+        "",
+        posted=130,
+        moves=(("under_review", 126), ("planned", 100), ("in_progress", 70), ("shipped", 35)),
+        supporters=8,
+        outcomes=(
+            ("george@initech.example", "yes", "Monday 8:00 sharp. Exactly what we asked for."),
+            ("hana@initech.example", "yes", ""),
+            ("ivan@umbra-health.example", "partly", "We need it in German too."),
+        ),
+        notes={"shipped": "Shipped in release 4.2: look for **Schedule** on the summary page."},
+    ),
+    Story(
+        "Bulk edit of customer records",
+        "Administration",
+        "ivan@umbra-health.example",
+        "After a reorganisation we had to reassign 300 accounts one by one.",
+        "Select many records and change the owner or a field in one go.",
+        posted=16,
+        supporters=4,
+    ),
+    Story(
+        "Offline mode for field visits",
+        "Mobile app",
+        "julia@umbra-health.example",
+        "Our nurses visit patients in areas with no signal and cannot record visits.",
+        "",
+        posted=120,
+        moves=(("under_review", 115), ("declined", 80)),
+        supporters=4,
+        outcomes=(
+            ("julia@umbra-health.example", "no", "Disappointed, but the explanation was honest."),
+            ("kofi@freelance.example", "partly", ""),
+        ),
+        notes={
+            "declined": "We looked at this carefully. Offline sync for health data needs "
+            "encryption and conflict handling we cannot do well this year, so we are not "
+            "taking it on now."
+        },
+    ),
+    Story(
+        "Webhook when an invoice is paid",
+        "Integrations",
+        "kofi@freelance.example",
+        "I reconcile payments in my own accounting tool and have to check the portal daily.",
+        "",
+        posted=1,
+        supporters=2,
+    ),
+    Story(
+        "Two-factor authentication with hardware keys",
+        "Administration",
+        "farah@globex.example",
+        "Our security policy requires phishing-resistant second factors for every SaaS tool.",
+        "Support WebAuthn security keys alongside authenticator apps.",
+        posted=90,
+        moves=(("under_review", 86), ("planned", 75)),
+        supporters=6,
+    ),
+    Story(
+        "Calendar sync with Outlook",
+        "Integrations",
+        "hana@initech.example",
+        "Meetings booked in the portal don't show in Outlook, so people double-book.",
+        "Two-way sync with Outlook and Google calendars.",
+        posted=60,
+        moves=(("under_review", 56), ("planned", 30)),
+        supporters=5,
+        comments=(("chloe@northwind.example", 50, "Google Calendar as well, please."),),
+    ),
+    Story(
+        "Custom fields on deals",
+        "Administration",
+        "ben@northwind.example",
+        "We track the contract type and renewal owner in a spreadsheet next to the portal.",
+        "Let admins add their own fields (text, date, choice) to deals.",
+        posted=100,
+        moves=(("under_review", 95), ("planned", 70), ("in_progress", 25)),
+        supporters=9,
+    ),
+    Story(
+        "Push notifications for mentions",
+        "Notifications",
+        "lena@freelance.example",
+        "I miss questions from clients because mentions only show when I open the app.",
+        "",
+        posted=75,
+        moves=(("under_review", 70), ("planned", 50), ("in_progress", 30), ("shipped", 12)),
+        supporters=7,
+        outcomes=(
+            ("lena@freelance.example", "yes", "I answer clients within minutes now."),
+            ("chloe@northwind.example", "yes", ""),
+        ),
+    ),
+    Story(
+        "A daily digest instead of one email per update",
+        "Notifications",
+        "julia@umbra-health.example",
+        "I get twenty emails a day from the portal and have started ignoring all of them.",
+        "One email a day with everything that happened.",
+        posted=25,
+        moves=(("under_review", 20),),
+        supporters=8,
+        hot=True,
+        comments=(("emma@globex.example", 2, "Weekly would suit our managers even better."),),
+    ),
+    Story(
+        "Filter the pipeline report by region",
+        "Reporting",
+        "farah@globex.example",
+        "Our regional leads each export the whole pipeline and filter it in a spreadsheet.",
+        "",
+        posted=11,
+        supporters=3,
+        answer=(4, "Thanks, Farah. Is region the account's country, or your own territories?"),
+    ),
+    Story(
+        "Keyboard shortcuts for the deal list",
+        "Administration",
+        "george@initech.example",
+        "Going through fifty deals a morning with the mouse is slow.",
+        "J and K to move, E to edit, like in email clients.",
+        posted=6,
+        supporters=3,
+    ),
+    Story(
+        "Share a dashboard with a read-only link",
+        "Reporting",
+        "chloe@northwind.example",
+        "Our board wants to see the dashboard without having an account.",
+        "",
+        posted=55,
+        moves=(("under_review", 50), ("declined", 45)),
+        supporters=4,
+        outcomes=(("chloe@northwind.example", "no", "We'll keep sending screenshots, then."),),
+        notes={
+            "declined": "Public links to customer data are a risk we don't want to take; "
+            "scheduled PDF exports are planned instead."
+        },
+    ),
+    Story(
+        "Audit log export for compliance",
+        "Administration",
+        "ivan@umbra-health.example",
+        "Our auditors ask every quarter who changed which record, and we can't answer.",
+        "",
+        posted=140,
+        moves=(("under_review", 135), ("planned", 115), ("in_progress", 90), ("shipped", 60)),
+        supporters=6,
+        outcomes=(("ivan@umbra-health.example", "yes", "The auditors were happy."),),
+    ),
+    Story(
+        "Android widget with today's tasks",
+        "Mobile app",
+        "dmitri@globex.example",
+        "Field staff want to see their day without opening the app.",
+        "",
+        posted=32,
+        moves=(("under_review", 29),),
+        supporters=5,
+    ),
+    Story(
+        "Currency conversion in reports",
+        "Reporting",
+        "emma@globex.example",
+        "We sell in five currencies and every report mixes them.",
+        "",
+        posted=165,
+        moves=(("under_review", 160), ("declined", 150)),
+        supporters=2,
+    ),
+    Story(
+        "Reply to a notification email to comment",
+        "Notifications",
+        "ben@northwind.example",
+        "Opening the portal to answer a one-line question breaks my flow.",
+        "Replying to the email posts the reply as a comment.",
+        posted=3,
+        supporters=6,
+        hot=True,
+    ),
+)
 
 
 def _person(email: str) -> User:
@@ -222,48 +430,85 @@ def _install_categories() -> dict[str, Category]:
     return {c.name: c for c in catalog.active_categories()}
 
 
-def _load_ideas() -> None:
+def _load_history(now: datetime) -> None:
     catalog.install_default_stages()
     categories = _install_categories()
-    stages = {s.slug: s for s in catalog.stages()}
-    people = [_person(email) for email, _n, _r in PEOPLE]
-    customers = [p for p in people if p.role == Role.CUSTOMER]
-    pm = _person("priya.pm@portal.example")
+    customers = [_person(email) for email, _n, role in PEOPLE if role == Role.CUSTOMER]
+    team = [_person("priya.pm@portal.example"), _person("marco.pm@portal.example")]
+    rng = random.Random(SEED)
+    for number, story in enumerate(STORIES):
+        _tell(story, now=now, rng=rng, pm=team[number % 2], customers=customers,
+              category=categories[story.category])  # fmt: skip
+    with clock_at(now - timedelta(days=8)):
+        ideas.submit_idea(
+            author=team[0],
+            title="Concept: a shared workspace for your whole team",
+            problem="We hear that teams share dashboards by screenshot. We are exploring shared "
+            "workspaces with comments on charts. Would this help you? What would you need?",
+            category_id=categories["Reporting"].id,
+            as_concept=True,
+        )
 
-    for title, category, author_email, stage, problem, solution, voters in IDEAS:
-        author = _person(author_email)
+
+def _tell(
+    story: Story,
+    *,
+    now: datetime,
+    rng: random.Random,
+    pm: User,
+    customers: list[User],
+    category: Category,
+) -> None:
+    """Post the idea, then play its events (votes, comments, moves, answers) in time order."""
+
+    def at(days_ago: float) -> datetime:
+        return now - timedelta(days=days_ago)
+
+    author = _person(story.author)
+    with clock_at(at(story.posted)):
         idea = ideas.submit_idea(
             author=author,
-            title=title,
-            problem=problem,
-            solution=solution,
-            category_id=categories[category].id,
+            title=story.title,
+            problem=story.problem,
+            solution=story.solution,
+            category_id=category.id,
         )
-        for voter in [c for c in customers if c.id != author.id][: voters - 1]:
-            votes.cast_vote(idea, voter)
-        if stage != NEW_SLUG:
-            pipeline.move_stage(idea, stages[stage], actor=pm, note=STAGE_NOTES[stage], ip=None)
-        db.session.flush()
-    _load_conversation(pm, categories)
+    stages = {s.slug: s for s in catalog.stages()}
+    closed_at = next((when for slug, when in story.moves if stages[slug].is_closed), 0.0)
+    events: list[tuple[float, int, Callable[[], object]]] = []
+    # Those who answer the outcome question follow the idea: they voted for it.
+    answering = [_person(e) for e, _a, _c in story.outcomes if e != story.author]
+    taken = {author.id} | {person.id for person in answering}
+    others = [c for c in customers if c.id not in taken]
+    chosen = answering + rng.sample(others, story.supporters - 1 - len(answering))
+    for voter in chosen:
+        recent = story.hot and rng.random() < 0.7
+        start = min(story.posted, 4.0) if recent else story.posted
+        when = rng.uniform(max(closed_at, 0.02) + 0.01, start - 0.01)
+        events.append((when, 1, partial(votes.cast_vote, idea, voter)))
+    for email, when, body in story.comments:
+        add = partial(comments.add_comment, idea, author=_person(email), body=body)
+        events.append((when, 2, add))
+    if story.answer:
+        when, body = story.answer
+        events.append((when, 3, partial(_official_answer, idea, pm, body)))
+    for slug, when in story.moves:
+        note = story.notes.get(slug, STAGE_NOTES[slug])
+        move = partial(pipeline.move_stage, idea, stages[slug], actor=pm, note=note, ip=None)
+        events.append((when, 4, move))
+    for offset, (email, answer, comment) in enumerate(story.outcomes):
+        when = max(closed_at - 1.5 - offset * 1.2, 0.05)
+        verdict = partial(
+            outcomes.answer_outcome, idea, _person(email), answer=answer, comment=comment
+        )
+        events.append((when, 5, verdict))
+    for when, _order, event in sorted(events, key=lambda e: (-e[0], e[1])):
+        with clock_at(at(when)):
+            event()
+            db.session.flush()
+    db.session.refresh(idea)
 
 
-def _load_conversation(pm: User, categories: dict[str, Category]) -> None:
-    """Comments and the team's answer on the first idea, and a concept from the team."""
-    first = db.session.scalars(select(Idea).order_by(Idea.id).limit(1)).one()
-    for email, body in COMMENTS:
-        comments.add_comment(first, author=_person(email), body=body)
-    answer = comments.add_comment(
-        first,
-        author=pm,
-        body="Thanks all. We will start with formatted **.xlsx** export of the revenue and "
-        "pipeline reports; CSV stays available for everything else.",
-    )
+def _official_answer(idea: Idea, pm: User, body: str) -> None:
+    answer = comments.add_comment(idea, author=pm, body=body)
     comments.mark_official(answer, actor=pm)
-    ideas.submit_idea(
-        author=pm,
-        title="Concept: a shared workspace for your whole team",
-        problem="We hear that teams share dashboards by screenshot. We are exploring shared "
-        "workspaces with comments on charts. Would this help you? What would you need?",
-        category_id=categories["Reporting"].id,
-        as_concept=True,
-    )

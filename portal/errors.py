@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from portal.extensions import db, limiter
+from portal.limits import wait_in_words
 from portal.permissions import PermissionDenied
 from portal.web import wants_json
 
@@ -46,7 +47,7 @@ def _render(status: int, detail: str | None = None, retry_after: int | None = No
         title=title,
         message=message,
         detail=detail,
-        retry_after=retry_after,
+        retry_in=wait_in_words(retry_after) if retry_after else None,
     )
     return make_response(page, status)
 

@@ -80,8 +80,13 @@ def counted() -> None:
 def wait_phrase(limit: RequestLimit | None) -> str:
     """How long until the limit lets the person through again, in words."""
     seconds = max(1, int(limit.reset_at - time.time())) if limit is not None else 60
+    return wait_in_words(seconds)
+
+
+def wait_in_words(seconds: int) -> str:
+    """A wait of this many seconds, as a person would say it: "1 second", "5 minutes"."""
     if seconds < 90:
-        return f"{seconds} seconds"
+        return f"{seconds} second{'' if seconds == 1 else 's'}"
     if seconds < 90 * 60:
         return f"{round(seconds / 60)} minutes"
     return f"{round(seconds / 3600)} hours"

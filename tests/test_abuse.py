@@ -1,6 +1,6 @@
 """Abuse resistance (issue 5; SECURITY.md items 22 and 23).
 
-Honeypot and minimum fill time on sign-up and on a new idea; at most two links from new accounts;
+Honeypot and minimum fill time on sign-up and on a new idea; at most a few links from new accounts;
 the same text refused within five minutes; per-person rate limits with the real figures of
 portal.config.Defaults, answering 429 with Retry-After and the form as it was typed; and the
 limits shared between two apps through Redis, while memory:// keeps them per process.
@@ -42,15 +42,21 @@ TOO_QUICK = "That was quicker than a person can fill in this form."
 OUT_OF_DATE = "This form is out of date."
 SENT_ALREADY = "This form was sent already."
 HONEYPOT_FILLED = "a field meant to stay empty was filled in"
-TOO_MANY_LINKS = "New accounts can put at most 2 links in a post"
+MAX_LINKS = Defaults.NEW_ACCOUNT_MAX_LINKS
+TOO_MANY_LINKS = f"New accounts can put at most {MAX_LINKS} links in a post"
 REPEATED = "You posted exactly this in the last 5 minutes."
 LIMITED = "To keep spam out there is a limit"
 STILL_HERE = "What you typed is still here."
 
 DAY = 24 * 3600
 
-THREE_LINKS = "See https://a.example/x, www.b.example and http://c.example/offer."
-TWO_LINKS = "See https://a.example/x and www.b.example for how others do it."
+
+def links(n: int) -> str:
+    return "See " + ", ".join(f"https://site{i}.example/page" for i in range(n)) + "."
+
+
+TOO_MANY = links(MAX_LINKS + 1)  # what a new account may not post
+ALLOWED_LINKS = links(MAX_LINKS)
 
 
 # --- Reading pages ---------------------------------------------------------------------------
@@ -509,14 +515,14 @@ def idea(make_idea, make_user):
     return make_idea("Dark mode for the reports page", author=make_user())
 
 
-def test_a_new_account_may_put_two_links_in_an_idea_but_not_three(client, login_as, stages):
+def test_a_new_account_may_put_a_few_links_in_an_idea_but_not_more(client, login_as, stages):
     login_as("customer", new_account=True)
 
-    fields = idea_fields(problem="Three links in all.", solution=THREE_LINKS)
+    fields = idea_fields(problem="Three links in all.", solution=TOO_MANY)
     refused = client.post("/ideas/new", data=fields)
     assert refused.status_code == 400
     assert TOO_MANY_LINKS in page_text(refused)
-    assert form_values(refused)["solution"] == THREE_LINKS
+    assert form_values(refused)["solution"] == TOO_MANY
     assert form_values(refused)["title"] == fields["title"]
     assert count(Idea) == 0
 
@@ -524,26 +530,26 @@ def test_a_new_account_may_put_two_links_in_an_idea_but_not_three(client, login_
     spread = idea_fields(
         title="Compare with www.a.example",
         problem="Or https://b.example/x.",
-        solution="Or http://c.example.",
+        solution=links(MAX_LINKS - 1),
     )
     assert client.post("/ideas/new", data=spread).status_code == 400
     assert count(Idea) == 0
 
-    accepted = post_idea(client, problem=TWO_LINKS)
+    accepted = post_idea(client, problem=ALLOWED_LINKS)
     assert accepted.status_code == 303
     assert count(Idea) == 1
 
 
-def test_a_new_account_may_put_two_links_in_a_comment_but_not_three(client, login_as, idea):
+def test_a_new_account_may_put_a_few_links_in_a_comment_but_not_more(client, login_as, idea):
     login_as("customer", new_account=True)
 
-    refused = post_comment(client, idea.id, THREE_LINKS)
+    refused = post_comment(client, idea.id, TOO_MANY)
     assert refused.status_code == 400
     assert TOO_MANY_LINKS in page_text(refused)
-    assert form_values(refused)["body"] == THREE_LINKS
+    assert form_values(refused)["body"] == TOO_MANY
     assert count(Comment) == 0
 
-    assert post_comment(client, idea.id, TWO_LINKS).status_code == 303
+    assert post_comment(client, idea.id, ALLOWED_LINKS).status_code == 303
     assert count(Comment) == 1
 
 
@@ -555,8 +561,8 @@ def test_established_accounts_and_the_team_may_post_more_links(
     client, login_as, idea, role, new_account
 ):
     login_as(role, new_account=new_account)
-    assert post_idea(client, problem=THREE_LINKS + " And https://d.example.").status_code == 303
-    assert post_comment(client, idea.id, THREE_LINKS).status_code == 303
+    assert post_idea(client, problem=TOO_MANY + " And https://d.example.").status_code == 303
+    assert post_comment(client, idea.id, TOO_MANY).status_code == 303
     assert count(Idea) == 2 and count(Comment) == 1
 
 
@@ -637,13 +643,18 @@ def test_the_same_comment_within_five_minutes_is_refused(client, login_as, make_
 # --- Rate limits: ideas and comments ---------------------------------------------------------
 
 
-def test_the_limits_are_the_figures_of_security_item_22():
-    assert Defaults.LIMIT_IDEAS_NEW_ACCOUNT == "1/2minutes;3/day"
-    assert Defaults.LIMIT_VOTES == "50/day"
-    assert Defaults.LIMIT_REPORTS == "20/day"
-    assert Defaults.LIMIT_SIGN_UP_PER_IP == "3/day"
+def test_the_defaults_are_the_ones_argued_for_in_the_configuration():
+    # Each is explained beside it in portal/config.py: who it stops, why people never meet it.
+    assert Defaults.LIMIT_SIGN_UP_PER_IP == "20/minute;60/hour;200/day"
+    assert Defaults.LIMIT_EMAIL_PER_IP == "5/minute;20/hour;50/day"
+    assert Defaults.LIMIT_IDEAS == "1/15seconds;30/day"
+    assert Defaults.LIMIT_IDEAS_NEW_ACCOUNT == "1/30seconds;10/day"
+    assert Defaults.LIMIT_COMMENTS == "10/minute;200/day"
+    assert Defaults.LIMIT_COMMENTS_NEW_ACCOUNT == "6/minute;50/day"
+    assert Defaults.LIMIT_VOTES == "30/minute;200/day"
+    assert Defaults.LIMIT_REPORTS == "10/minute;50/day"
     assert Defaults.DUPLICATE_WINDOW.total_seconds() == 5 * 60
-    assert Defaults.NEW_ACCOUNT_MAX_LINKS == 2
+    assert Defaults.NEW_ACCOUNT_MAX_LINKS == 5
 
 
 def assert_limited_idea_form(response, fields: dict, *, wait: int | None = None) -> None:
@@ -659,7 +670,7 @@ def assert_limited_idea_form(response, fields: dict, *, wait: int | None = None)
 
 @pytest.mark.parametrize(
     ("new_account", "spacing", "per_day"),
-    [pytest.param(True, 120, 3, id="new-account"), pytest.param(False, 15, 20, id="established")],
+    [pytest.param(True, 30, 10, id="new-account"), pytest.param(False, 15, 30, id="established")],
 )
 def test_ideas_per_person_are_limited_with_the_real_figures(
     client, login_as, stages, real_limits, clock, new_account, spacing, per_day
@@ -691,59 +702,115 @@ def test_after_the_days_last_idea_the_wait_given_is_the_days(
     client, login_as, stages, real_limits, clock
 ):
     login_as("customer", new_account=True)
-    for _ in range(3):
+    for _ in range(10):
         assert post_idea(client).status_code == 303
-        clock.advance(120)
-    clock.advance(-119)  # a second after the third idea
+        clock.advance(30)
+    clock.advance(-29)  # a second after the tenth idea
 
     response = post_idea(client)
-    assert retry_after(response) == DAY - 2 * 120 - 1
+    assert retry_after(response) == DAY - 9 * 30 - 1
     assert "please wait 24 hours" in page_text(response)
 
 
+def test_a_new_customer_brings_a_few_ideas_on_launch_day(
+    client, login_as, stages, real_limits, clock
+):
+    # A backlog of five, each written in a minute or two: never refused.
+    login_as("customer", new_account=True)
+    for n in range(5):
+        assert post_idea(client).status_code == 303, f"idea {n + 1}"
+        clock.advance(60)
+    assert count(Idea) == 5
+
+
+def assert_limited_comment(response, body: str, *, wait: int | None) -> None:
+    if wait is not None:
+        assert retry_after(response) == wait
+    else:
+        assert retry_after(response) > 0
+    text = page_text(response)
+    assert LIMITED in text and STILL_HERE in text
+    assert form_values(response)["body"] == body
+
+
 @pytest.mark.parametrize(
-    ("new_account", "spacing", "per_day"),
-    [pytest.param(True, 30, 10, id="new-account"), pytest.param(False, 5, None, id="established")],
+    ("new_account", "per_minute", "per_day"),
+    [pytest.param(True, 6, 50, id="new-account"), pytest.param(False, 10, 200, id="established")],
 )
 def test_comments_per_person_are_limited_with_the_real_figures(
-    client, login_as, idea, real_limits, clock, new_account, spacing, per_day
+    client, login_as, idea, real_limits, clock, new_account, per_minute, per_day
 ):
     login_as("customer", new_account=new_account)
 
-    def assert_limited(response, body: str, *, wait: int | None) -> None:
-        if wait is not None:
-            assert retry_after(response) == wait
-        else:
-            assert retry_after(response) > 0
-        text = page_text(response)
-        assert LIMITED in text and STILL_HERE in text
-        assert form_values(response)["body"] == body
-
-    rounds = per_day or 2
-    for n in range(rounds):
+    # A burst: per_minute comments at once pass, the next waits for the minute to end.
+    for n in range(per_minute):
         assert post_comment(client, idea.id).status_code == 303, f"comment {n + 1}"
-        body = f"Too soon, but typed with care ({n})."
-        response = post_comment(client, idea.id, body)
-        assert_limited(response, body, wait=spacing if n < rounds - 1 or not per_day else None)
-        clock.advance(spacing - 1)
-        assert post_comment(client, idea.id).status_code == 429  # a second short
-        clock.advance(1)
-    if per_day is None:
-        return  # 200 a day for established accounts: the spacing is what matters here
+    body = "Too soon, but typed with care."
+    assert_limited_comment(post_comment(client, idea.id, body), body, wait=60)
+    clock.advance(59)
+    assert post_comment(client, idea.id).status_code == 429  # a second short
+    clock.advance(1)
 
-    body = "The eleventh, typed with care."
+    # The day: per_minute a minute until the day's budget is spent, counted from the first.
+    posted, minutes = per_minute, 1
+    while posted < per_day:
+        for _ in range(min(per_minute, per_day - posted)):
+            assert post_comment(client, idea.id).status_code == 303, f"comment {posted + 1}"
+            posted += 1
+        clock.advance(60)
+        minutes += 1
+    body = "One more, typed with care."
     response = post_comment(client, idea.id, body)
-    assert_limited(response, body, wait=DAY - per_day * spacing)  # counted from the first
+    assert_limited_comment(response, body, wait=DAY - minutes * 60)
     assert count(Comment) == per_day
 
 
-def test_a_refused_post_does_not_use_up_the_budget(client, login_as, idea, real_limits, clock):
-    login_as("customer", new_account=True)  # one idea and one comment per few minutes
+def test_a_new_account_replying_in_a_lively_thread_is_never_refused(
+    client, login_as, idea, make_user, real_limits, clock
+):
+    # The reported case: a reply 4 s after a comment. A few quick replies, one every ~4 s.
+    someone = make_user()
+    first = comments.add_comment(idea, author=someone, body="Does anyone export to Excel daily?")
+    db.session.commit()
+    login_as("customer", new_account=True)
+    for n, words in enumerate(["Yes, we do!", "Every morning.", "Thanks!", "Same here."]):
+        response = client.post(
+            f"/ideas/{idea.id}/comments", data={"body": words, "parent_id": str(first.id)}
+        )
+        assert response.status_code == 303, f"reply {n + 1}: {page_text(response)[:300]}"
+        clock.advance(4)
+    assert count(Comment) == 5
+
+
+def test_a_new_account_flooding_a_thread_is_stopped(client, login_as, idea, real_limits, clock):
+    login_as("customer", new_account=True)
+    answers = [post_comment(client, idea.id).status_code for _ in range(20)]
+    assert answers == [303] * 6 + [429] * 14
+    assert count(Comment) == 6
+
+
+def test_a_short_thanks_may_be_said_in_two_conversations(client, login_as, make_idea, idea):
+    # Repeated text is refused in the same conversation (a double-click), not a "Thanks!" elsewhere.
+    login_as("customer")
+    other = make_idea("Webhook when an invoice is paid")
+    assert post_comment(client, idea.id, "Thanks!").status_code == 303
+    assert post_comment(client, other.id, "Thanks!").status_code == 303
+    assert post_comment(client, other.id, "Thanks!").status_code == 400
+    long = "We would use this every week for the finance team's month-end close, please add it."
+    assert post_comment(client, idea.id, long).status_code == 303
+    assert post_comment(client, other.id, long).status_code == 400  # a copy-paste run
+    assert count(Comment) == 3
+
+
+def test_a_refused_post_does_not_use_up_the_budget(client, login_as, idea, app):
+    app.config["LIMIT_IDEAS_NEW_ACCOUNT"] = "1/day"
+    app.config["LIMIT_COMMENTS_NEW_ACCOUNT"] = "1/day"
+    login_as("customer", new_account=True)
 
     # Refused for what they contain: too many links, nothing, the same as before.
-    assert post_idea(client, problem=THREE_LINKS).status_code == 400
+    assert post_idea(client, problem=TOO_MANY).status_code == 400
     assert post_idea(client, problem="").status_code == 400
-    assert post_comment(client, idea.id, THREE_LINKS).status_code == 400
+    assert post_comment(client, idea.id, TOO_MANY).status_code == 400
     assert post_comment(client, idea.id, "").status_code == 400
 
     assert post_idea(client).status_code == 303
@@ -753,24 +820,27 @@ def test_a_refused_post_does_not_use_up_the_budget(client, login_as, idea, real_
     assert post_comment(client, idea.id).status_code == 429
 
 
-def test_a_refused_repeat_does_not_use_up_the_budget(client, login_as, idea, real_limits, clock):
+def test_a_refused_repeat_does_not_use_up_the_budget(client, login_as, idea, app):
+    app.config["LIMIT_COMMENTS"] = "2/day"
     login_as("customer")
     body = "Same words twice."
     assert post_comment(client, idea.id, body).status_code == 303
-    clock.advance(5)
     assert post_comment(client, idea.id, body).status_code == 400  # repeated
     assert post_comment(client, idea.id, body + " Now changed.").status_code == 303
+    assert post_comment(client, idea.id, "A third.").status_code == 429
 
 
-def test_a_honeypot_refusal_does_not_use_up_the_budget(client, login_as, stages, real_limits):
+def test_a_honeypot_refusal_does_not_use_up_the_budget(client, login_as, stages, app):
+    app.config["LIMIT_IDEAS_NEW_ACCOUNT"] = "1/day"
     login_as("customer", new_account=True)
     assert post_idea(client, website="spam").status_code == 400
     assert post_idea(client).status_code == 303
     assert post_idea(client).status_code == 429
 
 
-def test_honeypot_refusals_do_not_use_up_the_sign_up_limit(client):
-    address = {"REMOTE_ADDR": "10.77.0.1"}  # LIMIT_SIGN_UP_PER_IP: 3 a day
+def test_honeypot_refusals_do_not_use_up_the_sign_up_limit(client, app):
+    app.config["LIMIT_SIGN_UP_PER_IP"] = "3/day"
+    address = {"REMOTE_ADDR": "10.77.0.1"}
     for n in range(5):
         data = {**SIGN_UP.fields, "email": f"bot{n}@example.com", "website": "x"}
         assert client.post("/sign-up", data=data, environ_base=address).status_code == 200
@@ -781,39 +851,89 @@ def test_honeypot_refusals_do_not_use_up_the_sign_up_limit(client):
     assert count(User) == 3
 
 
+def sign_up_from(client, address: str, n: int):
+    data = {**SIGN_UP.fields, "email": f"colleague{n}@office.example", "display_name": f"P {n}"}
+    return client.post("/sign-up", data=data, environ_base={"REMOTE_ADDR": address})
+
+
+def test_a_whole_office_signs_up_on_launch_day_behind_one_address(client, clock):
+    # 20 colleagues at once when the launch email lands, then more over the hour: all welcome.
+    address = "10.77.0.2"
+    for n in range(20):
+        assert sign_up_from(client, address, n).status_code == 303, f"sign-up {n + 1}"
+    clock.advance(60)
+    for n in range(20, 40):
+        assert sign_up_from(client, address, n).status_code == 303, f"sign-up {n + 1}"
+        clock.advance(60)
+    assert count(User) == 40
+
+
+def test_a_script_making_accounts_from_one_address_is_stopped(client, clock):
+    address = "10.77.0.3"
+    answers = [sign_up_from(client, address, n).status_code for n in range(21)]
+    assert answers == [303] * 20 + [429]  # 20 a minute
+    response = sign_up_from(client, address, 99)
+    assert retry_after(response) == 60
+    assert f"please wait {response.headers['Retry-After']} seconds" in page_text(response)
+
+    for minute in range(1, 4):  # and 60 an hour
+        clock.advance(60)
+        for n in range(20):
+            status = sign_up_from(client, address, 100 * minute + n).status_code
+            assert status == (303 if minute < 3 else 429)
+    assert count(User) == 60
+    response = sign_up_from(client, address, 999)
+    assert "please wait 57 minutes" in page_text(response)
+
+
 # --- Rate limits: votes and reports ----------------------------------------------------------
 
 
-def test_the_51st_vote_in_a_day_is_refused_and_withdrawing_does_not_count(
+def test_votes_are_limited_with_the_real_figures_and_withdrawing_does_not_count(
     client, login_as, make_idea, make_user, real_limits, clock
 ):
     me = login_as("customer")
     author = make_user()
     ideas = [make_idea(f"Idea to vote for, number {n}", author=author) for n in range(3)]
 
-    # 49 votes cast, and 46 of them taken back again: only casting counts.
-    for n in range(49):
+    # 29 votes cast, and 26 of them taken back again: only casting counts.
+    for n in range(29):
         target = ideas[n % 3].id
         if n >= 3:
             assert vote(client, target, "unvote").status_code == 303, f"withdraw {n}"
         assert vote(client, target).status_code == 303, f"vote {n + 1}"
-        clock.advance(60)
     # Voting for an idea one already voted for changes nothing, and costs nothing.
     assert vote(client, ideas[2].id).status_code == 303
     assert vote(client, ideas[0].id, "unvote").status_code == 303
     assert vote(client, ideas[1].id, "unvote").status_code == 303
-    assert vote(client, ideas[0].id).status_code == 303  # the 50th
+    assert vote(client, ideas[0].id).status_code == 303  # the 30th in the minute
 
     response = vote(client, ideas[1].id)
-    assert retry_after(response) == DAY - 49 * 60  # the day began with the first vote
+    assert retry_after(response) == 60
     text = page_text(response)
     assert "Slow down a little" in text
-    assert f"try again in {response.headers['Retry-After']} seconds" in text  # as the header says
+    assert f"You can try again in {response.headers['Retry-After']} seconds." in text
     assert count(Vote, Vote.user_id == me.id) == 2
 
-    clock.advance(DAY)
+    clock.advance(60)
     assert vote(client, ideas[1].id).status_code == 303
     assert count(Vote, Vote.user_id == me.id) == 3
+
+
+def test_the_201st_vote_in_a_day_is_refused_with_the_wait_in_hours(
+    client, login_as, make_idea, make_user, real_limits, clock
+):
+    login_as("customer")
+    idea = make_idea("Idea to vote for again and again", author=make_user())
+    for _minute in range(10):
+        for _ in range(20):
+            assert vote(client, idea.id, "unvote").status_code == 303
+            assert vote(client, idea.id).status_code == 303
+        clock.advance(60)
+    assert vote(client, idea.id, "unvote").status_code == 303
+    response = vote(client, idea.id)
+    assert retry_after(response) == DAY - 10 * 60
+    assert "You can try again in 24 hours." in page_text(response)
 
 
 def test_a_vote_can_be_withdrawn_at_the_limit(client, login_as, make_idea, make_user, app):
@@ -827,31 +947,31 @@ def test_a_vote_can_be_withdrawn_at_the_limit(client, login_as, make_idea, make_
 
 @pytest.fixture
 def reportable(idea, make_user) -> list[Comment]:
-    """21 comments by someone else on an idea by someone else."""
+    """51 comments by someone else on an idea by someone else."""
     author = make_user()
     made = [
-        comments.add_comment(idea, author=author, body=f"Buy cheap pills, {n}") for n in range(21)
+        comments.add_comment(idea, author=author, body=f"Buy cheap pills, {n}") for n in range(51)
     ]
     db.session.commit()
     return made
 
 
-def test_the_21st_report_in_a_day_is_refused_keeping_what_was_typed(
+def test_the_51st_report_in_a_day_is_refused_keeping_what_was_typed(
     client, login_as, reportable, real_limits, clock
 ):
     me = login_as("customer")
-    for n, target in enumerate(reportable[:20]):
+    for n, target in enumerate(reportable[:50]):
         assert report_comment(client, target.id).status_code == 303, f"report {n + 1}"
-        clock.advance(60)
+        clock.advance(10)
 
     detail = "It links to a shop & names a colleague <b>by name</b>."
-    response = report_comment(client, reportable[20].id, "other", detail)
-    assert retry_after(response) == DAY - 20 * 60  # the day began with the first
+    response = report_comment(client, reportable[50].id, "other", detail)
+    assert retry_after(response) == DAY - 50 * 10  # the day began with the first
     text = page_text(response)
     assert LIMITED in text and STILL_HERE in text
     values = form_values(response)
     assert values["detail"] == detail and values["reason"] == "other"
-    assert count(Report, Report.reporter_id == me.id) == 20
+    assert count(Report, Report.reporter_id == me.id) == 50
 
 
 def test_reports_on_ideas_and_on_comments_share_one_budget(
@@ -859,13 +979,13 @@ def test_reports_on_ideas_and_on_comments_share_one_budget(
 ):
     login_as("customer")
     author = make_user()
-    for n in range(10):
+    for n in range(5):
         target = make_idea(f"Idea to report, number {n}", author=author)
         path = f"/ideas/{target.id}/report"
         assert client.post(path, data={"reason": "spam"}).status_code == 303
-    for target in reportable[:10]:
+    for target in reportable[:5]:
         assert report_comment(client, target.id).status_code == 303
-    assert report_comment(client, reportable[10].id).status_code == 429
+    assert report_comment(client, reportable[10].id).status_code == 429  # 10 a minute
 
 
 def test_a_refused_report_does_not_use_up_the_budget(client, login_as, reportable, app):
@@ -886,8 +1006,9 @@ def test_the_team_is_exempt_from_the_per_person_limits(
     app, client, login_as, make_user, reportable, real_limits, role
 ):
     # Limits a customer would hit on the second try, to show the exemption cheaply.
-    app.config["LIMIT_VOTES"] = "1/day"
-    app.config["LIMIT_REPORTS"] = "1/day"
+    for name in ("IDEAS", "COMMENTS", "VOTES", "REPORTS"):
+        app.config[f"LIMIT_{name}"] = "1/day"
+    app.config["LIMIT_IDEAS_NEW_ACCOUNT"] = app.config["LIMIT_COMMENTS_NEW_ACCOUNT"] = "1/day"
     login_as(role, new_account=True)
     idea_id = reportable[0].idea_id
     for _ in range(4):
@@ -971,7 +1092,7 @@ def limit_reached_through_a_then_tried_through_b(
     browser_a = app_a.test_client()
     sign_in_client(browser_a, user)
     assert post_idea(browser_a).status_code == 303
-    assert post_idea(browser_a).status_code == 429  # a new account: one idea per 2 minutes
+    assert post_idea(browser_a).status_code == 429  # a new account: one idea per 30 seconds
 
     app_b = make_worker(storage_uri, prefix_b or prefix)
     browser_b = app_b.test_client()
@@ -992,7 +1113,7 @@ def test_a_limit_reached_through_one_app_holds_in_another_sharing_redis(
     )
 
     assert_limited_idea_form(response, fields)
-    assert 0 < retry_after(response) <= 120
+    assert 0 < retry_after(response) <= 30
     assert count(Idea) == 1
     keys = [key.decode() for key in server.scan_iter(match=f"*{prefix}*")]
     assert any(f"person:{user.id}" in key and "ideas.new" in key for key in keys), keys
@@ -1027,3 +1148,13 @@ def test_with_memory_storage_two_apps_do_not_share_limits(make_worker, make_user
 
     assert response.status_code == 303
     assert count(Idea) == 2
+
+
+def test_the_sign_in_page_says_how_long_to_wait(client, app, clock):
+    app.config["LIMIT_SIGN_IN_PER_IP"] = Defaults.LIMIT_SIGN_IN_PER_IP
+    address = {"REMOTE_ADDR": "10.77.0.9"}
+    guess = {"email": "nobody@example.com", "password": "a wrong guess"}
+    answers = [client.post("/sign-in", data=guess, environ_base=address) for _ in range(7)]
+    assert [r.status_code for r in answers] == [200] * 6 + [429]
+    wait = answers[-1].headers["Retry-After"]
+    assert f"Too many sign-in attempts. Wait {wait} seconds and try again" in page_text(answers[-1])

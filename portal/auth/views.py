@@ -58,7 +58,10 @@ def _sign_in_rate_limited(limit: RequestLimit) -> Response:
         formdata=None, email=request.form.get("email", ""), next=request.form.get("next")
     )
     response = current_app.make_response(
-        (render_template("auth/sign_in.html", form=form, rate_limited=True), 429)
+        (
+            render_template("auth/sign_in.html", form=form, rate_limited=limits.wait_phrase(limit)),
+            429,
+        )
     )
     return response
 

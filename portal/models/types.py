@@ -1,5 +1,8 @@
 """Column types shared by the models."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Dialect
@@ -32,6 +35,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+_told_time: ContextVar[datetime | None] = ContextVar("portal_told_time", default=None)
+
+
 def utcnow() -> datetime:
     """Now, as a timezone-aware UTC datetime (the default of every timestamp column)."""
-    return datetime.now(UTC)
+    told = _told_time.get()
+    return told if told is not None else datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(when: datetime) -> Iterator[None]:
+    """Within the block, utcnow() is `when`: the demo data tells its history through the
+    services, so every timestamp, promise and trending score is what it would have been."""
+    token = _told_time.set(when)
+    try:
+        yield
+    finally:
+        _told_time.reset(token)

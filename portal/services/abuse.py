@@ -60,6 +60,19 @@ def check_idea_not_repeated(author: User, title: str, problem: str) -> None:
         raise _repeated("problem")
 
 
-def check_comment_not_repeated(author: User, body: str) -> None:
-    if _posted_recently(Comment, author, Comment.body == body, Comment.deleted_at.is_(None)):
+# A reply this short ("Thanks!", "Same here, +1") is said again and again by genuine people in
+# different conversations; only in the same conversation is it a double-click or a resend.
+SHORT_REPLY = 60
+
+
+def check_comment_not_repeated(
+    author: User, body: str, *, idea: Idea, parent: Comment | None
+) -> None:
+    same: list[ColumnElement[bool]] = [Comment.body == body, Comment.deleted_at.is_(None)]
+    if len(body) <= SHORT_REPLY:
+        same.append(Comment.idea_id == idea.id)
+        same.append(
+            Comment.parent_id.is_(None) if parent is None else Comment.parent_id == parent.id
+        )
+    if _posted_recently(Comment, author, *same):
         raise _repeated("body")

@@ -30,7 +30,6 @@ def add_comment(idea: Idea, *, author: User, body: str, parent_id: int | None = 
     require(can_comment(author, idea))
     body = clean_comment_body(body)
     abuse.check_links(author, body, field="body")
-    abuse.check_comment_not_repeated(author, body)
     parent = None
     if parent_id is not None:
         parent = db.session.get(Comment, parent_id)
@@ -38,6 +37,7 @@ def add_comment(idea: Idea, *, author: User, body: str, parent_id: int | None = 
             raise InvalidInput("The comment you replied to is no longer there.", field="body")
         if parent.parent_id is not None:
             parent = db.session.get(Comment, parent.parent_id)  # replies stay one level deep
+    abuse.check_comment_not_repeated(author, body, idea=idea, parent=parent)
     comment = Comment(
         idea_id=idea.id, author_id=author.id, parent_id=parent.id if parent else None, body=body
     )

@@ -1,0 +1,103 @@
+"""The README's screenshots (docs/screenshots/*.png), taken of the demo data as served.
+
+One server of its own, with nothing but `flask demo load` in its database, so the pictures show
+what a first run shows whatever other browser tests do. The file names are fixed: run this
+again after a design change to refresh them (`pytest -p no:randomly
+tests/browser/test_touch_demo.py`), and commit the PNGs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.servers import ROOT, Gunicorn, flask_command, server_environment
+
+OUT = ROOT / "docs" / "screenshots"
+PASSWORD = "screenshots passphrase 15"
+DESKTOP = {"width": 1280, "height": 800}
+MOBILE = {"width": 375, "height": 812}
+
+
+@dataclass
+class DemoSite:
+    url: str
+
+
+@pytest.fixture(scope="module")
+def demo_site(tmp_path_factory) -> Iterator[DemoSite]:
+    folder = tmp_path_factory.mktemp("demo-screenshots")
+    env = server_environment(
+        PORTAL_INSTANCE_PATH=str(folder / "instance"),
+        DATABASE_URL=f"sqlite:///{folder / 'portal.sqlite3'}",
+        PORTAL_DEMO_PASSWORD=PASSWORD,
+        PORTAL_MAIL_DELIVERY="thread",
+    )
+    flask_command(env, "db", "upgrade")
+    flask_command(env, "demo", "load", "--quiet")
+    server = Gunicorn("demo-screenshots", env, folder, workers=1, threads=4)
+    server.env = {**env, "PORTAL_BASE_URL": json.dumps(server.url)}
+    server.start()
+    try:
+        server.wait_until_serving()
+        yield DemoSite(url=server.url)
+    finally:
+        server.stop()
+
+
+def _page(browser: Browser, site: DemoSite, viewport: dict[str, int]) -> Page:
+    context = browser.new_context(
+        base_url=site.url, viewport=viewport, color_scheme="light", reduced_motion="reduce"
+    )
+    return context.new_page()
+
+
+def _shoot(page: Page, name: str) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(0, 0)  # no hover state in the picture
+    page.screenshot(path=str(OUT / f"{name}.png"), animations="disabled", caret="hide")
+    assert (OUT / f"{name}.png").stat().st_size > 5_000
+
+
+def _sign_in(page: Page, email: str) -> None:
+    page.goto("/sign-in")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/sign-in" not in url)
+
+
+def test_screenshots_of_the_demo_for_the_readme(browser: Browser, demo_site: DemoSite) -> None:
+    visitor = _page(browser, demo_site, DESKTOP)
+    visitor.goto("/")
+    expect(
+        visitor.get_by_text("Slack notifications when a deal changes stage").first
+    ).to_be_visible()
+    _shoot(visitor, "home")
+
+    visitor.get_by_role("link", name="Export reports to Excel with formatting", exact=True).click()
+    expect(visitor.locator("h1")).to_contain_text("Export reports to Excel")
+    _shoot(visitor, "idea")
+
+    visitor.goto("/roadmap")
+    expect(visitor.get_by_text("Custom fields on deals").first).to_be_visible()
+    _shoot(visitor, "roadmap")
+    visitor.context.close()
+
+    team = _page(browser, demo_site, DESKTOP)
+    _sign_in(team, "priya.pm@portal.example")
+    team.goto("/team/dashboard")
+    expect(team.get_by_text("overdue now")).to_be_visible()
+    _shoot(team, "dashboard")
+    team.goto("/team/triage")
+    _shoot(team, "triage")
+    team.context.close()
+
+    phone = _page(browser, demo_site, MOBILE)
+    phone.goto("/")
+    _shoot(phone, "home-mobile")
+    phone.context.close()

@@ -1,0 +1,156 @@
+"""The demo data (`flask demo load`): a portal that looks lived in on first run.
+
+Ideas spread over six months, stage changes and team answers over time, some answers overdue,
+outcome answers on closed ideas and votes over time, told through the services so that every
+counter is what the live portal would have computed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import (
+    Comment,
+    Idea,
+    IdeaOrganisation,
+    OutcomeAnswer,
+    Stage,
+    StageChange,
+    User,
+    Vote,
+)
+from portal.models.types import utcnow
+from portal.services import trending
+
+from .conftest import sign_in_client
+
+
+def page_text(response) -> str:
+    """The words of a page, without its tags."""
+    return " ".join(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split())
+
+
+@pytest.fixture
+def demo(runner):
+    result = runner.invoke(args=["demo", "load", "--quiet"])
+    assert result.exit_code == 0, result.output
+    password = re.search(r"password for all: (.+?)\):", result.output).group(1)
+    return password
+
+
+def person(email: str) -> User:
+    return db.session.scalars(select(User).where(User.email == email)).one()
+
+
+def ideas_by_stage() -> Counter[str]:
+    rows = db.session.execute(select(Stage.slug).join(Idea, Idea.stage_id == Stage.id)).all()
+    return Counter(slug for (slug,) in rows)
+
+
+def test_ideas_are_spread_over_the_last_six_months(demo):
+    now = utcnow()
+    created = db.session.scalars(select(Idea.created_at)).all()
+    assert len(created) >= 15
+    assert min(created) >= now - timedelta(days=181)
+    assert min(created) <= now - timedelta(days=150)
+    assert max(created) >= now - timedelta(days=3)
+    months = {(now - when).days // 30 for when in created}
+    assert months >= {0, 1, 2, 3, 4, 5}
+
+
+def test_every_stage_has_ideas_and_changes_happened_over_time(demo):
+    stages = ("new", "under_review", "planned", "in_progress", "shipped", "declined")
+    assert all(ideas_by_stage()[slug] >= 2 for slug in stages)
+    changes = db.session.scalars(select(StageChange.created_at)).all()
+    now = utcnow()
+    assert len(changes) >= 20
+    assert {(now - when).days // 30 for when in changes} >= {0, 1, 2, 3, 4, 5}
+
+
+def test_the_counters_are_the_ones_the_services_keep(demo):
+    for idea in db.session.scalars(select(Idea)):
+        voters = db.session.scalars(select(Vote).where(Vote.idea_id == idea.id)).all()
+        assert idea.vote_count == len(voters), idea.title
+        comments = db.session.scalar(
+            select(func.count()).select_from(Comment).where(Comment.idea_id == idea.id)
+        )
+        assert idea.comment_count == comments, idea.title
+        # Trending: the idea, its votes and its comments, each weighted at its own time.
+        comment_times = db.session.scalars(
+            select(Comment.created_at).where(Comment.idea_id == idea.id)
+        ).all()
+        expected = (
+            trending.weight_at(trending.IDEA_WEIGHT, idea.created_at)
+            + sum(trending.weight_at(trending.VOTE_WEIGHT, v.created_at) for v in voters)
+            + sum(trending.weight_at(trending.COMMENT_WEIGHT, when) for when in comment_times)
+        )
+        assert idea.trending_score == pytest.approx(expected, rel=1e-6), idea.title
+        organisations = Counter(db.session.get(User, v.user_id).organisation_id for v in voters)
+        counted = dict(
+            db.session.execute(
+                select(IdeaOrganisation.organisation_id, IdeaOrganisation.voters).where(
+                    IdeaOrganisation.idea_id == idea.id
+                )
+            ).all()
+        )
+        assert counted == {k: n for k, n in organisations.items() if k is not None}
+
+
+def test_votes_are_spread_over_time_and_no_vote_comes_after_closing(demo):
+    now = utcnow()
+    cast = db.session.scalars(select(Vote.created_at)).all()
+    assert sum(when >= now - timedelta(days=7) for when in cast) >= 10
+    assert sum(when <= now - timedelta(days=60) for when in cast) >= 10
+    for idea in db.session.scalars(select(Idea)):
+        if idea.stage.is_closed:
+            closed = max(
+                db.session.scalars(
+                    select(StageChange.created_at).where(StageChange.idea_id == idea.id)
+                )
+            )
+            cast_on_it = db.session.scalars(select(Vote.created_at).where(Vote.idea_id == idea.id))
+            assert all(when <= closed for when in cast_on_it), idea.title
+
+
+def test_closed_ideas_have_outcome_answers_from_their_followers(demo):
+    answers = db.session.scalars(select(OutcomeAnswer)).all()
+    assert {a.answer for a in answers} == {"yes", "partly", "no"}
+    for answer in answers:
+        assert db.session.get(Idea, answer.idea_id).stage.is_closed
+
+
+def test_the_dashboard_shows_overdue_ideas_and_a_busy_chart(demo, client):
+    sign_in_client(client, person("priya.pm@portal.example"))
+    response = client.get("/team/dashboard")
+    assert response.status_code == 200
+    text = page_text(response)
+    overdue = re.search(r"(\d+)\s*overdue now", text)
+    assert overdue and int(overdue.group(1)) >= 2, text[:2000]
+
+    triage = page_text(client.get("/team/triage"))
+    assert "Nothing is overdue." not in triage
+    assert "Two-factor authentication with hardware keys" in triage
+
+
+def test_the_roadmap_has_ideas_in_each_column_and_what_shipped(demo, client):
+    text = page_text(client.get("/roadmap"))
+    assert "Export reports to Excel with formatting" in text  # in progress
+    assert "Calendar sync with Outlook" in text  # planned
+    shipped = page_text(client.get("/shipped"))
+    assert "Single sign-on with Azure AD" in shipped
+
+
+def test_trending_is_not_the_same_as_newest(demo):
+    by_trending = db.session.scalars(
+        select(Idea.title).order_by(Idea.trending_score.desc()).limit(5)
+    ).all()
+    by_newest = db.session.scalars(select(Idea.title).order_by(Idea.created_at.desc()).limit(5))
+    assert by_trending != list(by_newest)
+    # An idea of weeks ago, voted for in the last days, trends above newer ones.
+    assert "Dark mode for the dashboard" in by_trending[:3]

@@ -14,6 +14,9 @@ EMAIL_FIELD_ARGS = {
 
 
 class SignUpForm(HumanCheck):
+    # A password manager fills this in a second or two: speed alone refuses nobody here.
+    fill_time = False
+
     email = EmailField("Email address", **EMAIL_FIELD_ARGS)
     display_name = StringField(
         "Display name",

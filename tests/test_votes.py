@@ -276,12 +276,16 @@ def test_anonymous_vote_link_leads_to_sign_in_and_back(client, make_user, make_i
 
 
 def test_anonymous_vote_post_goes_to_sign_in_and_changes_nothing(client, make_idea):
+    # A page left open after the session ended: sign-in says what for, and leads back to the
+    # idea (not to the address that only takes a POST).
     idea = make_idea()
     response = vote(client, idea.id)
-    assert response.status_code == 302
+    assert response.status_code == 303
     location = urlsplit(response.headers["Location"])
     assert location.path == "/sign-in"
-    assert parse_qs(location.query)["next"] == [f"/ideas/{idea.id}/vote"]
+    query = parse_qs(location.query)
+    assert query["next"] == [f"/ideas/{idea.id}"]
+    assert (query["intent"], query["idea"]) == (["vote"], [str(idea.id)])
     assert_count_matches_rows(idea.id, 1)
 
 
@@ -302,7 +306,7 @@ def test_suspended_person_cannot_vote(client, make_user, make_idea):
     person.suspension_reason = "Spam"
     db.session.commit()
     response = vote(client, idea.id)
-    assert response.status_code == 302
+    assert response.status_code == 303  # signed out at once: sign-in, where they are refused
     assert urlsplit(response.headers["Location"]).path == "/sign-in"
     assert_count_matches_rows(idea.id, 1)
 

@@ -193,7 +193,9 @@ def cached_page(view: Callable[P, ResponseReturnValue]) -> CachedPage[P]:
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         cache = _cache()
-        if "_flashes" in session:
+        # A flash, or a comment's draft kept while signing in (portal.intent), is this one
+        # visitor's: such a page is made afresh.
+        if "_flashes" in session or "comment_draft" in session:
             return view(*args, **kwargs)
         anonymous = not current_user.is_authenticated
         viewer = "anonymous" if anonymous else f"{current_user.id}:{session.get('csrf_token')}"

@@ -114,8 +114,9 @@ class Defaults:
     # Spam resistance. An account is "new" for its first hours; new accounts may put only a few
     # links in a post. The same text from one person is refused within DUPLICATE_WINDOW.
     # Forms with a honeypot refuse a submission sent sooner than FORM_MIN_SECONDS after the
-    # form was shown (bots fill forms instantly), or later than FORM_MAX_SECONDS, and each
-    # showing of the form may be sent once (portal.forms.bot_problem); 0 switches all that off.
+    # form was first shown (bots fill forms instantly; redraws keep the first time, and sign-up,
+    # which password managers fill at once, skips this), or later than FORM_MAX_SECONDS, and
+    # each showing of the form may be sent once (portal.forms.bot_problem); 0 switches all off.
     #
     # A day: long enough that a throwaway account made for spam is still new when it posts.
     NEW_ACCOUNT_PERIOD = timedelta(hours=24)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, flash, redirect
 from flask_wtf import FlaskForm
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeSerializer
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import Field, HiddenField, PasswordField, StringField
@@ -86,28 +86,57 @@ SENT_ALREADY = (
 )
 
 
-def _started_serializer() -> URLSafeTimedSerializer:
+def _started_serializer() -> URLSafeSerializer:
     secret_key: str = current_app.config["SECRET_KEY"]  # create_app refuses to start without one
-    return URLSafeTimedSerializer(secret_key, salt=_STARTED_SALT)
+    return URLSafeSerializer(secret_key, salt=_STARTED_SALT)
 
 
-def form_started_token() -> str:
-    """A signed note of when a form was shown, put in the form as it is rendered.
+def _first_shown(started: str | None) -> float | None:
+    """When the form a started token belongs to was first shown, if the token is ours and
+    still within FORM_MAX_SECONDS of that moment; None otherwise."""
+    try:
+        note = _started_serializer().loads(started or "")
+    except BadData:  # tampered, or signed with another key
+        return None
+    # [nonce, first shown]; anything else (an integer, a bare nonce) predates single-use
+    # tokens or first-shown times, and is out of date.
+    if not (
+        isinstance(note, list)
+        and len(note) == 2
+        and isinstance(note[0], str)
+        and isinstance(note[1], int | float)
+        and not isinstance(note[1], bool)
+    ):
+        return None
+    first_shown = float(note[1])
+    if not 0 <= time.time() - first_shown <= current_app.config["FORM_MAX_SECONDS"]:
+        return None
+    return first_shown
 
-    It names itself with a random nonce, so it is good for one submission: every page that
-    shows the form, the refused submission's page too, carries a new one.
+
+def form_started_token(previous: str | None = None) -> str:
+    """A signed note of when a form was first shown, put in the form as it is rendered.
+
+    A form shown again (a refused submission, the "Is it one of these?" step) passes the
+    token it was sent with: the new token keeps that first time, so the fill time counts from
+    when the person first saw the form, across every redraw. Each token names itself with a
+    random nonce, so it is good for one submission: every showing carries a new one.
     """
-    return _started_serializer().dumps(secrets.token_urlsafe(16))
+    first_shown = _first_shown(previous) if previous else None
+    if first_shown is None:
+        first_shown = float(int(time.time()))
+    return _started_serializer().dumps([secrets.token_urlsafe(16), first_shown])
 
 
-def bot_problem(honeypot: str | None, started: str | None) -> str | None:
+def bot_problem(honeypot: str | None, started: str | None, *, fill_time: bool = True) -> str | None:
     """Why a submission looks automated, or None.
 
     A honeypot field hidden from people (bots fill in every field), and the form's started
-    token: sent no sooner than FORM_MIN_SECONDS after the form was shown (bots send at once),
-    no later than FORM_MAX_SECONDS after (a token kept by a bot runs out), and only once (one
-    token cannot serve a run of submissions). Once is counted in the rate limits' storage, so
-    every worker and server knows. FORM_MIN_SECONDS = 0 switches the token off altogether.
+    token: sent no sooner than FORM_MIN_SECONDS after the form was first shown (bots send at
+    once; skipped when fill_time is False), no later than FORM_MAX_SECONDS after (a token kept
+    by a bot runs out), and only once (one token cannot serve a run of submissions). Once is
+    counted in the rate limits' storage, so every worker and server knows.
+    FORM_MIN_SECONDS = 0 switches the token off altogether.
     """
     if honeypot:
         return (
@@ -118,19 +147,15 @@ def bot_problem(honeypot: str | None, started: str | None) -> str | None:
     minimum, maximum = config["FORM_MIN_SECONDS"], config["FORM_MAX_SECONDS"]
     if not minimum:
         return None
-    try:
-        nonce, signed_at = _started_serializer().loads(
-            started or "", max_age=maximum, return_timestamp=True
-        )
-    except BadData:  # tampered, signed with another key, or older than FORM_MAX_SECONDS
+    first_shown = _first_shown(started)
+    if first_shown is None:  # missing, tampered, foreign, old-style or older than the maximum
         return OUT_OF_DATE
-    if not isinstance(nonce, str):  # a token from before tokens were single-use
-        return OUT_OF_DATE
-    if time.time() - signed_at.timestamp() < minimum:
+    if fill_time and time.time() - first_shown < minimum:
         return (
             "That was quicker than a person can fill in this form. Check what you entered "
             "and send it again."
         )
+    nonce = _started_serializer().loads(started or "")[0]
     # Used up only by a submission that passed the checks above; past FORM_MAX_SECONDS the
     # token is refused anyway, so it need not be remembered longer.
     if not limits.first_use(f"form-started:{nonce}", remember_seconds=maximum):
@@ -139,14 +164,22 @@ def bot_problem(honeypot: str | None, started: str | None) -> str | None:
 
 
 class HumanCheck(FlaskForm):
-    """A form base with a honeypot and a minimum fill time (see bot_problem)."""
+    """A form base with a honeypot and a minimum fill time (see bot_problem).
+
+    A form people complete with a password manager or the browser's autofill (sign-up) sets
+    fill_time = False: a person may honestly fill it in a second, so speed alone refuses
+    nobody there; the honeypot, the single-use token, the per-address limit and the emailed
+    confirmation link still stand between it and a bot.
+    """
+
+    fill_time = True
 
     website = StringField("Leave this empty", render_kw={"autocomplete": "off", "tabindex": "-1"})
     started = HiddenField()
 
     def validate(self, extra_validators: dict[str, Iterable[Any]] | None = None) -> bool:
         valid: bool = super().validate(extra_validators)
-        problem = bot_problem(self.website.data, self.started.data)
+        problem = bot_problem(self.website.data, self.started.data, fill_time=self.fill_time)
         if problem:
             self.form_errors.append(problem)
             return False

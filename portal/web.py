@@ -9,7 +9,7 @@ from functools import wraps
 from typing import Any, ParamSpec
 from urllib.parse import urlencode, urlsplit
 
-from flask import abort, jsonify, make_response, redirect, request, url_for
+from flask import abort, current_app, jsonify, make_response, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter, Map
@@ -57,6 +57,24 @@ def role_required(predicate: Callable[[Any], bool]) -> Callable[[View[P]], View[
         return wrapped
 
     return decorator
+
+
+def same_origin() -> bool:
+    """Whether a browser sent this request from one of our own pages.
+
+    For the rare POST that cannot carry a CSRF token (from a page shared by every signed-out
+    visitor): browsers say where a request comes from in Sec-Fetch-Site and Origin, and a page
+    of another site cannot change either. A request with neither (not from a current browser)
+    passes: a site cannot make a browser send it.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:  # every current browser: it compares with the page itself
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is not None:  # older browsers: the page's origin, ours as seen here or configured
+        ours = {request.host, urlsplit(current_app.config.get("BASE_URL") or "").netloc}
+        return urlsplit(origin).netloc in ours
+    return True
 
 
 def client_ip() -> str | None:

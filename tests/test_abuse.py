@@ -345,7 +345,15 @@ def fill_time(app, clock) -> Clock:
     return clock
 
 
-def test_a_form_sent_at_once_is_refused_and_kept(client, case, fill_time):
+@pytest.fixture
+def idea_case(client, login_as, stages) -> Case:
+    """The new-idea form: content people type themselves, where the minimum fill time holds."""
+    login_as("customer")
+    return NEW_IDEA
+
+
+def test_a_form_sent_at_once_is_refused_and_kept(client, idea_case, fill_time):
+    case = idea_case
     token = started_token(client.get(case.path))
     fill_time.advance(1)
 
@@ -355,10 +363,10 @@ def test_a_form_sent_at_once_is_refused_and_kept(client, case, fill_time):
     assert started_token(response) != ""  # the page again has a fresh token to send
 
 
-def test_a_form_sent_just_under_three_seconds_is_refused(client, case, fill_time):
-    token = started_token(client.get(case.path))
+def test_a_form_sent_just_under_three_seconds_is_refused(client, idea_case, fill_time):
+    token = started_token(client.get(idea_case.path))
     fill_time.advance(2.9)
-    assert_refused_and_kept(send(client, case, started=token), case, TOO_QUICK)
+    assert_refused_and_kept(send(client, idea_case, started=token), idea_case, TOO_QUICK)
 
 
 def test_a_form_sent_after_three_seconds_is_accepted(client, case, fill_time):
@@ -372,14 +380,87 @@ def test_a_form_sent_after_three_seconds_is_accepted(client, case, fill_time):
     assert case.stored() == 1
 
 
-def test_after_a_refusal_the_same_page_can_be_sent_once_time_has_passed(client, case, fill_time):
+def test_a_sign_up_filled_by_a_password_manager_in_a_second_and_a_half_is_accepted(
+    client, stages, fill_time
+):
+    # Speed alone refuses nobody on sign-up: a password manager fills it at once. The
+    # honeypot, the single-use token, the per-address limit and the emailed link remain.
+    token = started_token(client.get(SIGN_UP.path))
+    fill_time.advance(1.5)
+
+    response = send(client, SIGN_UP, started=token)
+
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith(SIGN_UP.success)
+    assert SIGN_UP.stored() == 1
+
+
+def test_a_sign_up_sent_at_once_still_needs_a_token_of_ours(client, stages, fill_time):
+    assert_refused_and_kept(send(client, SIGN_UP, started="forged"), SIGN_UP, OUT_OF_DATE)
+
+
+def test_after_a_refusal_the_same_page_can_be_sent_once_time_has_passed(
+    client, idea_case, fill_time
+):
+    case = idea_case
     refused = send(client, case, started=started_token(client.get(case.path)))
     assert TOO_QUICK in page_text(refused)
 
     fill_time.advance(3)
-    response = send(client, case, **{**form_values(refused), "password": DEFAULT_PASSWORD})
+    response = send(client, case, **form_values(refused))
     assert response.status_code == 303
     assert case.stored() == 1
+
+
+def test_the_fill_time_counts_from_the_first_showing_across_redraws(client, idea_case, fill_time):
+    # Refused at 1 s, sent again 2 s later: 3 s since the person first saw the form.
+    case = idea_case
+    token = started_token(client.get(case.path))
+    fill_time.advance(1)
+    refused = send(client, case, started=token)
+    assert TOO_QUICK in page_text(refused)
+    fill_time.advance(2)
+
+    response = send(client, case, **form_values(refused))
+
+    assert response.status_code == 303
+    assert case.stored() == 1
+
+
+def test_post_anyway_a_second_after_the_similar_ideas_step_is_accepted(
+    client, idea_case, fill_time, make_idea
+):
+    make_idea("Export the pipeline to a spreadsheet every week")
+    page = client.get(idea_case.path)
+    fill_time.advance(20)  # typing the idea
+    step = send(client, idea_case, started=started_token(page), confirmed="")
+    assert "Is it one of these?" in page_text(step)
+    values = form_values(step)
+    assert values["started"] != started_token(page)  # a fresh nonce for the redrawn form
+    fill_time.advance(1)
+
+    response = client.post(idea_case.path, data=values)
+
+    assert response.status_code == 303, page_text(response)
+    assert idea_case.stored() == 2
+
+
+def test_a_redrawn_token_keeps_the_first_time_and_cannot_be_moved_earlier(
+    app, client, idea_case, fill_time
+):
+    from itsdangerous import URLSafeSerializer
+
+    refused = send(client, idea_case, started=started_token(client.get(idea_case.path)))
+    token = form_values(refused)["started"]
+    nonce, first_shown = URLSafeSerializer(app.secret_key, salt="form-started").loads(token)
+    assert first_shown == fill_time.now  # the first showing, not the redraw
+    # A first time moved back by hand needs our signature: without it the token is refused.
+    _payload, signature = token.rsplit(".", 1)
+    forged_payload = URLSafeSerializer("not-our-key", salt="form-started").dumps(
+        [nonce, first_shown - 60]
+    )
+    forged = forged_payload.rsplit(".", 1)[0] + "." + signature
+    assert_refused_and_kept(send(client, idea_case, started=forged), idea_case, OUT_OF_DATE)
 
 
 @pytest.mark.parametrize(

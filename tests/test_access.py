@@ -51,6 +51,9 @@ FORBIDDEN = Outcome(403)
 NOT_ALLOWED = Outcome(405)
 SIGN_IN = Outcome(302, "/sign-in")
 HOME = Outcome(302, "/")
+# Signed out, pressing Vote, Follow or Post on an idea: sign-in, saying what it is for, and
+# then back on the idea (portal.intent), not back to the POST-only address.
+SIGN_IN_TO_ACT = Outcome(303, "/sign-in")
 
 
 def everyone(outcome: Outcome) -> dict[str, Outcome]:
@@ -312,15 +315,25 @@ MATRIX: dict[str, Route] = {
         data={"title": "Edited by somebody else", "problem": "Changed by somebody else"},
     ),
     "ideas.vote": Route(
-        get=everyone(NOT_ALLOWED), post=signed_in(BACK_TO_IDEA), data={"action": "vote"}
+        get=everyone(NOT_ALLOWED),
+        post={**signed_in(BACK_TO_IDEA), "anonymous": SIGN_IN_TO_ACT},
+        data={"action": "vote"},
     ),
     "ideas.follow": Route(
-        get=everyone(NOT_ALLOWED), post=signed_in(BACK_TO_IDEA), data={"action": "follow"}
+        get=everyone(NOT_ALLOWED),
+        post={**signed_in(BACK_TO_IDEA), "anonymous": SIGN_IN_TO_ACT},
+        data={"action": "follow"},
     ),
     "ideas.comment": Route(
         get=everyone(NOT_ALLOWED),
-        post=signed_in(BACK_TO_IDEA),
+        post={**signed_in(BACK_TO_IDEA), "anonymous": SIGN_IN_TO_ACT},
         data={"body": "A comment from the role matrix"},
+    ),
+    # Only keeps the text in the visitor's session while they sign in: no row changes.
+    "ideas.keep_comment_draft": Route(
+        get=everyone(NOT_ALLOWED),
+        post=visitors(SIGN_IN_TO_ACT, Outcome(303, "/ideas/{idea_id}")),
+        data={"body": "Typed before signing in"},
     ),
     "ideas.edit_comment": Route(
         get=signed_in(FORBIDDEN), post=signed_in(FORBIDDEN), data={"body": "Defaced"}

@@ -948,3 +948,238 @@ def test_account_events_are_audited_without_passwords_or_tokens(app, make_user, 
         recorded = repr((event.action, event.ip, event.target_type, event.target_id, event.detail))
         for secret in (wrong, DEFAULT_PASSWORD, NEW_PASSWORD, final_password, token):
             assert secret not in recorded, (event.action, "leaks a secret")
+
+
+# Signing in to do something: vote, follow, comment (portal.intent) --------------------------
+
+
+def votes_of(user_id: int, idea_id: int) -> int:
+    from portal.models import Vote
+
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Vote)
+        .where(Vote.user_id == user_id, Vote.idea_id == idea_id)
+    )
+
+
+def follows(user_id: int, idea_id: int) -> bool:
+    from portal.models import Follow
+
+    return (
+        db.session.scalar(
+            select(Follow.user_id).where(Follow.user_id == user_id, Follow.idea_id == idea_id)
+        )
+        is not None
+    )
+
+
+def sign_in_to(client, action: str, idea_id: int, email: str, password=DEFAULT_PASSWORD):
+    """What a browser sends from the page /sign-in?intent=...&idea=... shows."""
+    page = client.get(f"/sign-in?next=/ideas/{idea_id}&intent={action}&idea={idea_id}")
+    assert page.status_code == 200
+    assert f'name="intent" type="hidden" value="{action}"' in page.text
+    return client.post(
+        "/sign-in",
+        data={
+            "email": email,
+            "password": password,
+            "next": f"/ideas/{idea_id}",
+            "intent": action,
+            "idea": str(idea_id),
+        },
+        environ_base={"REMOTE_ADDR": fresh_ip()},
+    )
+
+
+def test_the_vote_link_says_what_sign_in_is_for_and_the_vote_is_cast(client, make_user, make_idea):
+    idea = make_idea("Dark mode for the reports page")
+    voter = make_user(email="voter@example.com")
+    page = client.get(f"/ideas/{idea.id}").text
+    assert f"intent=vote&amp;idea={idea.id}" in page  # the signed-out Vote button
+
+    sign_in_page = client.get(f"/sign-in?next=/ideas/{idea.id}&intent=vote&idea={idea.id}")
+    assert "Sign in to vote for “Dark mode for the reports page”" in text_of(sign_in_page)
+    assert "Sign in and vote" in text_of(sign_in_page)
+    assert votes_of(voter.id, idea.id) == 0  # showing the page does nothing
+
+    response = sign_in_to(client, "vote", idea.id, "voter@example.com")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/ideas/{idea.id}"
+    assert votes_of(voter.id, idea.id) == 1 and follows(voter.id, idea.id)
+    assert "Your vote for “Dark mode for the reports page” is counted" in text_of(
+        client.get(f"/ideas/{idea.id}")
+    )
+
+
+def test_a_link_alone_casts_no_vote_without_the_sign_in_form_saying_so(
+    client, make_user, make_idea
+):
+    # The address is only what the page offers: a plain sign-in afterwards does not vote.
+    idea = make_idea()
+    voter = make_user(email="plain@example.com")
+    client.get(f"/sign-in?intent=vote&idea={idea.id}")
+    assert sign_in(client, "plain@example.com").status_code == 302
+    assert votes_of(voter.id, idea.id) == 0
+
+
+def test_a_failed_sign_in_keeps_the_intent_for_the_next_try(client, make_user, make_idea):
+    idea = make_idea("Bulk edit of contacts")
+    voter = make_user(email="typo@example.com")
+    failed = sign_in_to(client, "vote", idea.id, "typo@example.com", password="wrong one")
+    assert "Sign in to vote for “Bulk edit of contacts”" in text_of(failed)
+    assert f'name="idea" type="hidden" value="{idea.id}"' in failed.text
+    assert sign_in_to(client, "vote", idea.id, "typo@example.com").status_code == 302
+    assert votes_of(voter.id, idea.id) == 1
+
+
+def test_signing_in_to_follow_follows_without_voting(client, make_user, make_idea):
+    idea = make_idea("Calendar sync")
+    person = make_user(email="follower@example.com")
+    assert "intent=follow" in client.get(f"/ideas/{idea.id}").text
+    response = sign_in_to(client, "follow", idea.id, "follower@example.com")
+    assert response.headers["Location"] == f"/ideas/{idea.id}"
+    assert follows(person.id, idea.id) and votes_of(person.id, idea.id) == 0
+
+
+@pytest.mark.parametrize("idea_id", ["999999", "abc", ""])
+def test_an_intent_naming_no_idea_is_a_plain_sign_in(client, make_user, idea_id):
+    make_user(email="nobody@example.com")
+    page = client.get(f"/sign-in?intent=vote&idea={idea_id}")
+    assert page.status_code == 200
+    assert "Sign in to vote" not in text_of(page)
+
+
+def test_a_comment_typed_before_signing_in_is_back_in_the_box(client, make_user, make_idea):
+    idea = make_idea("Offline mode")
+    make_user(email="commenter@example.com")
+    page = client.get(f"/ideas/{idea.id}").text
+    assert f'action="/ideas/{idea.id}/comments/draft"' in page  # a box for signed-out people
+
+    kept = client.post(
+        f"/ideas/{idea.id}/comments/draft", data={"body": "We work on trains all week."}
+    )
+    assert kept.status_code == 303
+    assert "intent=comment" in kept.headers["Location"]
+    assert "Sign in to post your comment on “Offline mode”" in text_of(
+        client.get(kept.headers["Location"])
+    )
+    response = sign_in_to(client, "comment", idea.id, "commenter@example.com")
+
+    assert response.headers["Location"] == f"/ideas/{idea.id}#conversation"
+    idea_page = client.get(f"/ideas/{idea.id}")
+    assert "We work on trains all week.</textarea>" in idea_page.text
+    assert "Your comment is in the box below" in text_of(idea_page)
+    from portal.models import Comment
+
+    assert db.session.scalar(select(func.count()).select_from(Comment)) == 0  # not posted
+
+    posted = client.post(f"/ideas/{idea.id}/comments", data={"body": "We work on trains."})
+    assert posted.status_code == 303
+    assert "We work on trains all week.</textarea>" not in client.get(f"/ideas/{idea.id}").text
+
+
+def test_a_comment_sent_after_the_session_ended_is_kept(client, make_idea):
+    idea = make_idea()
+    response = client.post(f"/ideas/{idea.id}/comments", data={"body": "Typed for ages."})
+    assert response.status_code == 303
+    assert "intent=comment" in response.headers["Location"]
+    with client.session_transaction() as sess:
+        assert sess["comment_draft"] == {"idea": idea.id, "body": "Typed for ages."}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://evil.example"},
+    ],
+)
+def test_another_site_cannot_put_words_in_the_comment_box(client, make_idea, headers):
+    idea = make_idea()
+    response = client.post(
+        f"/ideas/{idea.id}/comments/draft", data={"body": "Buy pills"}, headers=headers
+    )
+    assert response.status_code == 403
+    with client.session_transaction() as sess:
+        assert "comment_draft" not in sess
+
+
+def test_our_own_page_may_keep_a_draft(client, make_idea):
+    idea = make_idea()
+    response = client.post(
+        f"/ideas/{idea.id}/comments/draft",
+        data={"body": "Mine"},
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"},
+    )
+    assert response.status_code == 303
+
+
+def sign_up_to(client, action: str, idea_id: int, email: str):
+    page = client.get(f"/sign-up?intent={action}&idea={idea_id}")
+    assert page.status_code == 200
+    return client.post(
+        "/sign-up",
+        data={
+            "email": email,
+            "display_name": "Jo Tester",
+            "password": DEFAULT_PASSWORD,
+            "accept_guidelines": "y",
+            "intent": action,
+            "idea": str(idea_id),
+        },
+        environ_base={"REMOTE_ADDR": fresh_ip()},
+    )
+
+
+def full_path(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def test_signing_up_to_vote_casts_the_vote_when_the_address_is_confirmed(client, outbox, make_idea):
+    idea = make_idea("Two-factor sign-in")
+    page = client.get(f"/sign-up?intent=vote&idea={idea.id}")
+    assert "Create an account to vote for “Two-factor sign-in”" in text_of(page)
+
+    response = sign_up_to(client, "vote", idea.id, "newvoter@example.com")
+    assert response.headers["Location"] == "/sign-up/check-email"
+    assert "with your vote counted" in text_of(client.get("/sign-up/check-email"))
+    link = full_path(confirmation_link(outbox, "newvoter@example.com"))
+    assert link.endswith(f"?next=/ideas/{idea.id}") or link.endswith(f"?next=%2Fideas%2F{idea.id}")
+
+    confirmed = client.post(link)
+
+    assert confirmed.headers["Location"] == f"/ideas/{idea.id}"
+    user = find_user("newvoter@example.com")
+    assert votes_of(user.id, idea.id) == 1 and follows(user.id, idea.id)
+
+
+def test_a_confirmation_link_opened_in_another_browser_lands_on_the_idea(
+    app, client, outbox, make_idea
+):
+    idea = make_idea()
+    sign_up_to(client, "vote", idea.id, "twobrowsers@example.com")
+    link = full_path(confirmation_link(outbox, "twobrowsers@example.com"))
+
+    confirmed = app.test_client().post(link)
+
+    assert confirmed.headers["Location"] == f"/ideas/{idea.id}"
+    # Nobody pressed Vote in that browser: it only lands on the idea.
+    assert votes_of(find_user("twobrowsers@example.com").id, idea.id) == 0
+
+
+def test_a_comment_typed_before_signing_up_waits_for_the_confirmed_address(
+    client, outbox, make_idea
+):
+    idea = make_idea("Export to CSV")
+    client.post(f"/ideas/{idea.id}/comments/draft", data={"body": "CSV for our auditors."})
+    sign_up_to(client, "comment", idea.id, "newcommenter@example.com")
+    link = full_path(confirmation_link(outbox, "newcommenter@example.com"))
+
+    confirmed = client.post(link)
+
+    assert confirmed.headers["Location"] == f"/ideas/{idea.id}#conversation"
+    assert "CSV for our auditors.</textarea>" in client.get(f"/ideas/{idea.id}").text

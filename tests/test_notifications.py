@@ -123,9 +123,11 @@ def test_follow_returns_to_a_local_next_only(client, login_as, idea):
 
 
 def test_anonymous_visitors_see_no_follow_button_and_cannot_follow(client, idea):
-    assert f'action="/ideas/{idea.id}/follow"' not in client.get(f"/ideas/{idea.id}").text
+    page = client.get(f"/ideas/{idea.id}").text
+    assert f'action="/ideas/{idea.id}/follow"' not in page
+    assert f"intent=follow&amp;idea={idea.id}" in page  # a link to sign in and follow
     response = client.post(f"/ideas/{idea.id}/follow", data={"action": "follow"})
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert urlsplit(response.headers["Location"]).path == "/sign-in"
     assert db.session.scalar(select(func.count()).select_from(Follow)) == 1  # the author
 

@@ -193,6 +193,10 @@ def csrf_token_from(response) -> str:
 # The one POST without a CSRF token: RFC 8058 one-click unsubscribe, which mail clients send
 # with no form. Its signed token is the credential; a made-up one is refused.
 SIGNED_LINKS = {"account.email_unsubscribe"}
+# The comment box on a page every signed-out visitor shares (so without a token): it changes no
+# row, only keeps the text in the visitor's own session while they sign in (portal.intent).
+# Another site is refused by the Sec-Fetch-Site and Origin headers browsers send instead.
+SESSION_ONLY = {"ideas.keep_comment_draft"}
 
 
 @CSRF_ON
@@ -207,6 +211,13 @@ def test_every_post_route_refuses_a_request_without_csrf_token(app, client, make
 
     for rule in rules:
         url = build_url(app, rule, target.id)
+        if rule.endpoint in SESSION_ONLY:
+            before = database_snapshot()
+            for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+                response = client.post(url, data=EVERY_FIELD, headers=headers)
+                assert response.status_code in (403, 404), f"POST {url} as {who} from afar"
+            assert database_snapshot() == before, f"POST {url} as {who} changed the database"
+            continue
         for data in (EVERY_FIELD, {**EVERY_FIELD, "csrf_token": "forged"}):
             before = database_snapshot()
             response = client.post(url, data=data)

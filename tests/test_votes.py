@@ -84,7 +84,46 @@ def test_withdrawing_a_vote_takes_it_back_once(client, login_as, make_idea):
     assert vote(client, idea.id, "unvote").status_code == 303
     assert_count_matches_rows(idea.id, 1)
     assert 'name="action" value="vote"' in client.get(f"/ideas/{idea.id}").text
-    assert follows(idea.id, me.id)  # withdrawing is not unfollowing
+    assert not follows(idea.id, me.id)  # the follow came with the vote, and went with it
+
+
+def test_withdrawing_a_vote_keeps_a_follow_chosen_before_it(client, login_as, make_idea):
+    idea = make_idea()
+    me = login_as("customer")
+    client.post(f"/ideas/{idea.id}/follow", data={"action": "follow"})
+    vote(client, idea.id)
+    vote(client, idea.id, "unvote")
+    assert follows(idea.id, me.id)
+
+
+def test_following_after_voting_makes_the_follow_chosen(client, login_as, make_idea):
+    idea = make_idea()
+    me = login_as("customer")
+    vote(client, idea.id)
+    client.post(f"/ideas/{idea.id}/follow", data={"action": "follow"})
+    vote(client, idea.id, "unvote")
+    assert follows(idea.id, me.id)
+    assert_count_matches_rows(idea.id, 1)
+
+
+def test_commenting_after_voting_keeps_the_follow_when_the_vote_goes(client, login_as, make_idea):
+    idea = make_idea()
+    me = login_as("customer")
+    vote(client, idea.id)
+    client.post(f"/ideas/{idea.id}/comments", data={"body": "We need this every Monday."})
+    vote(client, idea.id, "unvote")
+    assert follows(idea.id, me.id)
+
+
+def test_voting_again_after_withdrawing_follows_again(client, login_as, make_idea):
+    idea = make_idea()
+    me = login_as("customer")
+    vote(client, idea.id)
+    vote(client, idea.id, "unvote")
+    vote(client, idea.id)
+    assert follows(idea.id, me.id)
+    vote(client, idea.id, "unvote")
+    assert not follows(idea.id, me.id)
 
 
 def test_author_can_withdraw_their_own_vote(client, make_user, make_idea):
@@ -95,6 +134,7 @@ def test_author_can_withdraw_their_own_vote(client, make_user, make_idea):
     sign_in_client(client, author)
     assert vote(client, idea.id, "unvote").status_code == 303
     assert_count_matches_rows(idea.id, 0)
+    assert follows(idea.id, author.id)  # their own idea: they still hear of it
 
 
 @pytest.mark.parametrize("action", ["", "upvote", "delete", "VOTE"])
@@ -236,12 +276,16 @@ def test_anonymous_vote_link_leads_to_sign_in_and_back(client, make_user, make_i
 
 
 def test_anonymous_vote_post_goes_to_sign_in_and_changes_nothing(client, make_idea):
+    # A page left open after the session ended: sign-in says what for, and leads back to the
+    # idea (not to the address that only takes a POST).
     idea = make_idea()
     response = vote(client, idea.id)
-    assert response.status_code == 302
+    assert response.status_code == 303
     location = urlsplit(response.headers["Location"])
     assert location.path == "/sign-in"
-    assert parse_qs(location.query)["next"] == [f"/ideas/{idea.id}/vote"]
+    query = parse_qs(location.query)
+    assert query["next"] == [f"/ideas/{idea.id}"]
+    assert (query["intent"], query["idea"]) == (["vote"], [str(idea.id)])
     assert_count_matches_rows(idea.id, 1)
 
 
@@ -262,7 +306,7 @@ def test_suspended_person_cannot_vote(client, make_user, make_idea):
     person.suspension_reason = "Spam"
     db.session.commit()
     response = vote(client, idea.id)
-    assert response.status_code == 302
+    assert response.status_code == 303  # signed out at once: sign-in, where they are refused
     assert urlsplit(response.headers["Location"]).path == "/sign-in"
     assert_count_matches_rows(idea.id, 1)
 

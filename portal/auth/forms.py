@@ -13,7 +13,17 @@ EMAIL_FIELD_ARGS = {
 }
 
 
-class SignUpForm(HumanCheck):
+class IntentFields:
+    """What the person came to do (portal.intent), carried through the form's POST."""
+
+    intent = HiddenField()
+    idea = HiddenField()
+
+
+class SignUpForm(IntentFields, HumanCheck):
+    # A password manager fills this in a second or two: speed alone refuses nobody here.
+    fill_time = False
+
     email = EmailField("Email address", **EMAIL_FIELD_ARGS)
     display_name = StringField(
         "Display name",
@@ -33,7 +43,7 @@ class SignUpForm(HumanCheck):
         )
 
 
-class SignInForm(FlaskForm):
+class SignInForm(IntentFields, FlaskForm):
     email = EmailField("Email address", **EMAIL_FIELD_ARGS)
     password = PasswordField(
         "Password",

@@ -22,7 +22,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
-from portal import limits
+from portal import intent, limits
 from portal.auth import bp
 from portal.auth.forms import ConfirmForm, EmailOnlyForm, ResetPasswordForm, SignInForm, SignUpForm
 from portal.extensions import db, limiter
@@ -55,11 +55,21 @@ def _account_key() -> str:
 def _sign_in_rate_limited(limit: RequestLimit) -> Response:
     """Too many failures: the sign-in page again, with what was typed, and a 429."""
     form = SignInForm(
-        formdata=None, email=request.form.get("email", ""), next=request.form.get("next")
+        formdata=None,
+        email=request.form.get("email", ""),
+        next=request.form.get("next"),
+        intent=request.form.get("intent", ""),
+        idea=request.form.get("idea", ""),
     )
+    offered = intent.offered(form.intent.data, form.idea.data)
     response = current_app.make_response(
         (
-            render_template("auth/sign_in.html", form=form, rate_limited=limits.wait_phrase(limit)),
+            render_template(
+                "auth/sign_in.html",
+                form=form,
+                rate_limited=limits.wait_phrase(limit),
+                offered_intent=offered,
+            ),
             429,
         )
     )
@@ -67,11 +77,25 @@ def _sign_in_rate_limited(limit: RequestLimit) -> Response:
 
 
 def _start_signed_in_session(user: User, *, remember: bool) -> None:
-    """Begin a fresh session: nothing the browser held before signing in carries over."""
+    """Begin a fresh session: nothing the browser held before signing in carries over, but
+    what the person came to do (a vote, a follow, a comment's draft: portal.intent)."""
     sessions.start_session(user, remember=remember, ip=client_ip(), user_agent=user_agent())
     db.session.commit()
+    kept = intent.kept_session()
     session.clear()
+    session.update(kept)
     login_user(user, remember=remember, fresh=True)
+
+
+def _offered_intent(form: SignInForm | SignUpForm) -> intent.Intent | None:
+    """The vote, follow or comment the page offers, from ?intent=&idea= or the posted form."""
+    if request.method == "GET":
+        form.intent.data = request.args.get("intent", "")
+        form.idea.data = request.args.get("idea", "")
+    found = intent.offered(form.intent.data, form.idea.data)
+    if found is None:
+        form.intent.data = form.idea.data = ""
+    return found
 
 
 def _suspended_message(exc: AccountSuspended) -> str:
@@ -97,6 +121,7 @@ def sign_in() -> ResponseReturnValue:
     if is_signed_in(current_user):
         return redirect(safe_next(request.args.get("next")))
     form = SignInForm(next=request.args.get("next", ""))
+    offered = _offered_intent(form)
     if form.validate_on_submit():
         try:
             user = accounts.authenticate(form.email.data, form.password.data, ip=client_ip())
@@ -108,8 +133,10 @@ def sign_in() -> ResponseReturnValue:
         else:
             _start_signed_in_session(user, remember=form.remember.data)
             flash(f"Welcome back, {user.display_name}.", "success")
+            if offered is not None:  # they pressed "Sign in and vote" on a page saying so
+                return redirect(intent.carry_out(offered, user))
             return redirect(safe_next(form.next.data))
-    return render_template("auth/sign_in.html", form=form)
+    return render_template("auth/sign_in.html", form=form, offered_intent=offered)
 
 
 @bp.route("/sign-out", methods=["POST"])
@@ -149,6 +176,7 @@ def sign_up() -> ResponseReturnValue:
     if is_signed_in(current_user):
         return redirect(url_for("main.home"))
     form = SignUpForm()
+    offered = _offered_intent(form)
     if form.validate_on_submit():
         try:
             accounts.register(
@@ -157,6 +185,7 @@ def sign_up() -> ResponseReturnValue:
                 password=form.password.data,
                 accepted_guidelines=form.accept_guidelines.data,
                 ip=client_ip(),
+                then=intent.landing(offered) if offered else None,
             )
             db.session.commit()
         except InvalidInput as exc:
@@ -165,20 +194,26 @@ def sign_up() -> ResponseReturnValue:
         except IntegrityError:
             # Someone signed up with the same address a moment ago: answer as for a taken one.
             db.session.rollback()
-            return _after_sign_up(form.email.data)
+            return _after_sign_up(form.email.data, offered)
         else:
-            return _after_sign_up(form.email.data)
-    return render_template("auth/sign_up.html", form=form)
+            return _after_sign_up(form.email.data, offered)
+    return render_template("auth/sign_up.html", form=form, offered_intent=offered)
 
 
-def _after_sign_up(email: str) -> BaseResponse:
+def _after_sign_up(email: str, offered: intent.Intent | None) -> BaseResponse:
     session["pending_email"] = email.strip()
+    if offered is not None:  # carried out when the emailed link is opened in this browser
+        intent.remember(offered)
     return redirect(url_for("auth.check_email"), code=303)
 
 
 @bp.route("/sign-up/check-email")
 def check_email() -> str:
-    return render_template("auth/check_email.html", email=session.get("pending_email"))
+    return render_template(
+        "auth/check_email.html",
+        email=session.get("pending_email"),
+        offered_intent=intent.remembered(keep=True),
+    )
 
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
@@ -202,7 +237,11 @@ def verify_email(token: str) -> ResponseReturnValue:
         return redirect(url_for("auth.sign_in"))
     _start_signed_in_session(user, remember=False)
     flash(f"Your email address is confirmed. Welcome, {user.display_name}!", "success")
-    return redirect(url_for("main.home"))
+    waiting = intent.remembered()  # signed up in this browser to vote, follow or comment
+    if waiting is not None:
+        return redirect(intent.carry_out(waiting, user))
+    # Opened in another browser: the link still names the idea the person signed up from.
+    return redirect(safe_next(request.args.get("next")))
 
 
 @bp.route("/confirm/resend", methods=["GET", "POST"])

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_limiter import RequestLimit
 from flask_login import current_user
 
-from portal import limits
+from portal import intent, limits
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.ideas import bp
@@ -32,6 +32,7 @@ def _comment_form_again(limit: RequestLimit | None) -> str:
 @limits.per_person_limit(
     "LIMIT_COMMENTS", new_accounts="LIMIT_COMMENTS_NEW_ACCOUNT", keep_typed=_comment_form_again
 )
+@intent.sign_in_first("comment")
 @login_required
 def comment(idea_id: int) -> ResponseReturnValue:
     idea = idea_or_404(idea_id)
@@ -54,6 +55,7 @@ def comment(idea_id: int) -> ResponseReturnValue:
     )
     if done:
         limits.counted()
+        intent.drop_draft(idea)  # a draft kept while signing in is posted now
         return done
     return render_template("ideas/comment_error.html", form=form, idea=idea), 400
 

@@ -12,6 +12,7 @@ from flask import render_template
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
+from portal import intent
 from portal.ideas.forms import (
     ActionForm,
     CommentForm,
@@ -132,6 +133,7 @@ def render_idea_page(
     # Forms carry a CSRF token, and making one starts a session. Anonymous visitors see no form
     # on this page, so they get none, and their page can be kept whole by the cache.
     signed_in = is_signed_in(current_user)
+    draft = intent.draft_for(idea)  # typed before signing in: back in the box (portal.intent)
     team_context = (
         _team_context(
             idea, owner_form=owner_form, estimates_form=estimates_form, note_form=note_form
@@ -150,7 +152,8 @@ def render_idea_page(
         due=due,
         overdue=due is not None and due < utcnow(),
         **_viewer_context(idea),
-        comment_form=CommentForm(formdata=None) if signed_in else None,
+        comment_form=CommentForm(formdata=None, data={"body": draft or ""}) if signed_in else None,
+        comment_draft=draft,
         action_form=ActionForm() if signed_in else None,
         move_form=move_form or (move_form_for(idea) if team else None),
         merge_form=merge_form or (MergeForm(formdata=None) if signed_in else None),

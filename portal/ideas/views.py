@@ -8,21 +8,21 @@ from flask_limiter import RequestLimit
 from flask_login import current_user
 from wtforms.validators import InputRequired
 
-from portal import limits
+from portal import intent, limits
 from portal.cache import cached_page
 from portal.database import read_only
-from portal.extensions import db
+from portal.extensions import csrf, db
 from portal.forms import apply_domain_error, handle_submission
 from portal.ideas import bp
 from portal.ideas.common import back, idea_or_404
 from portal.ideas.forms import ActionForm, IdeaForm, NewIdeaForm, OutcomeForm
 from portal.ideas.page import render_idea_page
 from portal.models import Category, Idea
-from portal.permissions import can_edit_idea, can_publish_concept, can_submit_idea
+from portal.permissions import can_edit_idea, can_publish_concept, can_submit_idea, is_signed_in
 from portal.services import catalog, idea_lists, ideas, outcomes, votes
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.search import similar_ideas
-from portal.web import login_required, wants_json
+from portal.web import login_required, same_origin, wants_json
 
 
 def _idea_form(
@@ -146,6 +146,7 @@ def edit(idea_id: int) -> ResponseReturnValue:
 
 @bp.route("/ideas/<id:idea_id>/vote", methods=["POST"])
 @limits.per_person_limit("LIMIT_VOTES", unless=lambda: request.form.get("action") == "unvote")
+@intent.sign_in_first("vote", when=lambda: request.form.get("action") == "vote")
 @login_required
 def vote(idea_id: int) -> ResponseReturnValue:
     idea = idea_or_404(idea_id)
@@ -179,6 +180,7 @@ def vote(idea_id: int) -> ResponseReturnValue:
 
 
 @bp.route("/ideas/<id:idea_id>/follow", methods=["POST"])
+@intent.sign_in_first("follow", when=lambda: request.form.get("action") == "follow")
 @login_required
 def follow(idea_id: int) -> ResponseReturnValue:
     idea = idea_or_404(idea_id)
@@ -193,6 +195,30 @@ def follow(idea_id: int) -> ResponseReturnValue:
         flash("You no longer follow this idea.", "success")
     db.session.commit()
     return redirect(back(url_for("ideas.detail", idea_id=idea.id)), code=303)
+
+
+@bp.route("/ideas/<id:idea_id>/comments/draft", methods=["POST"])
+@csrf.exempt
+def keep_comment_draft(idea_id: int) -> ResponseReturnValue:
+    """The comment box shown to people signed out: keep what they typed, then sign in.
+
+    Its page is shared by every signed-out visitor (portal.cache), so it carries no CSRF
+    token. Nothing is posted here: the text is only kept in the visitor's own session and put
+    back in the comment box, which they post themselves once signed in. A request from another
+    site is refused all the same (the Origin and Sec-Fetch-Site headers browsers send), so no
+    other site can put words in that box or replace a session.
+    """
+    if not same_origin():
+        abort(403)
+    idea = idea_or_404(idea_id)
+    body = request.form.get("body", "")
+    if body.strip():
+        intent.keep_draft(idea, body)
+    found = intent.Intent("comment", idea)
+    if is_signed_in(current_user):  # signed in meanwhile, in another tab
+        flash("Your comment is in the box below: check it and post it.", "success")
+        return redirect(intent.landing(found), code=303)
+    return redirect(url_for("auth.sign_in", next=intent.landing(found), **found.args), code=303)
 
 
 @bp.route("/my-ideas")

@@ -163,6 +163,9 @@ class Follow(Model):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # True while the follow is only what a vote brought with it: withdrawing that vote ends
+    # it. Following by choice (the Follow button, posting, commenting) makes it False.
+    via_vote: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
 
 # What a follower may answer (the stored value) and how it is shown, in the order offered.

@@ -157,12 +157,19 @@ def create_user(
 
 
 def register(
-    *, email: str, display_name: str, password: str, accepted_guidelines: bool, ip: str | None
+    *,
+    email: str,
+    display_name: str,
+    password: str,
+    accepted_guidelines: bool,
+    ip: str | None,
+    then: str | None = None,
 ) -> User | None:
     """Sign-up. Answers the same way whether or not the address is taken.
 
     A new address gets a confirmation link; a taken one gets a note telling its owner someone
     tried to sign up with it. Returns the new user, or None when the address was taken.
+    `then` is a local path (the idea they signed up to vote for) the link leads to once used.
     """
     if not accepted_guidelines:
         raise InvalidInput(
@@ -180,7 +187,7 @@ def register(
         email=email, display_name=display_name, password=password, accepted_guidelines=True
     )
     audit.record("account.created", actor=user, ip=ip, target=user)
-    queue_request(email, VERIFY_EMAIL)
+    queue_request(email, VERIFY_EMAIL, **({"then": then} if then else {}))
     return user
 
 
@@ -236,7 +243,9 @@ def _verification_message(row: OutboxMessage) -> EmailMessage | None:
         "Confirm your email address",
         VERIFY_EMAIL,
         user=user,
-        verify_url=external_url("auth.verify_email", token=token),
+        # The page they signed up from (an idea), wherever the link is opened; the view
+        # checks it is a path of this site before going there.
+        verify_url=external_url("auth.verify_email", token=token, next=row.payload.get("then")),
         max_age_days=max_age.days,
     )
 

@@ -71,6 +71,7 @@ def submit_idea(
         promise_next_answer(idea, stage, since=now)
     db.session.add(idea)
     db.session.flush()
+    votes.follow(idea, author)  # their own idea: withdrawing their vote keeps them informed
     votes.cast_vote(idea, author)
     if held:
         idea.hidden_at = now  # after the author's own vote: nobody votes on hidden ideas

@@ -240,8 +240,13 @@ def _move_followers(source: Idea, target: Idea, *, now: datetime) -> None:
     target_follow = aliased(Follow)
     db.session.execute(
         insert(Follow).from_select(
-            ["idea_id", "user_id", "created_at"],
-            select(literal(target.id), Follow.user_id, literal(now, Follow.created_at.type)).where(
+            ["idea_id", "user_id", "created_at", "via_vote"],
+            select(
+                literal(target.id),
+                Follow.user_id,
+                literal(now, Follow.created_at.type),
+                Follow.via_vote,  # the vote moves too: withdrawing it there ends the follow
+            ).where(
                 Follow.idea_id == source.id,
                 Follow.user_id.not_in(
                     select(target_follow.user_id).where(target_follow.idea_id == target.id)

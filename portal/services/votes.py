@@ -27,6 +27,8 @@ def cast_vote(idea: Idea, user: User) -> bool:
     """Vote for an idea (and follow it). Voting twice is one vote. True if a vote was added.
 
     A vote of theirs hidden with their posts counts as no vote: voting again counts it anew.
+    The follow it adds is marked as the vote's, so withdrawing the vote takes it away again;
+    a follow they had already chosen stays theirs.
     """
     require(is_signed_in(user))
     if not idea.voting_open:
@@ -54,7 +56,9 @@ def cast_vote(idea: Idea, user: User) -> bool:
                     set_={"voters": IdeaOrganisation.voters + 1},
                 )
             )
-    follow(idea, user)
+    insert_ignoring_duplicates(
+        Follow, idea_id=idea.id, user_id=user.id, created_at=now, via_vote=True
+    )
     return added
 
 
@@ -72,14 +76,20 @@ def _count_hidden_vote_again(idea: Idea, user: User, *, now: datetime) -> bool:
 
 
 def withdraw_vote(idea: Idea, user: User) -> bool:
-    """Take a vote back. True if there was one that counted.
+    """Take a vote back, and the follow it brought. True if there was one that counted.
 
+    A follow the person chose (with the Follow button, by posting or commenting) stays.
     A hidden vote is removed too (so restoring their posts will not bring it back), but it
     counted nowhere, so no count changes.
     """
     require(is_signed_in(user))
     if not idea.voting_open:
         raise VotingClosed
+    db.session.execute(
+        delete(Follow).where(
+            Follow.idea_id == idea.id, Follow.user_id == user.id, Follow.via_vote.is_(True)
+        )
+    )
     removed = db.session.execute(
         delete(Vote)
         .where(Vote.idea_id == idea.id, Vote.user_id == user.id)
@@ -215,8 +225,20 @@ def has_voted(idea: Idea, user: User) -> bool:
 
 
 def follow(idea: Idea, user: User) -> bool:
+    """Follow an idea by choice. True if they did not follow it before.
+
+    A follow that came only with their vote becomes theirs: withdrawing the vote keeps it.
+    """
     require(is_signed_in(user))
-    return insert_ignoring_duplicates(Follow, idea_id=idea.id, user_id=user.id, created_at=utcnow())
+    if insert_ignoring_duplicates(Follow, idea_id=idea.id, user_id=user.id, created_at=utcnow()):
+        return True
+    db.session.execute(
+        update(Follow)
+        .where(Follow.idea_id == idea.id, Follow.user_id == user.id, Follow.via_vote.is_(True))
+        .values(via_vote=False)
+        .execution_options(synchronize_session=False)
+    )
+    return False
 
 
 def unfollow(idea: Idea, user: User) -> bool:

@@ -839,8 +839,15 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
     for idea in ideas:
         for user_id in sorted(idea.voters):
             votes.append((len(votes) + 1, idea.id, user_id, idea.voters[user_id], None))
+        # A voter's follow came with the vote, as the app records it; the author's is chosen.
         follows += [
-            (idea.id, user_id, idea.followers[user_id]) for user_id in sorted(idea.followers)
+            (
+                idea.id,
+                user_id,
+                idea.followers[user_id],
+                user_id in idea.voters and user_id != idea.author_id,
+            )
+            for user_id in sorted(idea.followers)
         ]
     # As portal.services.votes keeps it: per idea, how many voters each organisation has.
     organisation_of = {row[USER_COLUMNS.index("id")]: row[USER_COLUMNS.index("organisation_id")]
@@ -872,7 +879,7 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
         ),
         Table("votes", ("id", "idea_id", "user_id", "created_at", "hidden_at"), votes),
         Table("idea_organisations", ("idea_id", "organisation_id", "voters"), backing_rows),
-        Table("follows", ("idea_id", "user_id", "created_at"), follows),
+        Table("follows", ("idea_id", "user_id", "created_at", "via_vote"), follows),
         Table("comments", COMMENT_COLUMNS, comment_rows),
     ]
 

@@ -362,11 +362,30 @@ def test_comment_count_follows_posts_and_deletes(client, login_as, make_user, id
     assert "2 comments" in page_text(client.get("/"))
 
 
-def test_deleting_by_get_is_impossible(client, login_as, idea):
+def test_deleting_asks_first_on_a_page_that_deletes_nothing(client, login_as, idea):
     me = login_as("customer")
-    comment = add(idea, me, "Still here")
-    assert client.get(f"/comments/{comment.id}/delete").status_code == 405
+    comment = add(idea, me, "Still here 4242")
+    page = client.get(f"/ideas/{idea.id}").get_data(as_text=True)
+    article = comment_html(page, comment.id)
+    # The comment's Delete leads to the question; it is not itself a button that deletes.
+    assert f'<a href="/comments/{comment.id}/delete"' in article
+
+    response = client.get(f"/comments/{comment.id}/delete")
+
+    assert response.status_code == 200
+    text = page_text(response)
+    assert "Delete this comment?" in text and "It can't be undone." in text
+    assert "Still here 4242" in text  # which comment, in its own words
+    confirm = response.get_data(as_text=True)
+    assert f'action="/comments/{comment.id}/delete"' in confirm
+    assert f'href="/ideas/{idea.id}#comment-{comment.id}">Keep it</a>' in confirm
     assert db.session.get(Comment, comment.id).deleted_at is None
+
+
+def test_nobody_else_sees_the_delete_question(client, login_as, make_user, idea):
+    comment = add(idea, make_user(), "Not yours")
+    login_as("customer")
+    assert client.get(f"/comments/{comment.id}/delete").status_code == 403
 
 
 # ---------------------------------------------------------------------------------------------

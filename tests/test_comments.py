@@ -585,3 +585,32 @@ def test_idea_page_query_count_does_not_grow_with_comments(
     assert "Comment number 29" in page
 
     assert many.count == few.count, many.statements
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits: refused whole with the text kept, never cut
+
+
+def test_a_comment_over_its_limit_is_refused_with_the_text_kept(client, login_as, idea):
+    login_as("customer")
+    body = "Long story. " + "z" * 10_000
+
+    response = post_comment(client, idea.id, body)
+
+    assert response.status_code == 400
+    assert "This has 10,012 characters; the limit is 10,000." in page_text(response)
+    page = response.get_data(as_text=True)
+    assert body in page  # all of it, to shorten by hand
+    assert "maxlength" not in page.split('<form method="post"', 1)[1]
+    assert 'id="body-count">Up to 10,000 characters.' in page
+    assert live_comments(idea.id) == 0
+
+
+def test_comment_boxes_show_their_limit_and_cut_nothing(client, login_as, make_user, idea):
+    login_as("customer")
+    add(idea, make_user(), "A comment to reply to")
+    page = client.get(f"/ideas/{idea.id}").get_data(as_text=True)
+    conversation = page[page.index('id="conversation"') :]
+    assert "maxlength" not in conversation
+    assert conversation.count('data-limit="10000"') == 2  # the reply and the new comment
+    assert "Up to 10,000 characters." in conversation

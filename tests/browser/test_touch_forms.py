@@ -100,3 +100,56 @@ def test_deleting_a_comment_asks_first_and_can_be_kept(new_context, checks, site
     page.get_by_role("button", name="Delete", exact=True).click()
     expect(page.locator(".flashes")).to_contain_text("Your comment is deleted.")
     expect(page.locator("article.comment").filter(has_text=text)).to_have_count(0)
+
+
+# --- 8. Limits shown and counted; over-long text refused whole; all errors in one round -----------
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_long_text_is_refused_whole_and_every_error_comes_at_once(
+    new_context, checks, site, javascript
+):
+    page, checks = open_page(
+        new_context, checks, javascript=javascript, person=customer(3 if javascript else 4)
+    )
+    page.goto("/ideas/new")
+    title = page.get_by_label("Title")
+    count = page.locator("#title-count")
+    expect(count).to_have_text("0 of 120 characters" if javascript else "Up to 120 characters.")
+    assert "title-count" in title.get_attribute("aria-describedby")
+
+    pasted = "Export " + "x" * 9_993
+    title.fill(pasted)
+    assert len(title.input_value()) == 10_000  # nothing cut as it is pasted
+    if javascript:
+        expect(count).to_have_text("10,000 of 120 characters: 9,880 too many")
+        live = page.locator("#title-count + [aria-live='polite']")
+        expect(live).to_have_text("9,880 characters too many: shorten it to send it")
+        title.fill("Export to Excel")
+        expect(count).to_have_text("15 of 120 characters")
+        expect(live).to_have_text("")  # quiet while far from the limit
+        title.fill(pasted)
+    page.get_by_label("What problem does it solve for you?").fill("   \n   ")
+    page.get_by_role("button", name="Post idea").click()
+
+    expect(page.locator("#title-error")).to_contain_text(
+        "The title has 10,000 characters; the limit is 120."
+    )
+    expect(page.locator("#problem-error")).to_have_text(
+        "Describe the problem this idea solves for you."
+    )
+    assert len(page.get_by_label("Title").input_value()) == 10_000  # kept whole
+    checks.check(page, f"over-long title ({'js' if javascript else 'no js'})")
+
+    # A comment over its limit: the same.
+    page.goto(first_idea_path(page))
+    box = page.locator("form.card").get_by_label("Your comment")
+    comment = "A long story. " + "z" * 10_000
+    box.fill(comment)
+    if javascript:
+        expect(page.locator("#body-count")).to_have_text("10,014 of 10,000 characters: 14 too many")
+    page.get_by_role("button", name="Post comment").click()
+    expect(page.locator("#body-error")).to_contain_text(
+        "This has 10,014 characters; the limit is 10,000."
+    )
+    assert page.get_by_label("Your comment").input_value() == comment

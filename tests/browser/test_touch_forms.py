@@ -153,3 +153,131 @@ def test_long_text_is_refused_whole_and_every_error_comes_at_once(
         "This has 10,014 characters; the limit is 10,000."
     )
     assert page.get_by_label("Your comment").input_value() == comment
+
+
+# --- 10. Every count on the page follows a vote made with JavaScript ------------------------------
+
+LIVE = """() => Object.fromEntries([...document.querySelectorAll('[data-live][data-idea]')].map(
+  el => [el.dataset.live + ':' + el.dataset.idea, el.hidden ? '' : el.textContent.trim()]))"""
+BUTTONS = """() => Object.fromEntries([...document.querySelectorAll('.vote[data-idea]')].map(
+  el => [el.dataset.idea, el.querySelector('.vote__count').textContent.trim() + ' ' +
+         el.querySelector('.vote__button').getAttribute('aria-pressed')]))"""
+
+
+def vote_in_place(page: Page, vote) -> None:
+    """Press a vote button with JavaScript: it turns, its count moves, the page stays."""
+    button = vote.locator(".vote__button")
+    was_voted = button.get_attribute("aria-pressed") == "true"
+    before = int(button.locator(".vote__count").inner_text())
+    page.evaluate("window.stillTheSamePage = true")
+    button.click()
+    expect(button).to_have_attribute("aria-pressed", "false" if was_voted else "true")
+    expect(button.locator(".vote__count")).to_have_text(
+        str(before - 1 if was_voted else before + 1)
+    )
+    assert page.evaluate("window.stillTheSamePage === true"), "the vote reloaded the page"
+
+
+def assert_page_shows_what_a_reload_shows(page: Page) -> None:
+    live, buttons = page.evaluate(LIVE), page.evaluate(BUTTONS)
+    page.reload()
+    assert page.evaluate(LIVE) == live
+    assert page.evaluate(BUTTONS) == buttons
+
+
+def test_every_count_on_the_page_follows_a_vote(new_context, checks, site):
+    page, checks = open_page(new_context, checks, javascript=True, person=customer(5))
+    idea = first_idea_path(page)
+    idea_id = idea.rsplit("/", 1)[1]
+
+    # The idea's page: the button and "Supported by N people from M organisations".
+    page.goto(idea)
+    supporters = page.locator(f"[data-live='supporters'][data-idea='{idea_id}']")
+    vote_in_place(page, page.locator(f".vote[data-idea='{idea_id}']"))
+    count = page.locator(f".vote[data-idea='{idea_id}'] .vote__count").inner_text()
+    expect(supporters).to_contain_text(f"Supported by {count} ")
+    assert_page_shows_what_a_reload_shows(page)
+
+    # The list: the button, the organisations, "You voted".
+    page.goto("/")
+    card = page.locator(f"#idea-{idea_id}")
+    you_voted = card.locator("[data-live='you-voted']")
+    voted = card.locator(".vote__button").get_attribute("aria-pressed") == "true"
+    vote_in_place(page, card.locator(".vote"))
+    expect(you_voted).to_be_hidden() if voted else expect(you_voted).to_have_text("You voted")
+    assert_page_shows_what_a_reload_shows(page)
+    checks.check(page, "list after a vote")
+
+
+# --- 14. Voting from search results, the roadmap and similar ideas --------------------------------
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_vote_from_search_results_and_the_roadmap(new_context, checks, site, javascript):
+    page, checks = open_page(
+        new_context, checks, javascript=javascript, person=customer(6 if javascript else 7)
+    )
+    page.goto("/")
+    title = page.locator(".idea-card__title a").first.inner_text()
+    for where, url, items in (
+        ("search", f"/search?q={title}", ".search-results > li"),
+        ("roadmap", "/roadmap", ".roadmap__item"),
+    ):
+        page.goto(url)
+        item = page.locator(items).filter(has=page.locator("form.vote")).first
+        item_id = item.get_attribute("id")
+        vote = item.locator(".vote")
+        if javascript:
+            vote_in_place(page, vote)
+        else:
+            button = vote.locator(".vote__button")
+            was_voted = button.get_attribute("aria-pressed") == "true"
+            button.click()
+            expect(page).to_have_url(re.compile(rf"{re.escape(url.split('?')[0])}.*#{item_id}$"))
+            pressed = page.locator(f"#{item_id} .vote__button")
+            expect(pressed).to_have_attribute("aria-pressed", "false" if was_voted else "true")
+        checks.check(page, f"{where} after a vote ({'js' if javascript else 'no js'})")
+
+
+def test_vote_for_a_similar_idea_while_typing_a_new_one(new_context, checks, site):
+    page, checks = open_page(new_context, checks, javascript=True, person=customer(8))
+    page.goto("/")
+    existing = page.locator(".idea-card__title a").first.inner_text()
+    page.goto("/ideas/new")
+    page.get_by_label("Title").press_sequentially(existing, delay=10)
+    suggestion = page.locator("#similar-ideas .similar__item").filter(has_text=existing)
+    expect(suggestion).to_be_visible()
+    page.get_by_label("What problem does it solve for you?").fill("Kept while I vote")
+
+    vote_in_place(page, suggestion.locator(".vote"))
+
+    assert page.url.endswith("/ideas/new")
+    expect(page.get_by_label("Title")).to_have_value(existing)
+    expect(page.get_by_label("What problem does it solve for you?")).to_have_value(
+        "Kept while I vote"
+    )
+    checks.check(page, "similar ideas with vote buttons")
+
+
+def test_vote_for_a_similar_idea_in_the_confirm_step_without_javascript(new_context, checks, site):
+    page, checks = open_page(new_context, checks, javascript=False, person=customer(9))
+    page.goto("/")
+    existing = page.locator(".idea-card__title a").first.inner_text()
+    page.goto("/ideas/new")
+    page.get_by_label("Title").fill(existing)
+    page.get_by_label("What problem does it solve for you?").fill("The same need")
+    if page.get_by_label("Category").count():
+        page.get_by_label("Category").select_option(index=1)
+    page.get_by_role("button", name="Post idea").click()
+    step = page.locator(".similar--confirm")
+    expect(step).to_contain_text("Is it one of these?")
+    checks.check(page, "confirm step with vote buttons")
+    item = step.locator(".similar__item").filter(has_text=existing).first
+    button = item.locator(".vote__button")
+    was_voted = button.get_attribute("aria-pressed") == "true"
+    button.click()
+    expect(page).to_have_url(re.compile(r"/ideas/\d+$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(existing)
+    expect(page.locator("main .vote__button").first).to_have_attribute(
+        "aria-pressed", "false" if was_voted else "true"
+    )

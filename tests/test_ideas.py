@@ -972,3 +972,17 @@ def test_home_page_query_count_does_not_grow_with_ideas(
     assert "You voted" in response.text and "organisations" in response.text
 
     assert many.count == few.count, many.statements
+
+
+def test_the_list_filters_apply_at_once_with_javascript_and_show_stays_without(
+    client, login_as, make_idea
+):
+    make_idea("Export reports to Excel")
+    login_as("customer")
+    page = client.get("/?sort=newest").get_data(as_text=True)
+    form = re.search(r'<form method="get" action="/" class="filters"[^>]*>', page).group(0)
+    assert 'data-apply-on-change="idea-results"' in form  # forms.js swaps this region
+    region = page[page.index('<div id="idea-results">') :]
+    assert CARD.search(region)  # the list is inside what is swapped
+    assert page.index('id="idea-results"') > page.index("</form>", page.index(form))
+    assert '<button type="submit" class="button">Show</button>' in page  # without JavaScript

@@ -55,4 +55,50 @@
     field.addEventListener("input", update);
     update();
   });
+
+  // --- Filters that apply as they change: the list is fetched and put in place, so the focus
+  // stays on the filter (arrow keys in a list box change it at every step), the address
+  // follows, and the number shown is said. Without JavaScript the Show button does it.
+  document.querySelectorAll("form[data-apply-on-change]").forEach(function (form) {
+    var id = form.dataset.applyOnChange;
+    if (!document.getElementById(id)) return;
+    form.querySelectorAll("button[type=submit]").forEach(function (b) { b.hidden = true; });
+    var status = document.createElement("p");
+    status.className = "visually-hidden";
+    status.setAttribute("role", "status");
+    form.insertAdjacentElement("afterend", status);
+    var controller = null;
+    var timer = null;
+
+    function apply() {
+      var url = form.getAttribute("action") + "?" +
+        new URLSearchParams(new FormData(form)).toString();
+      var target = document.getElementById(id);
+      if (controller) controller.abort();
+      controller = new AbortController();
+      target.setAttribute("aria-busy", "true");
+      fetch(url, { headers: { "Accept": "text/html" }, credentials: "same-origin",
+                   signal: controller.signal })
+        .then(function (r) { if (!r.ok) throw new Error("status " + r.status); return r.text(); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(id);
+          if (!fresh) throw new Error("no list in the answer");
+          target.replaceWith(fresh);
+          history.replaceState(null, "", url);
+          var n = fresh.querySelectorAll(".idea-card").length;
+          status.textContent = n ? n + (n === 1 ? " idea" : " ideas") + " shown"
+            : "No ideas match these filters";
+        })
+        .catch(function (error) {
+          if (error.name === "AbortError") return;
+          target.removeAttribute("aria-busy");
+          form.submit(); // the page load that works without JavaScript
+        });
+    }
+
+    form.addEventListener("change", function () {
+      clearTimeout(timer);
+      timer = setTimeout(apply, 200);
+    });
+  });
 })();

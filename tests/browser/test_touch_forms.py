@@ -281,3 +281,55 @@ def test_vote_for_a_similar_idea_in_the_confirm_step_without_javascript(new_cont
     expect(page.locator("main .vote__button").first).to_have_attribute(
         "aria-pressed", "false" if was_voted else "true"
     )
+
+
+# --- 13. Filters apply at once with JavaScript; Show stays without -----------------------------
+
+
+def card_titles(page: Page) -> list[str]:
+    return page.locator(".idea-card__title").all_inner_texts()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_list_filters_apply_at_once_with_javascript(new_context, checks, site, javascript):
+    page, checks = open_page(
+        new_context, checks, javascript=javascript, person=customer(10 if javascript else 0)
+    )
+    page.goto("/")
+    show = page.get_by_role("button", name="Show")
+    sort = page.get_by_label("Sort by")
+    if not javascript:
+        expect(show).to_be_visible()
+        sort.select_option("new")
+        show.click()
+        expect(page).to_have_url(re.compile(r"[?&]sort=new"))
+        expect(page.get_by_label("Sort by")).to_have_value("new")
+        checks.check(page, "list filtered without javascript")
+        return
+
+    expect(show).to_be_hidden()
+    page.evaluate("window.stillTheSamePage = true")
+    stage = page.locator("select#stage")
+    stage.select_option("all")
+    expect(page).to_have_url(re.compile(r"[?&]stage=all"))
+    every_stage = card_titles(page)
+    stage.focus()  # as a keyboard user would be, changing it
+    stage.select_option("closed")
+    expect(page).to_have_url(re.compile(r"[?&]stage=closed"))
+    expect(page.locator("#idea-results")).not_to_have_attribute("aria-busy", "true")
+    closed = card_titles(page)
+    assert closed != every_stage
+    expect(stage).to_be_focused()  # no page load took the focus away
+    n = len(closed)
+    expect(
+        page.get_by_role("status")
+        .filter(has_text="shown")
+        .or_(page.get_by_role("status").filter(has_text="No ideas match"))
+    ).to_have_text(
+        f"{n} idea{'' if n == 1 else 's'} shown" if n else "No ideas match these filters"
+    )
+    assert page.evaluate("window.stillTheSamePage === true"), "the filter reloaded the page"
+    page.reload()  # the address holds the filters
+    expect(stage).to_have_value("closed")
+    assert card_titles(page) == closed
+    checks.check(page, "list filtered with javascript")

@@ -863,7 +863,9 @@ def test_card_shows_votes_comments_organisations_and_your_vote(
     other_card = page[page.index(f'id="idea-{other.id}"') :]
     assert '<span class="vote__count">1</span>' in other_card
     assert "0 comments" in other_card
-    assert "organisation" not in other_card.split("</article>")[0]
+    # No organisations: an empty, hidden slot that a vote with JavaScript can fill.
+    assert f'data-live="organisations" data-idea="{other.id}" hidden></span>' in other_card
+    assert " organisation" not in other_card.split("</article>")[0]
     assert "You voted" not in other_card
 
 

@@ -13,12 +13,13 @@ from itsdangerous import BadData, URLSafeSerializer
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import Field, HiddenField, PasswordField, StringField
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.validators import InputRequired, Length, StopValidation, ValidationError
 
 from portal import limits
 from portal.extensions import db
-from portal.services.errors import DomainError
+from portal.services.errors import DomainError, InvalidFields
 from portal.services.passwords import password_problem
+from portal.services.validation import text_problem
 
 T = TypeVar("T")
 
@@ -41,12 +42,41 @@ def check_new_password(
 
 
 def apply_domain_error(form: FlaskForm, error: DomainError) -> None:
-    """Show a service's refusal next to the field it concerns, or at the top of the form."""
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        form.form_errors.append(error.message)
+    """Show a service's refusal next to the field it concerns, or at the top of the form;
+    every field's, when it names several (InvalidFields)."""
+    problems = (
+        error.problems if isinstance(error, InvalidFields) else {error.field or "": error.message}
+    )
+    for name, message in problems.items():
+        field = getattr(form, name, None) if name else None
+        if field is not None:
+            if message not in field.errors:  # the form's own check may have said it already
+                field.errors = [*field.errors, message]
+        else:
+            form.form_errors.append(message)
+
+
+class Rule:
+    """A field checked by the services' own rule (a function giving what is wrong, or None),
+    so a form reports every field's problem in one round, the same words as the service.
+
+    `limit` is a length limit the person should see: the field macro shows it with a live
+    count. It is never a maxlength attribute, which cuts pasted text without a word.
+    """
+
+    def __init__(self, problem: Callable[[str], str | None], *, limit: int | None = None) -> None:
+        self.problem = problem
+        self.field_flags = {"limit": limit} if limit else {}
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        message = self.problem(field.data or "")
+        if message:
+            raise StopValidation(message)
+
+
+def text_limit(limit: int, *, missing: str | None = None) -> Rule:
+    """Long text of at most `limit` characters (and required if `missing` says how to ask)."""
+    return Rule(lambda text: text_problem(text, limit=limit, missing=missing), limit=limit)
 
 
 def handle_submission(

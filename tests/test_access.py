@@ -338,7 +338,8 @@ MATRIX: dict[str, Route] = {
     "ideas.edit_comment": Route(
         get=signed_in(FORBIDDEN), post=signed_in(FORBIDDEN), data={"body": "Defaced"}
     ),
-    "ideas.delete_comment": Route(get=everyone(NOT_ALLOWED), post=signed_in(FORBIDDEN)),
+    # GET is the confirmation page: only the author's (see tests/test_comments.py).
+    "ideas.delete_comment": Route(get=signed_in(FORBIDDEN), post=signed_in(FORBIDDEN)),
     "ideas.mark_official": Route(
         get=everyone(NOT_ALLOWED), post=team(BACK_TO_IDEA), comment="team"
     ),

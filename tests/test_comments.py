@@ -364,11 +364,30 @@ def test_comment_count_follows_posts_and_deletes(client, login_as, make_user, id
     assert "2 comments" in page_text(client.get("/"))
 
 
-def test_deleting_by_get_is_impossible(client, login_as, idea):
+def test_deleting_asks_first_on_a_page_that_deletes_nothing(client, login_as, idea):
     me = login_as("customer")
-    comment = add(idea, me, "Still here")
-    assert client.get(f"/comments/{comment.id}/delete").status_code == 405
+    comment = add(idea, me, "Still here 4242")
+    page = client.get(f"/ideas/{idea.id}").get_data(as_text=True)
+    article = comment_html(page, comment.id)
+    # The comment's Delete leads to the question; it is not itself a button that deletes.
+    assert f'<a href="/comments/{comment.id}/delete"' in article
+
+    response = client.get(f"/comments/{comment.id}/delete")
+
+    assert response.status_code == 200
+    text = page_text(response)
+    assert "Delete this comment?" in text and "It can't be undone." in text
+    assert "Still here 4242" in text  # which comment, in its own words
+    confirm = response.get_data(as_text=True)
+    assert f'action="/comments/{comment.id}/delete"' in confirm
+    assert f'href="/ideas/{idea.id}#comment-{comment.id}">Keep it</a>' in confirm
     assert db.session.get(Comment, comment.id).deleted_at is None
+
+
+def test_nobody_else_sees_the_delete_question(client, login_as, make_user, idea):
+    comment = add(idea, make_user(), "Not yours")
+    login_as("customer")
+    assert client.get(f"/comments/{comment.id}/delete").status_code == 403
 
 
 # ---------------------------------------------------------------------------------------------
@@ -568,3 +587,32 @@ def test_idea_page_query_count_does_not_grow_with_comments(
     assert "Comment number 29" in page
 
     assert many.count == few.count, many.statements
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits: refused whole with the text kept, never cut
+
+
+def test_a_comment_over_its_limit_is_refused_with_the_text_kept(client, login_as, idea):
+    login_as("customer")
+    body = "Long story. " + "z" * 10_000
+
+    response = post_comment(client, idea.id, body)
+
+    assert response.status_code == 400
+    assert "This has 10,012 characters; the limit is 10,000." in page_text(response)
+    page = response.get_data(as_text=True)
+    assert body in page  # all of it, to shorten by hand
+    assert "maxlength" not in page.split('<form method="post"', 1)[1]
+    assert 'id="body-count">Up to 10,000 characters.' in page
+    assert live_comments(idea.id) == 0
+
+
+def test_comment_boxes_show_their_limit_and_cut_nothing(client, login_as, make_user, idea):
+    login_as("customer")
+    add(idea, make_user(), "A comment to reply to")
+    page = client.get(f"/ideas/{idea.id}").get_data(as_text=True)
+    conversation = page[page.index('id="conversation"') :]
+    assert "maxlength" not in conversation
+    assert conversation.count('data-limit="10000"') == 2  # the reply and the new comment
+    assert "Up to 10,000 characters." in conversation

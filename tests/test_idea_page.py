@@ -179,20 +179,20 @@ def test_vote_and_unvote_answer_json_for_the_enhancing_script(client, login_as, 
     response = vote_json(client, idea.id)
     assert response.status_code == 200
     assert response.mimetype == "application/json"
-    assert response.get_json() == {"voted": True, "vote_count": 2}
+    assert response.get_json().items() >= {"voted": True, "vote_count": 2}.items()
     assert counts(idea.id) == (2, 2)
 
     again = vote_json(client, idea.id)
-    assert again.get_json() == {"voted": True, "vote_count": 2}
+    assert again.get_json().items() >= {"voted": True, "vote_count": 2}.items()
     assert counts(idea.id) == (2, 2)
 
     response = vote_json(client, idea.id, "unvote")
     assert response.status_code == 200
-    assert response.get_json() == {"voted": False, "vote_count": 1}
+    assert response.get_json().items() >= {"voted": False, "vote_count": 1}.items()
     assert counts(idea.id) == (1, 1)
 
     again = vote_json(client, idea.id, "unvote")
-    assert again.get_json() == {"voted": False, "vote_count": 1}
+    assert again.get_json().items() >= {"voted": False, "vote_count": 1}.items()
 
 
 def test_vote_count_in_json_includes_other_peoples_votes(client, login_as, make_user, make_idea):
@@ -203,7 +203,7 @@ def test_vote_count_in_json_includes_other_peoples_votes(client, login_as, make_
         votes.cast_vote(idea, make_user())
     db.session.commit()
     login_as("customer")
-    assert vote_json(client, idea.id).get_json() == {"voted": True, "vote_count": 5}
+    assert vote_json(client, idea.id).get_json().items() >= {"voted": True, "vote_count": 5}.items()
 
 
 @pytest.mark.parametrize("slug", ["shipped", "declined", "merged"])
@@ -283,7 +283,7 @@ def test_json_vote_cannot_set_the_count(client, login_as, make_idea):
     idea = make_idea("Export reports to Excel")
     login_as("customer")
     response = vote_json(client, idea.id, vote_count="1000", voted="false")
-    assert response.get_json() == {"voted": True, "vote_count": 2}
+    assert response.get_json().items() >= {"voted": True, "vote_count": 2}.items()
     assert counts(idea.id) == (2, 2)
 
 
@@ -305,7 +305,7 @@ class TestWithCsrf:
         token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
         response = vote_json(client, idea.id, csrf_token=token)
         assert response.status_code == 200
-        assert response.get_json() == {"voted": True, "vote_count": 2}
+        assert response.get_json().items() >= {"voted": True, "vote_count": 2}.items()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -134,6 +134,61 @@ def test_title_too_short_or_too_long_is_refused_keeping_what_was_typed(
     assert idea_count() == 0
 
 
+def test_a_very_long_title_is_refused_whole_never_cut(client, login_as, stages):
+    login_as("customer")
+    title = "Export " + "x" * 9_993  # 10,000 characters, pasted by mistake
+    response = post_idea(client, title=title, problem="Typed problem 7431")
+
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "The title has 10,000 characters; the limit is 120." in page_text(response)
+    assert f'value="{title}"' in page  # all of it, to shorten by hand
+    title_input = re.search(r'<input[^>]*id="title"[^>]*>', page).group(0)
+    assert "maxlength" not in title_input  # a browser would cut a paste without a word
+    assert 'data-limit="120"' in title_input
+    assert "title-count" in title_input  # described by the limit
+    assert "Up to 120 characters." in page_text(response)
+    assert idea_count() == 0
+
+
+def test_the_new_idea_form_shows_every_limit_without_cutting(client, login_as, stages):
+    login_as("customer")
+    page = client.get("/ideas/new").get_data(as_text=True)
+    assert "maxlength" not in page.split('<form method="post"', 1)[1].split("</form>", 1)[0]
+    assert 'id="title-count">Up to 120 characters.' in page
+    assert 'id="problem-count">Up to 20,000 characters.' in page
+
+
+def test_every_blank_field_is_reported_in_one_round(client, login_as, stages, make_category):
+    make_category("Reporting")
+    login_as("customer")
+    response = post_idea(client, title="      ", problem="   \n   ", category_id="")
+
+    assert response.status_code == 400
+    text = page_text(response)
+    assert "Give the idea a title of 5 to 120 characters." in text
+    assert "Describe the problem this idea solves for you." in text
+    assert "Choose the category that fits best." in text
+    assert idea_count() == 0
+
+
+def test_the_service_names_every_wrong_field_at_once():
+    from portal.services.errors import InvalidFields
+    from portal.services.validation import clean_idea_text
+
+    with pytest.raises(InvalidFields) as refused:
+        clean_idea_text("   ", "  ", "s" * 20_001)
+    assert set(refused.value.problems) == {"title", "problem", "solution"}
+    assert "20,001 characters; the limit is 20,000" in refused.value.problems["solution"]
+
+
+def test_line_breaks_count_once_as_a_browser_counts_them(client, login_as, stages):
+    login_as("customer")
+    problem = ("a" * 99 + "\r\n") * 200  # 20,000 characters as typed, 20,200 as sent
+    assert post_idea(client, problem=problem.strip()).status_code == 303
+    assert "\r" not in only_idea().problem
+
+
 @pytest.mark.parametrize("problem", ["", "   \n  "])
 def test_problem_is_required(client, login_as, stages, problem):
     login_as("customer")
@@ -808,7 +863,9 @@ def test_card_shows_votes_comments_organisations_and_your_vote(
     other_card = page[page.index(f'id="idea-{other.id}"') :]
     assert '<span class="vote__count">1</span>' in other_card
     assert "0 comments" in other_card
-    assert "organisation" not in other_card.split("</article>")[0]
+    # No organisations: an empty, hidden slot that a vote with JavaScript can fill.
+    assert f'data-live="organisations" data-idea="{other.id}" hidden></span>' in other_card
+    assert " organisation" not in other_card.split("</article>")[0]
     assert "You voted" not in other_card
 
 
@@ -917,3 +974,17 @@ def test_home_page_query_count_does_not_grow_with_ideas(
     assert "You voted" in response.text and "organisations" in response.text
 
     assert many.count == few.count, many.statements
+
+
+def test_the_list_filters_apply_at_once_with_javascript_and_show_stays_without(
+    client, login_as, make_idea
+):
+    make_idea("Export reports to Excel")
+    login_as("customer")
+    page = client.get("/?sort=newest").get_data(as_text=True)
+    form = re.search(r'<form method="get" action="/" class="filters"[^>]*>', page).group(0)
+    assert 'data-apply-on-change="idea-results"' in form  # forms.js swaps this region
+    region = page[page.index('<div id="idea-results">') :]
+    assert CARD.search(region)  # the list is inside what is swapped
+    assert page.index('id="idea-results"') > page.index("</form>", page.index(form))
+    assert '<button type="submit" class="button">Show</button>' in page  # without JavaScript

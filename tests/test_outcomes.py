@@ -341,7 +341,7 @@ def test_an_over_long_comment_gives_a_form_error_and_keeps_the_text(client, ship
     assert response.status_code == 400
     page = page_text(response)
     assert 'id="comment-error"' in page
-    assert "2000 characters" in page
+    assert "This has 2,001 characters; the limit is 2,000." in page
     assert long_comment in page  # what they typed is not lost
     assert answers(shipped.id) == []
 

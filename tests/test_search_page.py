@@ -118,7 +118,8 @@ def test_search_shows_stage_and_counts_of_each_idea(client, post):
     )
     db.session.commit()
     response = search(client, "dark")
-    assert "3 votes" in response.text and "1 comment<" in response.text
+    assert '<span class="vote__count">3</span>' in response.text  # in its vote button
+    assert "1 comment<" in response.text
     assert "New" in response.text
 
 

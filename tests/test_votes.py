@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import threading
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
@@ -723,3 +724,129 @@ def test_people_of_one_organisation_voting_at_once_are_all_counted(
     kept, recounted = organisation_backing()
     assert kept == recounted
     assert kept[(idea_id, orgs[0])] == kept[(idea_id, orgs[1])] == 10
+
+
+# ---------------------------------------------------------------------------------------------
+# Every count on the page after a vote with JavaScript (issue 15, point 10)
+
+
+def live_text(page: str, name: str, idea_id: int) -> str:
+    """The text of the element a page marks data-live="name" for the idea ('' if hidden)."""
+    pattern = rf'<[a-z]+ [^>]*data-live="{name}" data-idea="{idea_id}"(?P<hidden> hidden)?>'
+    match = re.search(pattern + r"(?P<text>[^<]*)<", page)
+    assert match, f"no data-live={name} for idea {idea_id}"
+    return "" if match.group("hidden") else match.group("text")
+
+
+def test_a_json_vote_answers_every_count_the_pages_show(
+    client, make_idea, make_user, make_organisation
+):
+    acme = make_organisation("Acme")
+    idea = make_idea("Export reports to Excel")  # its author voted: 1 person, no organisation
+    me = make_user(organisation=acme)
+    sign_in_client(client, me)
+    before = client.get(f"/ideas/{idea.id}").get_data(as_text=True)
+    assert live_text(before, "supporters", idea.id) == "Supported by 1 person."
+
+    answer = client.post(
+        f"/ideas/{idea.id}/vote", data={"action": "vote"}, headers={"Accept": "application/json"}
+    ).get_json()
+
+    assert answer["idea_id"] == idea.id and answer["vote_count"] == 2
+    live = answer["live"]
+    assert live["supporters"] == "Supported by 2 people from 1 organisation."
+    assert live["organisations"] == "1 organisation"
+    assert live["you-voted"] == "You voted"
+    # The words are the pages' own: what a reload would show, element for element.
+    detail = client.get(f"/ideas/{idea.id}").get_data(as_text=True)
+    assert live_text(detail, "supporters", idea.id) == live["supporters"]
+    home = client.get("/").get_data(as_text=True)
+    assert live_text(home, "organisations", idea.id) == live["organisations"]
+    assert live_text(home, "you-voted", idea.id) == live["you-voted"]
+
+    withdrawn = client.post(
+        f"/ideas/{idea.id}/vote", data={"action": "unvote"}, headers={"Accept": "application/json"}
+    ).get_json()
+    assert withdrawn["live"] == {
+        "supporters": "Supported by 1 person.",
+        "organisations": "",
+        "you-voted": "",
+    }
+    home = client.get("/").get_data(as_text=True)
+    assert live_text(home, "organisations", idea.id) == ""
+    assert live_text(home, "you-voted", idea.id) == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Voting from search results, the roadmap and similar ideas (issue 15, point 14)
+
+
+def vote_form(page: str, idea_id: int) -> str:
+    match = re.search(
+        rf'<form method="post" action="/ideas/{idea_id}/vote" class="vote" data-idea="{idea_id}">'
+        r".*?</form>",
+        page,
+        re.S,
+    )
+    assert match, f"no vote form for idea {idea_id}"
+    return match.group(0)
+
+
+def test_search_results_have_vote_buttons_that_come_back_to_the_results(
+    client, login_as, make_idea
+):
+    idea = make_idea("Dark mode for the dashboard")
+    login_as("customer")
+    page = client.get("/search?q=dark").get_data(as_text=True)
+    form = vote_form(page, idea.id)
+    assert 'name="next" value="/search?q=dark#idea-' in form
+    assert f'id="idea-{idea.id}"' in page
+
+    response = vote(client, idea.id, next=f"/search?q=dark#idea-{idea.id}")
+
+    assert response.headers["Location"] == f"/search?q=dark#idea-{idea.id}"
+    assert vote_count(idea.id) == 2
+    again = client.get("/search?q=dark").get_data(as_text=True)
+    assert 'aria-pressed="true"' in vote_form(again, idea.id)
+
+
+def test_the_roadmap_has_vote_buttons(client, login_as, make_idea):
+    idea = make_idea("Single sign-on", stage="planned")
+    login_as("customer")
+    page = client.get("/roadmap").get_data(as_text=True)
+    form = vote_form(page, idea.id)
+    assert f'name="next" value="/roadmap#idea-{idea.id}"' in form
+    assert 'aria-pressed="false"' in form
+    assert vote(client, idea.id, next=f"/roadmap#idea-{idea.id}").headers["Location"] == (
+        f"/roadmap#idea-{idea.id}"
+    )
+    assert 'aria-pressed="true"' in vote_form(
+        client.get("/roadmap").get_data(as_text=True), idea.id
+    )
+
+
+def test_similar_ideas_while_typing_can_be_voted_for(client, login_as, make_idea):
+    idea = make_idea("Export reports to Excel")
+    me = login_as("customer")
+    votes.cast_vote(idea, me)
+    db.session.commit()
+
+    fragment = client.get("/ideas/similar?title=Excel export").get_data(as_text=True)
+
+    # Shown inside the new-idea form, where a form cannot be: a button for vote.js.
+    assert "<form" not in fragment
+    assert f'data-vote-url="/ideas/{idea.id}/vote"' in fragment
+    assert 'data-action="unvote"' in fragment and 'aria-pressed="true"' in fragment
+
+
+def test_similar_ideas_in_the_confirm_step_can_be_voted_for(client, login_as, make_idea):
+    idea = make_idea("Export reports to Excel")
+    login_as("customer")
+    page = client.post(
+        "/ideas/new",
+        data={"title": "Excel export of reports", "problem": "Copying by hand."},
+    ).get_data(as_text=True)
+    assert "Is it one of these?" in page
+    form = vote_form(page, idea.id)  # before the new idea's form, not inside it
+    assert page.index(form) < page.index('<form method="post" action="/ideas/new"')
+    assert vote(client, idea.id).headers["Location"] == f"/ideas/{idea.id}"

@@ -15,7 +15,7 @@ from portal.ideas.common import comment_or_404, idea_or_404
 from portal.ideas.forms import ActionForm, CommentForm
 from portal.ideas.page import can_edit_comment_now
 from portal.models import Comment
-from portal.permissions import can_mark_official
+from portal.permissions import can_delete_comment, can_mark_official
 from portal.services import comments
 from portal.services.errors import InvalidInput
 from portal.web import login_required, parse_number
@@ -81,11 +81,21 @@ def edit_comment(comment_id: int) -> ResponseReturnValue:
     return render_template("ideas/edit_comment.html", form=form, comment=comment), status
 
 
-@bp.route("/comments/<id:comment_id>/delete", methods=["POST"])
+@bp.route("/comments/<id:comment_id>/delete", methods=["GET", "POST"])
 @login_required
 def delete_comment(comment_id: int) -> ResponseReturnValue:
+    """GET asks first (deleting cannot be undone); the confirmation's POST deletes.
+
+    With JavaScript the comment asks in place and posts here directly.
+    """
     comment = comment_or_404(comment_id)
-    if not ActionForm().validate_on_submit():
+    if not can_delete_comment(current_user, comment):
+        abort(403)
+    form = ActionForm()
+    if request.method == "GET":
+        idea = idea_or_404(comment.idea_id)
+        return render_template("ideas/delete_comment.html", comment=comment, idea=idea, form=form)
+    if not form.validate_on_submit():
         abort(400)
     comments.delete_comment(comment, actor=current_user)
     db.session.commit()

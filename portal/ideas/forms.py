@@ -9,12 +9,25 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired
 
-from portal.forms import HumanCheck
+from portal.forms import HumanCheck, Rule, text_limit
+from portal.services.outcomes import COMMENT_MAX as OUTCOME_COMMENT_MAX
+from portal.services.pipeline import NOTE_MAX as STAGE_NOTE_MAX
 from portal.services.reports import DETAIL_MAX as REPORT_DETAIL_MAX
 from portal.services.reports import REASONS as REPORT_REASONS
-from portal.services.validation import BODY_MAX, TEXT_MAX, TITLE_MAX, TITLE_MIN
+from portal.services.triage import NOTE_MAX as INTERNAL_NOTE_MAX
+from portal.services.validation import (
+    BODY_MAX,
+    COMMENT_MISSING,
+    PROBLEM_MISSING,
+    TEXT_MAX,
+    TITLE_MAX,
+    title_problem,
+)
+
+# Long text is checked by the services' rules (Rule, text_limit): every field's problem is said
+# in one round, and text over its limit is refused with the text kept, never cut to fit.
 
 
 class IdeaForm(FlaskForm):
@@ -23,20 +36,23 @@ class IdeaForm(FlaskForm):
         description="A short summary of the need, such as “Export reports to Excel”.",
         validators=[
             InputRequired(message="Give the idea a title."),
-            Length(min=TITLE_MIN, max=TITLE_MAX),
+            Rule(title_problem, limit=TITLE_MAX),
         ],
-        render_kw={"maxlength": TITLE_MAX, "autocomplete": "off"},
+        render_kw={"autocomplete": "off"},
     )
     problem = TextAreaField(
         "What problem does it solve for you?",
         description="Who runs into it, when, and what it costs you today. Markdown works.",
-        validators=[InputRequired(message="Describe the problem."), Length(max=TEXT_MAX)],
+        validators=[
+            InputRequired(message=PROBLEM_MISSING),
+            text_limit(TEXT_MAX, missing=PROBLEM_MISSING),
+        ],
         render_kw={"rows": 6},
     )
     solution = TextAreaField(
         "Your proposed solution (optional)",
         description="If you have an idea of how it could work, tell us.",
-        validators=[Optional(), Length(max=TEXT_MAX)],
+        validators=[text_limit(TEXT_MAX)],
         render_kw={"rows": 4},
     )
     category_id = SelectField("Category", choices=[], validate_choice=False)
@@ -52,7 +68,10 @@ class CommentForm(FlaskForm):
     body = TextAreaField(
         "Your comment",
         description="Markdown works. Be kind and specific.",
-        validators=[InputRequired(message="Write something before posting."), Length(max=BODY_MAX)],
+        validators=[
+            InputRequired(message=COMMENT_MISSING),
+            text_limit(BODY_MAX, missing=COMMENT_MISSING),
+        ],
         render_kw={"rows": 4},
     )
     parent_id = HiddenField()
@@ -70,7 +89,10 @@ class MoveForm(FlaskForm):
     note = TextAreaField(
         "Note to everyone following",
         description="Public: what this change means for them and what happens next.",
-        validators=[InputRequired(message="Write a note to the followers."), Length(max=5000)],
+        validators=[
+            InputRequired(message="Write a note to the followers."),
+            text_limit(STAGE_NOTE_MAX, missing="Write a note to the followers."),
+        ],
         render_kw={"rows": 3},
     )
 
@@ -85,7 +107,10 @@ class MergeForm(FlaskForm):
     note = TextAreaField(
         "Note to everyone following this duplicate",
         id="merge_note",
-        validators=[InputRequired(message="Write a note to the followers."), Length(max=5000)],
+        validators=[
+            InputRequired(message="Write a note to the followers."),
+            text_limit(STAGE_NOTE_MAX, missing="Write a note to the followers."),
+        ],
         render_kw={"rows": 3},
     )
 
@@ -94,8 +119,8 @@ class OutcomeForm(FlaskForm):
     answer = HiddenField()  # set by whichever of the three buttons was pressed
     comment = TextAreaField(
         "Anything to add? (optional)",
-        validators=[Optional(), Length(max=2000)],
-        render_kw={"rows": 2, "maxlength": 2000},
+        validators=[text_limit(OUTCOME_COMMENT_MAX)],
+        render_kw={"rows": 2},
     )
 
 
@@ -107,8 +132,8 @@ class ReportForm(FlaskForm):
     )
     detail = TextAreaField(
         "Anything the moderators should know? (required for “Something else”)",
-        validators=[Optional(), Length(max=REPORT_DETAIL_MAX)],
-        render_kw={"rows": 3, "maxlength": REPORT_DETAIL_MAX},
+        validators=[text_limit(REPORT_DETAIL_MAX)],
+        render_kw={"rows": 3},
     )
 
 
@@ -130,6 +155,9 @@ class InternalNoteForm(FlaskForm):
     body = TextAreaField(
         "Internal note (team only)",
         id="internal_note",
-        validators=[InputRequired(message="Write the note first."), Length(max=5000)],
+        validators=[
+            InputRequired(message="Write the note first."),
+            text_limit(INTERNAL_NOTE_MAX, missing="Write the note first."),
+        ],
         render_kw={"rows": 3},
     )

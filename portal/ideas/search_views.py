@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import render_template, request
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 
 from portal.cache import cached_page
 from portal.ideas import bp
+from portal.services.idea_lists import voted_ids
 from portal.services.search import search_ideas
 from portal.web import number_arg
 
@@ -27,6 +29,12 @@ def search() -> ResponseReturnValue:
     last_page = 1
     if results is not None:
         last_page = min(SEARCH_MAX_PAGE, max(1, -(-results.total // SEARCH_PER_PAGE)))
+    hits = results.hits if results is not None else []
     return render_template(
-        "ideas/search.html", q=text, results=results, page=page, last_page=last_page
+        "ideas/search.html",
+        q=text,
+        results=results,
+        page=page,
+        last_page=last_page,
+        voted=voted_ids(current_user, [hit.idea.id for hit in hits]),
     )

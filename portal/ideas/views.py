@@ -15,6 +15,7 @@ from portal.extensions import csrf, db
 from portal.forms import apply_domain_error, handle_submission
 from portal.ideas import bp
 from portal.ideas.common import back, idea_or_404
+from portal.ideas.counts import vote_answer
 from portal.ideas.forms import ActionForm, IdeaForm, NewIdeaForm, OutcomeForm
 from portal.ideas.page import render_idea_page
 from portal.models import Category, Idea
@@ -45,7 +46,7 @@ def _idea_form(
 def _idea_form_again(limit: RequestLimit | None) -> str:
     form = _idea_form()
     form.form_errors.append(limits.too_many_message("posted ideas", limit))
-    return render_template("ideas/new.html", form=form, similar=[])
+    return render_template("ideas/new.html", form=form, similar=[], voted=set())
 
 
 def _submit(form: IdeaForm) -> Idea | None:
@@ -98,14 +99,18 @@ def new() -> ResponseReturnValue:
                 return redirect(url_for("ideas.detail", idea_id=idea.id), code=303)
         form.confirmed.data = "1"
     status = 400 if form.errors else 200
-    return render_template("ideas/new.html", form=form, similar=similar), status
+    voted = idea_lists.voted_ids(current_user, [idea.id for idea in similar])
+    return render_template("ideas/new.html", form=form, similar=similar, voted=voted), status
 
 
 @bp.route("/ideas/similar")
 def similar() -> ResponseReturnValue:
-    """Suggestions while the title is typed (an HTML fragment for the enhancing script)."""
+    """Suggestions while the title is typed (an HTML fragment for the enhancing script), each
+    with its vote button: finding the idea exists, a person votes rather than posts it twice."""
     title = request.args.get("title", "")[:120]
-    return render_template("ideas/_similar.html", similar=similar_ideas(title, limit=5))
+    found = similar_ideas(title, limit=5)
+    voted = idea_lists.voted_ids(current_user, [idea.id for idea in found])
+    return render_template("ideas/_similar.html", similar=found, voted=voted)
 
 
 @bp.route("/ideas/<id:idea_id>")
@@ -171,10 +176,7 @@ def vote(idea_id: int) -> ResponseReturnValue:
             # Reading the new count needs no write lock: on SQLite, other voters go on meanwhile.
             with read_only():
                 db.session.refresh(idea)
-                answer = {
-                    "voted": votes.has_voted(idea, current_user),
-                    "vote_count": idea.vote_count,
-                }
+                answer = vote_answer(idea, current_user)
             return jsonify(answer)
     return redirect(back(url_for("ideas.detail", idea_id=idea.id)), code=303)
 

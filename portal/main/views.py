@@ -65,9 +65,11 @@ def guidelines() -> ResponseReturnValue:
 @cached_page
 def roadmap() -> ResponseReturnValue:
     columns = roadmap_service.roadmap()
+    listed = [idea.id for ideas in columns.values() for idea in ideas]
     return render_template(
         "main/roadmap.html",
         columns=columns,
+        voted=idea_lists.voted_ids(current_user, listed),
         stages={s.slug: s for s in catalog.stages()},
         shipped=roadmap_service.recently_shipped(),
     )

@@ -14,6 +14,16 @@ class InvalidInput(DomainError):
     pass
 
 
+class InvalidFields(InvalidInput):
+    """Several fields are wrong at once: each with its message, so a form shows them all in one
+    round rather than one per submission. The first is the error's own field and message."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        field, message = next(iter(problems.items()))
+        super().__init__(message, field=field)
+        self.problems = problems
+
+
 class InvalidToken(DomainError):
     pass
 

@@ -12,7 +12,7 @@ from portal.models import OUTCOME_ANSWERS, Follow, Idea, OutcomeAnswer, Stage, U
 from portal.models.types import utcnow
 from portal.permissions import can_read_verdicts, is_signed_in, require
 from portal.services.errors import InvalidInput
-from portal.services.text import without_control_characters
+from portal.services.validation import long_text, too_long
 
 ASKED_STAGES = ("shipped", "declined")
 ANSWERS = OUTCOME_ANSWERS
@@ -40,9 +40,9 @@ def answer_outcome(idea: Idea, user: User, *, answer: str, comment: str = "") ->
     require(can_answer(user, idea))
     if answer not in ANSWERS:
         raise InvalidInput("Choose Yes, Partly or No.")
-    comment = without_control_characters(comment or "").strip()
+    comment = long_text(comment)
     if len(comment) > COMMENT_MAX:
-        raise InvalidInput(f"Keep the comment under {COMMENT_MAX:,} characters.", field="comment")
+        raise InvalidInput(too_long(len(comment), COMMENT_MAX), field="comment")
     row = own_answer(idea, user)
     if row is None:
         row = OutcomeAnswer(idea_id=idea.id, user_id=user.id, answer=answer, comment=comment)

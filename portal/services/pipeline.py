@@ -22,7 +22,7 @@ from portal.models.types import utcnow
 from portal.permissions import can_triage, require
 from portal.services import audit, catalog, ideas, notifications, outcomes, trending, votes
 from portal.services.errors import DomainError, InvalidInput
-from portal.services.text import without_control_characters
+from portal.services.validation import long_text, too_long
 
 NOTE_MIN = 20
 NOTE_MAX = 5_000
@@ -33,7 +33,7 @@ class InvalidTransition(DomainError):
 
 
 def _clean_note(note: str) -> str:
-    note = without_control_characters(note or "").strip()
+    note = long_text(note)
     if len(note) < NOTE_MIN:
         raise InvalidInput(
             f"Write the people following this idea a note of at least {NOTE_MIN} characters: "
@@ -41,7 +41,7 @@ def _clean_note(note: str) -> str:
             field="note",
         )
     if len(note) > NOTE_MAX:
-        raise InvalidInput(f"Keep the note under {NOTE_MAX:,} characters.", field="note")
+        raise InvalidInput(too_long(len(note), NOTE_MAX), field="note")
     return note
 
 

@@ -16,7 +16,7 @@ from portal.models.types import utcnow
 from portal.permissions import can_moderate, can_report, require
 from portal.services import audit
 from portal.services.errors import InvalidInput
-from portal.services.text import without_control_characters
+from portal.services.validation import long_text, too_long
 
 REASONS = {
     "spam": "Spam or advertising",
@@ -48,9 +48,9 @@ def report(
     require(can_report(reporter))
     if reason not in REASONS:
         raise InvalidInput("Choose why you are reporting this.", field="reason")
-    detail = without_control_characters(detail or "").strip()
+    detail = long_text(detail)
     if len(detail) > DETAIL_MAX:
-        raise InvalidInput(f"Keep the details under {DETAIL_MAX:,} characters.", field="detail")
+        raise InvalidInput(too_long(len(detail), DETAIL_MAX), field="detail")
     if reason == "other" and not detail:
         raise InvalidInput("Tell the moderators what is wrong.", field="detail")
     item: Idea | Comment | None = comment if comment is not None else idea

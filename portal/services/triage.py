@@ -18,7 +18,7 @@ from portal.models.types import utcnow
 from portal.permissions import can_triage, require
 from portal.services import audit
 from portal.services.errors import InvalidInput
-from portal.services.text import without_control_characters
+from portal.services.validation import long_text, too_long
 
 
 @dataclass
@@ -171,11 +171,11 @@ def set_estimates(idea: Idea, *, impact: int | None, effort: int | None, actor: 
 
 def add_internal_note(idea: Idea, *, actor: User, body: str) -> InternalNote:
     require(can_triage(actor))
-    body = without_control_characters(body or "").strip()
+    body = long_text(body)
     if not body:
         raise InvalidInput("Write the note first.", field="body")
     if len(body) > NOTE_MAX:
-        raise InvalidInput(f"Keep notes under {NOTE_MAX:,} characters.", field="body")
+        raise InvalidInput(too_long(len(body), NOTE_MAX), field="body")
     note = InternalNote(idea_id=idea.id, author_id=actor.id, body=body)
     db.session.add(note)
     return note

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from portal.models import Category
 from portal.services import catalog
-from portal.services.errors import InvalidInput
+from portal.services.errors import InvalidFields, InvalidInput
 from portal.services.text import clean_line, visible_length, without_control_characters
 
 TITLE_MIN, TITLE_MAX = 5, 120
@@ -26,21 +26,66 @@ class IdeaText:
         return (self.title, self.problem, self.solution) != (title, problem, solution)
 
 
-def clean_idea_text(title: str, problem: str, solution: str) -> IdeaText:
-    """The text of an idea as it will be stored; InvalidInput names the field that is wrong."""
+def long_text(text: str | None) -> str:
+    """Text of several lines as it is stored and counted: without control characters, with
+    one kind of line break (browsers send CRLF, and count a line break as one character),
+    and without spaces around it."""
+    return without_control_characters((text or "").replace("\r\n", "\n")).strip()
+
+
+def too_long(length: int, limit: int, what: str = "This") -> str:
+    """The refusal of text over its limit: how long it is, and that it is kept to shorten.
+
+    Text is never cut to fit: a person would lose what they wrote without knowing.
+    """
+    return (
+        f"{what} has {length:,} characters; the limit is {limit:,}. "
+        "Shorten it and send it again: what you wrote is still here."
+    )
+
+
+def title_problem(title: str | None) -> str | None:
+    """What is wrong with an idea's title, or None."""
     title = clean_line(title)
-    problem = without_control_characters(problem or "").strip()
-    solution = without_control_characters(solution or "").strip()
-    if not TITLE_MIN <= len(title) <= TITLE_MAX or not visible_length(title):
-        raise InvalidInput(
-            f"Give the idea a title of {TITLE_MIN} to {TITLE_MAX} characters.", field="title"
+    if not visible_length(title) or len(title) < TITLE_MIN:
+        return f"Give the idea a title of {TITLE_MIN} to {TITLE_MAX} characters."
+    if len(title) > TITLE_MAX:
+        return too_long(len(title), TITLE_MAX, "The title") + (
+            " The details belong in the problem below."
         )
-    if not problem:
-        raise InvalidInput("Describe the problem this idea solves for you.", field="problem")
-    for name, text in (("problem", problem), ("solution", solution)):
-        if len(text) > TEXT_MAX:
-            raise InvalidInput(f"Keep this under {TEXT_MAX:,} characters.", field=name)
-    return IdeaText(title=title, problem=problem, solution=solution)
+    return None
+
+
+def text_problem(text: str | None, *, limit: int, missing: str | None = None) -> str | None:
+    """What is wrong with a long text, or None: empty where it is needed, or over its limit."""
+    text = long_text(text)
+    if not text:
+        return missing
+    if len(text) > limit:
+        return too_long(len(text), limit)
+    return None
+
+
+PROBLEM_MISSING = "Describe the problem this idea solves for you."
+COMMENT_MISSING = "Write something before posting."
+
+
+def clean_idea_text(title: str, problem: str, solution: str) -> IdeaText:
+    """The text of an idea as it will be stored.
+
+    InvalidFields names every field that is wrong, so all are shown at once.
+    """
+    found = {
+        "title": title_problem(title),
+        "problem": text_problem(problem, limit=TEXT_MAX, missing=PROBLEM_MISSING),
+        "solution": text_problem(solution, limit=TEXT_MAX),
+    }
+    problems = {name: message for name, message in found.items() if message}
+    if problems:
+        raise InvalidFields(problems)
+    return IdeaText(
+        title=clean_line(title), problem=long_text(problem), solution=long_text(solution)
+    )
 
 
 def clean_category(
@@ -65,9 +110,7 @@ def clean_category(
 
 def clean_comment_body(body: str) -> str:
     """A comment's text as it will be stored; InvalidInput if it is empty or too long."""
-    body = without_control_characters(body or "").strip()
-    if not body:
-        raise InvalidInput("Write something before posting.", field="body")
-    if len(body) > BODY_MAX:
-        raise InvalidInput(f"Keep comments under {BODY_MAX:,} characters.", field="body")
-    return body
+    problem = text_problem(body, limit=BODY_MAX, missing=COMMENT_MISSING)
+    if problem:
+        raise InvalidInput(problem, field="body")
+    return long_text(body)

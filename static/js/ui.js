@@ -1,5 +1,7 @@
+// Small enhancements of pages that work without JavaScript.
 // The header's Menu disclosure (a <details>, which opens without JavaScript): Escape or a
 // click outside closes it, and Escape gives the focus back to the toggle.
+// A share box shows its link as text; with JavaScript a "Copy link" button copies it.
 (function () {
   "use strict";
   document.addEventListener("DOMContentLoaded", function () {
@@ -21,6 +23,22 @@
           var search = menu.querySelector("input[type=search]");
           if (search && window.matchMedia("(max-width: 63.99rem)").matches) search.focus();
         }
+      });
+    });
+
+    document.querySelectorAll("[data-share]").forEach(function (box) {
+      var button = box.querySelector("[data-copy]");
+      var field = document.getElementById(button.getAttribute("data-copy"));
+      var done = box.querySelector(".share__done");
+      if (!navigator.clipboard) return;  // the link stays selectable text
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(field.value).then(function () {
+          done.textContent = "Link copied.";
+        }, function () {
+          field.select();
+          done.textContent = "Press Ctrl+C (⌘C on a Mac) to copy the selected link.";
+        });
       });
     });
   });

@@ -18,12 +18,6 @@
       document.addEventListener("click", function (event) {
         if (!menu.contains(event.target)) close(false);
       });
-      menu.addEventListener("toggle", function () {
-        if (menu.open) {
-          var search = menu.querySelector("input[type=search]");
-          if (search && window.matchMedia("(max-width: 63.99rem)").matches) search.focus();
-        }
-      });
     });
 
     document.querySelectorAll("[data-share]").forEach(function (box) {

@@ -281,6 +281,7 @@ MATRIX: dict[str, Route] = {
     "main.shipped_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "main.roadmap": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "main.shipped": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "main.stage_colours": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "team.queue": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "team.dashboard": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "team.priority": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),

@@ -17,7 +17,7 @@ from portal.models.types import utcnow
 def explainer(response) -> str:
     """The stage explainer's text, tags removed."""
     match = re.search(
-        r'<section class="stage-explainer".*?</section>', response.get_data(as_text=True), re.S
+        r'<section class="stage-explainer[^"]*".*?</section>', response.get_data(as_text=True), re.S
     )
     assert match, "no stage explainer"
     return " ".join(html.unescape(re.sub(r"<[^>]+>", "", match.group(0))).split())

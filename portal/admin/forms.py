@@ -68,6 +68,13 @@ class StageForm(FlaskForm):
         render_kw={"inputmode": "numeric"},
     )
     position = StringField("Position in the pipeline", validators=[InputRequired(), Length(max=3)])
+    colour = StringField(
+        "Badge colour",
+        description="A hex code such as #bfdbfe. Text on it must be easy to read (4.5:1); "
+        "leave it empty for a plain grey badge.",
+        validators=[Length(max=20)],
+        render_kw={"placeholder": "#bfdbfe", "autocomplete": "off"},
+    )
 
 
 class HideForm(FlaskForm):

@@ -243,6 +243,7 @@ def _stage_form(stage: Stage | None) -> StageForm:
             "voting_allowed": stage.voting_allowed,
             "response_days": str(stage.response_days or ""),
             "position": str(stage.position),
+            "colour": stage.colour or "",
         }
     )
 
@@ -270,6 +271,7 @@ def _save_stage(stage: Stage | None) -> ResponseReturnValue:
             response_days=days,
             position=position,
             target_ids=targets,
+            colour=form.colour.data,
         )
 
     done = handle_submission(form, act, success="Stage saved.", redirect_to=url_for("admin.stages"))

@@ -149,6 +149,7 @@ def render_idea_page(
         timeline=pipeline.timeline(idea),
         people=people,
         organisations=organisations,
+        supporters=idea_lists.supporters(idea),
         due=due,
         overdue=due is not None and due < utcnow(),
         **_viewer_context(idea),

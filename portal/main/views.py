@@ -1,6 +1,6 @@
 """The home page (the list of ideas) and the community guidelines."""
 
-from flask import abort, render_template, request
+from flask import abort, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -8,7 +8,7 @@ from portal.cache import cached_page
 from portal.main import bp
 from portal.markdown import render_markdown
 from portal.models import Stage
-from portal.services import catalog, idea_lists
+from portal.services import catalog, colours, idea_lists
 from portal.services import roadmap as roadmap_service
 from portal.services.settings import get_setting
 from portal.web import number_arg
@@ -73,6 +73,22 @@ def roadmap() -> ResponseReturnValue:
         stages={s.slug: s for s in catalog.stages()},
         shipped=roadmap_service.recently_shipped(),
     )
+
+
+@bp.route("/stage-colours.css")
+def stage_colours() -> ResponseReturnValue:
+    """Each stage's badge colour, with the text colour that reads on it (inline styles are
+    refused by the Content-Security-Policy, so the colours come as a stylesheet)."""
+    rules = [
+        f".stage-colour-{stage_id} {{ background: {colour}; color: {colours.text_on(colour)}; }}\n"
+        f".stage-border-{stage_id} {{ --stage-colour: {colour}; }}\n"
+        for stage_id, colour in catalog.stage_colours()
+    ]
+    response = make_response("".join(rules))
+    response.mimetype = "text/css"
+    response.cache_control.no_cache = True  # revalidated on each page: admins see a change at once
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @bp.route("/shipped")

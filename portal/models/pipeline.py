@@ -32,6 +32,8 @@ class Stage(Model):
     response_days: Mapped[int | None]
     position: Mapped[int] = mapped_column(default=0)
     retired: Mapped[bool] = mapped_column(default=False)
+    # The badge's background, '#rrggbb', checked for readable text when saved; None: plain grey.
+    colour: Mapped[str | None] = mapped_column(String(7))
 
     @property
     def is_merged_stage(self) -> bool:

@@ -9,9 +9,21 @@ from sqlalchemy import delete, func, select
 from portal.extensions import db
 from portal.models import MERGED_SLUG, NEW_SLUG, Category, Idea, Stage, StageTransition, User
 from portal.permissions import can_configure_site, can_configure_stages, require
-from portal.services import audit
+from portal.services import audit, colours
 from portal.services.errors import InvalidInput
 from portal.services.text import clean_line, without_control_characters
+
+# Each default stage's badge colour: light shades, under dark text (a migration gives them to
+# portals made before stages had colours).
+DEFAULT_COLOURS = {
+    NEW_SLUG: "#e5e7eb",
+    "under_review": "#fde68a",
+    "planned": "#bfdbfe",
+    "in_progress": "#c7d2fe",
+    "shipped": "#bbf7d0",
+    "declined": "#fecaca",
+    MERGED_SLUG: "#e5e7eb",
+}
 
 # (slug, name, description, is_closed, voting_allowed, response_days)
 DEFAULT_STAGES = [
@@ -102,7 +114,9 @@ def default_stage_rows() -> list[dict]:
 def install_default_stages() -> None:
     """Add the default pipeline to a database that has no stages (the migrations do this too)."""
     if db.session.scalar(select(Stage.id).limit(1)) is None:
-        created = [Stage(**row) for row in default_stage_rows()]
+        created = [
+            Stage(**row, colour=DEFAULT_COLOURS.get(row["slug"])) for row in default_stage_rows()
+        ]
         db.session.add_all(created)
         db.session.flush()
         db.session.add_all(
@@ -126,6 +140,17 @@ def transitions() -> dict[int, set[int]]:
 
 def stages() -> list[Stage]:
     return list(db.session.scalars(select(Stage).order_by(Stage.position, Stage.id)))
+
+
+def stage_colours() -> list[tuple[int, str]]:
+    """(stage id, colour) for every stage that has a colour, for the stylesheet of badges."""
+    return [
+        (stage_id, colour)
+        for stage_id, colour in db.session.execute(
+            select(Stage.id, Stage.colour).where(Stage.colour.is_not(None)).order_by(Stage.id)
+        )
+        if colour
+    ]
 
 
 def stage_by_slug(slug: str) -> Stage | None:
@@ -175,10 +200,12 @@ def save_stage(
     response_days: int | None,
     position: int,
     target_ids: set[int],
+    colour: str | None = None,
 ) -> Stage:
     """Create or change a stage and the stages its ideas may move to."""
     require(can_configure_stages(actor))
     name, description = _clean_stage(stage, name, description, response_days)
+    checked_colour = colours.checked_stage_colour(colour)
     created = stage is None
     if stage is None:
         stage = Stage(slug=_free_slug(name))
@@ -187,6 +214,7 @@ def save_stage(
     stage.is_closed, stage.voting_allowed = is_closed, voting_allowed and not is_closed
     stage.response_days = None if is_closed else response_days
     stage.position = position
+    stage.colour = checked_colour
     db.session.flush()
     _set_targets(stage, target_ids)
     audit.record(

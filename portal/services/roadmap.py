@@ -11,7 +11,8 @@ from portal.extensions import db
 from portal.models import Idea, Stage, StageChange
 from portal.models.types import utcnow
 
-ROADMAP_COLUMNS = ("planned", "in_progress")
+# Under review first: customers see what the team is weighing, not only what it decided.
+ROADMAP_COLUMNS = ("under_review", "planned", "in_progress")
 RECENTLY_SHIPPED = timedelta(days=90)
 
 
@@ -23,7 +24,7 @@ class ShippedIdea:
 
 
 def roadmap() -> dict[str, list[Idea]]:
-    """Planned and In progress ideas, most wanted first; hidden ones never appear."""
+    """Ideas under review, planned and in progress, most wanted first; hidden ones never appear."""
     rows = db.session.scalars(
         select(Idea)
         .join(Stage, Idea.stage_id == Stage.id)

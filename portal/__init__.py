@@ -118,7 +118,7 @@ def register_templating(app: Flask) -> None:
         from flask_login import current_user
 
         from portal.models.site import site_name
-        from portal.services.notifications import unread_count
+        from portal.services.inbox import unread_count
 
         signed_in = permissions.is_signed_in(current_user)
         return {

@@ -917,3 +917,12 @@ def test_home_page_query_count_does_not_grow_with_ideas(
     assert "You voted" in response.text and "organisations" in response.text
 
     assert many.count == few.count, many.statements
+
+
+@pytest.mark.parametrize("role", ["product_manager", "admin"])
+def test_a_team_concept_is_not_said_to_wait_for_the_team(client, login_as, stages, role):
+    login_as(role)
+    post_idea(client, as_concept="y")
+    page = page_text(client.get(f"/ideas/{only_idea().id}"))
+    assert "waiting for the product team to read it" not in page
+    assert "The product team shared this concept to hear from you" in page

@@ -103,8 +103,9 @@ def sign_in() -> ResponseReturnValue:
             message = _suspended_message(exc) if isinstance(exc, AccountSuspended) else exc.message
             form.form_errors.append(message)
         else:
+            back_again = user.last_sign_in_at is not None  # before this sign-in sets it
             _start_signed_in_session(user, remember=form.remember.data)
-            flash(f"Welcome back, {user.display_name}.", "success")
+            flash(f"Welcome{' back' if back_again else ''}, {user.display_name}.", "success")
             return redirect(safe_next(form.next.data))
     return render_template("auth/sign_in.html", form=form)
 

@@ -93,7 +93,8 @@ def test_opening_a_notification_reads_it_and_news_groups_by_idea(
     expect(groups.nth(0).get_by_role("heading", level=2)).to_contain_text(titles[1])
     expect(groups.nth(1).get_by_role("heading", level=2)).to_contain_text(titles[0])
     expect(groups.nth(0).locator(".notification--unread")).to_have_count(1)
-    checks.check(reader, f"notifications by idea ({label})")
+    if javascript:  # axe runs as a script: the pages are the same HTML either way
+        checks.check(reader, "notifications by idea")
 
     # Opening one leads to its comment and reads it; the badge goes down.
     groups.nth(0).get_by_role("link", name="See the comment").click()
@@ -107,7 +108,8 @@ def test_opening_a_notification_reads_it_and_news_groups_by_idea(
     unread = reader.locator("section.notification-group")
     expect(unread).to_have_count(1)
     expect(unread.get_by_role("heading", level=2)).to_contain_text(titles[0])
-    checks.check(reader, f"unread notifications ({label})")
+    if javascript:
+        checks.check(reader, "unread notifications")
 
     # Looking at that idea reads its news too: nothing is left.
     reader.goto(paths[0])

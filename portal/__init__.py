@@ -102,6 +102,7 @@ def register_templating(app: Flask) -> None:
     from portal.forms import csrf_field, form_started_token
     from portal.markdown import plain_excerpt, render_markdown
     from portal.models import NotificationKind, OutboxStatus
+    from portal.services.settings import guidelines_summary
     from portal.web import url_with_query
 
     app.jinja_env.filters["markdown"] = render_markdown
@@ -109,6 +110,7 @@ def register_templating(app: Flask) -> None:
     app.jinja_env.globals["form_started_token"] = form_started_token
     app.jinja_env.globals["csrf_field"] = csrf_field
     app.jinja_env.globals["url_with_query"] = url_with_query
+    app.jinja_env.globals["guidelines_summary"] = guidelines_summary
     # Templates compare kinds and statuses by the same names as the code, not bare strings.
     app.jinja_env.globals["NotificationKind"] = NotificationKind
     app.jinja_env.globals["OutboxStatus"] = OutboxStatus
@@ -118,7 +120,7 @@ def register_templating(app: Flask) -> None:
         from flask_login import current_user
 
         from portal.models.site import site_name
-        from portal.services.notifications import unread_count
+        from portal.services.inbox import unread_count
 
         signed_in = permissions.is_signed_in(current_user)
         return {

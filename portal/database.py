@@ -51,6 +51,27 @@ def read_only() -> Iterator[None]:
         session.commit()
 
 
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """Write from a page that is only read (a GET), in a short transaction of its own.
+
+    For the few writes a reader's own visit makes (their notifications marked read). The read
+    transaction ends first; the writes then begin IMMEDIATE, as a POST's do, so on SQLite they
+    queue for the write lock instead of failing on upgrade, and they are committed on leaving.
+    """
+    session = db.session
+    session.commit()  # end the read transaction (it wrote nothing)
+    token = _writes.set(True)
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        _writes.reset(token)
+
+
 def configure_database(app: Flask) -> None:
     with app.app_context():
         engine = db.engine

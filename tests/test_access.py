@@ -374,6 +374,8 @@ MATRIX: dict[str, Route] = {
         get=everyone(NOT_ALLOWED), post=signed_in(FORBIDDEN), data={"answer": "yes"}
     ),
     "ideas.notifications_page": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
+    # Someone else's notification: as if it did not exist.
+    "ideas.open_notification": Route(get=signed_in(Outcome(404)), post=everyone(NOT_ALLOWED)),
     "ideas.read_notification": Route(
         get=everyone(NOT_ALLOWED), post=signed_in(BACK_TO_NOTIFICATIONS)
     ),

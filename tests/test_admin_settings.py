@@ -691,3 +691,22 @@ def test_settings_queries_do_not_grow_with_the_number_of_categories(
         client.get("/admin/settings/categories")
         client.get("/admin/settings/organisations")
     assert many.count == few.count, many.statements
+
+
+def test_the_sign_up_page_sums_up_the_guidelines_admins_wrote(client, admin):
+    text = "## Our rules\n\n- **Stay on the product.** Nothing else.\n- Be *nice* to people.\n"
+    client.post("/admin/settings/guidelines", data={"guidelines": text})
+    client.post("/sign-out")
+    page = page_text(client.get("/sign-up"))
+    assert "Stay on the product." in page
+    assert "Be nice to people." in page
+    assert "search before posting" not in page  # the summary of the default guidelines
+
+
+def test_guidelines_without_a_list_are_summed_up_by_their_first_paragraph(client, admin):
+    text = "Respect each other and the product team.\n\nMore rules later."
+    client.post("/admin/settings/guidelines", data={"guidelines": text})
+    client.post("/sign-out")
+    page = page_text(client.get("/sign-up"))
+    assert "Respect each other and the product team." in page
+    assert "More rules later." not in page

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from portal import create_app
 from portal.extensions import db
 from portal.models import AuditEvent, User, UserSession
+from portal.models.types import utcnow
 from portal.services import accounts
 from portal.services.accounts import SIGN_IN_FAILED
 
@@ -324,6 +325,39 @@ def test_used_confirmation_link_signs_nobody_in_the_second_time(app, client, out
     assert db.session.scalar(select(func.count()).select_from(UserSession)) == (
         sessions_after_first_use
     )
+
+
+def test_used_confirmation_link_opened_while_signed_in_does_not_ask_to_sign_in(client, outbox):
+    sign_up(client, "signedin@example.com")
+    path = path_of(confirmation_link(outbox, "signedin@example.com"))
+    assert client.post(path).status_code == 302
+    response = client.get(path)
+    text = text_of(response)
+    assert "This address is already confirmed, and you are signed in." in text
+    assert "Sign in to continue" not in text
+    assert "One last step" not in text
+
+
+def test_a_live_link_to_an_address_confirmed_since_says_so(app, client, outbox):
+    sign_up(client, "since@example.com")
+    path = path_of(confirmation_link(outbox, "since@example.com"))
+    user = find_user("since@example.com")
+    user.email_verified_at = utcnow()  # confirmed another way while the link still lives
+    db.session.commit()
+    response = app.test_client().get(path)
+    assert_already_confirmed_page(response)
+    assert "One last step" not in text_of(response)
+
+
+def test_first_sign_in_says_welcome_and_later_ones_welcome_back(client, make_user):
+    make_user(email="first@example.com", display_name="Fay First")
+    data = {"email": "first@example.com", "password": DEFAULT_PASSWORD}
+    first = client.post("/sign-in", data=data, follow_redirects=True)
+    assert "Welcome, Fay First." in text_of(first)
+    assert "Welcome back" not in text_of(first)
+    client.post("/sign-out")
+    again = client.post("/sign-in", data=data, follow_redirects=True)
+    assert "Welcome back, Fay First." in text_of(again)
 
 
 def test_superseded_confirmation_link_is_refused(app, client, outbox):

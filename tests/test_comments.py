@@ -579,6 +579,8 @@ def test_idea_page_query_count_does_not_grow_with_comments(
     team_comment = next(c for c in threads if c.author_id == people[3].id)
     comments.mark_official(db.session.get(Comment, team_comment.id), actor=people[3])
     db.session.commit()
+    # The viewer commented, so follows: the first look reads the news of the new comments.
+    client.get(f"/ideas/{idea.id}")
     with count_queries() as many:
         response = client.get(f"/ideas/{idea.id}")
     page = page_text(response)

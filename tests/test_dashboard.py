@@ -11,6 +11,8 @@ from portal.models.types import utcnow
 from portal.services import dashboard as dashboard_service
 from portal.services import pipeline
 
+from .helpers import page_text
+
 NOTE = "Thanks, we have looked at this carefully with the team."
 
 
@@ -113,3 +115,10 @@ def test_if_one_ticked_idea_cannot_move_none_do_and_the_note_is_kept(
     assert f'value="{movable.id}" form="bulk-move" id="pick-{movable.id}" checked' in response.text
     assert db.session.get(Idea, movable.id).stage.slug == "new"
     assert db.session.scalar(select(func.count(StageChange.id))) == 0
+
+
+def test_no_outcome_answers_yet_is_said_not_shown_as_zero_percent(client, login_as, stages):
+    login_as("product_manager")
+    page = page_text(client.get("/team/dashboard"))
+    assert "0% of 0 answers" not in " ".join(page.split())
+    assert "no answers yet on whether closed ideas met the need" in page

@@ -682,7 +682,10 @@ def test_unsubscribe_link_asks_then_turns_the_kind_off(scene, browser, mailbox, 
     stranger = app.test_client()  # another device: not signed in, no cookies
     page = stranger.get(path_of(link))
     assert page.status_code == 200
-    assert "Stop emailing fran@example.com about an idea you follow moves" in page_text(page)
+    assert (
+        "Stop emailing fran@example.com for “An idea you follow moves to a new stage”?"
+        in page_text(page)
+    )
     assert preferences_of(scene.fan)["stage_change"] == "instant"  # a GET changes nothing
 
     done = stranger.post(path_of(link))
@@ -1092,3 +1095,21 @@ def test_failed_messages_back_off_then_give_up_and_can_be_sent_again(
     assert msg["Subject"] == f"Reset your password · {SITE}"
     assert client.get(path_of(link_in(msg, "/password/reset/"))).status_code == 200
     assert 'Gave up <span class="count">0</span>' in admin_browser.get("/admin/outbox").text
+
+
+def test_the_unsubscribe_page_quotes_the_setting_it_turns_off(app, make_user):
+    from portal.mail.preferences import ALL, unsubscribe_token
+
+    fan = make_user(email="quote@example.com")
+    client = app.test_client()
+    with app.test_request_context():
+        reply = unsubscribe_token(fan, "reply")
+        everything = unsubscribe_token(fan, ALL)
+    page = page_text(client.get(f"/account/email/unsubscribe/{reply}"))
+    assert "about someone replies" not in page
+    assert (
+        "Stop emailing quote@example.com for “Someone replies in a conversation you are part of”?"
+        in page
+    )
+    page = page_text(client.get(f"/account/email/unsubscribe/{everything}"))
+    assert "Stop all email about ideas to quote@example.com?" in page

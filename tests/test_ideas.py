@@ -988,3 +988,12 @@ def test_the_list_filters_apply_at_once_with_javascript_and_show_stays_without(
     assert CARD.search(region)  # the list is inside what is swapped
     assert page.index('id="idea-results"') > page.index("</form>", page.index(form))
     assert '<button type="submit" class="button">Show</button>' in page  # without JavaScript
+
+
+@pytest.mark.parametrize("role", ["product_manager", "admin"])
+def test_a_team_concept_is_not_said_to_wait_for_the_team(client, login_as, stages, role):
+    login_as(role)
+    post_idea(client, as_concept="y")
+    page = page_text(client.get(f"/ideas/{only_idea().id}"))
+    assert "waiting for the product team to read it" not in page
+    assert "The product team shared this concept to hear from you" in page

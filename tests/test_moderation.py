@@ -568,6 +568,12 @@ def test_hidden_idea_is_gone_for_customers_everywhere_until_restored(
     assert set(re.findall("Quokka [a-z]+ [a-z]+", page_text(as_fan.get("/notifications")))) == (
         titles
     )
+    # Looking at the ideas just now read their news: unread again, so the badge can show below
+    # what hiding does to it.
+    db.session.execute(
+        update(Notification).where(Notification.user_id == fan.id).values(read_at=None)
+    )
+    db.session.commit()
     fans_unread = unread(as_fan)
     assert fans_unread >= 2
     assert all(title in page_text(as_fan.get("/my-ideas")) for title in titles)
@@ -598,7 +604,11 @@ def test_hidden_idea_is_gone_for_customers_everywhere_until_restored(
     for idea in (planned, shipped):
         page = page_text(as_author.get(f"/ideas/{idea.id}"))
         assert idea.title in page
-        assert f"Moderators have hidden this idea. Reason: {REASON}" in page
+        assert (
+            "Moderators have hidden this idea. Only its author and the team can see it. "
+            f"Reason: {REASON}"
+        ) in page
+        assert "guidelines.." not in page  # the reason's own full stop, never doubled
     mine = page_text(as_author.get("/my-ideas"))
     assert planned.title in mine and shipped.title in mine
     assert "Hidden by moderators" in mine
@@ -608,7 +618,7 @@ def test_hidden_idea_is_gone_for_customers_everywhere_until_restored(
     ]
     author_notes = page_text(as_author.get("/notifications"))
     assert f"Moderators hid your idea “{planned.title}”. Reason: {REASON}" in author_notes
-    assert unread(as_author) >= 2
+    assert unread(as_author) == 0  # they opened both ideas above, which reads their news
 
     # The team sees them, marked.
     for idea in (planned, shipped):
@@ -627,10 +637,10 @@ def test_hidden_idea_is_gone_for_customers_everywhere_until_restored(
         assert response.status_code == 303
         assert urlsplit(response.headers["Location"]).path == "/admin/moderation"
         assert_audited("idea.restored", actor=admin, target=idea)
+    assert unread(as_fan) == fans_unread
     for viewer in (anonymous, as_fan):
         for path, expected in surfaces.items():
             assert shown_titles(viewer, path, titles) == expected, path
-    assert unread(as_fan) == fans_unread
     assert moderation_messages(author)[-2:] == [
         f"Moderators restored your idea “{planned.title}”: everyone can see it again.",
         f"Moderators restored your idea “{shipped.title}”: everyone can see it again.",
@@ -662,7 +672,7 @@ def test_hidden_comment_is_gone_for_customers_and_no_longer_counted(
 
     for viewer in (anonymous, as_reader):
         assert customer_view(viewer) == {"page": 2, "list": True, "feed": True}
-    assert "Sly Seller commented on" in page_text(as_idea_author.get("/notifications"))
+    assert "Sly Seller commented." in page_text(as_idea_author.get("/notifications"))
     assert unread(as_idea_author) == 3
 
     response = client.post(
@@ -680,7 +690,7 @@ def test_hidden_comment_is_gone_for_customers_and_no_longer_counted(
         assert "1 comment" in page_text(viewer.get("/"))
     assert kept.body in page_text(anonymous.get(f"/ideas/{idea.id}"))
     notes = page_text(as_idea_author.get("/notifications"))
-    assert "Sly Seller commented on" not in notes and "Pat Product commented on" not in notes
+    assert "Sly Seller commented." not in notes and "Pat Product commented." not in notes
     assert unread(as_idea_author) == 1
     assert as_reader.get(f"/comments/{spam.id}/report").status_code == 404
 
@@ -1536,3 +1546,23 @@ def test_restoring_needs_an_admin_and_a_csrf_token(app, make_user, spam_voter, v
     assert as_admin.post(url, data={"csrf_token": token}).status_code == 303
     db.session.expire_all()
     assert db.session.get(Idea, w.s).hidden_at is None
+
+
+def test_the_queue_offers_suspension_only_for_authors_not_yet_suspended(
+    client, login_as, make_user, make_idea
+):
+    from portal.services import reports
+
+    reporter = make_user()
+    active = make_user(display_name="Ann Active")
+    banned = make_user(display_name="Ben Banned")
+    for author in (active, banned):
+        idea = make_idea(f"An idea by {author.display_name}", author=author)
+        reports.report(reporter, reason="spam", idea=idea)
+    banned.suspended_at, banned.suspension_reason = utcnow(), "Spam"
+    db.session.commit()
+    login_as("admin")
+    page = page_text(client.get("/admin/moderation"))
+    assert "Ann Active's account (suspend)" in page
+    assert "Ben Banned's account (suspended)" in page
+    assert "Ben Banned's account (suspend)" not in page

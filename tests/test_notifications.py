@@ -10,9 +10,9 @@ from markupsafe import escape
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Follow, Idea, Notification, NotificationKind
+from portal.models import Comment, Follow, Idea, Notification, NotificationKind
 from portal.models.types import utcnow
-from portal.services import comments, notifications, votes
+from portal.services import comments, moderation, notifications, votes
 
 from .conftest import sign_in_client
 from .helpers import page_text
@@ -238,12 +238,12 @@ def test_notifications_page_lists_what_happened(client, idea, two_notes):
     response = client.get("/notifications")
     assert response.status_code == 200
     page = page_text(response)
-    assert "Cora Commenter commented on “Export reports to Excel”." in page
-    assert "Dan Debater commented on “Export reports to Excel”." in page
+    assert "Cora Commenter commented." in page
+    assert "Dan Debater commented." in page
     assert page.index("Dan Debater") < page.index("Cora Commenter")  # newest first
     assert page.count(">New</span>") == 2
     for note in two_notes:
-        assert f'href="/ideas/{idea.id}#comment-{note.comment_id}"' in response.text
+        assert f'href="/notifications/{note.id}"' in response.text
         assert f'action="/notifications/{note.id}/read"' in response.text
 
 
@@ -314,7 +314,8 @@ def test_notifications_about_a_hidden_idea_are_not_shown(
     assert unread_in_header(client) == 1
     page = page_text(client.get("/notifications"))
     assert "Export reports to Excel" not in page
-    assert "Sam Someone commented on “Dark mode for the dashboard”." in page
+    assert "Dark mode for the dashboard" in page
+    assert "Sam Someone commented." in page
 
 
 def test_empty_notifications_page(client, login_as, stages):
@@ -331,7 +332,7 @@ def test_official_response_notification_reads_as_such(client, make_user, idea):
     db.session.commit()
     sign_in_client(client, idea.author)
     page = page_text(client.get("/notifications"))
-    assert "The team gave an official response on “Export reports to Excel”." in page
+    assert "The team gave an official response." in page
 
 
 @pytest.mark.parametrize("payload", ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"])
@@ -342,7 +343,153 @@ def test_idea_titles_and_names_in_notifications_are_escaped(client, make_user, m
     sign_in_client(client, author)
     body = client.get("/notifications").get_data(as_text=True)
     assert payload not in body
-    assert str(escape(f"Name {payload} commented on “Title {payload}”.")) in body
+    assert str(escape(f"Name {payload} commented.")) in body
+    assert str(escape(f"Title {payload}")) in body
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening notifications, and reading them by idea
+
+
+def test_opening_a_notification_marks_it_read_and_leads_to_its_comment(client, idea, two_notes):
+    sign_in_client(client, idea.author)
+    first, second = two_notes
+    assert unread_in_header(client) == 2
+
+    response = client.get(f"/notifications/{first.id}")
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/ideas/{idea.id}#comment-{first.comment_id}"
+    read = {n.id: n.read_at is not None for n in notes_for(idea.author_id)}
+    assert read == {first.id: True, second.id: False}
+    assert unread_in_header(client) == 1
+    # Opening it again changes nothing and still leads there.
+    again = client.get(f"/notifications/{first.id}")
+    assert again.headers["Location"] == response.headers["Location"]
+    assert unread_in_header(client) == 1
+
+
+def test_nobody_can_open_someone_elses_notification(client, login_as, idea, two_notes):
+    login_as("customer")
+    assert client.get(f"/notifications/{two_notes[0].id}").status_code == 404
+    assert all(n.read_at is None for n in notes_for(idea.author_id))
+
+
+def test_viewing_an_idea_marks_its_news_read(client, make_user, make_idea, idea, two_notes):
+    other = make_idea("Dark mode for the dashboard", author=idea.author)
+    add_comment(other, make_user(display_name="Sam Someone"), "On the other idea")
+    sign_in_client(client, idea.author)
+    assert unread_in_header(client) == 3
+
+    page = client.get(f"/ideas/{idea.id}")
+
+    assert page.status_code == 200
+    # The page itself already counts only the other idea's news.
+    match = UNREAD.search(page.text)
+    assert match is not None and match.group(1) == "1"
+    unread = [n.idea_id for n in notes_for(idea.author_id) if n.read_at is None]
+    assert unread == [other.id]
+
+
+def test_viewing_an_idea_without_news_writes_nothing(client, login_as, idea, two_notes):
+    from .helpers import database_snapshot
+
+    login_as("customer")
+    before = database_snapshot()
+    assert client.get(f"/ideas/{idea.id}").status_code == 200
+    assert database_snapshot() == before
+
+
+def test_notifications_are_grouped_by_idea_newest_first(
+    client, make_user, make_idea, idea, two_notes
+):
+    other = make_idea("Dark mode for the dashboard", author=idea.author)
+    add_comment(other, make_user(display_name="Sam Someone"), "On the other idea")
+    sign_in_client(client, idea.author)
+
+    page = page_text(client.get("/notifications"))
+
+    # The idea with the newest news comes first, with its own events under it.
+    assert page.count("Export reports to Excel") == 1
+    assert page.index("Dark mode for the dashboard") < page.index("Sam Someone commented.")
+    assert page.index("Sam Someone commented.") < page.index("Export reports to Excel")
+    assert page.index("Export reports to Excel") < page.index("Dan Debater commented.")
+    assert page.index("Dan Debater commented.") < page.index("Cora Commenter commented.")
+    assert "2 new" in page and "1 new" in page
+
+
+def test_the_unread_filter_shows_only_unread_news(client, idea, two_notes):
+    sign_in_client(client, idea.author)
+    first, _second = two_notes
+    client.post(f"/notifications/{first.id}/read")
+
+    everything = page_text(client.get("/notifications"))
+    unread = page_text(client.get("/notifications?unread=1"))
+
+    assert "Cora Commenter commented." in everything and "Dan Debater commented." in everything
+    assert "Dan Debater commented." in unread
+    assert "Cora Commenter commented." not in unread
+    assert "Unread (1)" in unread
+    client.post(f"/notifications/{_second.id}/read")
+    assert "You have read everything." in page_text(client.get("/notifications?unread=1"))
+
+
+def test_marking_all_read_from_the_unread_tab_returns_there(client, idea, two_notes):
+    sign_in_client(client, idea.author)
+    page = client.get("/notifications?unread=1").text
+    assert 'name="next" value="/notifications?unread=1"' in page
+    response = client.post("/notifications/read-all", data={"next": "/notifications?unread=1"})
+    assert response.headers["Location"] == "/notifications?unread=1"
+
+
+def test_a_deleted_comment_leads_to_the_idea_not_to_a_gone_anchor(client, idea, two_notes):
+    first, second = two_notes
+    comment = db.session.get(Comment, first.comment_id)
+    comments.delete_comment(comment, actor=comment.author)
+    db.session.commit()
+    sign_in_client(client, idea.author)
+
+    response = client.get("/notifications")
+
+    page = page_text(response)
+    assert page.count("The comment has since been removed.") == 1
+    assert f"#comment-{first.comment_id}" not in response.text
+    opened = client.get(f"/notifications/{first.id}")
+    assert opened.headers["Location"] == f"/ideas/{idea.id}"
+    kept = client.get(f"/notifications/{second.id}")
+    assert kept.headers["Location"] == f"/ideas/{idea.id}#comment-{second.comment_id}"
+
+
+def test_a_reply_in_a_hidden_thread_leads_to_the_idea(client, make_user, idea):
+    """The reply is visible, but its thread is hidden: the page has no #comment for it."""
+    top = add_comment(idea, make_user(display_name="Tom Top"), "Buy cheap watches")
+    reply = add_comment(idea, make_user(display_name="Rita Replier"), "Not here", parent=top)
+    moderator = make_user("admin")
+    moderation.hide(db.session.get(Comment, top.id), reason="Advertising", actor=moderator, ip=None)
+    db.session.commit()
+    [note] = [n for n in notes_for(idea.author_id) if n.comment_id == reply.id]
+    sign_in_client(client, idea.author)
+
+    page = page_text(client.get("/notifications"))
+
+    assert "Rita Replier replied in a conversation." in page
+    assert "The comment has since been removed." in page
+    assert client.get(f"/notifications/{note.id}").headers["Location"] == f"/ideas/{idea.id}"
+
+
+def test_an_author_opens_the_notice_about_their_hidden_comment(client, make_user, idea):
+    """Authors still see their own hidden comment, so the notice leads to it."""
+    writer = make_user(display_name="Wes Writer")
+    comment = add_comment(idea, writer, "Buy cheap watches")
+    moderation.hide(
+        db.session.get(Comment, comment.id), reason="Advertising", actor=make_user("admin"), ip=None
+    )
+    db.session.commit()
+    [notice] = [n for n in notes_for(writer.id) if n.kind == NotificationKind.MODERATION]
+    sign_in_client(client, writer)
+    opened = client.get(f"/notifications/{notice.id}")
+    assert opened.headers["Location"] == f"/ideas/{idea.id}#comment-{comment.id}"
+    assert f'id="comment-{comment.id}"' in client.get(f"/ideas/{idea.id}").text
 
 
 # ---------------------------------------------------------------------------------------------

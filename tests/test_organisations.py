@@ -199,8 +199,8 @@ def test_detail_lists_ideas_its_people_vote_for_with_how_many_of_them(client, lo
     texts = [re.sub(r"<[^>]+>", "", i) for i in items]
     # Most-backed first: both Acme people back Globex's idea (4 votes in all).
     assert "Globex export idea" in texts[0]
-    assert "2 of their people · 4 votes in all" in texts[0]
-    assert any("Acme wants dark mode" in t and "1 of their people" in t for t in texts)
+    assert "2 votes from them · 4 votes in all" in texts[0]
+    assert any("Acme wants dark mode" in t and "1 vote from them ·" in t for t in texts)
     assert len(items) == 3  # Globex's idea, and each Acme person's own idea
 
 

@@ -152,10 +152,31 @@ def test_the_question_notification_links_to_the_question_on_the_idea_page(
 
     assert page.status_code == 200
     text = page_text(page)
-    assert "“Export reports to Excel” is closed. Did the outcome meet your need?" in text
-    assert f'href="/ideas/{shipped.id}#outcome">Tell us</a>' in page.get_data(as_text=True)
+    assert "Export reports to Excel" in text
+    assert "It is closed. Did the outcome meet your need?" in text
+    [question] = db.session.scalars(
+        select(Notification).where(
+            Notification.user_id == follower.id, Notification.kind == "outcome_question"
+        )
+    )
+    assert f'href="/notifications/{question.id}">Tell us</a>' in page.get_data(as_text=True)
+    opened = client.get(f"/notifications/{question.id}")
+    assert opened.status_code == 303
+    assert opened.headers["Location"] == f"/ideas/{shipped.id}#outcome"
     idea_page = client.get(f"/ideas/{shipped.id}")
     assert 'id="outcome"' in idea_page.get_data(as_text=True)
+
+
+def test_answering_marks_the_question_read(client, shipped, follower, make_idea, close):
+    """Answered from an email's link, without opening the idea: the question is still read."""
+    question = select(Notification.read_at).where(
+        Notification.user_id == follower.id, Notification.kind == "outcome_question"
+    )
+    assert db.session.scalar(question) is None
+    outcomes.answer_outcome(fresh(shipped.id), follower, answer="partly")
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.scalar(question) is not None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -859,3 +859,15 @@ def test_a_move_that_fails_at_the_end_changes_nothing(monkeypatch, team_member, 
 
     assert snapshot(idea.id) == before
     assert count(StageChange) == 0
+
+
+def test_a_merged_idea_says_where_its_votes_went(client, team_member, duplicates):
+    assert merge(client, duplicates.b_id, duplicates.a_id).status_code == 303
+    response = client.get(f"/ideas/{duplicates.b_id}")
+    page = " ".join(page_text(response).split())
+    assert "its votes still count" not in page
+    assert "Its 2 votes and its followers moved there." in page  # Bo Both voted for both
+    assert (
+        f'its votes count on <a href="/ideas/{duplicates.a_id}">“Export reports to Excel”</a>'
+        in page_text(response)
+    )

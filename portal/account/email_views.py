@@ -58,7 +58,8 @@ def email_unsubscribe(token: str) -> ResponseReturnValue:
         user, kind = email_settings.read_unsubscribe_token(token)
     except InvalidToken as exc:
         return render_template("account/unsubscribe.html", error=exc.message), 400
-    label = "all email about ideas" if kind == ALL else KINDS[kind][0].lower()
+    # The setting's own name, quoted as on the settings page; None for every kind at once.
+    label = None if kind == ALL else KINDS[kind][0]
     if request.method == "POST":
         email_settings.unsubscribe(user, kind)
         db.session.commit()

@@ -131,8 +131,9 @@ def sign_in() -> ResponseReturnValue:
             message = _suspended_message(exc) if isinstance(exc, AccountSuspended) else exc.message
             form.form_errors.append(message)
         else:
+            back_again = user.last_sign_in_at is not None  # before this sign-in sets it
             _start_signed_in_session(user, remember=form.remember.data)
-            flash(f"Welcome back, {user.display_name}.", "success")
+            flash(f"Welcome{' back' if back_again else ''}, {user.display_name}.", "success")
             if offered is not None:  # they pressed "Sign in and vote" on a page saying so
                 return redirect(intent.carry_out(offered, user))
             return redirect(safe_next(form.next.data))

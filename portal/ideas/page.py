@@ -64,6 +64,7 @@ def _viewer_context(idea: Idea) -> dict[str, Any]:
         "can_moderate": can_moderate(current_user),
         "can_edit_comment": can_edit_comment_now,
         "revisions": ideas.revisions(idea) if can_see_revisions(current_user) else [],
+        "merged_votes": ideas.votes_moved_by_merge(idea),
     }
 
 

@@ -17,6 +17,7 @@ from portal.ideas import bp
 from portal.ideas.common import back, idea_or_404
 from portal.ideas.counts import vote_answer
 from portal.ideas.forms import ActionForm, IdeaForm, NewIdeaForm, OutcomeForm
+from portal.ideas.notification_views import read_news_about
 from portal.ideas.page import render_idea_page
 from portal.models import Category, Idea
 from portal.permissions import can_edit_idea, can_publish_concept, can_submit_idea, is_signed_in
@@ -116,7 +117,9 @@ def similar() -> ResponseReturnValue:
 @bp.route("/ideas/<id:idea_id>")
 @cached_page
 def detail(idea_id: int) -> ResponseReturnValue:
-    return render_idea_page(idea_or_404(idea_id))
+    idea = idea_or_404(idea_id)
+    read_news_about(idea)
+    return render_idea_page(idea)
 
 
 @bp.route("/ideas/<id:idea_id>/edit", methods=["GET", "POST"])

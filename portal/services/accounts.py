@@ -275,7 +275,8 @@ def user_for_verify_token(token: str) -> User:
     user = db.session.scalar(select(User).where(User.verify_token_hash == _token_hash(token)))
     if user is None:
         raise InvalidToken(VERIFY_LINK_DEAD)
-    if user.verify_token_expires_at is None:
+    # Used, or the address was confirmed another way while this link still lived.
+    if user.verify_token_expires_at is None or user.email_verified_at is not None:
         raise AlreadyConfirmed(ALREADY_CONFIRMED)
     if user.verify_token_expires_at <= utcnow():
         raise InvalidToken(VERIFY_LINK_DEAD)

@@ -6,17 +6,12 @@ queues the email for those who want it at once (the daily digest picks up the re
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from sqlalchemy import and_, insert, literal, select
 
-from sqlalchemy import Select, and_, func, insert, literal, or_, select, update
-
-from portal.database import rows_affected
 from portal.extensions import db
 from portal.mail.notify import queue_instant
 from portal.models import Comment, Follow, Idea, Notification, NotificationKind, User
 from portal.models.types import utcnow
-
-_Query = TypeVar("_Query", bound="Select[Any]")
 
 
 def notify_followers(
@@ -72,44 +67,3 @@ def notify_author(
     db.session.add(notification)
     db.session.flush()
     queue_instant(Notification.id == notification.id)
-
-
-def _visible(stmt: _Query) -> _Query:
-    """Nothing about hidden ideas or comments, except moderators' word to their own author."""
-    return (
-        stmt.outerjoin(Idea, Notification.idea_id == Idea.id)
-        .outerjoin(Comment, Notification.comment_id == Comment.id)
-        .where(
-            or_(
-                Notification.kind == NotificationKind.MODERATION,
-                and_(Idea.hidden_at.is_(None), Comment.hidden_at.is_(None)),
-            )
-        )
-    )
-
-
-def unread_count(user: User) -> int:
-    stmt = select(func.count(Notification.id)).where(
-        Notification.user_id == user.id, Notification.read_at.is_(None)
-    )
-    return db.session.scalar(_visible(stmt)) or 0
-
-
-def notifications_for(user: User, *, limit: int = 50) -> list[Notification]:
-    stmt = (
-        select(Notification)
-        .where(Notification.user_id == user.id)
-        .order_by(Notification.created_at.desc(), Notification.id.desc())
-        .limit(limit)
-    )
-    return list(db.session.scalars(_visible(stmt)).unique())
-
-
-def mark_read(user: User, notification_id: int | None = None) -> int:
-    """Mark one of the person's notifications, or all of them, as read."""
-    stmt = update(Notification).where(
-        Notification.user_id == user.id, Notification.read_at.is_(None)
-    )
-    if notification_id is not None:
-        stmt = stmt.where(Notification.id == notification_id)
-    return rows_affected(stmt.values(read_at=utcnow()))

@@ -8,9 +8,18 @@ from typing import Any
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import OUTCOME_ANSWERS, Follow, Idea, OutcomeAnswer, Stage, User
+from portal.models import (
+    OUTCOME_ANSWERS,
+    Follow,
+    Idea,
+    NotificationKind,
+    OutcomeAnswer,
+    Stage,
+    User,
+)
 from portal.models.types import utcnow
 from portal.permissions import can_read_verdicts, is_signed_in, require
+from portal.services import inbox
 from portal.services.errors import InvalidInput
 from portal.services.validation import long_text, too_long
 
@@ -49,6 +58,8 @@ def answer_outcome(idea: Idea, user: User, *, answer: str, comment: str = "") ->
         db.session.add(row)
     else:
         row.answer, row.comment, row.updated_at = answer, comment, utcnow()
+    # The question is answered: it no longer waits in the person's notifications.
+    inbox.mark_read_about(user, idea, kind=NotificationKind.OUTCOME_QUESTION)
     return row
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -130,3 +132,39 @@ def update_guidelines(text: str, *, actor: User, ip: str | None) -> bool:
         guidelines={"old_length": len(old), "new_length": len(text)},
     )
     return True
+
+
+_LIST_ITEM = re.compile(r"^\s{0,3}(?:[-*+]|\d+[.)])\s+(.*)$")
+_BOLD_LEAD = re.compile(r"^\*\*(.+?)\*\*")
+_MARKUP = re.compile(r"[*_`#>\[\]]|\]\([^)]*\)")
+
+
+def _plain(text: str) -> str:
+    return " ".join(_MARKUP.sub("", text).split())
+
+
+def guidelines_summary(*, items: int = 6, length: int = 300) -> list[str]:
+    """The guidelines in a few phrases, from what admins wrote: the first list's points (their
+    bold lead-ins where they have them), or else the first paragraph. For the sign-up page."""
+    text = get_setting("guidelines")
+    points: list[str] = []
+    paragraph: list[str] = []
+    paragraph_done = False
+    for line in text.splitlines():
+        item = _LIST_ITEM.match(line)
+        if item:
+            bold = _BOLD_LEAD.match(item.group(1))
+            points.append(_plain(bold.group(1) if bold else item.group(1)))
+        elif points and not line.strip():
+            break  # the end of the first list
+        elif not line.strip():
+            paragraph_done = paragraph_done or bool(paragraph)
+        elif not points and not paragraph_done and not line.lstrip().startswith("#"):
+            paragraph.append(line)
+    points = [p for p in points if p][:items]
+    if points:
+        return points
+    first = _plain(" ".join(paragraph))
+    if len(first) > length:
+        first = first[:length].rsplit(" ", 1)[0] + "…"
+    return [first] if first else []

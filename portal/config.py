@@ -108,7 +108,9 @@ class Defaults:
     MAIL_SECURITY = "starttls"  # starttls, tls or none
     MAIL_USERNAME: str | None = None
     MAIL_PASSWORD: str | None = None
-    MAIL_SENDER = "Idea Portal <portal@localhost>"
+    # The sender's address; its name is the site's name (Admin > Settings) unless given here,
+    # as in "Acme Feedback <feedback@acme.example>".
+    MAIL_SENDER = "portal@localhost"
     MAIL_TIMEOUT_SECONDS = 30
     # Who delivers the outbox: "rq" (a worker; the default with REDIS_URL), "thread" (a thread
     # in each app server; the default without) or "inline" (after each request; for tests).

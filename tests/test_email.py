@@ -552,11 +552,19 @@ def test_notification_arrives_at_once_when_chosen(kind, scene, browser, mailbox,
     for words in expected:
         assert words in text
     assert html.escape(expected[0], quote=False) in rich.replace("&#34;", '"')
-    assert f"{BASE_URL}/ideas/{scene.idea.id}" in text
-    assert f'href="{BASE_URL}/ideas/{scene.idea.id}"' in rich
     [row] = outbox_rows(message_id=str(msg["Message-ID"]))
     assert (row.status, row.user_id) == (OutboxStatus.SENT, scene.fan.id)
-    assert db.session.get(Notification, row.notification_id).kind == kind
+    notification = db.session.get(Notification, row.notification_id)
+    assert notification.kind == kind
+    # About a comment, the link opens that comment on the idea page; otherwise the idea.
+    link = f"{BASE_URL}/ideas/{scene.idea.id}"
+    if kind in ("comment", "reply", "official_response"):
+        link += f"#comment-{notification.comment_id}"
+        assert f"Read it in the conversation: {link}\n" in text, text
+    else:
+        assert f"Open the idea: {link}\n" in text
+    assert f'href="{link}"' in rich
+    assert msg["From"].addresses[0].display_name == SITE
 
     # Not again in the digest.
     run(runner, "digest", "send")
@@ -595,6 +603,36 @@ def test_notification_goes_into_the_daily_digest_when_chosen(
     assert headline(kind) in text
     assert html.escape(headline(kind), quote=False) in rich
     assert f"{BASE_URL}/ideas/{scene.idea.id}" in text
+
+
+def test_emails_come_from_the_site_name_after_a_rename(scene, browser, mailbox, app, client):
+    settings.set_setting("site_name", "Northwind Feedback", actor=None)
+    db.session.commit()
+    prefer(scene.fan, reply="instant")
+
+    top = comment_by(scene.fan, scene.idea.id, "Can it keep our number formats?")
+    reply_id = post_comment(browser, scene.commenter, scene.idea.id, REPLY, parent_id=top.id)
+    assert sign_up(client, "newbie@example.com").status_code == 303
+
+    received = [
+        email.message_from_bytes(raw, policy=policy.default) for _, raw in mailbox.recorder.received
+    ]
+    assert {scene.fan.email, "newbie@example.com"} <= {m["To"] for m in received}
+    for msg in received:
+        assert str(msg["From"]) == "Northwind Feedback <portal@localhost>", msg["Subject"]
+    [reply] = [m for m in received if m["To"] == scene.fan.email]
+    text, rich = parts(reply)
+    link = f"{BASE_URL}/ideas/{scene.idea.id}#comment-{reply_id}"
+    assert f"Read it in the conversation: {link}" in text
+    assert f'href="{link}"' in rich
+
+    # A name the operator gave the sender is theirs to keep.
+    app.config["MAIL_SENDER"] = "Acme Support <support@acme.example>"
+    mailbox.clear()
+    assert sign_up(client, "another@example.com").status_code == 303
+    [(_, raw)] = mailbox.recorder.received
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert str(msg["From"]) == "Acme Support <support@acme.example>"
 
 
 def test_digest_goes_once_a_day_and_keeps_later_news_for_tomorrow(

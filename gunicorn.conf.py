@@ -1,12 +1,34 @@
-"""Gunicorn server hooks for Prometheus's multiprocess mode; nothing else.
+"""Gunicorn server hooks: the address links follow, and Prometheus's multiprocess mode.
 
-Gunicorn reads ./gunicorn.conf.py from its working directory by itself. Both hooks do nothing
-unless the environment variable PROMETHEUS_MULTIPROC_DIR is set (see METRICS_ENABLED in
-portal/config.py); the command line still decides everything else.
+Gunicorn reads ./gunicorn.conf.py from its working directory by itself; the command line
+still decides everything else. The metrics hooks do nothing unless the environment variable
+PROMETHEUS_MULTIPROC_DIR is set (see METRICS_ENABLED in portal/config.py).
 """
 
 import os
+import socket
 from pathlib import Path
+
+
+def when_ready(server) -> None:
+    """Tell the workers (forked after this) the address the master listens on.
+
+    Without PORTAL_BASE_URL, links in emails follow it (SERVED_AT in portal/config.py), so
+    `PORT=8000 make run` mails links to port 8000. An address bound on every interface
+    (0.0.0.0, ::) is written as loopback. With --preload the app is built before this runs:
+    set PORTAL_BASE_URL.
+    """
+    for listener in server.LISTENERS:
+        if listener.FAMILY not in (socket.AF_INET, socket.AF_INET6):
+            continue  # a unix socket: a proxy in front decides the address
+        host, port = listener.sock.getsockname()[:2]
+        if host in ("0.0.0.0", "::"):  # noqa: S104 (read, not bound)
+            host = "127.0.0.1" if host == "0.0.0.0" else "::1"  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        scheme = "https" if server.cfg.is_ssl else "http"
+        os.environ["PORTAL_SERVED_AT"] = f"{scheme}://{host}:{port}"
+        return
 
 
 def on_starting(server) -> None:

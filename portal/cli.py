@@ -7,6 +7,7 @@ import sys
 import click
 from flask import Flask
 
+from portal.config import base_url_warning
 from portal.demo import demo_accounts, demo_password, load_demo
 from portal.extensions import db
 from portal.mail.delivery import delivery_mode, run_worker
@@ -151,4 +152,6 @@ def worker(burst: bool) -> None:
         )
     # The worker outlives this app context, so it takes the app itself, not the proxy.
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # typed as Flask
+    if warning := base_url_warning(app):
+        app.logger.warning(warning)  # it writes the links of every email
     run_worker(app, burst=burst)

@@ -12,10 +12,18 @@ from sqlalchemy import make_url
 
 from portal import limit_storage
 
+# Where links point when nobody says: the address `flask run` serves on by default.
+FALLBACK_BASE_URL = "http://127.0.0.1:5000"
+
 
 class Defaults:
-    # Where links in emails point; never taken from the request's Host header.
-    BASE_URL = "http://127.0.0.1:5000"
+    # Where links in emails and feeds point: the address people open, set in production
+    # (PORTAL_BASE_URL). Never taken from a request's Host header, which anyone can forge
+    # (a reset link on an attacker's host). Unset, links follow the address this server
+    # listens on, which ./gunicorn.conf.py passes as PORTAL_SERVED_AT (SERVED_AT here), or
+    # else FALLBACK_BASE_URL; a server then warns at start-up (base_url_warning()).
+    BASE_URL: str | None = None
+    SERVED_AT: str | None = None
     SITE_NAME = "Idea Portal"
 
     SQLALCHEMY_DATABASE_URI: str | None = None
@@ -151,7 +159,9 @@ class Defaults:
     MAIL_SECURITY = "starttls"  # starttls, tls or none
     MAIL_USERNAME: str | None = None
     MAIL_PASSWORD: str | None = None
-    MAIL_SENDER = "Idea Portal <portal@localhost>"
+    # The sender's address; its name is the site's name (Admin > Settings) unless given here,
+    # as in "Acme Feedback <feedback@acme.example>".
+    MAIL_SENDER = "portal@localhost"
     MAIL_TIMEOUT_SECONDS = 30
     # Who delivers the outbox: "rq" (a worker; the default with REDIS_URL), "thread" (a thread
     # in each app server; the default without) or "inline" (after each request; for tests).
@@ -217,6 +227,9 @@ def load_config(app: Flask, test_config: dict | None) -> None:
             Path(app.instance_path) / "rate-limits.sqlite3"
         )
 
+    app.config["BASE_URL_CONFIGURED"] = bool(app.config["BASE_URL"])
+    if not app.config["BASE_URL"]:
+        app.config["BASE_URL"] = str(app.config["SERVED_AT"] or FALLBACK_BASE_URL)
     secure = app.config["BASE_URL"].startswith("https://")
     for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
         if app.config[name] is None:
@@ -227,6 +240,22 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         app.config["SECRET_KEY"] = str(app.config["SECRET_KEY"])  # PORTAL_ values parse as JSON
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret(app, "secret_key")
+
+
+def base_url_warning(app: Flask) -> str | None:
+    """What a server in production says at start-up when links may not lead where people are."""
+    if app.config["BASE_URL_CONFIGURED"] or app.debug or app.testing:
+        return None
+    where = (
+        "this server's address"
+        if app.config["SERVED_AT"]
+        else "the default address, which may not be this server's"
+    )
+    return (
+        f"PORTAL_BASE_URL is not set: links in emails and feeds point at "
+        f"{app.config['BASE_URL']}, {where}. People outside this machine cannot open them; "
+        f"set PORTAL_BASE_URL to the address people use, e.g. https://ideas.example.com."
+    )
 
 
 def instance_secret(app: Flask, name: str, nbytes: int = 32) -> str:

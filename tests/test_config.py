@@ -15,7 +15,7 @@ from flask import Flask
 from itsdangerous import BadSignature
 
 from portal import create_app
-from portal.config import _database_uri, instance_secret
+from portal.config import _database_uri, base_url_warning, instance_secret
 from portal.extensions import db
 
 from .conftest import DEFAULT_PASSWORD
@@ -341,3 +341,45 @@ def test_explicit_cookie_setting_wins_over_base_url(build_app):
 
     assert app.config["SESSION_COOKIE_SECURE"] is False
     assert app.config["REMEMBER_COOKIE_SECURE"] is True
+
+
+# Where links point
+
+
+def test_links_follow_the_served_address_when_base_url_is_unset(build_app, monkeypatch):
+    monkeypatch.setenv("PORTAL_SERVED_AT", "http://127.0.0.1:8000")  # from gunicorn.conf.py
+
+    app = build_app(database=False)
+
+    assert app.config["BASE_URL"] == "http://127.0.0.1:8000"
+    assert not app.config["BASE_URL_CONFIGURED"]
+
+
+def test_an_explicit_base_url_wins_over_the_served_address(build_app, monkeypatch):
+    monkeypatch.setenv("PORTAL_SERVED_AT", "http://127.0.0.1:8000")
+    monkeypatch.setenv("PORTAL_BASE_URL", "https://ideas.example.com")
+
+    app = build_app(database=False)
+    app.testing = False
+
+    assert app.config["BASE_URL"] == "https://ideas.example.com"
+    assert base_url_warning(app) is None
+
+
+def test_a_production_server_without_base_url_says_so_loudly(build_app, monkeypatch):
+    app = build_app(database=False)
+    app.testing = False
+
+    assert app.config["BASE_URL"] == "http://127.0.0.1:5000"
+    warning = base_url_warning(app)
+    assert warning is not None
+    assert "PORTAL_BASE_URL is not set" in warning
+    assert "http://127.0.0.1:5000, the default address, which may not be this server's" in warning
+
+    monkeypatch.setenv("PORTAL_SERVED_AT", "http://127.0.0.1:8000")
+    served = build_app("served", database=False)
+    served.testing = False
+    assert "point at http://127.0.0.1:8000, this server's address" in base_url_warning(served)
+
+    served.debug = True  # the developer's own machine: links on it are right
+    assert base_url_warning(served) is None

@@ -388,7 +388,7 @@ def cause(kind: str, s, browser, make_idea) -> list[str]:
     if kind == "outcome_question":
         move(browser, s.pm, idea_id, s.stages["shipped"])
         return [
-            f"“{TITLE}” is shipped. You asked for it, so you judge the outcome",
+            f"“{TITLE}” is shipped. Now Shipped: {NOTE} You asked for it, so you judge the outcome",
             f"Answer in one click:\n- Yes: {BASE_URL}/account/email/outcome/",
         ]
     if kind == "moderation":
@@ -552,11 +552,19 @@ def test_notification_arrives_at_once_when_chosen(kind, scene, browser, mailbox,
     for words in expected:
         assert words in text
     assert html.escape(expected[0], quote=False) in rich.replace("&#34;", '"')
-    assert f"{BASE_URL}/ideas/{scene.idea.id}" in text
-    assert f'href="{BASE_URL}/ideas/{scene.idea.id}"' in rich
     [row] = outbox_rows(message_id=str(msg["Message-ID"]))
     assert (row.status, row.user_id) == (OutboxStatus.SENT, scene.fan.id)
-    assert db.session.get(Notification, row.notification_id).kind == kind
+    notification = db.session.get(Notification, row.notification_id)
+    assert notification.kind == kind
+    # About a comment, the link opens that comment on the idea page; otherwise the idea.
+    link = f"{BASE_URL}/ideas/{scene.idea.id}"
+    if kind in ("comment", "reply", "official_response"):
+        link += f"#comment-{notification.comment_id}"
+        assert f"Read it in the conversation: {link}\n" in text, text
+    else:
+        assert f"Open the idea: {link}\n" in text
+    assert f'href="{link}"' in rich
+    assert msg["From"].addresses[0].display_name == SITE
 
     # Not again in the digest.
     run(runner, "digest", "send")
@@ -571,7 +579,8 @@ def test_notification_is_not_emailed_when_off(kind, scene, browser, mailbox, mak
     cause(kind, scene, browser, make_idea)
     run(runner, "digest", "send")
 
-    assert notified(scene.fan, kind)  # still on the Notifications page
+    # Still on the Notifications page; without the outcome question, as the stage change.
+    assert notified(scene.fan, "stage_change" if kind == "outcome_question" else kind)
     assert mailbox.to(scene.fan.email, headline(kind)) == []
     for digest in mailbox.digests(scene.fan.email):
         assert headline(kind) not in parts(digest)[0]
@@ -595,6 +604,36 @@ def test_notification_goes_into_the_daily_digest_when_chosen(
     assert headline(kind) in text
     assert html.escape(headline(kind), quote=False) in rich
     assert f"{BASE_URL}/ideas/{scene.idea.id}" in text
+
+
+def test_emails_come_from_the_site_name_after_a_rename(scene, browser, mailbox, app, client):
+    settings.set_setting("site_name", "Northwind Feedback", actor=None)
+    db.session.commit()
+    prefer(scene.fan, reply="instant")
+
+    top = comment_by(scene.fan, scene.idea.id, "Can it keep our number formats?")
+    reply_id = post_comment(browser, scene.commenter, scene.idea.id, REPLY, parent_id=top.id)
+    assert sign_up(client, "newbie@example.com").status_code == 303
+
+    received = [
+        email.message_from_bytes(raw, policy=policy.default) for _, raw in mailbox.recorder.received
+    ]
+    assert {scene.fan.email, "newbie@example.com"} <= {m["To"] for m in received}
+    for msg in received:
+        assert str(msg["From"]) == "Northwind Feedback <portal@localhost>", msg["Subject"]
+    [reply] = [m for m in received if m["To"] == scene.fan.email]
+    text, rich = parts(reply)
+    link = f"{BASE_URL}/ideas/{scene.idea.id}#comment-{reply_id}"
+    assert f"Read it in the conversation: {link}" in text
+    assert f'href="{link}"' in rich
+
+    # A name the operator gave the sender is theirs to keep.
+    app.config["MAIL_SENDER"] = "Acme Support <support@acme.example>"
+    mailbox.clear()
+    assert sign_up(client, "another@example.com").status_code == 303
+    [(_, raw)] = mailbox.recorder.received
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert str(msg["From"]) == "Acme Support <support@acme.example>"
 
 
 def test_digest_goes_once_a_day_and_keeps_later_news_for_tomorrow(
@@ -864,8 +903,88 @@ def test_tampered_outcome_links_are_refused(scene, browser, mailbox, app):
 @pytest.mark.parametrize(("stage", "asked"), [("declined", True), ("in_progress", False)])
 def test_the_outcome_question_comes_when_an_idea_closes(stage, asked, scene, browser, mailbox):
     move(browser, scene.pm, scene.idea.id, scene.stages[stage])
-    assert len(mailbox.to(scene.fan.email, headline("outcome_question"))) == int(asked)
-    assert len(mailbox.to(scene.fan.email, f"“{TITLE}” moved to")) == 1
+    # One message for the one event: closing asks the question, with the team's note in it.
+    [msg] = mailbox.to(scene.fan.email)
+    subject = headline("outcome_question") if asked else f"“{TITLE}” moved to"
+    assert str(msg["Subject"]).startswith(subject)
+    assert NOTE in parts(msg)[0]
+
+
+def test_closing_an_idea_sends_each_follower_one_email_as_they_chose(
+    scene, browser, mailbox, make_user
+):
+    quiet = make_user(display_name="Quinn No-Questions", email="quinn@example.com")
+    no_stages = make_user(display_name="Sam No-Stages", email="sam@example.com")
+    for person in (quiet, no_stages):
+        votes.follow(scene.idea, person)
+    db.session.commit()
+    prefer(quiet, outcome_question="off")
+    prefer(no_stages, stage_change="off")
+
+    move(browser, scene.pm, scene.idea.id, scene.stages["shipped"])
+
+    received = [m["To"] for m in mailbox.messages()]
+    everyone = {scene.fan.email, scene.author.email, quiet.email, no_stages.email}
+    assert sorted(received) == sorted(everyone)  # one each
+    for address in (scene.fan.email, scene.author.email, no_stages.email):
+        [msg] = mailbox.to(address, headline("outcome_question"))
+        assert f"Now Shipped: {NOTE}" in parts(msg)[0]
+        answer_links(msg)
+    [msg] = mailbox.to(quiet.email, f"“{TITLE}” moved to Shipped")
+    assert f"Now Shipped: {NOTE}" in parts(msg)[0]
+    assert "judge the outcome" not in parts(msg)[0]
+    # And one notification each in the app, the same as what was mailed.
+    for person, kind in [(scene.fan, "outcome_question"), (quiet, "stage_change")]:
+        db.session.expire_all()
+        kinds = db.session.scalars(
+            select(Notification.kind).where(Notification.user_id == person.id)
+        ).all()
+        assert kinds == [kind]
+
+
+def test_a_reply_emails_the_people_in_its_thread_and_others_get_what_they_chose_for_comments(
+    scene, browser, mailbox, make_user, runner
+):
+    """Thirteen followers do not each get a message when two people talk."""
+    other_replier = make_user(display_name="Otto Other", email="otto@example.com")
+    bystanders = [
+        make_user(display_name=f"Bea Bystander {n}", email=f"bea{n}@example.com") for n in range(3)
+    ]
+    for person in bystanders:
+        votes.follow(scene.idea, person)
+    db.session.commit()
+    prefer(bystanders[2], comment="instant")
+    top = comment_by(scene.fan, scene.idea.id, "Can it keep our number formats?")
+    elsewhere = comment_by(bystanders[0], scene.idea.id, "A thread of its own.")
+    comments.add_comment(
+        db.session.get(Idea, scene.idea.id),
+        author=other_replier,
+        body="Yes please.",
+        parent_id=top.id,
+    )
+    db.session.commit()
+    mail_outbox.deliver_due()  # what those earlier comments sent is not this test's subject
+    mailbox.clear()
+
+    post_comment(browser, scene.commenter, scene.idea.id, REPLY, parent_id=top.id)
+
+    # At once, as a reply: whom it answers, who else replied there, and the idea's author.
+    replied = {m["To"] for m in mailbox.messages() if m["Subject"].startswith(headline("reply"))}
+    assert replied == {scene.fan.email, other_replier.email, scene.author.email}
+    # Everyone else as a comment: the digest by default, at once for whoever chose that.
+    assert [m["To"] for m in mailbox.to(bystanders[2].email)] == [bystanders[2].email]
+    assert mailbox.to(bystanders[2].email, headline("comment"))
+    assert len(mailbox.messages()) == 4
+    # Bea's own thread makes her no part of this one: Fran's comment and both replies in its
+    # thread are comments to her.
+    assert elsewhere.parent_id is None
+    assert not notified(bystanders[0], "reply") and notified(bystanders[0], "comment", count=3)
+
+    run(runner, "digest", "send")
+    [digest] = mailbox.digests(bystanders[1].email)
+    assert headline("comment") in parts(digest)[0]
+    for digest in mailbox.digests(scene.fan.email):  # Bea's thread is in Fran's digest
+        assert headline("reply") not in parts(digest)[0]  # the reply came at once, not again
 
 
 # --- Never anything about hidden content, never to suspended people -------------------------

@@ -12,6 +12,8 @@ admins see them.
 from __future__ import annotations
 
 import asyncio
+import http.client
+import re
 import secrets
 import signal
 import subprocess
@@ -24,6 +26,7 @@ from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import redis
@@ -44,6 +47,9 @@ from portal.services import accounts, catalog, ideas, pipeline
 from . import dbutil
 from .helpers import page_text
 from .servers import (
+    Browser,
+    Gunicorn,
+    Response,
     flask_command,
     free_port,
     private_redis_database,
@@ -894,3 +900,96 @@ def test_a_message_refused_once_is_sent_exactly_once_after_its_back_off(
     row = _only_row()
     assert (row.status, row.attempts) == (OutboxStatus.SENT, 2)
     assert _close_to(row.sent_at, sent_at)
+
+
+# --- Links follow the address the portal is served on --------------------------------------
+
+LINK = re.compile(r"https?://[^\s\"'<>]+")
+
+
+def _forged_host_post(url: str, path: str, data: dict[str, str], host: str) -> int:
+    """A GET then a POST of path's form, both with a forged Host header (host poisoning)."""
+    target = urlsplit(url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+    try:
+        connection.request("GET", path, headers={"Host": host})
+        page = connection.getresponse()
+        cookie = page.getheader("Set-Cookie", "").split(";", 1)[0]
+        fields = Response(page.status, page.headers, page.read().decode()).form(path)
+        body = urlencode({**fields, **data})
+        connection.request(
+            "POST",
+            path,
+            body=body,
+            headers={
+                "Host": host,
+                "Cookie": cookie,
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        answer = connection.getresponse()
+        answer.read()
+        return answer.status
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+def test_without_base_url_emailed_links_follow_the_port_gunicorn_serves_on(tmp_path, smtp_server):
+    """`PORT=8000 make run`: gunicorn on another port than 5000, and no PORTAL_BASE_URL."""
+    mail = smtp_server()
+    with dbutil.fresh_database(tmp_path, "served") as database_url:
+        env = server_environment(
+            PORTAL_INSTANCE_PATH=str(tmp_path / "instance"),
+            DATABASE_URL=database_url,
+            PORTAL_MAIL_SERVER="127.0.0.1",
+            PORTAL_MAIL_PORT=str(mail.port),
+            PORTAL_MAIL_SECURITY='"none"',
+            PORTAL_FORM_MIN_SECONDS="0",  # this visitor fills forms in instantly
+        )
+        flask_command(env, "db", "upgrade")
+        server = Gunicorn("served", env, tmp_path)
+        assert server.port != 5000
+        try:
+            server.start().wait_until_serving()
+            visitor = Browser(server.url)
+            response = visitor.submit(
+                "/sign-up",
+                "/sign-up",
+                {
+                    "email": "newcomer@example.com",
+                    "display_name": "Nia Newcomer",
+                    "password": "a long enough passphrase",
+                    "accept_guidelines": "y",
+                },
+            )
+            assert response.status == 303, response.text
+            [welcome] = mail.mailbox.wait_for(1, timeout=15)
+            links = LINK.findall(welcome.get_body(preferencelist=("plain",)).get_content())
+            [confirm] = [link for link in links if "/confirm/" in link]
+            assert confirm.startswith(f"{server.url}/confirm/"), confirm
+            assert all(link.startswith(server.url + "/") for link in links), links
+            # The link opens on this server and confirms the address.
+            assert visitor.get(urlsplit(confirm).path).status == 200
+            assert "PORTAL_BASE_URL is not set" in server.stderr()
+            assert f"links in emails and feeds point at {server.url}" in server.stderr()
+
+            # A forged Host header changes nothing: links never come from a request.
+            status = _forged_host_post(
+                server.url,
+                "/password/forgot",
+                {"email": "newcomer@example.com"},
+                host="evil.example",
+            )
+            assert status in (302, 303), status
+            [_, reset] = mail.mailbox.wait_for(2, timeout=15)
+            text = reset.get_body(preferencelist=("plain",)).get_content()
+            assert "evil.example" not in text
+            assert f"{server.url}/password/reset/" in text
+
+            feed = visitor.get("/feeds/ideas.atom")
+            assert f'href="{server.url}/' in feed.text
+            assert "127.0.0.1:5000" not in feed.text
+        finally:
+            server.stop()
+            print(server.report())

@@ -417,7 +417,8 @@ def test_move_many_moves_all_with_one_note(make_user, make_idea, stages):
 
     for item in batch:
         assert fresh(item.id).stage_id == stages["declined"].id
-        assert notes(NotificationKind.STAGE_CHANGE, item.id) == {
+        # Closed: the outcome question, carrying the note (one message per person).
+        assert notes(NotificationKind.OUTCOME_QUESTION, item.id) == {
             item.author_id: f"Now Declined: {NOTE}"
         }
     changes = db.session.scalars(select(StageChange)).all()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
+from urllib.parse import quote as url_quote
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
@@ -42,6 +44,10 @@ from portal.models.site import site_name
 SECRET_KINDS = frozenset({"verify_email", "reset_password"})
 # Outbox kinds composed at send time by compose_for(), not stored when queued.
 IDEA_KINDS = frozenset({"notification", "digest"})
+# Notifications about a comment: their messages link to it on the idea page.
+COMMENT_KINDS = frozenset(
+    {NotificationKind.COMMENT, NotificationKind.REPLY, NotificationKind.OFFICIAL_RESPONSE}
+)
 
 SendTimeComposer = Callable[[OutboxMessage], EmailMessage | None]
 # Account emails asked for by a typed address (a reset link, a new confirmation link): the
@@ -64,13 +70,39 @@ def composed_at_send_time(kind: str) -> Callable[[SendTimeComposer], SendTimeCom
     return register
 
 
-def external_url(endpoint: str, **values: Any) -> str:
+def external_url(endpoint: str, _anchor: str | None = None, **values: Any) -> str:
     """An absolute link on the configured BASE_URL, whatever Host the request came with."""
     base = urlsplit(current_app.config["BASE_URL"])
     adapter = current_app.url_map.bind(
         base.netloc, script_name=base.path.rstrip("/") or "/", url_scheme=base.scheme
     )
-    return adapter.build(endpoint, values, force_external=True)
+    url = adapter.build(endpoint, values, force_external=True)
+    return f"{url}#{url_quote(_anchor)}" if _anchor else url
+
+
+# MAIL_SENDER's name before the site's name became the sender's: read as no name of its own.
+_OLD_DEFAULT_SENDER_NAME = "Idea Portal"
+
+
+def sender(name: str) -> Address:
+    """MAIL_SENDER's address under the site's name, so a renamed site writes as itself.
+
+    A name given in MAIL_SENDER ("Acme Feedback <feedback@acme.example>") is kept: the
+    operator chose it.
+    """
+    own_name, address = parseaddr(current_app.config["MAIL_SENDER"])
+    if own_name and own_name != _OLD_DEFAULT_SENDER_NAME:
+        name = own_name
+    return Address(display_name=name, addr_spec=address)
+
+
+def idea_link(n: Notification) -> str | None:
+    """Where a notification's message leads: the comment it is about, else the idea."""
+    if n.idea_id is None:
+        return None
+    if n.comment_id is not None and n.kind in COMMENT_KINDS:
+        return external_url("ideas.detail", idea_id=n.idea_id, _anchor=f"comment-{n.comment_id}")
+    return external_url("ideas.detail", idea_id=n.idea_id)
 
 
 def compose(
@@ -87,7 +119,7 @@ def compose(
     }
     msg = EmailMessage()
     msg["Subject"] = f"{subject} · {name}"
-    msg["From"] = current_app.config["MAIL_SENDER"]
+    msg["From"] = sender(name)
     msg["To"] = to
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = make_msgid(domain=urlsplit(current_app.config["BASE_URL"]).hostname)
@@ -160,7 +192,7 @@ def _digest_message(row: OutboxMessage, user: User) -> EmailMessage | None:
             "account.email_unsubscribe", token=unsubscribe_token(user, ALL)
         ),
         user=user,
-        items=[(n, subject(n), external_url("ideas.detail", idea_id=n.idea_id)) for n in items],
+        items=[(n, subject(n), idea_link(n)) for n in items],
     )
 
 
@@ -200,7 +232,12 @@ def _notification_context(n: Notification, user: User) -> dict[str, Any]:
         "user": user,
         "comment": comment,
         "headline": subject(n),
-        "idea_url": external_url("ideas.detail", idea_id=n.idea_id) if n.idea_id else None,
+        "idea_url": idea_link(n),
+        "link_label": (
+            "Read it in the conversation"
+            if n.comment_id is not None and n.kind in COMMENT_KINDS
+            else "Open the idea"
+        ),
     }
     if n.kind == NotificationKind.OUTCOME_QUESTION and n.idea is not None:
         context["answer_links"] = [

@@ -11,7 +11,8 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy.orm import QueryableAttribute
 
 from portal.extensions import db
 from portal.models import (
@@ -89,6 +90,15 @@ def own_preference() -> ColumnElement[bool]:
     return and_(
         EmailPreference.user_id == Notification.user_id,
         EmailPreference.kind == Notification.kind,
+    )
+
+
+def turned_off(user_id: QueryableAttribute[int], kind: str) -> ColumnElement[bool]:
+    """Whether the person `user_id` names turned this kind off (no kind is off by default)."""
+    return exists().where(
+        EmailPreference.user_id == user_id,
+        EmailPreference.kind == kind,
+        EmailPreference.delivery == OFF,
     )
 
 

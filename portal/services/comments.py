@@ -49,12 +49,12 @@ def add_comment(idea: Idea, *, author: User, body: str, parent_id: int | None = 
     ideas.touch(idea, weight=trending.COMMENT_WEIGHT)
     ideas.record_team_response(idea, author)
     votes.follow(idea, author)
-    notifications.notify_followers(
-        idea,
-        NotificationKind.REPLY if parent else NotificationKind.COMMENT,
-        actor=author,
-        comment=comment,
-    )
+    if parent is not None:
+        notifications.notify_reply(idea, comment, parent, actor=author)
+    else:
+        notifications.notify_followers(
+            idea, NotificationKind.COMMENT, actor=author, comment=comment
+        )
     return comment
 
 

@@ -6,10 +6,11 @@ queues the email for those who want it at once (the daily digest picks up the re
 
 from __future__ import annotations
 
-from sqlalchemy import and_, insert, literal, select
+from sqlalchemy import ColumnElement, and_, case, insert, literal, or_, select
 
 from portal.extensions import db
 from portal.mail.notify import queue_instant
+from portal.mail.preferences import turned_off
 from portal.models import Comment, Follow, Idea, Notification, NotificationKind, User
 from portal.models.types import utcnow
 
@@ -23,12 +24,65 @@ def notify_followers(
     message: str = "",
 ) -> None:
     """One notification per follower except the actor, written in a single INSERT ... SELECT."""
+    _notify(idea, literal(str(kind)), [kind], actor=actor, comment=comment, message=message)
+
+
+def notify_closed(idea: Idea, *, actor: User, message: str) -> None:
+    """An idea closed: one notification per follower, the outcome question with the stage note.
+
+    A person who turned the outcome question off is told of the stage change instead, so each
+    person hears of the closing once, as they chose.
+    """
+    kind = case(
+        (
+            turned_off(Follow.user_id, NotificationKind.OUTCOME_QUESTION),
+            literal(str(NotificationKind.STAGE_CHANGE)),
+        ),
+        else_=literal(str(NotificationKind.OUTCOME_QUESTION)),
+    )
+    kinds = [NotificationKind.OUTCOME_QUESTION, NotificationKind.STAGE_CHANGE]
+    _notify(idea, kind, kinds, actor=actor, message=message)
+
+
+def notify_reply(idea: Idea, reply: Comment, parent: Comment, *, actor: User) -> None:
+    """A reply reaches the people in its thread as a reply; other followers as a comment.
+
+    In the thread: the author of the comment replied to, everyone who replied to it, and the
+    idea's author. Everyone else following the idea gets what they chose for comments (by
+    default the digest), not a message each time two people talk.
+    """
+    thread = select(Comment.author_id).where(
+        or_(Comment.id == parent.id, Comment.parent_id == parent.id),
+        Comment.author_id.is_not(None),
+        Comment.deleted_at.is_(None),
+        Comment.hidden_at.is_(None),
+    )
+    in_thread = or_(Follow.user_id.in_(thread), Follow.user_id == idea.author_id)
+    kind = case(
+        (in_thread, literal(str(NotificationKind.REPLY))),
+        else_=literal(str(NotificationKind.COMMENT)),
+    )
+    kinds = [NotificationKind.REPLY, NotificationKind.COMMENT]
+    _notify(idea, kind, kinds, actor=actor, comment=reply)
+
+
+def _notify(
+    idea: Idea,
+    kind: ColumnElement[str],
+    kinds: list[NotificationKind],
+    *,
+    actor: User | None,
+    comment: Comment | None = None,
+    message: str = "",
+) -> None:
+    """One notification per follower but the actor, of the kind `kind` gives for each of them
+    (one of `kinds`), and their email: one INSERT ... SELECT, then the outbox rows."""
     if idea.hidden_at is not None:
         return  # hidden content never reaches customers
     now = utcnow()
     followers = select(
         Follow.user_id,
-        literal(str(kind)),
+        kind,
         literal(idea.id),
         literal(comment.id if comment is not None else None),
         literal(actor.id if actor is not None else None),
@@ -46,7 +100,7 @@ def notify_followers(
     queue_instant(
         and_(
             Notification.idea_id == idea.id,
-            Notification.kind == kind,
+            Notification.kind.in_([str(k) for k in kinds]),
             Notification.created_at == now,
         )
     )

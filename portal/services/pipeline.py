@@ -91,12 +91,15 @@ def move_stage(idea: Idea, to_stage: Stage, *, actor: User, note: str, ip: str |
     from_name = idea.stage.name
     _record_move(idea, to_stage, actor=actor, note=note)
     db.session.flush()
-    notifications.notify_followers(
-        idea, NotificationKind.STAGE_CHANGE, actor=actor, message=f"Now {to_stage.name}: {note}"
-    )
+    message = f"Now {to_stage.name}: {note}"
     if to_stage.slug in outcomes.ASKED_STAGES:
-        # Closing the loop: the customers, not the team, judge whether it met their need.
-        notifications.notify_followers(idea, NotificationKind.OUTCOME_QUESTION, actor=actor)
+        # Closing the loop: the customers, not the team, judge whether it met their need. One
+        # message each: the question carries the stage note.
+        notifications.notify_closed(idea, actor=actor, message=message)
+    else:
+        notifications.notify_followers(
+            idea, NotificationKind.STAGE_CHANGE, actor=actor, message=message
+        )
     audit.record(
         "idea.stage_changed", actor=actor, ip=ip, target=idea, old=from_name, new=to_stage.name
     )

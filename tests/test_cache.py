@@ -149,7 +149,8 @@ def _stage_change(app, idea, make_user, stages, **_) -> Shows:
         data={"stage_id": str(stages["planned"].id), "note": "Planned for the spring release."},
     )
     assert response.status_code == 303
-    return lambda page, idea_id: 'badge--planned">Planned<' in card_html(page, idea_id)
+    planned = re.compile(r'badge--planned[^"]*">Planned<')  # with its colour class, if any
+    return lambda page, idea_id: bool(planned.search(card_html(page, idea_id)))
 
 
 def _hide(app, idea, make_user, **_) -> Shows:
@@ -262,7 +263,7 @@ def test_the_vote_buttons_json_answer_has_the_new_count(app, idea, make_user):
     response = voter.post(
         f"/ideas/{idea.id}/vote", data={"action": "vote"}, headers={"Accept": "application/json"}
     )
-    assert response.get_json() == {"voted": True, "vote_count": 2}
+    assert response.get_json().items() >= {"voted": True, "vote_count": 2}.items()
     assert idea_card(voter.get(f"/ideas/{idea.id}")) == Card(votes=2, voted=True, comments=0)
 
 

@@ -21,13 +21,11 @@ def when_ready(server) -> None:
     for listener in server.LISTENERS:
         if listener.FAMILY not in (socket.AF_INET, socket.AF_INET6):
             continue  # a unix socket: a proxy in front decides the address
+        from portal.config import listening_url
+
         host, port = listener.sock.getsockname()[:2]
-        if host in ("0.0.0.0", "::"):  # noqa: S104 (read, not bound)
-            host = "127.0.0.1" if host == "0.0.0.0" else "::1"  # noqa: S104
-        if ":" in host:
-            host = f"[{host}]"
         scheme = "https" if server.cfg.is_ssl else "http"
-        os.environ["PORTAL_SERVED_AT"] = f"{scheme}://{host}:{port}"
+        os.environ["PORTAL_SERVED_AT"] = listening_url(scheme, host, port)
         return
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,48 @@ def register_request_guards(app: Flask) -> None:
 
     app.url_map.converters["id"] = IdConverter
     app.before_request(refuse_nul_bytes)
+    serve_like_gunicorn_under_flask_run(app)
+
+
+def serve_like_gunicorn_under_flask_run(app: Flask) -> None:
+    """Under `flask run`, do what ./gunicorn.conf.py and wsgi.py do for `make run`.
+
+    The first request Werkzeug's development server serves says where it listens: without
+    PORTAL_BASE_URL, links follow that address (`flask run --port 8000` mails links to port
+    8000). Werkzeug writes the listening socket's own address into SERVER_NAME and SERVER_PORT,
+    not the client's Host header, which anyone can forge; other servers fill those keys from
+    the Host header, so only Werkzeug's are read. The email outbox is delivered from this
+    process, as each gunicorn worker does without Redis.
+    """
+    from flask import request
+
+    from portal.config import listening_url
+    from portal.mail.delivery import start_background_delivery
+
+    decided = False
+    lock = threading.Lock()
+
+    def first_request() -> None:
+        nonlocal decided
+        if decided:
+            return
+        with lock:
+            if decided:
+                return
+            decided = True
+            environ = request.environ
+            if not str(environ.get("SERVER_SOFTWARE", "")).startswith("Werkzeug/"):
+                return  # gunicorn or the test client
+            host, port = str(environ.get("SERVER_NAME", "")), str(environ.get("SERVER_PORT", ""))
+            unset = not app.config["BASE_URL_CONFIGURED"] and not app.config["SERVED_AT"]
+            if unset and host and port.isdigit():
+                scheme = str(environ["wsgi.url_scheme"])
+                app.config["SERVED_AT"] = app.config["BASE_URL"] = listening_url(
+                    scheme, host, int(port)
+                )
+            start_background_delivery(app)
+
+    app.before_request(first_request)
 
 
 def register_blueprints(app: Flask) -> None:

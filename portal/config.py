@@ -242,6 +242,15 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         app.config["SECRET_KEY"] = instance_secret(app, "secret_key")
 
 
+def listening_url(scheme: str, host: str, port: int) -> str:
+    """The address of a listening socket as people open it: every interface reads as loopback."""
+    if host in ("0.0.0.0", "::"):  # noqa: S104 (read, not bound)
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"  # noqa: S104
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
 def base_url_warning(app: Flask) -> str | None:
     """What a server in production says at start-up when links may not lead where people are."""
     if app.config["BASE_URL_CONFIGURED"] or app.debug or app.testing:

@@ -86,8 +86,8 @@ class Gunicorn:
     def access_log_path(self) -> Path:
         return self.log_dir / f"{self.name}-access.log"
 
-    def start(self) -> Gunicorn:
-        command = [
+    def command(self) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "gunicorn",
@@ -108,10 +108,12 @@ class Gunicorn:
             "3",
             "wsgi:app",
         ]
+
+    def start(self) -> Gunicorn:
         with self.stderr_path.open("wb") as stderr:
             # A session of its own, so stopping it takes the master and every worker.
             self.process = subprocess.Popen(
-                command,
+                self.command(),
                 cwd=ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -176,6 +178,13 @@ class Gunicorn:
             f"--- gunicorn {self.name} ({self.url}) stderr ---\n{self.stderr()}\n"
             f"--- gunicorn {self.name} access log ---\n{_read(self.access_log_path)}"
         )
+
+
+class FlaskRun(Gunicorn):
+    """`flask run --port N`, Flask's development server, as a developer starts it."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "flask", "--app", "portal", "run", "--port", str(self.port)]
 
 
 def _read(path: Path) -> str:

@@ -168,7 +168,8 @@ def _signed_in(new_context, email: str) -> Page:
 
 
 def _nav(page: Page, name: str | re.Pattern) -> Locator:
-    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
+    """A link of the header's navigation: the places (Main) or the person's own (Account)."""
+    return page.get_by_role("banner").get_by_role("link", name=name, exact=True)
 
 
 def _flash(page: Page) -> Locator:

@@ -75,8 +75,10 @@ def test_phone_menu_opens_and_leads_to_what_shipped(new_context, checks, javascr
     expect(toggle).to_have_text("Menu")
     toggle.click()
     nav = page.get_by_role("navigation", name="Main")
-    for name in ("Ideas", "Roadmap", "What shipped", "Sign in"):
+    for name in ("Ideas", "Roadmap", "What shipped"):
         expect(nav.get_by_role("link", name=name)).to_be_visible()
+    account = page.get_by_role("navigation", name="Account")
+    expect(account.get_by_role("link", name="Sign in")).to_be_visible()
     expect(page.get_by_role("searchbox", name="Search ideas")).to_be_visible()
     checks.check(page, f"phone menu open {'with' if javascript else 'without'} JavaScript")
     if javascript:
@@ -101,6 +103,37 @@ def test_desktop_shows_the_navigation_without_a_menu_button(page):
     expect(nav.get_by_role("link", name="What shipped")).to_be_visible()
     expect(nav.get_by_role("link", name="Roadmap")).to_have_attribute("aria-current", "page")
     assert page.locator(".site-header").bounding_box()["height"] <= 72
+
+
+@pytest.mark.parametrize("who", ["admin", "customer"])
+def test_signed_in_desktop_header_has_two_even_rows(new_context, site, checks, who):
+    """Brand, search and the account above; the places below, the team's grouped at the right.
+
+    Nothing wraps onto a ragged line at 1280 px, however many pages a person's role opens.
+    """
+    page = new_context(viewport=DESKTOP).new_page()
+    sign_in(page, site.people[who])
+    page.goto("/roadmap")
+    places = page.get_by_role("navigation", name="Main").get_by_role("link")
+    account = page.get_by_role("navigation", name="Account")
+    names = places.all_inner_texts()
+    assert names[:5] == ["Ideas", "Roadmap", "What shipped", "Guidelines", "My ideas"], names
+    team = page.get_by_role("list", name="Team")
+    if who == "admin":
+        expect(team.get_by_role("link")).to_have_text(
+            ["Triage", "Dashboard", "Organisations", "Admin"]
+        )
+    else:
+        expect(team).to_have_count(0)
+    rows = {round(link.bounding_box()["y"]) for link in places.all()}
+    assert len(rows) == 1, f"the places sit on {len(rows)} lines: {rows}"
+    search = page.get_by_role("searchbox", name="Search ideas").bounding_box()
+    sign_out = account.get_by_role("button", name="Sign out").bounding_box()
+    first = places.first.bounding_box()
+    assert abs(sign_out["y"] + sign_out["height"] / 2 - search["y"] - search["height"] / 2) < 4
+    assert first["y"] > search["y"] + search["height"], "the places are the second row"
+    assert page.locator(".site-header").bounding_box()["height"] <= 120
+    checks.check(page, f"{who} desktop header")
 
 
 def test_touch_targets_are_at_least_44_px(new_context, site):

@@ -7,6 +7,7 @@ They run in the SQLite pass of `make test` only: the server has its own database
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -74,25 +75,27 @@ class Site:
         return found
 
 
-@pytest.fixture(scope="session")
-def site(tmp_path_factory, worker_id) -> Iterator[Site]:
-    """A migrated file database with demo data and one person per role, served by gunicorn."""
-    folder = tmp_path_factory.mktemp(f"browser-site-{worker_id}")
+@contextlib.contextmanager
+def serve_demo_site(
+    folder: Path, name: str, *, password: str = PASSWORD, workers: int = 2, **settings: str
+) -> Iterator[Site]:
+    """The demo data in a migrated file database of its own, served by gunicorn.
+
+    Email is written to instance/mail/outbox/ by a background thread. `settings` are more
+    PORTAL_ environment variables (FORM_MIN_SECONDS="0", ...).
+    """
     instance = folder / "instance"
     env = server_environment(
         PORTAL_INSTANCE_PATH=str(instance),
         DATABASE_URL=f"sqlite:///{folder / 'portal.sqlite3'}",
-        PORTAL_DEMO_PASSWORD=PASSWORD,
+        PORTAL_DEMO_PASSWORD=password,
         PORTAL_MAIL_DELIVERY="thread",
         PORTAL_MAIL_SWEEP_SECONDS="1",
-        # Machines fill forms faster than the minimum time that stops bots, and the journeys
-        # sign up more people from one address than the 3 a day a person would.
-        PORTAL_FORM_MIN_SECONDS="0",
-        PORTAL_LIMIT_SIGN_UP_PER_IP='"50/day"',
+        **{f"PORTAL_{key}": value for key, value in settings.items()},
     )
     flask_command(env, "db", "upgrade")
     flask_command(env, "demo", "load", "--quiet")
-    server = Gunicorn("browser", env, folder, workers=2, threads=4)
+    server = Gunicorn(name, env, folder, workers=workers, threads=4)
     server.env = {**env, "PORTAL_BASE_URL": json.dumps(server.url)}
     server.start()
     try:
@@ -100,6 +103,20 @@ def site(tmp_path_factory, worker_id) -> Iterator[Site]:
         yield Site(url=server.url, instance=instance, people=_demo_people(), env=server.env)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory, worker_id) -> Iterator[Site]:
+    """The demo data and one person per role, served by gunicorn for the journeys."""
+    with serve_demo_site(
+        tmp_path_factory.mktemp(f"browser-site-{worker_id}"),
+        "browser",
+        # Machines fill forms faster than the minimum time that stops bots, and the journeys
+        # sign up more people from one address than the 3 a day a person would.
+        FORM_MIN_SECONDS="0",
+        LIMIT_SIGN_UP_PER_IP='"50/day"',
+    ) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

@@ -8,14 +8,13 @@ tests/browser/test_touch_demo.py`), and commit the PNGs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.servers import ROOT, Gunicorn, flask_command, server_environment
+from tests.browser.conftest import Site, serve_demo_site
+from tests.servers import ROOT
 
 OUT = ROOT / "docs" / "screenshots"
 PASSWORD = "screenshots passphrase 15"
@@ -23,33 +22,18 @@ DESKTOP = {"width": 1280, "height": 800}
 MOBILE = {"width": 375, "height": 812}
 
 
-@dataclass
-class DemoSite:
-    url: str
-
-
 @pytest.fixture(scope="module")
-def demo_site(tmp_path_factory) -> Iterator[DemoSite]:
-    folder = tmp_path_factory.mktemp("demo-screenshots")
-    env = server_environment(
-        PORTAL_INSTANCE_PATH=str(folder / "instance"),
-        DATABASE_URL=f"sqlite:///{folder / 'portal.sqlite3'}",
-        PORTAL_DEMO_PASSWORD=PASSWORD,
-        PORTAL_MAIL_DELIVERY="thread",
-    )
-    flask_command(env, "db", "upgrade")
-    flask_command(env, "demo", "load", "--quiet")
-    server = Gunicorn("demo-screenshots", env, folder, workers=1, threads=4)
-    server.env = {**env, "PORTAL_BASE_URL": json.dumps(server.url)}
-    server.start()
-    try:
-        server.wait_until_serving()
-        yield DemoSite(url=server.url)
-    finally:
-        server.stop()
+def demo_site(tmp_path_factory) -> Iterator[Site]:
+    with serve_demo_site(
+        tmp_path_factory.mktemp("demo-screenshots"),
+        "demo-screenshots",
+        password=PASSWORD,
+        workers=1,
+    ) as served:
+        yield served
 
 
-def _page(browser: Browser, site: DemoSite, viewport: dict[str, int]) -> Page:
+def _page(browser: Browser, site: Site, viewport: dict[str, int]) -> Page:
     context = browser.new_context(
         base_url=site.url, viewport=viewport, color_scheme="light", reduced_motion="reduce"
     )
@@ -71,7 +55,7 @@ def _sign_in(page: Page, email: str) -> None:
     page.wait_for_url(lambda url: "/sign-in" not in url)
 
 
-def test_screenshots_of_the_demo_for_the_readme(browser: Browser, demo_site: DemoSite) -> None:
+def test_screenshots_of_the_demo_for_the_readme(browser: Browser, demo_site: Site) -> None:
     visitor = _page(browser, demo_site, DESKTOP)
     visitor.goto("/")
     expect(

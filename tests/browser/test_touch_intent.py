@@ -12,7 +12,6 @@ With JavaScript and without; every page through axe-core and the Nu HTML checker
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import subprocess
 import sys
@@ -22,9 +21,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PASSWORD, Site, _demo_people
+from tests.browser.conftest import PASSWORD, Site, serve_demo_site
 from tests.browser.test_journeys import ScriptlessChecks, _verification_link
-from tests.servers import ROOT, Gunicorn, flask_command, server_environment
+from tests.servers import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -180,27 +179,13 @@ def test_a_vote_pressed_signed_out_is_cast_after_signing_up_and_confirming(
 @pytest.fixture(scope="module")
 def timed_site(tmp_path_factory, worker_id) -> Iterator[Site]:
     """Like `site`, with the production minimum fill time of 3 seconds."""
-    folder = tmp_path_factory.mktemp(f"timed-site-{worker_id}")
-    instance = folder / "instance"
-    env = server_environment(
-        PORTAL_INSTANCE_PATH=str(instance),
-        DATABASE_URL=f"sqlite:///{folder / 'portal.sqlite3'}",
-        PORTAL_DEMO_PASSWORD=PASSWORD,
-        PORTAL_MAIL_DELIVERY="thread",
-        PORTAL_MAIL_SWEEP_SECONDS="1",
-        PORTAL_FORM_MIN_SECONDS="3",
-        PORTAL_LIMIT_SIGN_UP_PER_IP='"50/day"',
-    )
-    flask_command(env, "db", "upgrade")
-    flask_command(env, "demo", "load", "--quiet")
-    server = Gunicorn("timed", env, folder, workers=2, threads=4)
-    server.env = {**env, "PORTAL_BASE_URL": json.dumps(server.url)}
-    server.start()
-    try:
-        server.wait_until_serving()
-        yield Site(url=server.url, instance=instance, people=_demo_people(), env=server.env)
-    finally:
-        server.stop()
+    with serve_demo_site(
+        tmp_path_factory.mktemp(f"timed-site-{worker_id}"),
+        "timed",
+        FORM_MIN_SECONDS="3",
+        LIMIT_SIGN_UP_PER_IP='"50/day"',
+    ) as served:
+        yield served
 
 
 @JS

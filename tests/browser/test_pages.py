@@ -10,16 +10,12 @@ inline form errors, and a JavaScript action that shows it is working.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PASSWORD, SCREENSHOTS, PageChecks
-from tests.servers import ROOT, server_environment
 
 pytestmark = pytest.mark.slow
 
@@ -251,29 +247,8 @@ def test_favicon_is_served(page):
     assert b"<svg" in response.body()
 
 
-def _new_customer(site) -> str:
-    """A confirmed account nobody has used yet, made as an operator would."""
-    email = f"new-{uuid.uuid4().hex[:8]}@freelance.example"
-    env = server_environment(
-        PORTAL_INSTANCE_PATH=str(site.instance),
-        DATABASE_URL=f"sqlite:///{site.instance.parent / 'portal.sqlite3'}",
-    )
-    command = ["user", "create", email, "--name", "Nadia New", "--password-stdin"]
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "portal", *command],
-        input=PASSWORD + "\n",
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return email
-
-
 def test_new_customer_sees_what_to_do_next_and_a_welcome(page, checks, site):
-    sign_in(page, _new_customer(site))
+    sign_in(page, site.new_customer())
     flash = page.locator(".flashes")
     expect(flash).to_have_attribute("role", "status")
     expect(flash.locator(".flash--success")).to_have_text("Welcome, Nadia New.")

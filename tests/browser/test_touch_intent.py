@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -23,25 +21,11 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PASSWORD, Site, serve_demo_site
 from tests.browser.test_journeys import ScriptlessChecks, _verification_link
-from tests.servers import ROOT
 
 pytestmark = pytest.mark.slow
 
 JS = pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
 _numbers = itertools.count(1)
-
-
-def _new_customer(site: Site) -> str:
-    """A confirmed customer of their own, so no test meets another's votes."""
-    email = f"intent{next(_numbers)}.{int(time.time() * 1000) % 10**8}@example.com"
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "portal", "user", "create", email,
-         "--name", "Intent Tester", "--password-stdin"],
-        cwd=ROOT, env=site.env, input=PASSWORD + "\n", capture_output=True, text=True,
-        timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    return email
 
 
 def _browser(new_context, checks, javascript: bool) -> tuple[Page, object]:
@@ -75,7 +59,7 @@ def _sign_in_on_the_page(page: Page, email: str, button: str) -> None:
 @JS
 def test_a_vote_pressed_signed_out_is_cast_after_signing_in(site, new_context, checks, javascript):
     page, checks = _browser(new_context, checks, javascript)
-    email = _new_customer(site)
+    email = site.new_customer()
     title = _open_an_idea_open_for_votes(page, checks)
     idea_path = re.sub(r"^https?://[^/]+", "", page.url)
 
@@ -96,7 +80,7 @@ def test_a_follow_pressed_signed_out_is_done_after_signing_in(
     site, new_context, checks, javascript
 ):
     page, checks = _browser(new_context, checks, javascript)
-    email = _new_customer(site)
+    email = site.new_customer()
     title = _open_an_idea_open_for_votes(page, checks)
 
     page.get_by_role("link", name="Follow (sign in first)").click()
@@ -115,7 +99,7 @@ def test_a_comment_typed_signed_out_is_back_in_its_box_after_signing_in(
     site, new_context, checks, javascript
 ):
     page, checks = _browser(new_context, checks, javascript)
-    email = _new_customer(site)
+    email = site.new_customer()
     title = _open_an_idea_open_for_votes(page, checks)
     words = f"Our auditors need this every quarter ({next(_numbers)})."
 
@@ -183,7 +167,6 @@ def timed_site(tmp_path_factory, worker_id) -> Iterator[Site]:
         tmp_path_factory.mktemp(f"timed-site-{worker_id}"),
         "timed",
         FORM_MIN_SECONDS="3",
-        LIMIT_SIGN_UP_PER_IP='"50/day"',
     ) as served:
         yield served
 
@@ -193,7 +176,7 @@ def test_post_anyway_a_second_after_the_similar_ideas_step_is_accepted(
     timed_site, new_context, checks, javascript
 ):
     page, checks = _browser(new_context, checks, javascript)
-    email = _new_customer(timed_site)
+    email = timed_site.new_customer()
     page.goto(f"{timed_site.url}/")
     existing = page.locator("article.idea-card .idea-card__title a").first.inner_text()
     page.goto(f"{timed_site.url}/sign-in")

@@ -7,39 +7,13 @@ both, and the customer reads the news from the notifications page.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PASSWORD
-from tests.servers import ROOT, server_environment
 
 pytestmark = pytest.mark.slow
-
-
-def _new_customer(site, name: str) -> str:
-    """A confirmed account, made as an operator would."""
-    email = f"notify-{uuid.uuid4().hex[:8]}@freelance.example"
-    env = server_environment(
-        PORTAL_INSTANCE_PATH=str(site.instance),
-        DATABASE_URL=f"sqlite:///{site.instance.parent / 'portal.sqlite3'}",
-    )
-    command = ["user", "create", email, "--name", name, "--password-stdin"]
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "portal", *command],
-        input=PASSWORD + "\n",
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return email
 
 
 def _sign_in(page: Page, email: str) -> None:
@@ -62,7 +36,7 @@ def test_opening_a_notification_reads_it_and_news_groups_by_idea(
     site, new_context, checks, javascript
 ):
     label = "js" if javascript else "nojs"
-    customer = _new_customer(site, "Nora Notified" if javascript else "Nina Noscript")
+    customer = site.new_customer("Nora Notified" if javascript else "Nina Noscript")
     reader = new_context(java_script_enabled=javascript).new_page()
     _sign_in(reader, customer)
 

@@ -168,6 +168,21 @@ def test_sign_up_without_accepting_guidelines_is_refused_and_keeps_what_was_type
     assert outbox.messages() == []
 
 
+def test_sign_up_shows_each_limit_and_never_cuts_what_is_pasted(client, outbox):
+    """A maxlength attribute cuts pasted text without a word: the limit is shown instead."""
+    page = client.get("/sign-up").get_data(as_text=True)
+    name_input = re.search(r"<input[^>]*id=\"display_name\"[^>]*>", page)
+    assert name_input, page
+    assert "maxlength" not in name_input.group(0)
+    assert 'data-limit="60"' in name_input.group(0)
+    assert "Up to 60 characters." in page
+
+    response = sign_up(client, "long@example.com", display_name="Long " * 20)
+    assert "between 2 and 60 characters" in text_of(response)
+    assert "Long Long Long" in text_of(response)  # all of it kept, to shorten
+    assert user_count() == 0
+
+
 @pytest.mark.parametrize(
     ("email", "display_name", "password", "message"),
     [

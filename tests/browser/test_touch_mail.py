@@ -1,8 +1,9 @@
 """Issue 15, points 1, 4 and 7 in Chromium: a reply's email reaches the person replied to, and
 its link opens that reply on the address the portal is served on, with and without JavaScript.
 
-The browser tests' gunicorn (tests/browser/conftest.py) runs on a free port with no
-PORTAL_BASE_URL, as `PORT=8000 make run` does; email is written to instance/mail/outbox/.
+The browser tests' gunicorn (tests/browser/conftest.py) runs on a free port, never 5000; email
+is written to instance/mail/outbox/. Links that follow the served port with no PORTAL_BASE_URL
+at all, under gunicorn and `flask run`, are proven in tests/test_mail_delivery.py.
 """
 
 from __future__ import annotations

@@ -132,8 +132,7 @@ class CustomerValueForm(FlaskForm):
     renewal_on = StringField(
         "Renewal date",
         description="Optional: when their contract next renews.",
-        validators=[Length(max=40)],
-        render_kw={"type": "date"},
+        render_kw={"type": "date"},  # the service checks the date (parse_renewal)
     )
 
 

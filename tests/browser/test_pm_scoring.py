@@ -99,3 +99,40 @@ def test_pm_changes_the_formula_and_the_page_says_it(new_context, checks):
     page.get_by_label("Age").fill("0")
     page.get_by_role("button", name="Save the formula").click()
     expect(page.locator(".formula__line")).not_to_contain_text("months open")
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_admin_imports_values_after_a_preview_and_edits_one(new_context, checks, size):
+    page = new_context(viewport=SIZES[size]).new_page()
+    sign_in(page, "admin@portal.example")
+    page.goto("/admin/settings/organisations")
+    expect(page.get_by_role("cell", name="Enterprise").first).to_be_visible()
+    page.get_by_role("link", name="Import plans and values from CSV").click()
+    checks.check(page, f"import ({size})")
+    page.get_by_label("CSV file").set_input_files(
+        files=[{
+            "name": "customers.csv",
+            "mimeType": "text/csv",
+            "buffer": b"name,plan,arr,renewal\nInitech Software,Business,9000,2027-05-31\n"
+                      b"Nobody Ltd,,lots,\n",
+        }]
+    )  # fmt: skip
+    page.get_by_role("button", name="Show what would change").click()
+    expect(page.get_by_role("status").first).to_contain_text("1 to update")
+    expect(page.get_by_role("cell", name=re.compile("Left out: Write the amount"))).to_be_visible()
+    checks.check(page, f"import preview ({size})")
+    screenshot(page, f"import-preview-{size}")
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator(".flash--success")).to_have_text(
+        "Imported: 1 updated, 0 created, 1 left out."
+    )
+
+    page.get_by_role("link", name="Initech Software").click()
+    expect(page.get_by_text("Worth 9,000 a year (750 a month)")).to_be_visible()
+    page.get_by_label("Value", exact=True).fill("1,000")
+    page.get_by_label("Monthly (MRR)").check()
+    page.get_by_label("Renewal date").fill("2027-06-30")
+    page.get_by_role("button", name="Save plan, value and renewal").click()
+    expect(page.get_by_text("Worth 12,000 a year (1,000 a month)")).to_be_visible()
+    checks.check(page, f"organisation ({size})")
+    screenshot(page, f"organisation-{size}")

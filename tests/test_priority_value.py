@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AuditEvent, Idea, Organisation, OrganisationDomain, OutcomeAnswer
+from portal.models import AuditEvent, Idea, Organisation, OrganisationDomain, OutcomeAnswer, Vote
 from portal.models.types import utcnow
 from portal.services import votes
 
@@ -283,6 +283,11 @@ def test_team_and_suspended_votes_count_for_neither_score_nor_value(
     quitter.suspended_at = utcnow()
     db.session.commit()
 
+    hidden = make_user(organisation=acme)
+    votes.cast_vote(idea, hidden)
+    db.session.scalar(select(Vote).where(Vote.user_id == hidden.id)).hidden_at = utcnow()
+    db.session.commit()
+
     row = priority_rows(client)["Only customers count"]
     assert (row["votes"], row["organisations"], row["yearly value"]) == ("0", "0", "0")
 
@@ -290,6 +295,30 @@ def test_team_and_suspended_votes_count_for_neither_score_nor_value(
     db.session.commit()
     row = priority_rows(client)["Only customers count"]
     assert (row["votes"], row["organisations"], row["yearly value"]) == ("1", "1", "50000")
+
+
+def test_the_priority_page_runs_the_same_queries_however_many_ideas_it_shows(
+    client, pm, make_idea, make_user, make_organisation, count_queries
+):
+    acme = valued(make_organisation, "Acme", 10_000)
+
+    def add_ideas(n: int) -> None:
+        for i in range(n):
+            idea = make_idea(f"Idea number {i} {n}")
+            idea.owner = pm
+            votes.cast_vote(idea, make_user(organisation=acme))
+        db.session.commit()
+
+    def queries() -> int:
+        db.session.expire_all()
+        with count_queries() as q:
+            assert client.get("/team/priority").status_code == 200
+        return q.count
+
+    add_ideas(2)
+    few = queries()
+    add_ideas(8)
+    assert queries() == few
 
 
 def test_the_score_follows_the_teams_weights_and_the_page_shows_the_formula(

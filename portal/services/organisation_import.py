@@ -160,10 +160,10 @@ def read_import(text: str, *, viewer: User) -> ImportPreview:
     rows: list[ImportRow] = []
     seen: dict[str, int] = {}  # organisation (id or new name) -> line first setting it
     for number, cells in enumerate(table[1:], start=2):
-        values = {
+        by_column = {
             name: clean_line(cells[i]) if i < len(cells) else "" for i, name in columns.items()
         }
-        row = _read_row(number, values, by_name, by_domain)
+        row = _read_row(number, by_column, by_name, by_domain)
         key = (
             f"id:{row.organisation.id}"
             if row.organisation
@@ -178,11 +178,11 @@ def read_import(text: str, *, viewer: User) -> ImportPreview:
 
 def _read_row(
     line: int,
-    values: dict[str, str],
+    cells: dict[str, str],
     by_name: dict[str, Organisation],
     by_domain: dict[str, Organisation],
 ) -> ImportRow:
-    name, raw_domain = values.get("name", ""), values.get("domain", "")
+    name, raw_domain = cells.get("name", ""), cells.get("domain", "")
     row = ImportRow(line, name or raw_domain)
     if not name and not raw_domain:
         row.errors.append("Give the organisation's name or one of its email domains.")
@@ -210,7 +210,7 @@ def _read_row(
 
     current = CustomerValue.of(row.organisation) if row.organisation else CustomerValue()
     wanted = current
-    plan, segment = values.get("plan", ""), values.get("segment", "")
+    plan, segment = cells.get("plan", ""), cells.get("segment", "")
     if len(plan) > PLAN_MAX:
         row.errors.append(f"Keep the plan under {PLAN_MAX} characters.")
     elif plan:
@@ -219,7 +219,7 @@ def _read_row(
         row.errors.append(f"Keep the segment under {SEGMENT_MAX} characters.")
     elif segment:
         wanted = replace(wanted, segment=segment)
-    mrr, arr = values.get("mrr", ""), values.get("arr", "")
+    mrr, arr = cells.get("mrr", ""), cells.get("arr", "")
     if mrr and arr:
         row.errors.append("Give MRR or ARR, not both.")
     elif mrr or arr:
@@ -233,7 +233,7 @@ def _read_row(
         except InvalidInput as exc:
             row.errors.append(exc.message)
     try:
-        renewal = parse_renewal(values.get("renewal", ""))
+        renewal = parse_renewal(cells.get("renewal", ""))
         if renewal is not None:
             wanted = replace(wanted, renewal_on=renewal)
     except InvalidInput as exc:

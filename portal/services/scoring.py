@@ -182,17 +182,22 @@ class PriorityRow:
     score: float
 
 
+def _vote_counts() -> tuple[ColumnElement[bool], ...]:
+    """Which of an idea's votes count: visible, by customers who are not suspended."""
+    return (
+        Vote.idea_id == Idea.id,
+        Vote.hidden_at.is_(None),
+        User.role == Role.CUSTOMER.value,
+        User.suspended_at.is_(None),
+    )
+
+
 def _counted_votes() -> ColumnElement[Any]:
-    """How many of an idea's votes count: visible, by customers who are not suspended."""
+    """How many of an idea's votes count (correlated)."""
     return (
         select(func.count(Vote.id))
         .join(User, Vote.user_id == User.id)
-        .where(
-            Vote.idea_id == Idea.id,
-            Vote.hidden_at.is_(None),
-            User.role == Role.CUSTOMER.value,
-            User.suspended_at.is_(None),
-        )
+        .where(*_vote_counts())
         .correlate(Idea)
         .scalar_subquery()
     )
@@ -203,13 +208,7 @@ def _backers() -> Select[Any]:
     return (
         select(User.organisation_id)
         .join(Vote, Vote.user_id == User.id)
-        .where(
-            Vote.idea_id == Idea.id,
-            Vote.hidden_at.is_(None),
-            User.role == Role.CUSTOMER.value,
-            User.suspended_at.is_(None),
-            User.organisation_id.is_not(None),
-        )
+        .where(*_vote_counts(), User.organisation_id.is_not(None))
         .correlate(Idea)
     )
 

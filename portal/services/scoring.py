@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Subquery, case, func, select
 
 from portal.extensions import db
 from portal.models import Idea, Organisation, OutcomeAnswer, Role, Stage, User, Vote
@@ -182,42 +182,52 @@ class PriorityRow:
     score: float
 
 
-def _vote_counts() -> tuple[ColumnElement[bool], ...]:
-    """Which of an idea's votes count: visible, by customers who are not suspended."""
+def _counted(idea_ids: list[int] | None) -> tuple[ColumnElement[bool], ...]:
+    """Which votes count: visible, by customers who are not suspended (on these ideas only,
+    when given, so one row's figures do not read every vote)."""
+    only = (Vote.idea_id.in_(idea_ids),) if idea_ids is not None else ()
     return (
-        Vote.idea_id == Idea.id,
         Vote.hidden_at.is_(None),
         User.role == Role.CUSTOMER.value,
         User.suspended_at.is_(None),
+        *only,
     )
 
 
-def _counted_votes() -> ColumnElement[Any]:
-    """How many of an idea's votes count (correlated)."""
+def _votes_per_idea(idea_ids: list[int] | None) -> Subquery:
+    """Per idea, how many of its votes count."""
     return (
-        select(func.count(Vote.id))
+        select(Vote.idea_id, func.count(Vote.id).label("votes"))
         .join(User, Vote.user_id == User.id)
-        .where(*_vote_counts())
-        .correlate(Idea)
-        .scalar_subquery()
+        .where(*_counted(idea_ids))
+        .group_by(Vote.idea_id)
+        .subquery()
     )
 
 
-def _backers() -> Select[Any]:
-    """The organisations of the people whose votes count, for one idea (correlated)."""
+def _organisations_per_idea(today: date, idea_ids: list[int] | None) -> Subquery:
+    """Per idea, the organisations of the people whose votes count, each once: how many, their
+    summed yearly value, and the soonest renewal from today on."""
+    backing = (
+        select(Vote.idea_id, User.organisation_id)
+        .join(User, Vote.user_id == User.id)
+        .where(*_counted(idea_ids), User.organisation_id.is_not(None))
+        .distinct()
+        .subquery()
+    )
     return (
-        select(User.organisation_id)
-        .join(Vote, Vote.user_id == User.id)
-        .where(*_vote_counts(), User.organisation_id.is_not(None))
-        .correlate(Idea)
+        select(
+            backing.c.idea_id,
+            func.count(Organisation.id).label("organisations"),
+            func.coalesce(func.sum(Organisation.annual_value), 0).label("value"),
+            func.min(case((Organisation.renewal_on >= today, Organisation.renewal_on))).label(
+                "renewal_on"
+            ),
+        )
+        .join(Organisation, Organisation.id == backing.c.organisation_id)
+        .group_by(backing.c.idea_id)
+        .subquery()
     )
-
-
-def _of_backers(column: ColumnElement[Any], today: date | None = None) -> ColumnElement[Any]:
-    stmt = select(column).where(Organisation.id.in_(_backers()))
-    if today is not None:
-        stmt = stmt.where(Organisation.renewal_on >= today)
-    return stmt.correlate(Idea).scalar_subquery()
 
 
 def unmet_need_by_category() -> dict[int | None, float]:
@@ -291,16 +301,23 @@ def priority(
     require(can_triage(viewer))
     now = utcnow()
     w = weights()
-    stmt = open_ideas(filters).with_only_columns(
-        Idea.id,
-        Idea.impact,
-        Idea.effort,
-        Idea.created_at,
-        Idea.category_id,
-        _counted_votes(),
-        _of_backers(func.count(Organisation.id)),
-        _of_backers(func.coalesce(func.sum(Organisation.annual_value), 0)),
-        _of_backers(func.min(Organisation.renewal_on), now.date()),
+    counted = _votes_per_idea(idea_ids)
+    backing = _organisations_per_idea(now.date(), idea_ids)
+    stmt = (
+        open_ideas(filters)
+        .outerjoin(counted, counted.c.idea_id == Idea.id)
+        .outerjoin(backing, backing.c.idea_id == Idea.id)
+        .with_only_columns(
+            Idea.id,
+            Idea.impact,
+            Idea.effort,
+            Idea.created_at,
+            Idea.category_id,
+            func.coalesce(counted.c.votes, 0),
+            func.coalesce(backing.c.organisations, 0),
+            func.coalesce(backing.c.value, 0),
+            backing.c.renewal_on,
+        )
     )
     if idea_ids is not None:
         stmt = stmt.where(Idea.id.in_(idea_ids))

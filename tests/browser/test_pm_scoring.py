@@ -118,7 +118,7 @@ def test_admin_imports_values_after_a_preview_and_edits_one(new_context, checks,
         }]
     )  # fmt: skip
     page.get_by_role("button", name="Show what would change").click()
-    expect(page.get_by_role("status").first).to_contain_text("1 to update")
+    expect(page.locator("p.lead[role=status]")).to_contain_text("1 to update")
     expect(page.get_by_role("cell", name=re.compile("Left out: Write the amount"))).to_be_visible()
     checks.check(page, f"import preview ({size})")
     screenshot(page, f"import-preview-{size}")

@@ -492,7 +492,16 @@ def make_organisations(
         base = names[(org_id - 1) % len(names)]
         name = base if org_id <= len(names) else f"{base} {org_id}"
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        organisations.append((org_id, name, start - timedelta(days=rng.uniform(1, 400))))
+        # Value and renewal as an admin's CSV import leaves them: most known, a few not.
+        monthly = rng.choice([None, 99, 290, 900, 2_500, 8_000, 25_000])
+        basis = rng.choice(["mrr", "arr"]) if monthly else None
+        organisations.append((
+            org_id, name, start - timedelta(days=rng.uniform(1, 400)),
+            rng.choice(["", "Starter", "Team", "Business", "Enterprise"]),
+            rng.choice(["", "SMB", "Mid-market", "Enterprise"]),
+            monthly * 12 if monthly else None, basis,
+            (start + timedelta(days=rng.randint(30, 700))).date() if monthly else None,
+        ))  # fmt: skip
         own = [f"{slug}.example"] + ([f"{slug}-group.example"] if rng.random() < 0.2 else [])
         by_org[org_id] = own
         for domain in own:
@@ -867,7 +876,20 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
         for c in comments
     ]  # fmt: skip
     return [
-        Table("organisations", ("id", "name", "created_at"), people.organisations),
+        Table(
+            "organisations",
+            (
+                "id",
+                "name",
+                "created_at",
+                "plan",
+                "segment",
+                "annual_value",
+                "value_basis",
+                "renewal_on",
+            ),
+            people.organisations,
+        ),
         Table("organisation_domains", ("id", "organisation_id", "domain"), people.domains),
         Table("categories", ("id", "name", "description", "position", "retired"), categories),
         Table("users", USER_COLUMNS, people.rows),

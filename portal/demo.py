@@ -42,6 +42,15 @@ ORGANISATIONS = [
     ("Umbra Health", "umbra-health.example"),
 ]
 
+# What the team knows of each customer, for the value-weighted priority view:
+# (plan, segment, amount, given per "mrr" or "arr", days from loading to renewal).
+CUSTOMER_VALUE = {
+    "Northwind Traders": ("Enterprise", "Enterprise", 96_000, "arr", 45),
+    "Globex Logistics": ("Business", "Mid-market", 2_400, "mrr", 120),
+    "Initech Software": ("Team", "SMB", 450, "mrr", 300),
+    "Umbra Health": ("Business", "Mid-market", 36_000, "arr", 20),
+}
+
 # (email, display name, role)
 PEOPLE = [
     ("admin@portal.example", "Alex Admin", Role.ADMIN),
@@ -84,6 +93,7 @@ def load_demo() -> bool:
     db.session.flush()
     password = demo_password()
     now = utcnow()
+    _give_customers_value(now)
     with clock_at(now - timedelta(days=HISTORY_DAYS)):  # everyone joined before the history
         for email, name, role in PEOPLE:
             if accounts.find_user_by_email(email) is None:
@@ -99,6 +109,17 @@ def load_demo() -> bool:
     _no_email_about_the_past()
     set_setting("demo_loaded_at", utcnow().isoformat(), actor=None)
     return True
+
+
+def _give_customers_value(now: datetime) -> None:
+    """Plans, values and renewals, as an admin's CSV import would leave them."""
+    for org in db.session.scalars(
+        select(Organisation).where(Organisation.name.in_(CUSTOMER_VALUE))
+    ):
+        plan, segment, amount, basis, renews_in = CUSTOMER_VALUE[org.name]
+        org.plan, org.segment, org.value_basis = plan, segment, basis
+        org.annual_value = amount * 12 if basis == "mrr" else amount
+        org.renewal_on = (now + timedelta(days=renews_in)).date()
 
 
 def _no_email_about_the_past() -> None:

@@ -275,6 +275,19 @@ MATRIX: dict[str, Route] = {
         post=admins(TO_ORGANISATION),
         data={"domain": "acme-partners.example"},
     ),
+    "admin.save_customer_value": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(TO_ORGANISATION),
+        data={"plan": "Business", "value": "1200", "value_basis": "mrr"},
+    ),
+    "admin.import_organisations": Route(
+        get=admins(PAGE), post=admins(PAGE), data={"csv_text": "name,plan\nAcme Partners,Gold\n"}
+    ),
+    "admin.apply_organisation_import": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/settings/organisations", changes=True)),
+        data={"csv_text": "name,plan\nAcme Partners,Gold\n"},
+    ),
     "organisations.index": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "organisations.detail": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "main.ideas_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
@@ -286,6 +299,23 @@ MATRIX: dict[str, Route] = {
     "team.dashboard": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "team.priority": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "team.priority_csv": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "team.save_row_estimates": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/team/priority", changes=True)),
+        data={"impact": "4", "effort": "2", "back": "stage=new"},
+    ),
+    "team.priority_formula": Route(
+        get=team(PAGE),
+        post=team(Outcome(303, "/team/priority", changes=True)),
+        data={
+            "votes": "1",
+            "value": "2",
+            "impact": "2",
+            "effort": "2",
+            "age": "0.5",
+            "satisfaction": "1",
+        },
+    ),
     "team.move_selected": Route(
         get=everyone(NOT_ALLOWED),
         post=team(Outcome(303, "/team/triage", changes=True)),

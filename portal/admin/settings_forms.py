@@ -1,11 +1,13 @@
 """Forms on the admin settings pages: the site, its guidelines, categories and organisations."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length
+from wtforms import BooleanField, FileField, RadioField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
 
+from portal.models.organisation import VALUE_BASES
 from portal.services.catalog import CATEGORY_DESCRIPTION_MAX, CATEGORY_NAME_MAX
-from portal.services.organisations import ORGANISATION_NAME_MAX
+from portal.services.organisation_import import IMPORT_MAX_BYTES
+from portal.services.organisations import ORGANISATION_NAME_MAX, PLAN_MAX, SEGMENT_MAX
 from portal.services.settings import GUIDELINES_MAX, SITE_NAME_MAX
 
 PRE_MODERATION_HINT = (
@@ -98,3 +100,52 @@ class DomainForm(FlaskForm):
         validators=[InputRequired(message="Enter a domain name."), Length(max=253)],
         render_kw={"maxlength": 253, "autocapitalize": "none", "spellcheck": "false"},
     )
+
+
+class CustomerValueForm(FlaskForm):
+    """What the team knows of a customer; the service checks every field (clean_customer_value)."""
+
+    plan = StringField(
+        "Plan",
+        description="Optional: the plan they are on, such as Business.",
+        validators=[Length(max=PLAN_MAX)],
+        render_kw={"maxlength": PLAN_MAX},
+    )
+    segment = StringField(
+        "Segment",
+        description="Optional: such as Enterprise or SMB.",
+        validators=[Length(max=SEGMENT_MAX)],
+        render_kw={"maxlength": SEGMENT_MAX},
+    )
+    value = StringField(
+        "Value",
+        description="Optional: what they pay, in whole units or with cents, such as 1,250.50.",
+        validators=[Length(max=40)],
+        render_kw={"inputmode": "decimal", "autocomplete": "off"},
+    )
+    value_basis = RadioField(
+        "The value is",
+        choices=VALUE_BASES,
+        validators=[Optional()],
+        validate_choice=False,  # the service says what is wrong, in words
+    )
+    renewal_on = StringField(
+        "Renewal date",
+        description="Optional: when their contract next renews.",
+        render_kw={"type": "date"},  # the service checks the date (parse_renewal)
+    )
+
+
+class OrganisationImportForm(FlaskForm):
+    csv_file = FileField(
+        "CSV file",
+        description="One organisation a row. Columns (the first row names them): name or domain, "
+        "plan, mrr or arr, renewal (year-month-day), segment. An empty cell leaves that value "
+        "as it is.",
+    )
+    csv_text = TextAreaField(
+        "Or paste the CSV here",
+        validators=[Length(max=IMPORT_MAX_BYTES)],
+        render_kw={"rows": 6, "spellcheck": "false"},
+    )
+    create_missing = BooleanField("Create the organisations that are not found")

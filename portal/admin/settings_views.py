@@ -11,17 +11,19 @@ from portal.admin import bp
 from portal.admin.forms import ActionForm
 from portal.admin.settings_forms import (
     CategoryForm,
+    CustomerValueForm,
     DomainForm,
     GeneralSettingsForm,
     GuidelinesForm,
     NewOrganisationForm,
+    OrganisationImportForm,
     OrganisationNameForm,
 )
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import Category, Organisation
 from portal.permissions import can_configure_site, can_manage_users
-from portal.services import catalog, organisations
+from portal.services import catalog, organisation_import, organisations
 from portal.services import settings as site_settings
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, parse_number, role_required
@@ -208,11 +210,26 @@ def _organisation_page(
     *,
     name_form: OrganisationNameForm | None = None,
     domain_form: DomainForm | None = None,
+    value_form: CustomerValueForm | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
+    if value_form is None:
+        value_form = CustomerValueForm(
+            formdata=None,
+            data={
+                "plan": organisation.plan,
+                "segment": organisation.segment,
+                "value": organisations.amount_as_given(organisation),
+                "value_basis": organisation.value_basis or "arr",
+                "renewal_on": organisation.renewal_on.isoformat()
+                if organisation.renewal_on
+                else "",
+            },
+        )
     return render_template(
         "admin/settings/organisation.html",
         organisation=organisation,
+        value_form=value_form,
         name_form=name_form
         or OrganisationNameForm(formdata=None, data={"name": organisation.name}),
         domain_form=domain_form or DomainForm(formdata=None),
@@ -273,3 +290,109 @@ def remove_organisation_domain(organisation_id: int) -> BaseResponse:
     for message in [*form.form_errors, *form.domain.errors]:
         flash(message, "error")
     return redirect(back, code=303)
+
+
+@bp.route("/settings/organisations/<id:organisation_id>/details", methods=["POST"])
+@role_required(can_manage_users)
+def save_customer_value(organisation_id: int) -> ResponseReturnValue:
+    organisation = db.get_or_404(Organisation, organisation_id)
+    form = CustomerValueForm()
+    done = handle_submission(
+        form,
+        lambda: organisations.set_customer_value(
+            organisation,
+            actor=current_user,
+            ip=client_ip(),
+            plan=form.plan.data,
+            segment=form.segment.data,
+            amount=form.value.data,
+            basis=form.value_basis.data,
+            renewal=form.renewal_on.data,
+        ),
+        success="Plan, value, renewal and segment saved.",
+        redirect_to=url_for(
+            "admin.edit_organisation", organisation_id=organisation_id, _anchor="details-title"
+        ),
+    )
+    return done or _organisation_page(organisation, value_form=form, status=400)
+
+
+# --- Importing organisations' details from a CSV --------------------------------------------
+
+
+def _import_page(
+    form: OrganisationImportForm, status: int = 200, **context: object
+) -> tuple[str, int]:
+    return render_template("admin/settings/organisation_import.html", form=form, **context), status
+
+
+def _uploaded_text(form: OrganisationImportForm) -> str | None:
+    """The CSV from the file chosen or the text pasted; None (with the form's error) if neither
+    can be read."""
+    upload = request.files.get(form.csv_file.name)
+    if upload is not None and upload.filename:
+        raw = upload.read(organisation_import.IMPORT_MAX_BYTES + 1)
+        if len(raw) > organisation_import.IMPORT_MAX_BYTES:
+            form.csv_file.errors = ["The file is over 1,000 kB; split it into smaller files."]
+            return None
+        for encoding in ("utf-8-sig", "cp1252"):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+        form.csv_file.errors = ["This file is not text; save it from the spreadsheet as CSV."]
+        return None
+    text = form.csv_text.data or ""
+    if not text.strip():
+        form.csv_file.errors = ["Choose a CSV file, or paste its text below."]
+        return None
+    return text
+
+
+@bp.route("/settings/organisations/import", methods=["GET", "POST"])
+@role_required(can_manage_users)
+def import_organisations() -> ResponseReturnValue:
+    """The first step: read the file and show, row by row, what importing it would do."""
+    form = OrganisationImportForm()
+    if request.method == "GET":
+        return _import_page(OrganisationImportForm(formdata=None))
+    if not form.validate_on_submit():
+        return _import_page(form, 400)
+    text = _uploaded_text(form)
+    if text is None:
+        return _import_page(form, 400)
+    preview = organisation_import.read_import(text, viewer=current_user)
+    # The same form carries the text to the second step, so nothing is uploaded twice.
+    form.csv_text.data = text
+    return _import_page(form, 200 if preview.can_apply else 400, preview=preview)
+
+
+@bp.route("/settings/organisations/import/apply", methods=["POST"])
+@role_required(can_manage_users)
+def apply_organisation_import() -> ResponseReturnValue:
+    form = OrganisationImportForm()
+    text = form.csv_text.data or ""
+
+    def act() -> organisation_import.ImportResult:
+        return organisation_import.apply_import(
+            text, actor=current_user, ip=client_ip(), create_missing=form.create_missing.data
+        )
+
+    def message(result: organisation_import.ImportResult) -> str:
+        parts = [f"{len(result.updated)} updated", f"{len(result.created)} created"]
+        if result.skipped:
+            parts.append(f"{result.skipped} left out")
+        return "Imported: " + ", ".join(parts) + "."
+
+    if form.validate_on_submit():
+        try:
+            result = act()
+        except InvalidInput as exc:
+            db.session.rollback()
+            form.form_errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(message(result), "success")
+            return redirect(url_for("admin.organisations_list"), code=303)
+    preview = organisation_import.read_import(text, viewer=current_user)
+    return _import_page(form, 400, preview=preview)

@@ -109,7 +109,7 @@ def set_estimates(idea_id: int) -> ResponseReturnValue:
             values[name] = parse_number(raw) if raw else None
             if raw and values[name] is None:
                 raise InvalidInput("Estimates go from 1 (low) to 5 (high).", field=name)
-        triage.set_estimates(idea, actor=current_user, **values)
+        triage.set_estimates(idea, actor=current_user, ip=client_ip(), **values)
 
     return handle_submission(
         form, act, success="Estimates saved.", redirect_to=_back_to_team_tools(idea)

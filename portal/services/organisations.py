@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
@@ -12,9 +15,10 @@ from sqlalchemy.orm import selectinload
 from portal.database import insert_ignoring_duplicates
 from portal.extensions import db
 from portal.models import Idea, Organisation, OrganisationDomain, User, Vote
+from portal.models.organisation import VALUE_BASES
 from portal.permissions import can_manage_users, can_see_organisations, require
 from portal.services import audit, votes
-from portal.services.errors import InvalidInput
+from portal.services.errors import InvalidFields, InvalidInput
 from portal.services.text import clean_line
 
 
@@ -263,3 +267,175 @@ def remove_domain(organisation: Organisation, raw: str, *, actor: User, ip: str 
         "organisation.domain_removed", actor=actor, ip=ip, target=organisation, domain=row.domain
     )
     return row.domain
+
+
+# --- What the team knows of a customer: plan, segment, value, renewal ----------------------
+
+PLAN_MAX = 60
+SEGMENT_MAX = 60
+# A trillion a year: past any real customer, inside a 64-bit column, and catches a pasted typo.
+ANNUAL_VALUE_MAX = 10**12
+
+_MONEY = re.compile(r"^\d+(\.\d{1,2})?$")
+
+
+@dataclass(frozen=True)
+class CustomerValue:
+    """An organisation's attributes as an admin gives them, checked and ready to store."""
+
+    plan: str = ""
+    segment: str = ""
+    annual_value: int | None = None  # always per year, in whole currency units
+    value_basis: str | None = None  # how it was given: "mrr" or "arr"
+    renewal_on: date | None = None
+
+    @classmethod
+    def of(cls, organisation: Organisation) -> CustomerValue:
+        return cls(
+            organisation.plan,
+            organisation.segment,
+            organisation.annual_value,
+            organisation.value_basis,
+            organisation.renewal_on,
+        )
+
+
+def parse_amount(raw: str | None, *, field: str = "value") -> Decimal | None:
+    """A money amount as people type it: 1200, 1,200, 1 200.50, $1200; None when empty."""
+    text = re.sub(r"[\s,_'\u00a0\u202f]", "", raw or "").lstrip("$€£¥")
+    if not text:
+        return None
+    if not _MONEY.match(text):
+        raise InvalidInput(
+            f"Write the amount as a number such as 1200 or 1,250.50, not “{(raw or '')[:40]}”.",
+            field=field,
+        )
+    return Decimal(text)
+
+
+def annual_value_of(amount: Decimal, basis: str, *, field: str = "value") -> int:
+    """The yearly value, in whole units, of an amount given per month (mrr) or per year (arr)."""
+    yearly = amount * 12 if basis == "mrr" else amount
+    value = int(yearly.to_integral_value())
+    if value > ANNUAL_VALUE_MAX:
+        raise InvalidInput("That amount is larger than any customer's; check it.", field=field)
+    return value
+
+
+def parse_renewal(raw: str | None, *, field: str = "renewal_on") -> date | None:
+    """A renewal date written as YYYY-MM-DD (what a date input sends); None when empty."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"Write the renewal date as year-month-day, such as 2027-03-31, not “{text[:40]}”.",
+            field=field,
+        ) from None
+
+
+def clean_customer_value(
+    *, plan: str | None, segment: str | None, amount: str | None, basis: str | None,
+    renewal: str | None,
+) -> CustomerValue:  # fmt: skip
+    """Check every attribute at once; InvalidFields names each one that is wrong."""
+    problems: dict[str, str] = {}
+    plan_text, segment_text = clean_line(plan), clean_line(segment)
+    if len(plan_text) > PLAN_MAX:
+        problems["plan"] = f"Keep the plan under {PLAN_MAX} characters."
+    if len(segment_text) > SEGMENT_MAX:
+        problems["segment"] = f"Keep the segment under {SEGMENT_MAX} characters."
+    annual: int | None = None
+    chosen_basis = basis if basis in VALUE_BASES else None
+    try:
+        parsed = parse_amount(amount)
+        if parsed is not None:
+            if chosen_basis is None:
+                problems["value_basis"] = "Say whether the amount is per month or per year."
+            else:
+                annual = annual_value_of(parsed, chosen_basis)
+    except InvalidInput as exc:
+        problems["value"] = exc.message
+    renewal_on = None
+    try:
+        renewal_on = parse_renewal(renewal)
+    except InvalidInput as exc:
+        problems["renewal_on"] = exc.message
+    if problems:
+        raise InvalidFields(problems)
+    return CustomerValue(
+        plan_text, segment_text, annual, chosen_basis if annual is not None else None, renewal_on
+    )
+
+
+def _shown(name: str, value: object) -> object:
+    if name == "renewal_on" and isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def apply_customer_value(
+    organisation: Organisation, wanted: CustomerValue, *, actor: User, ip: str | None
+) -> list[str]:
+    """Store an organisation's attributes; returns the names of those that changed, audited
+    with their old and new values."""
+    require(can_manage_users(actor))
+    current = CustomerValue.of(organisation)
+    changed = [
+        name
+        for name in ("plan", "segment", "annual_value", "value_basis", "renewal_on")
+        if getattr(current, name) != getattr(wanted, name)
+    ]
+    if not changed:
+        return []
+    for name in changed:
+        setattr(organisation, name, getattr(wanted, name))
+    audit.record(
+        "organisation.details_changed",
+        actor=actor,
+        ip=ip,
+        target=organisation,
+        organisation=organisation.name,
+        changed=changed,
+        **{
+            name: {
+                "old": _shown(name, getattr(current, name)),
+                "new": _shown(name, getattr(wanted, name)),
+            }
+            for name in changed
+        },
+    )
+    return changed
+
+
+def set_customer_value(
+    organisation: Organisation,
+    *,
+    actor: User,
+    ip: str | None,
+    plan: str | None,
+    segment: str | None,
+    amount: str | None,
+    basis: str | None,
+    renewal: str | None,
+) -> list[str]:
+    """An admin sets an organisation's plan, segment, value and renewal on its page."""
+    require(can_manage_users(actor))
+    wanted = clean_customer_value(
+        plan=plan, segment=segment, amount=amount, basis=basis, renewal=renewal
+    )
+    return apply_customer_value(organisation, wanted, actor=actor, ip=ip)
+
+
+def amount_as_given(organisation: Organisation) -> str:
+    """The value in the form it was given (per month or per year), for an edit form: exact, so
+    saving the form unchanged changes nothing."""
+    if organisation.annual_value is None:
+        return ""
+    amount = Decimal(organisation.annual_value)
+    if organisation.value_basis == "mrr":
+        amount = (amount / 12).quantize(Decimal("0.01"))
+    text = f"{amount:f}"
+    return text.removesuffix(".00")

@@ -52,6 +52,8 @@ DEFAULTS = {
     "pre_moderation": "",
     # When demo data was loaded into this database; empty when it never was.
     "demo_loaded_at": "",
+    # The priority score's weights as JSON (portal.services.scoring); empty: its defaults.
+    "priority_weights": "",
 }
 
 

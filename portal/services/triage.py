@@ -7,13 +7,12 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, func, select
+from sqlalchemy import Select, select
 
 from portal.extensions import db
-from portal.models import Idea, IdeaOrganisation, InternalNote, Organisation, Role, Stage, User
+from portal.models import Idea, InternalNote, Organisation, Role, Stage, User
 from portal.models.types import utcnow
 from portal.permissions import can_triage, require
 from portal.services import audit
@@ -42,7 +41,8 @@ class Queue:
     overdue: list[QueueEntry]  # answered before, next answer late, latest first
 
 
-def _base(filters: TriageFilters) -> Select:
+def open_ideas(filters: TriageFilters) -> Select:
+    """Open, visible ideas matching the team's filters: the start of the team's lists."""
     stmt = (
         select(Idea)
         .join(Stage, Idea.stage_id == Stage.id)
@@ -74,13 +74,13 @@ def queue(filters: TriageFilters, *, viewer: User, limit: int = 200) -> Queue:
     require(can_triage(viewer))
     now = utcnow()
     awaiting = db.session.scalars(
-        _base(filters)
+        open_ideas(filters)
         .where(Idea.first_response_at.is_(None))
         .order_by(Idea.created_at, Idea.id)
         .limit(limit)
     ).unique()
     overdue = db.session.scalars(
-        _base(filters)
+        open_ideas(filters)
         .where(Idea.first_response_at.is_not(None), Idea.response_due_at < now)
         .order_by(Idea.response_due_at, Idea.id)
         .limit(limit)
@@ -99,7 +99,7 @@ def queue_csv(q: Queue) -> str:
         for e in entries:
             idea = e.idea
             author = idea.author
-            _write(
+            write_csv_row(
                 writer,
                 [
                     name,
@@ -119,7 +119,7 @@ def queue_csv(q: Queue) -> str:
     return out.getvalue()
 
 
-def _write(writer: _csv.Writer, row: list[Any]) -> None:
+def write_csv_row(writer: _csv.Writer, row: list[Any]) -> None:
     """Spreadsheets run text cells that start with = + - @ as formulas; make them plain text."""
     writer.writerow(
         [
@@ -161,12 +161,29 @@ def assign_owner(idea: Idea, owner: User | None, *, actor: User, ip: str | None)
     )
 
 
-def set_estimates(idea: Idea, *, impact: int | None, effort: int | None, actor: User) -> None:
+def set_estimates(
+    idea: Idea, *, impact: int | None, effort: int | None, actor: User, ip: str | None = None
+) -> bool:
+    """The team's judgement of an idea's impact and effort (1 to 5, or not judged); audited
+    with the values before and after. Returns whether anything changed."""
     require(can_triage(actor))
     for name, value in (("impact", impact), ("effort", effort)):
         if value is not None and not 1 <= value <= 5:
             raise InvalidInput("Estimates go from 1 (low) to 5 (high).", field=name)
+    old = {"impact": idea.impact, "effort": idea.effort}
+    new = {"impact": impact, "effort": effort}
+    if old == new:
+        return False
     idea.impact, idea.effort = impact, effort
+    audit.record(
+        "idea.estimates_changed",
+        actor=actor,
+        ip=ip,
+        target=idea,
+        idea=idea.title,
+        **{k: {"old": old[k], "new": new[k]} for k in new if old[k] != new[k]},
+    )
+    return True
 
 
 def add_internal_note(idea: Idea, *, actor: User, body: str) -> InternalNote:
@@ -190,83 +207,6 @@ def internal_notes(idea: Idea, *, viewer: User) -> list[InternalNote]:
             .order_by(InternalNote.created_at.desc(), InternalNote.id.desc())
         ).unique()
     )
-
-
-# --- Priority -------------------------------------------------------------------------------
-
-ORGANISATION_WEIGHT = 2
-UNSET_ESTIMATE = 3
-
-
-def priority_score() -> tuple[ColumnElement[float | Decimal], ScalarSelect[int]]:
-    """The priority view's order, in SQL:
-
-        (votes + 2 * supporting organisations) * impact / effort
-
-    Organisations count twice because a need shared across companies is broader than one
-    company's many votes. Unjudged impact or effort count as the middle value, 3.
-    """
-    organisations = (
-        select(func.count())
-        .where(IdeaOrganisation.idea_id == Idea.id)
-        .correlate(Idea)
-        .scalar_subquery()
-    )
-    impact = func.coalesce(Idea.impact, UNSET_ESTIMATE)
-    effort = func.coalesce(Idea.effort, UNSET_ESTIMATE)
-    return (
-        (Idea.vote_count + ORGANISATION_WEIGHT * organisations) * impact * 1.0 / effort,
-        organisations,
-    )
-
-
-@dataclass
-class PriorityRow:
-    idea: Idea
-    organisations: int
-    score: float
-
-
-def priority(filters: TriageFilters, *, viewer: User, limit: int = 200) -> list[PriorityRow]:
-    """Open ideas by priority score, highest first, in one query."""
-    require(can_triage(viewer))
-    score, organisations = priority_score()
-    stmt = (
-        _base(filters)
-        .add_columns(organisations.label("organisations"), score.label("score"))
-        .order_by(score.desc(), Idea.id.desc())
-        .limit(limit)
-    )
-    return [
-        PriorityRow(idea, orgs, float(s)) for idea, orgs, s in db.session.execute(stmt).unique()
-    ]
-
-
-def priority_csv(rows: list[PriorityRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["id", "title", "stage", "category", "owner", "votes", "organisations", "impact",
-         "effort", "score"]
-    )  # fmt: skip
-    for row in rows:
-        idea = row.idea
-        _write(
-            writer,
-            [
-                idea.id,
-                idea.title,
-                idea.stage.name,
-                idea.category.name if idea.category else "",
-                idea.owner.display_name if idea.owner else "",
-                idea.vote_count,
-                row.organisations,
-                idea.impact or "",
-                idea.effort or "",
-                f"{row.score:.2f}",
-            ],
-        )
-    return out.getvalue()
 
 
 # --- Lookups for the team's pages -----------------------------------------------------------

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
-from flask import render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal.downloads import csv_download
+from portal.extensions import db
 from portal.forms import handle_submission
-from portal.models import Stage
+from portal.models import Idea, Stage
 from portal.permissions import can_triage
-from portal.services import catalog, pipeline, triage
+from portal.services import catalog, ideas, pipeline, scoring, triage
 from portal.services.dashboard import dashboard as build_dashboard
-from portal.services.errors import InvalidInput
+from portal.services.errors import DomainError, InvalidInput
 from portal.team import bp
-from portal.team.forms import BulkMoveForm
-from portal.web import client_ip, number_arg, parse_number, role_required
+from portal.team.forms import BulkMoveForm, FormulaForm, RowEstimatesForm
+from portal.web import client_ip, number_arg, parse_number, role_required, wants_json
 
 
 def _filters(stages: list[Stage]) -> triage.TriageFilters:
@@ -108,21 +110,139 @@ def move_selected() -> ResponseReturnValue:
     return _render_queue(bulk_form=form, picked=ids, status=400)
 
 
+# --- Priorities: the team's score, its formula, estimates in place -------------------------
+
+PRIORITY_ARGS = ("category", "stage", "organisation", "owner", "sort")
+
+
+def _sort() -> str:
+    sort = request.args.get("sort", "score")
+    return sort if sort in scoring.SORTS else "score"
+
+
+def _priority_page(*, status: int = 200) -> ResponseReturnValue:
+    stages = catalog.stages()
+    filters = _filters(stages)
+    weights = scoring.weights()
+    return render_template(
+        "team/priority.html",
+        rows=scoring.priority(filters, viewer=current_user, sort=_sort()),
+        filters=filters,
+        sort=_sort(),
+        sorts=scoring.SORTS,
+        terms=scoring.formula(weights),
+        factors=scoring.FACTORS,
+        estimates_form=RowEstimatesForm(formdata=None),
+        back=request.query_string.decode("ascii", "replace"),
+        **_filter_choices(stages),
+    ), status
+
+
 @bp.route("/priority")
 @role_required(can_triage)
 def priority() -> ResponseReturnValue:
-    stages = catalog.stages()
-    filters = _filters(stages)
-    return render_template(
-        "team/priority.html",
-        rows=triage.priority(filters, viewer=current_user),
-        filters=filters,
-        **_filter_choices(stages),
-    )
+    return _priority_page()
 
 
 @bp.route("/priority.csv")
 @role_required(can_triage)
 def priority_csv() -> ResponseReturnValue:
-    body = triage.priority_csv(triage.priority(_filters(catalog.stages()), viewer=current_user))
-    return csv_download(body, "priority.csv")
+    rows = scoring.priority(_filters(catalog.stages()), viewer=current_user, sort=_sort())
+    return csv_download(scoring.priority_csv(rows), "priority.csv")
+
+
+def _back_to_priority(back: str | None, idea_id: int | None = None) -> str:
+    """The priority view with the filters and order it was posted from: only the names the
+    page knows, so `back` can never send anyone elsewhere."""
+    given = parse_qs(back or "", max_num_fields=20)
+    kept: dict[str, Any] = {name: given[name][0] for name in PRIORITY_ARGS if given.get(name)}
+    anchor = f"idea-{idea_id}" if idea_id else None
+    return url_for("team.priority", **kept, _anchor=anchor)
+
+
+@bp.route("/priority/ideas/<id:idea_id>/estimates", methods=["POST"])
+@role_required(can_triage)
+def save_row_estimates(idea_id: int) -> ResponseReturnValue:
+    """Impact and effort from a row of the priority table: a redirect back to the same view,
+    or (for the page's script, asking for JSON) the idea's new score."""
+    idea = _idea_or_404(idea_id)
+    form = RowEstimatesForm()
+    error = None
+    if not form.validate_on_submit():
+        error = "This form is out of date. Reload the page and try again."
+    else:
+        try:
+            values = {
+                name: _estimate(getattr(form, name).data, name) for name in ("impact", "effort")
+            }
+            triage.set_estimates(idea, actor=current_user, ip=client_ip(), **values)
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            db.session.commit()
+    if wants_json():
+        if error:
+            return jsonify(error=error), 400
+        row = scoring.row_for(idea, viewer=current_user)
+        return jsonify(
+            idea_id=idea.id,
+            impact=idea.impact,
+            effort=idea.effort,
+            score=f"{row.score:.1f}" if row else None,
+            message=f"Saved. {idea.title} now scores {row.score:.1f}." if row else "Saved.",
+        )
+    if error:
+        flash(f"{idea.title}: {error}", "error")
+    else:
+        flash(f"Estimates saved for {idea.title}.", "success")
+    return redirect(_back_to_priority(form.back.data, idea.id), code=303)
+
+
+def _idea_or_404(idea_id: int) -> Idea:
+    try:
+        return ideas.get_idea(idea_id, viewer=current_user)
+    except ideas.IdeaNotFound:
+        abort(404)
+
+
+def _estimate(raw: str | None, name: str) -> int | None:
+    if not raw:
+        return None
+    value = parse_number(raw)
+    if value is None:
+        raise InvalidInput("Estimates go from 1 (low) to 5 (high).", field=name)
+    return value
+
+
+@bp.route("/priority/formula", methods=["GET", "POST"])
+@role_required(can_triage)
+def priority_formula() -> ResponseReturnValue:
+    weights = scoring.weights()
+    if request.method == "GET":
+        form = FormulaForm(
+            formdata=None, data={k: scoring.weight_text(v) for k, v in weights.items()}
+        )
+    else:
+        form = FormulaForm()
+    done = handle_submission(
+        form,
+        lambda: scoring.save_weights(
+            {f.key: getattr(form, f.key).data for f in scoring.FACTORS},
+            actor=current_user,
+            ip=client_ip(),
+        ),
+        success="The priority formula is saved; every score follows it.",
+        redirect_to=url_for("team.priority"),
+    )
+    status = 400 if request.method == "POST" else 200
+    return done or (
+        render_template(
+            "team/priority_formula.html",
+            form=form,
+            factors=scoring.FACTORS,
+            terms=scoring.formula(weights),
+            defaults=scoring.formula(scoring.default_weights()),
+        ),
+        status,
+    )

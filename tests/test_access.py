@@ -231,6 +231,11 @@ MATRIX: dict[str, Route] = {
         post=admins(Outcome(303, "/admin/settings", changes=True)),
         data={"site_name": "Acme Ideas", "pre_moderation": "y"},
     ),
+    "admin.roadmap_settings": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/settings/roadmap", changes=True)),
+        data={"scheme": "quarters"},
+    ),
     "admin.save_guidelines": Route(
         get=everyone(NOT_ALLOWED),
         post=admins(Outcome(303, "/admin/settings", changes=True)),
@@ -394,6 +399,11 @@ MATRIX: dict[str, Route] = {
         get=everyone(NOT_ALLOWED),
         post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
         data={"impact": "4", "effort": "2"},
+    ),
+    "ideas.set_timeframe": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
+        data={"timeframe": "next"},
     ),
     "ideas.add_note": Route(
         get=everyone(NOT_ALLOWED),

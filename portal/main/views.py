@@ -67,9 +67,12 @@ def guidelines() -> ResponseReturnValue:
 def roadmap() -> ResponseReturnValue:
     columns = roadmap_service.roadmap()
     listed = [idea.id for ideas in columns.values() for idea in ideas]
+    by_timeframe = request.args.get("by") == "timeframe"
     return render_template(
         "main/roadmap.html",
         columns=columns,
+        by_timeframe=by_timeframe,
+        timeframes=roadmap_service.roadmap_by_timeframe(columns) if by_timeframe else [],
         voted=idea_lists.voted_ids(current_user, listed),
         stages={s.slug: s for s in catalog.stages()},
         shipped=roadmap_service.recently_shipped(),

@@ -52,6 +52,8 @@ DEFAULTS = {
     "pre_moderation": "",
     # When demo data was loaded into this database; empty when it never was.
     "demo_loaded_at": "",
+    # How the roadmap speaks of time: "now_next_later" or "quarters" (portal.services.roadmap).
+    "roadmap_timeframes": "now_next_later",
 }
 
 

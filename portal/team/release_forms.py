@@ -9,7 +9,7 @@ from portal.services.releases import NOTE_MAX
 
 class ReleaseForm(FlaskForm):
     title = StringField(
-        "Title",
+        "Release title",
         description="What customers see at the top of the changelog, such as “Spring update”.",
         render_kw={"autocomplete": "off"},
     )

@@ -37,7 +37,12 @@ def releases_list() -> ResponseReturnValue:
 
 
 def _form_page(
-    release: Release | None, form: ReleaseForm, idea_ids: list[int], *, status: int = 200
+    release: Release | None,
+    form: ReleaseForm,
+    idea_ids: list[int],
+    *,
+    previewing: bool = False,
+    status: int = 200,
 ) -> ResponseReturnValue:
     """The release form with what was typed and ticked, search results, and the preview."""
     chosen = releases.picked(idea_ids, viewer=current_user)
@@ -62,16 +67,17 @@ def _form_page(
         if release is not None and not release.is_published
         else [],
         action_form=ActionOnlyForm(),
-        preview=request.form.get("action") == "preview" or release is not None,
+        preview=previewing or release is not None,
     ), status
 
 
 def _post(release: Release | None) -> ResponseReturnValue:
     form = ReleaseForm()
     ids = _ticked()
-    if request.form.get("action") in ("search", "preview"):
+    action = request.form.get("action")
+    if action in ("search", "preview"):
         # Nothing is saved: the page again, with the search's results or the preview.
-        return _form_page(release, form, ids)
+        return _form_page(release, form, ids, previewing=action == "preview")
     done = handle_submission(
         form,
         lambda: releases.save_draft(

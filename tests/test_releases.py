@@ -489,3 +489,32 @@ def test_release_emails_are_queued_in_the_publishing_transaction(pm, draft, two_
     assert queued == 2  # the two authors, who chose instant email for the question
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_a_daily_digest_reader_gets_the_release_once_in_their_digest(
+    pm, draft, two_ideas, make_user
+):
+    from portal.mail.compose import subject
+    from portal.mail.notify import queue_digests
+    from portal.mail.preferences import DAILY
+
+    reader = make_user()
+    follow(two_ideas[0], reader)
+    follow(two_ideas[1], reader)
+    save_preference(reader, NotificationKind.OUTCOME_QUESTION, DAILY)
+    db.session.commit()
+    releases.publish(fresh(Release, draft.id), actor=pm, ip=None)
+    db.session.commit()
+    instant = db.session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.user_id == reader.id)
+    )
+    assert instant == 0
+    assert queue_digests() >= 1
+    db.session.commit()
+    (digest,) = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.user_id == reader.id)
+    ).all()
+    (n,) = notifications_of(reader.id)
+    assert digest.payload["notifications"] == [n.id]
+    assert subject(n) == "Shipped in Spring update: “Schedule report exports”"
+    assert n.message == NOTE

@@ -372,7 +372,7 @@ def _message(release: Release) -> str:
     note = release.note
     if len(note) > MESSAGE_NOTE_MAX:
         note = note[:MESSAGE_NOTE_MAX].rsplit(" ", 1)[0] + "…"
-    return f"Shipped in “{release.title}”: {note}"
+    return note  # the headline already names the release and the idea
 
 
 # --- The public changelog --------------------------------------------------------------------

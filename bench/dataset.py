@@ -810,8 +810,8 @@ IDEA_COLUMNS = (
     "id", "title", "problem", "solution", "category_id", "stage_id", "author_id",
     "is_team_concept", "created_at", "edited_at", "last_activity_at", "first_response_at",
     "response_due_at", "hidden_at", "hidden_reason", "awaiting_approval", "hidden_with_author",
-    "merged_into_id", "owner_id", "impact", "effort", "vote_count", "comment_count",
-    "trending_score",
+    "merged_into_id", "owner_id", "impact", "effort", "timeframe", "vote_count",
+    "comment_count", "trending_score",
 )  # fmt: skip
 COMMENT_COLUMNS = (
     "id", "idea_id", "author_id", "parent_id", "body", "created_at", "edited_at", "deleted_at",
@@ -832,8 +832,8 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
             (idea.id, idea.title, idea.problem, idea.solution, idea.category_id,
              stages[idea.stage].id, idea.author_id, False, idea.created_at, None,
              d.last_activity_at, d.first_response_at, d.response_due_at, None, None, False,
-             False, idea.merged_into, idea.owner_id, idea.impact, idea.effort, d.vote_count,
-             d.comment_count, d.trending_score)
+             False, idea.merged_into, idea.owner_id, idea.impact, idea.effort, None,
+             d.vote_count, d.comment_count, d.trending_score)
         )  # fmt: skip
     moves = sorted(
         ((move, idea.id) for idea in ideas for move in idea.moves),

@@ -145,11 +145,13 @@ def register_templating(app: Flask) -> None:
     from portal.forms import csrf_field, form_started_token
     from portal.markdown import plain_excerpt, render_markdown
     from portal.models import NotificationKind, OutboxStatus
+    from portal.services.roadmap import timeframe_label
     from portal.services.settings import guidelines_summary
     from portal.web import url_with_query
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["excerpt"] = plain_excerpt
+    app.jinja_env.filters["timeframe"] = timeframe_label
     app.jinja_env.globals["form_started_token"] = form_started_token
     app.jinja_env.globals["csrf_field"] = csrf_field
     app.jinja_env.globals["url_with_query"] = url_with_query

@@ -32,7 +32,17 @@ from portal.models import (
     User,
 )
 from portal.models.types import clock_at, utcnow
-from portal.services import accounts, catalog, comments, ideas, outcomes, pipeline, votes
+from portal.services import (
+    accounts,
+    catalog,
+    comments,
+    ideas,
+    outcomes,
+    pipeline,
+    releases,
+    roadmap,
+    votes,
+)
 from portal.services.settings import get_setting, set_setting
 
 ORGANISATIONS = [
@@ -106,6 +116,7 @@ def load_demo() -> bool:
                     accepted_guidelines=True,
                 )
     _load_history(now)
+    _load_roadmap_and_releases(now)
     _no_email_about_the_past()
     set_setting("demo_loaded_at", utcnow().isoformat(), actor=None)
     return True
@@ -533,3 +544,61 @@ def _tell(
 def _official_answer(idea: Idea, pm: User, body: str) -> None:
     answer = comments.add_comment(idea, author=pm, body=body)
     comments.mark_official(answer, actor=pm)
+
+
+# When customers can expect what is on the roadmap, and the releases that shipped ideas.
+TIMEFRAMES = {
+    "Export reports to Excel with formatting": "now",
+    "Custom fields on deals": "now",
+    "Two-factor authentication with hardware keys": "next",
+    "Calendar sync with Outlook": "later",
+}
+RELEASES = (
+    # (title, days ago, note, the ideas it shipped); the ideas shipped then, on their own.
+    (
+        "Release 4.2: the weekly summary by email, and a compliance export",
+        35,
+        "Two things many of you asked for.\n\n"
+        "- **Weekly summary by email**: choose the day and the people in Reports → Summary → "
+        "Schedule.\n"
+        "- **Audit log export**: admins download a year of audit events as CSV from "
+        "Settings → Security.",
+        ("Scheduled email of the weekly summary", "Audit log export for compliance"),
+    ),
+    (
+        "Release 4.3: single sign-on and mentions on the go",
+        9,
+        "Sign in with **Azure AD** (Settings → Security → Single sign-on), and get a push "
+        "notification on your phone when someone mentions you.",
+        ("Single sign-on with Azure AD", "Push notifications for mentions"),
+    ),
+)
+
+
+def _load_roadmap_and_releases(now: datetime) -> None:
+    """Timeframes on the roadmap, the releases behind the changelog, and a draft in the works."""
+    pm = _person("priya.pm@portal.example")
+    by_title = {idea.title: idea for idea in db.session.scalars(select(Idea))}
+    for title, timeframe in TIMEFRAMES.items():
+        roadmap.set_timeframe(by_title[title], timeframe, actor=pm, ip=None)
+    for title, days_ago, note, shipped in RELEASES:
+        with clock_at(now - timedelta(days=days_ago)):
+            release = releases.save_draft(
+                None,
+                actor=pm,
+                ip=None,
+                title=title,
+                note=note,
+                idea_ids=[by_title[t].id for t in shipped],
+            )
+            releases.publish(release, actor=pm, ip=None)
+    releases.save_draft(
+        None,
+        actor=pm,
+        ip=None,
+        title="Release 4.4: Excel export",
+        note="Export the revenue and pipeline reports to **Excel**, with currencies, dates and "
+        "column widths kept. Look for **Export** at the top of each report.",
+        idea_ids=[by_title["Export reports to Excel with formatting"].id],
+    )
+    db.session.flush()

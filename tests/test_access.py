@@ -24,6 +24,8 @@ from portal.models import (
     OrganisationDomain,
     OutboxMessage,
     OutboxStatus,
+    Release,
+    ReleaseIdea,
     Role,
     User,
     UserSession,
@@ -49,6 +51,7 @@ PAGE = Outcome(200)
 BAD_REQUEST = Outcome(400)
 FORBIDDEN = Outcome(403)
 NOT_ALLOWED = Outcome(405)
+NOT_FOUND = Outcome(404)
 SIGN_IN = Outcome(302, "/sign-in")
 HOME = Outcome(302, "/")
 # Signed out, pressing Vote, Follow or Post on an idea: sign-in, saying what it is for, and
@@ -228,6 +231,11 @@ MATRIX: dict[str, Route] = {
         post=admins(Outcome(303, "/admin/settings", changes=True)),
         data={"site_name": "Acme Ideas", "pre_moderation": "y"},
     ),
+    "admin.roadmap_settings": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/settings/roadmap", changes=True)),
+        data={"scheme": "quarters"},
+    ),
     "admin.save_guidelines": Route(
         get=everyone(NOT_ALLOWED),
         post=admins(Outcome(303, "/admin/settings", changes=True)),
@@ -295,6 +303,34 @@ MATRIX: dict[str, Route] = {
     "main.roadmap": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "main.shipped": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "main.stage_colours": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    # <release_id> is a draft linking the other idea: customers cannot tell it exists.
+    "main.release": Route(
+        get={"anonymous": NOT_FOUND, "customer": NOT_FOUND, "product_manager": PAGE, "admin": PAGE},
+        post=everyone(NOT_ALLOWED),
+    ),
+    "team.releases_list": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "team.release_new": Route(
+        get=team(PAGE),
+        post=team(Outcome(303, "/team/releases/{new_release_id}", changes=True)),
+        data={"title": "Matrix release", "note": "A note for the matrix release."},
+    ),
+    "team.release_edit": Route(
+        get=team(PAGE),
+        post=team(Outcome(303, "/team/releases/{release_id}", changes=True)),
+        data={
+            "title": "Renamed matrix draft",
+            "note": "The note of the draft, rewritten.",
+            "idea_ids": "{other_idea_id}",
+        },
+    ),
+    "team.release_publish": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/shipped/releases/{release_id}", changes=True)),
+    ),
+    "team.release_delete": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/team/releases", changes=True)),
+    ),
     "team.queue": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "team.dashboard": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "team.priority": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
@@ -394,6 +430,11 @@ MATRIX: dict[str, Route] = {
         post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
         data={"impact": "4", "effort": "2"},
     ),
+    "ideas.set_timeframe": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
+        data={"timeframe": "next"},
+    ),
     "ideas.add_note": Route(
         get=everyone(NOT_ALLOWED),
         post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
@@ -480,6 +521,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "stage_id": content["stage"],
         "category_id": content["category"],
         "message_id": content["outbox_message"],
+        "release_id": content["release"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -532,6 +574,12 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         last_error="ConnectionRefusedError: [Errno 111] Connection refused",
     )
     db.session.add(failed_email)
+    release = Release(
+        title="Matrix draft", note="The note of the draft, long enough.", author_id=None
+    )
+    db.session.add(release)
+    db.session.flush()
+    db.session.add(ReleaseIdea(release_id=release.id, idea_id=other_idea.id))
     # Open reports on the target's idea and comment, for the moderators to dismiss.
     for item in (idea, customer_comment):
         reports.report(
@@ -558,6 +606,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "pending_idea": pending_idea.id,
         "category": category.id,
         "outbox_message": failed_email.id,
+        "release": release.id,
     }
 
 
@@ -620,6 +669,7 @@ def test_each_role_gets_exactly_what_it_may_from_each_route(
             known = {
                 "idea_id": content["idea"],
                 "new_idea_id": newest_idea_id(),
+                "new_release_id": db.session.scalar(select(func.max(Release.id))),
                 "other_idea_id": content["other_idea"],
                 **values,
             }

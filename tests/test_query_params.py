@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import ImmutableMultiDict
 
 from portal.extensions import db
-from portal.models import AuditEvent, OutboxMessage, OutboxStatus
+from portal.models import AuditEvent, OutboxMessage, OutboxStatus, Release
 from portal.services import comments
 
 from .conftest import sign_in_client
@@ -71,6 +71,7 @@ PARAMS: dict[str, dict[str, Param]] = {
         "before": CURSOR,
     },
     "ideas.search": {"q": TEXT, "page": Param("number", 50)},
+    "main.roadmap": {"by": CHOICE},
     "ideas.similar": {"title": TEXT},
     "admin.users_list": {
         "q": TEXT,
@@ -170,8 +171,11 @@ def world(app, make_user, make_idea, make_category, make_organisation, stages) -
         body="Subject: Hello\n\nHello.\n",
     )
     db.session.add(message)
+    release = Release(title="Spring update", note="Scheduled exports are here for everyone.")
+    db.session.add(release)
     db.session.commit()
     values = {
+        "release_id": release.id,
         "idea_id": idea.id,
         "comment_id": comment.id,
         "user_id": people["customer"].id,

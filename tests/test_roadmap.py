@@ -97,10 +97,9 @@ def shipped_items(client) -> list[tuple[str, str]]:
     """(title, release note as HTML) for each item on /shipped, top to bottom."""
     page = page_of(client, "/shipped")
     items = []
-    for item in re.findall(
-        r'<li class="card">(.*?)</li>\s*(?=<li class="card">|</ol>)', page, re.S
-    ):
-        (title,) = linked_titles(item)
+    for item in re.split(r'<li class="card release" id="[^"]+">', page)[1:]:
+        item = item[: item.index("</li>\n")] if "<ul" not in item else item
+        title = linked_titles(item)[0]
         note = re.search(r'<div class="prose user-content">(.*?)</div>', item, re.S).group(1)
         note = note.strip()
         items.append((title, note))

@@ -4,4 +4,10 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from portal.admin import moderation_views, outbox_views, settings_views, views  # noqa: E402, F401
+from portal.admin import (  # noqa: E402, F401
+    moderation_views,
+    outbox_views,
+    roadmap_settings_views,
+    settings_views,
+    views,
+)

@@ -151,6 +151,17 @@ class EstimatesForm(FlaskForm):
     effort = SelectField("Effort (1 low to 5 high)", choices=ESTIMATES, validate_choice=False)
 
 
+class TimeframeForm(FlaskForm):
+    """When customers can expect the idea; the choices follow the admins' scheme."""
+
+    timeframe = SelectField(
+        "Timeframe customers see",
+        description="Shown on the roadmap and on this page.",
+        choices=[],
+        validate_choice=False,
+    )
+
+
 class InternalNoteForm(FlaskForm):
     body = TextAreaField(
         "Internal note (team only)",

@@ -22,6 +22,7 @@ from portal.ideas.forms import (
     MoveForm,
     OutcomeForm,
     OwnerForm,
+    TimeframeForm,
 )
 from portal.models import Comment, Idea
 from portal.models.types import utcnow
@@ -37,7 +38,17 @@ from portal.permissions import (
     can_vote,
     is_signed_in,
 )
-from portal.services import comments, idea_lists, ideas, outcomes, pipeline, triage, votes
+from portal.services import (
+    comments,
+    idea_lists,
+    ideas,
+    outcomes,
+    pipeline,
+    releases,
+    roadmap,
+    triage,
+    votes,
+)
 
 
 def move_form_for(idea: Idea, formdata: MultiDict[str, Any] | None = None) -> MoveForm:
@@ -74,8 +85,10 @@ def _team_context(
     owner_form: OwnerForm | None,
     estimates_form: EstimatesForm | None,
     note_form: InternalNoteForm | None,
+    timeframe_form: TimeframeForm | None = None,
 ) -> dict[str, Any]:
-    """The team's tools on an idea: owner, estimates, internal notes (never for customers)."""
+    """The team's tools on an idea: owner, estimates, timeframe, internal notes (never for
+    customers)."""
     if owner_form is None:
         owner_form = OwnerForm(formdata=None, data={"owner_id": str(idea.owner_id or "")})
     owner_form.owner_id.choices = {"": "Nobody yet"} | {
@@ -86,7 +99,11 @@ def _team_context(
             formdata=None,
             data={"impact": str(idea.impact or ""), "effort": str(idea.effort or "")},
         )
+    if timeframe_form is None:
+        timeframe_form = TimeframeForm(formdata=None, data={"timeframe": idea.timeframe or ""})
+    timeframe_form.timeframe.choices = roadmap.timeframe_choices(current=idea.timeframe)
     return {
+        "timeframe_form": timeframe_form,
         "owner_form": owner_form,
         "estimates_form": estimates_form,
         "note_form": note_form or InternalNoteForm(formdata=None),
@@ -125,6 +142,7 @@ def render_idea_page(
     owner_form: OwnerForm | None = None,
     estimates_form: EstimatesForm | None = None,
     note_form: InternalNoteForm | None = None,
+    timeframe_form: TimeframeForm | None = None,
 ) -> tuple[str, int]:
     """The idea's page with the given status; forms passed in are shown with their errors."""
     official, threads = comments.conversation(idea, viewer=current_user)
@@ -137,7 +155,11 @@ def render_idea_page(
     draft = intent.draft_for(idea)  # typed before signing in: back in the box (portal.intent)
     team_context = (
         _team_context(
-            idea, owner_form=owner_form, estimates_form=estimates_form, note_form=note_form
+            idea,
+            owner_form=owner_form,
+            estimates_form=estimates_form,
+            note_form=note_form,
+            timeframe_form=timeframe_form,
         )
         if team
         else {}
@@ -162,5 +184,6 @@ def render_idea_page(
         team_tools=team,
         **team_context,
         **_outcome_context(idea, outcome_form=outcome_form, signed_in=signed_in),
+        shipped_in=releases.releases_of_idea(idea) if idea.stage.slug == "shipped" else [],
     )
     return page, status

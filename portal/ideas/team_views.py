@@ -14,11 +14,17 @@ from portal.extensions import db
 from portal.forms import handle_submission
 from portal.ideas import bp
 from portal.ideas.common import idea_or_404
-from portal.ideas.forms import EstimatesForm, InternalNoteForm, MergeForm, OwnerForm
+from portal.ideas.forms import (
+    EstimatesForm,
+    InternalNoteForm,
+    MergeForm,
+    OwnerForm,
+    TimeframeForm,
+)
 from portal.ideas.page import move_form_for, render_idea_page
 from portal.models import Idea, User
 from portal.permissions import can_triage
-from portal.services import ideas, pipeline, triage
+from portal.services import ideas, pipeline, roadmap, triage
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, parse_number, role_required
 
@@ -127,3 +133,18 @@ def add_note(idea_id: int) -> ResponseReturnValue:
         success="Internal note added. Customers never see it.",
         redirect_to=_back_to_team_tools(idea),
     ) or render_idea_page(idea, note_form=form, status=400)
+
+
+@bp.route("/team/ideas/<id:idea_id>/timeframe", methods=["POST"])
+@role_required(can_triage)
+def set_timeframe(idea_id: int) -> ResponseReturnValue:
+    idea = idea_or_404(idea_id)
+    form = TimeframeForm()
+    return handle_submission(
+        form,
+        lambda: roadmap.set_timeframe(
+            idea, form.timeframe.data or "", actor=current_user, ip=client_ip()
+        ),
+        success="Timeframe saved. Customers see it on the roadmap and on this page.",
+        redirect_to=_back_to_team_tools(idea),
+    ) or render_idea_page(idea, timeframe_form=form, status=400)

@@ -33,9 +33,12 @@ from portal.mail.preferences import (
 from portal.models import (
     OUTCOME_ANSWERS,
     Comment,
+    Follow,
+    Idea,
     Notification,
     NotificationKind,
     OutboxMessage,
+    ReleaseIdea,
     User,
 )
 from portal.models.site import site_name
@@ -222,6 +225,8 @@ def subject(n: Notification) -> str:
         NotificationKind.OUTCOME_QUESTION: f"Did “{title}” meet your need?",
         NotificationKind.MODERATION: "A moderator acted on your post",
     }
+    if n.release is not None:
+        return f"Shipped in {n.release.title}: “{title}”"
     return headlines.get(n.kind, f"News about “{title}”")
 
 
@@ -239,9 +244,30 @@ def _notification_context(n: Notification, user: User) -> dict[str, Any]:
             else "Open the idea"
         ),
     }
+    if n.release_id is not None and n.idea_id is not None:
+        context["release_url"] = external_url("main.release", release_id=n.release_id)
+        context["also_shipped"] = _other_followed_ideas(n, user)
     if n.kind == NotificationKind.OUTCOME_QUESTION and n.idea is not None:
         context["answer_links"] = [
             (label, external_url("account.email_outcome", token=outcome_token(user, n.idea, a)))
             for a, label in OUTCOME_ANSWERS.items()
         ]
     return context
+
+
+def _other_followed_ideas(n: Notification, user: User) -> list[str]:
+    """The other ideas of the notification's release that the person follows: one message
+    tells them of all of them."""
+    return list(
+        db.session.scalars(
+            select(Idea.title)
+            .join(ReleaseIdea, ReleaseIdea.idea_id == Idea.id)
+            .join(Follow, (Follow.idea_id == Idea.id) & (Follow.user_id == user.id))
+            .where(
+                ReleaseIdea.release_id == n.release_id,
+                Idea.id != n.idea_id,
+                Idea.hidden_at.is_(None),
+            )
+            .order_by(ReleaseIdea.position)
+        )
+    )

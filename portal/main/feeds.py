@@ -13,7 +13,7 @@ from portal.mail.compose import external_url
 from portal.main import bp
 from portal.models import Idea
 from portal.models.types import utcnow
-from portal.services import comments, feeds, ideas, pipeline, roadmap
+from portal.services import comments, feeds, ideas, pipeline, releases
 
 FEED_SIZE = 50
 
@@ -108,23 +108,49 @@ def idea_feed(idea_id: int) -> ResponseReturnValue:
 @bp.route("/feeds/shipped.atom")
 @cached_page
 def shipped_feed() -> ResponseReturnValue:
-    items = roadmap.shipped(limit=FEED_SIZE)
-    entries = [
-        {
-            "id": external_url("ideas.detail", idea_id=item.idea.id) + "#shipped",
-            "title": f"Shipped: {item.idea.title}",
-            "url": external_url("ideas.detail", idea_id=item.idea.id),
-            "updated": item.shipped_at,
-            "author": "The product team",
-            "summary": item.release_note,
-        }
-        for item in items
-    ]
+    """The changelog as a feed: a release per entry (its note, then the ideas it ships), and an
+    entry for each idea shipped without a release."""
+    entries = [_changelog_entry(entry) for entry in releases.changelog(limit=FEED_SIZE)]
     return _atom(
         feed_id=external_url("main.shipped_feed"),
         title="What shipped",
         self_url=external_url("main.shipped_feed"),
         alternate_url=external_url("main.shipped"),
         entries=entries,
-        updated=entries[0]["updated"] if entries else utcnow(),
+        updated=max((e["updated"] for e in entries), default=utcnow()),
     )
+
+
+def _changelog_entry(entry: releases.ChangelogEntry) -> Entry:
+    if entry.release is None:
+        idea = entry.ideas[0]
+        url = external_url("ideas.detail", idea_id=idea.id)
+        return {
+            "id": url + "#shipped",
+            "title": f"Shipped: {idea.title}",
+            "url": url,
+            "updated": entry.at,
+            "author": "The product team",
+            "summary": entry.note,
+        }
+    url = external_url("main.release", release_id=entry.release.id)
+    shipped = "\n".join(
+        f"- [{_link_text(idea.title)}]({external_url('ideas.detail', idea_id=idea.id)})"
+        for idea in entry.ideas
+    )
+    return {
+        "id": url,
+        "title": entry.release.title,
+        "url": url,
+        "updated": entry.at,
+        "author": entry.release.published_by.display_name
+        if entry.release.published_by
+        else "The product team",
+        "summary": entry.note
+        + ("\n\n**Ideas this release ships**\n\n" + shipped if shipped else ""),
+    }
+
+
+def _link_text(title: str) -> str:
+    """A title as Markdown link text: its brackets and other markup read literally."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|])", r"\\\1", title)

@@ -8,7 +8,8 @@ from portal.cache import cached_page
 from portal.main import bp
 from portal.markdown import render_markdown
 from portal.models import Stage
-from portal.services import catalog, colours, idea_lists
+from portal.permissions import can_triage
+from portal.services import catalog, colours, idea_lists, releases
 from portal.services import roadmap as roadmap_service
 from portal.services.settings import get_setting
 from portal.web import number_arg
@@ -66,9 +67,12 @@ def guidelines() -> ResponseReturnValue:
 def roadmap() -> ResponseReturnValue:
     columns = roadmap_service.roadmap()
     listed = [idea.id for ideas in columns.values() for idea in ideas]
+    by_timeframe = request.args.get("by") == "timeframe"
     return render_template(
         "main/roadmap.html",
         columns=columns,
+        by_timeframe=by_timeframe,
+        timeframes=roadmap_service.roadmap_by_timeframe(columns) if by_timeframe else [],
         voted=idea_lists.voted_ids(current_user, listed),
         stages={s.slug: s for s in catalog.stages()},
         shipped=roadmap_service.recently_shipped(),
@@ -94,4 +98,21 @@ def stage_colours() -> ResponseReturnValue:
 @bp.route("/shipped")
 @cached_page
 def shipped() -> ResponseReturnValue:
-    return render_template("main/shipped.html", items=roadmap_service.shipped())
+    """The changelog: published releases with their notes and ideas, and ideas shipped alone."""
+    return render_template("main/shipped.html", entries=releases.changelog())
+
+
+@bp.route("/shipped/releases/<id:release_id>")
+@cached_page
+def release(release_id: int) -> ResponseReturnValue:
+    """One release; a draft only for the team, who see it as customers will."""
+    try:
+        found = releases.get_release(release_id, viewer=current_user)
+    except releases.ReleaseNotFound:
+        abort(404)
+    public = not can_triage(current_user)
+    return render_template(
+        "main/release.html",
+        release=found,
+        ideas=releases.ideas_of([found.id], public=public)[found.id],
+    )

@@ -22,6 +22,7 @@ from portal.models.idea import (
 from portal.models.mail import EmailPreference, OutboxMessage, OutboxStatus
 from portal.models.organisation import Organisation, OrganisationDomain
 from portal.models.pipeline import MERGED_SLUG, NEW_SLUG, Stage, StageChange, StageTransition
+from portal.models.release import Release, ReleaseIdea, ReleaseStatus
 from portal.models.site import SiteSetting
 from portal.models.user import Role, User, UserSession
 
@@ -45,6 +46,9 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "OutcomeAnswer",
+    "Release",
+    "ReleaseIdea",
+    "ReleaseStatus",
     "Report",
     "ReportResolution",
     "Role",

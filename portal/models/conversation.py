@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Model
 from portal.models.idea import Idea
+from portal.models.release import Release
 from portal.models.types import UTCDateTime, utcnow
 from portal.models.user import User
 
@@ -136,6 +137,11 @@ class Notification(Model):
     comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     message: Mapped[str] = mapped_column(Text, default="")
+    # Set when a release shipped it: the person hears once per release, however many of its
+    # ideas they follow (idea_id is the first of those, the one its outcome question names).
+    release_id: Mapped[int | None] = mapped_column(
+        ForeignKey("releases.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When it went out in a daily digest email (for people who chose daily for its kind).
@@ -143,3 +149,4 @@ class Notification(Model):
 
     idea: Mapped[Idea | None] = relationship(lazy="joined")
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id], lazy="joined")
+    release: Mapped[Release | None] = relationship(lazy="joined")

@@ -83,6 +83,9 @@ class Idea(Model):
     # The team's estimates, 1 (low) to 5 (high); None until someone judges them.
     impact: Mapped[int | None]
     effort: Mapped[int | None]
+    # When customers can expect it, as the roadmap shows it: "now", "next", "later" or a
+    # quarter such as "2027-Q1" (admins choose the scheme; portal.services.roadmap reads both).
+    timeframe: Mapped[str | None] = mapped_column(String(20))
 
     # Kept in SQL with `x = x + 1`, never read-modify-written in Python.
     vote_count: Mapped[int] = mapped_column(default=0)

@@ -6,7 +6,7 @@ queues the email for those who want it at once (the daily digest picks up the re
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, case, insert, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, insert, literal, or_, select
 
 from portal.extensions import db
 from portal.mail.notify import queue_instant
@@ -121,3 +121,46 @@ def notify_author(
     db.session.add(notification)
     db.session.flush()
     queue_instant(Notification.id == notification.id)
+
+
+def notify_release(release_id: int, idea_ids: list[int], *, actor: User, message: str) -> None:
+    """A release shipped these ideas: one notification per person following any of them, the
+    outcome question about the first of them they follow, carrying the release's note.
+
+    As in notify_closed, a person who turned the outcome question off is told as a stage change.
+    One INSERT ... SELECT grouped by person, so nobody hears twice of the same release.
+    """
+    if not idea_ids:
+        return
+    kind = case(
+        (
+            turned_off(Follow.user_id, NotificationKind.OUTCOME_QUESTION),
+            literal(str(NotificationKind.STAGE_CHANGE)),
+        ),
+        else_=literal(str(NotificationKind.OUTCOME_QUESTION)),
+    )
+    followers = (
+        select(
+            Follow.user_id,
+            kind,
+            func.min(Follow.idea_id),
+            literal(actor.id),
+            literal(message),
+            literal(release_id),
+            literal(utcnow(), type_=Notification.__table__.c.created_at.type),
+        )
+        .join(Idea, Idea.id == Follow.idea_id)
+        .where(
+            Follow.idea_id.in_(idea_ids),
+            Follow.user_id != actor.id,
+            Idea.hidden_at.is_(None),  # hidden content never reaches customers
+        )
+        .group_by(Follow.user_id)
+    )
+    db.session.execute(
+        insert(Notification).from_select(
+            ["user_id", "kind", "idea_id", "actor_id", "message", "release_id", "created_at"],
+            followers,
+        )
+    )
+    queue_instant(Notification.release_id == release_id)

@@ -105,6 +105,22 @@ def move_stage(idea: Idea, to_stage: Stage, *, actor: User, note: str, ip: str |
     )
 
 
+def move_telling_nobody(idea: Idea, to_stage: Stage, *, actor: User, note: str) -> StageChange:
+    """Move an idea by the pipeline's rules, for a caller that tells the followers itself.
+
+    A release moves several ideas and tells each follower once, however many of its ideas
+    they follow (portal.services.releases); move_stage would tell them once per idea.
+    """
+    require(can_triage(actor))
+    if idea.merged_into_id is not None:
+        raise InvalidTransition(f"“{idea.title}” was merged into another idea and stays merged.")
+    if to_stage.id not in {stage.id for stage in allowed_targets(idea)}:
+        raise InvalidTransition(
+            f"“{idea.title}” cannot move from {idea.stage.name} to {to_stage.name}."
+        )
+    return _record_move(idea, to_stage, actor=actor, note=note)
+
+
 def move_many(
     idea_list: list[Idea], to_stage: Stage, *, actor: User, note: str, ip: str | None
 ) -> None:

@@ -54,6 +54,8 @@ DEFAULTS = {
     "demo_loaded_at": "",
     # The priority score's weights as JSON (portal.services.scoring); empty: its defaults.
     "priority_weights": "",
+    # How the roadmap speaks of time: "now_next_later" or "quarters" (portal.services.roadmap).
+    "roadmap_timeframes": "now_next_later",
 }
 
 

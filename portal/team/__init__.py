@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("team", __name__, url_prefix="/team")
 
-from portal.team import views  # noqa: E402, F401
+from portal.team import release_views, views  # noqa: E402, F401

@@ -97,6 +97,8 @@ def tour(page, checks, role: str, pages: list[tuple[str, str]]) -> None:
 
 def test_anonymous_pages(page, checks):
     idea = first_idea_path(page)
+    page.goto("/shipped")
+    release = page.locator(".changelog .release__title a").first.get_attribute("href")
     tour(
         page,
         checks,
@@ -107,7 +109,9 @@ def test_anonymous_pages(page, checks):
             ("search-results", "/search?q=report"),
             ("search-none", "/search?q=zyxwvutsrq"),
             ("roadmap", "/roadmap"),
+            ("roadmap-by-timeframe", "/roadmap?by=timeframe"),
             ("shipped", "/shipped"),
+            ("release", release),
             ("guidelines", "/guidelines"),
             ("sign-in", "/sign-in"),
             ("sign-up", "/sign-up"),
@@ -151,6 +155,8 @@ def test_product_manager_pages(page, checks, site):
             ("dashboard", "/team/dashboard"),
             ("idea-team-panel", idea),
             ("organisations", "/organisations"),
+            ("releases", "/team/releases"),
+            ("release-new", "/team/releases/new"),
         ],
     )
     page.goto(idea)
@@ -174,6 +180,7 @@ def test_admin_pages(page, checks, site):
             ("categories", "/admin/settings/categories"),
             ("organisations", "/admin/settings/organisations"),
             ("stages", "/admin/stages"),
+            ("roadmap-settings", "/admin/settings/roadmap"),
             ("outbox", "/admin/outbox"),
             ("audit-log", "/admin/audit"),
         ],

@@ -23,6 +23,7 @@ from portal.models.mail import EmailPreference, OutboxMessage, OutboxStatus
 from portal.models.organisation import Organisation, OrganisationDomain
 from portal.models.pipeline import MERGED_SLUG, NEW_SLUG, Stage, StageChange, StageTransition
 from portal.models.site import SiteSetting
+from portal.models.triage import HideReview, SavedFilter
 from portal.models.user import Role, User, UserSession
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Comment",
     "EmailPreference",
     "Follow",
+    "HideReview",
     "Idea",
     "IdeaOrganisation",
     "IdeaRevision",
@@ -48,6 +50,7 @@ __all__ = [
     "Report",
     "ReportResolution",
     "Role",
+    "SavedFilter",
     "SiteSetting",
     "Stage",
     "StageChange",

@@ -118,6 +118,10 @@ NEW_PASSWORD = "another long passphrase 42"
 BACK_TO_IDEA = Outcome(303, "/ideas/{idea_id}", changes=True)
 BACK_TO_NOTIFICATIONS = Outcome(303, "/notifications")  # nothing of the actor's to mark read
 TO_MODERATION = Outcome(303, "/admin/moderation", changes=True)
+HIDE_BY_TEAM = {
+    **team(TO_MODERATION),
+    "product_manager": Outcome(303, "/team/triage", changes=True),
+}
 TO_ORGANISATION = Outcome(303, "/admin/settings/organisations/{organisation_id}", changes=True)
 
 MATRIX: dict[str, Route] = {
@@ -405,11 +409,15 @@ MATRIX: dict[str, Route] = {
         data={"reason": "other", "detail": "It names a colleague of mine."},
     ),
     "admin.moderation_queue": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
-    "admin.hide_idea": Route(
-        get=admins(PAGE), post=admins(TO_MODERATION), data={"reason": "Advertising"}
+    # Product managers hide too, pending an admin's review, and go back to their own pages.
+    "admin.hide_idea": Route(get=team(PAGE), post=HIDE_BY_TEAM, data={"reason": "Advertising"}),
+    "admin.hide_comment": Route(get=team(PAGE), post=HIDE_BY_TEAM, data={"reason": "Advertising"}),
+    # Nothing awaits review here: the admin is told so, and nothing changes.
+    "admin.confirm_idea_hide": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/moderation"))
     ),
-    "admin.hide_comment": Route(
-        get=admins(PAGE), post=admins(TO_MODERATION), data={"reason": "Advertising"}
+    "admin.confirm_comment_hide": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/moderation"))
     ),
     "admin.restore_idea": Route(
         get=everyone(NOT_ALLOWED), post=admins(TO_MODERATION), idea="hidden_idea"

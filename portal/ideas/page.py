@@ -127,6 +127,7 @@ def render_idea_page(
     owner_form: OwnerForm | None = None,
     estimates_form: EstimatesForm | None = None,
     note_form: InternalNoteForm | None = None,
+    triage_bar: object | None = None,
 ) -> tuple[str, int]:
     """The idea's page with the given status; forms passed in are shown with their errors."""
     official, threads = comments.conversation(idea, viewer=current_user)
@@ -162,6 +163,8 @@ def render_idea_page(
         move_form=move_form or (move_form_for(idea) if team else None),
         merge_form=merge_form or (MergeForm(formdata=None) if signed_in else None),
         team_tools=team,
+        # Triage mode (portal.team.inbox_views): the idea's place in a view of the open ideas.
+        triage_bar=triage_bar,
         **team_context,
         **_outcome_context(idea, outcome_form=outcome_form, signed_in=signed_in),
     )

@@ -1,7 +1,7 @@
-"""Forms for the team's own pages: moving several ideas from the triage queue at once."""
+"""Forms for the team's own pages: moving several ideas at once, saved filters, triage."""
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 
@@ -13,3 +13,18 @@ class BulkMoveForm(FlaskForm):
         "Note to everyone following them",
         validators=[InputRequired(message="Write a note to the followers."), Length(max=5000)],
     )
+
+
+class SavedFilterForm(FlaskForm):
+    """A name for the filters being looked at (or a new name for a saved filter)."""
+
+    name = StringField(
+        "Name",
+        validators=[InputRequired(message="Give the filter a name, such as “Mine, overdue”.")],
+        render_kw={"autocomplete": "off"},
+    )
+    shared = BooleanField("Share it with the team")
+
+
+class TriageActionForm(FlaskForm):
+    """A one-click action in the triage flow (skip, assign to me, delete): the CSRF token."""

@@ -99,7 +99,8 @@ def update_filter(
     if not changes:
         return False
     saved.name, saved.shared = name, shared
-    audit.record("saved_filter.updated", actor=actor, ip=ip, target=saved, name=name, **changes)
+    # Before and after of each changed field, as every team action's audit entry keeps them.
+    audit.record("saved_filter.updated", actor=actor, ip=ip, target=saved, changes=changes)
     return True
 
 

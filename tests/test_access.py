@@ -25,6 +25,7 @@ from portal.models import (
     OutboxMessage,
     OutboxStatus,
     Role,
+    SavedFilter,
     User,
     UserSession,
 )
@@ -300,6 +301,29 @@ MATRIX: dict[str, Route] = {
         },
     ),
     "team.queue_csv": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "team.save_filter": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/team/triage", changes=True)),
+        data={"name": "Everything new"},
+    ),
+    "team.saved_filters_page": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    # <filter_id> is a filter the team member saved and shared: nobody else changes it.
+    "team.update_filter": Route(
+        get=everyone(NOT_ALLOWED), post=team(Outcome(404)), data={"name": "Taken over"}
+    ),
+    "team.delete_filter": Route(get=everyone(NOT_ALLOWED), post=team(Outcome(404))),
+    # Triage mode: the first idea needing an answer is the other idea; skipping one opens the next.
+    "ideas.next_idea": Route(
+        get=team(Outcome(303, "/team/triage/ideas/{other_idea_id}")), post=everyone(NOT_ALLOWED)
+    ),
+    "ideas.triage_idea": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "ideas.skip_idea": Route(
+        get=everyone(NOT_ALLOWED), post=team(Outcome(303, "/team/triage/ideas/{other_idea_id}"))
+    ),
+    "ideas.assign_to_me": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/team/triage/ideas/{idea_id}", changes=True)),
+    ),
     "main.idea_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "ideas.new": Route(
         get=signed_in(PAGE),
@@ -458,6 +482,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "stage_id": content["stage"],
         "category_id": content["category"],
         "message_id": content["outbox_message"],
+        "filter_id": content["saved_filter"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -518,6 +543,10 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
             idea=idea,
             comment=item if item is customer_comment else None,
         )
+    saved_filter = SavedFilter(
+        owner_id=team_member.id, name="Unassigned, late", query="owner=unassigned", shared=True
+    )
+    db.session.add(saved_filter)
     db.session.commit()
     notification = db.session.scalar(
         select(Notification).where(Notification.user_id == people["target"].id)
@@ -536,6 +565,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "pending_idea": pending_idea.id,
         "category": category.id,
         "outbox_message": failed_email.id,
+        "saved_filter": saved_filter.id,
     }
 
 

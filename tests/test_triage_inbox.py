@@ -169,7 +169,7 @@ def test_the_csv_of_all_open_ideas_matches_the_page(inbox, pm_client, pm):
 
 def save(client, query: str, name: str, shared: bool = False):
     data = {"name": name, **({"shared": "y"} if shared else {})}
-    return client.post(f"/team/triage/filters?{query}", data=data)
+    return client.post(f"/team/triage/filters/new?{query}", data=data)
 
 
 def test_saving_a_filter_makes_it_a_tab_with_its_count(inbox, pm_client, pm):
@@ -217,7 +217,7 @@ def test_a_bad_name_is_refused_with_the_filters_kept(inbox, pm_client, name, mes
     assert message in page_text(response)
     assert database_snapshot() == before
     body = response.get_data(as_text=True)
-    assert 'action="/team/triage/filters?show=all&amp;stage=new"' in body
+    assert 'action="/team/triage/filters/new?show=all&amp;stage=new"' in body
     assert listed(response) == ["Export to Excel", "Dark mode"]  # the view, still shown
 
 

@@ -92,7 +92,7 @@ def queue_csv() -> ResponseReturnValue:
     return csv_download(body, "triage-queue.csv")
 
 
-@bp.route("/triage/filters", methods=["POST"])
+@bp.route("/triage/filters/new", methods=["POST"])
 @role_required(can_triage)
 def save_filter() -> ResponseReturnValue:
     """Save the filters being looked at (the form's address carries them) under a name."""

@@ -43,9 +43,7 @@ class HideReview(Model):
 
     __tablename__ = "hide_reviews"
     __table_args__ = (
-        CheckConstraint(
-            "target LIKE 'idea:%' OR target LIKE 'comment:%'", name="target_kind"
-        ),
+        CheckConstraint("target LIKE 'idea:%' OR target LIKE 'comment:%'", name="target_kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

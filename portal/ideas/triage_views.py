@@ -132,7 +132,7 @@ def skip_idea(idea_id: int) -> BaseResponse:
     at = parse_number(request.args.get("at", "")) or 0
     following = [i for i in ids[at:] if i != idea.id]
     if not following:
-        flash("That was the last idea in this view; the ones you skipped come round again.")
+        flash("That was the last idea in this view. The ones you skipped wait at the end.", "info")
         return redirect(list_url(query), code=303)
     return redirect(mode_url(following[0], query, at), code=303)
 

@@ -124,3 +124,9 @@ def test_a_saved_filter_then_the_next_idea_flow(new_context, checks, site, javas
         page.get_by_role("navigation", name="Triage").get_by_role("link", name="Next →").click()
     at(page, f"1 of {count - 1}")
     assert page.locator("#idea-title").inner_text() != first_title
+
+    # The saved filter is there to rename, share or delete, on a page of its own.
+    page.goto("/team/triage/filters")
+    expect(page.get_by_role("link", name=name)).to_be_visible()
+    shot(page, f"saved-filters-{variant}")
+    checks.check(page, f"saved filters page ({variant})")

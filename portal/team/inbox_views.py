@@ -80,6 +80,8 @@ def inbox_context(*, save_form: SavedFilterForm | None = None) -> dict[str, Any]
         )
 
     return {
+        # One tab is the current one, even if a saved filter repeats a built-in view.
+        "current_tab": next((i for i, t in enumerate(known) if t.query == query), None),
         "triage_url": triage_url,
         "next_url": url_for("ideas.next_idea") + (f"?{query}" if query else ""),
         "tabs": known,

@@ -443,3 +443,20 @@ def test_view_queries_are_canonical():
     assert triage.view_query({"show": "all", "overdue": "0", "stage": " new "}) == (
         "show=all&stage=new"
     )
+
+
+def test_triage_mode_costs_the_same_queries_whatever_the_views_length(
+    inbox, pm_client, make_idea, count_queries
+):
+    first = inbox["ideas"]["Export to Excel"]
+    url = f"/team/triage/ideas/{first.id}?show=all&at=0"
+    pm_client.get(url)
+    with count_queries() as few:
+        pm_client.get(url)
+    for n in range(5):
+        make_idea(f"Another idea {n}", category=inbox["billing"])
+        save(pm_client, f"show=all&stage=new&category={n + 1}", f"Filter {n}")
+    with count_queries() as many:
+        page = pm_client.get(url)
+    assert "<strong>1 of 9</strong>" in bar(page)
+    assert many.count == few.count

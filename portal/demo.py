@@ -22,6 +22,7 @@ from portal.config import instance_secret
 from portal.extensions import db
 from portal.models import (
     Category,
+    Comment,
     Idea,
     Notification,
     Organisation,
@@ -37,10 +38,12 @@ from portal.services import (
     catalog,
     comments,
     ideas,
+    moderation,
     outcomes,
     pipeline,
     releases,
     roadmap,
+    saved_filters,
     votes,
 )
 from portal.services.settings import get_setting, set_setting
@@ -117,6 +120,7 @@ def load_demo() -> bool:
                 )
     _load_history(now)
     _load_roadmap_and_releases(now)
+    _load_triage()
     _no_email_about_the_past()
     set_setting("demo_loaded_at", utcnow().isoformat(), actor=None)
     return True
@@ -479,6 +483,31 @@ def _load_history(now: datetime) -> None:
             "workspaces with comments on charts. Would this help you? What would you need?",
             category_id=categories["Reporting"].id,
             as_concept=True,
+        )
+
+
+def _load_triage() -> None:
+    """Priya's saved triage filters, one shared with the team, and a comment Marco hid as a
+    moderator of his product, waiting for an admin to confirm or restore it (issue 16)."""
+    priya, marco = _person("priya.pm@portal.example"), _person("marco.pm@portal.example")
+    for name, query, shared in [
+        ("Mine, overdue", "show=all&owner=me&overdue=1", True),
+        ("New and nobody's", "show=all&stage=new&owner=unassigned", False),
+    ]:
+        saved_filters.save_filter(name=name, query=query, shared=shared, actor=priya, ip=None)
+    comment = db.session.scalar(
+        select(Comment)
+        .join(User, Comment.author_id == User.id)
+        .where(User.role == Role.CUSTOMER.value, Comment.hidden_at.is_(None))
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+        .limit(1)
+    )
+    if comment is not None:
+        moderation.hide(
+            comment,
+            reason="Shares a colleague's phone number: see our community guidelines.",
+            actor=marco,
+            ip=None,
         )
 
 

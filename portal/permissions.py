@@ -121,6 +121,17 @@ def can_moderate(user: Any) -> bool:
     return is_admin(user)
 
 
+def can_hide_content(user: Any) -> bool:
+    """Hide an idea or a comment: admins, and product managers as moderators of their own
+    product, whose hides wait for an admin to confirm or restore them."""
+    return is_team(user)
+
+
+def hides_need_review(user: Any) -> bool:
+    """Whose hides an admin reviews: everyone who may hide but not moderate."""
+    return can_hide_content(user) and not can_moderate(user)
+
+
 def can_read_audit_log(user: Any) -> bool:
     return is_admin(user)
 
@@ -153,6 +164,11 @@ def can_read_verdicts(user: Any) -> bool:
 def can_triage(user: Any) -> bool:
     """Moving ideas between stages and merging duplicates: the product team decides."""
     return is_team(user)
+
+
+def can_edit_saved_filter(user: Any, saved: Any) -> bool:
+    """A saved triage filter is renamed, shared or deleted by the person who saved it only."""
+    return can_triage(user) and saved.owner_id == user.id
 
 
 def can_see_organisations(user: Any) -> bool:

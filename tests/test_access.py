@@ -27,6 +27,7 @@ from portal.models import (
     Release,
     ReleaseIdea,
     Role,
+    SavedFilter,
     User,
     UserSession,
 )
@@ -121,6 +122,10 @@ NEW_PASSWORD = "another long passphrase 42"
 BACK_TO_IDEA = Outcome(303, "/ideas/{idea_id}", changes=True)
 BACK_TO_NOTIFICATIONS = Outcome(303, "/notifications")  # nothing of the actor's to mark read
 TO_MODERATION = Outcome(303, "/admin/moderation", changes=True)
+HIDE_BY_TEAM = {
+    **team(TO_MODERATION),
+    "product_manager": Outcome(303, "/team/triage", changes=True),
+}
 TO_ORGANISATION = Outcome(303, "/admin/settings/organisations/{organisation_id}", changes=True)
 
 MATRIX: dict[str, Route] = {
@@ -362,6 +367,29 @@ MATRIX: dict[str, Route] = {
         },
     ),
     "team.queue_csv": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "team.save_filter": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/team/triage", changes=True)),
+        data={"name": "Everything new"},
+    ),
+    "team.saved_filters_page": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    # <filter_id> is a filter the team member saved and shared: nobody else changes it.
+    "team.update_filter": Route(
+        get=everyone(NOT_ALLOWED), post=team(Outcome(404)), data={"name": "Taken over"}
+    ),
+    "team.delete_filter": Route(get=everyone(NOT_ALLOWED), post=team(Outcome(404))),
+    # Triage mode: the first idea needing an answer is the other idea; skipping one opens the next.
+    "ideas.next_idea": Route(
+        get=team(Outcome(303, "/team/triage/ideas/{other_idea_id}")), post=everyone(NOT_ALLOWED)
+    ),
+    "ideas.triage_idea": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "ideas.skip_idea": Route(
+        get=everyone(NOT_ALLOWED), post=team(Outcome(303, "/team/triage/ideas/{other_idea_id}"))
+    ),
+    "ideas.assign_to_me": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/team/triage/ideas/{idea_id}", changes=True)),
+    ),
     "main.idea_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "ideas.new": Route(
         get=signed_in(PAGE),
@@ -476,11 +504,15 @@ MATRIX: dict[str, Route] = {
         data={"reason": "other", "detail": "It names a colleague of mine."},
     ),
     "admin.moderation_queue": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
-    "admin.hide_idea": Route(
-        get=admins(PAGE), post=admins(TO_MODERATION), data={"reason": "Advertising"}
+    # Product managers hide too, pending an admin's review, and go back to their own pages.
+    "admin.hide_idea": Route(get=team(PAGE), post=HIDE_BY_TEAM, data={"reason": "Advertising"}),
+    "admin.hide_comment": Route(get=team(PAGE), post=HIDE_BY_TEAM, data={"reason": "Advertising"}),
+    # Nothing awaits review here: the admin is told so, and nothing changes.
+    "admin.confirm_idea_hide": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/moderation"))
     ),
-    "admin.hide_comment": Route(
-        get=admins(PAGE), post=admins(TO_MODERATION), data={"reason": "Advertising"}
+    "admin.confirm_comment_hide": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/moderation"))
     ),
     "admin.restore_idea": Route(
         get=everyone(NOT_ALLOWED), post=admins(TO_MODERATION), idea="hidden_idea"
@@ -522,6 +554,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "category_id": content["category"],
         "message_id": content["outbox_message"],
         "release_id": content["release"],
+        "filter_id": content["saved_filter"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -588,6 +621,10 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
             idea=idea,
             comment=item if item is customer_comment else None,
         )
+    saved_filter = SavedFilter(
+        owner_id=team_member.id, name="Unassigned, late", query="owner=unassigned", shared=True
+    )
+    db.session.add(saved_filter)
     db.session.commit()
     notification = db.session.scalar(
         select(Notification).where(Notification.user_id == people["target"].id)
@@ -607,6 +644,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "category": category.id,
         "outbox_message": failed_email.id,
         "release": release.id,
+        "saved_filter": saved_filter.id,
     }
 
 

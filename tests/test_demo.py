@@ -78,9 +78,11 @@ def test_the_counters_are_the_ones_the_services_keep(demo):
         voters = db.session.scalars(select(Vote).where(Vote.idea_id == idea.id)).all()
         assert idea.vote_count == len(voters), idea.title
         comments = db.session.scalar(
-            select(func.count()).select_from(Comment).where(Comment.idea_id == idea.id)
+            select(func.count())
+            .select_from(Comment)
+            .where(Comment.idea_id == idea.id, Comment.hidden_at.is_(None))
         )
-        assert idea.comment_count == comments, idea.title
+        assert idea.comment_count == comments, idea.title  # hidden ones leave the count
         # Trending: the idea, its votes and its comments, each weighted at its own time.
         comment_times = db.session.scalars(
             select(Comment.created_at).where(Comment.idea_id == idea.id)
@@ -154,3 +156,17 @@ def test_trending_is_not_the_same_as_newest(demo):
     assert by_trending != list(by_newest)
     # An idea of weeks ago, voted for in the last days, trends above newer ones.
     assert "Dark mode for the dashboard" in by_trending[:3]
+
+
+def test_the_demo_shows_saved_filters_and_a_hide_awaiting_review(demo, client):
+    from portal.models import HideReview, SavedFilter
+
+    from .conftest import sign_in_client
+
+    priya = db.session.scalar(select(User).where(User.email == "priya.pm@portal.example"))
+    sign_in_client(client, priya)
+    triage = page_text(client.get("/team/triage"))
+    assert "Mine, overdue" in triage and "New and nobody" in triage
+    assert len(db.session.scalars(select(SavedFilter)).all()) == 2
+    [review] = db.session.scalars(select(HideReview)).all()
+    assert review.hidden_by.display_name == "Marco Bianchi" and review.comment is not None

@@ -1251,6 +1251,8 @@ def test_only_admins_reach_moderation(app, make_user, make_idea, visitor):
 
     for who, viewer in viewers.items():
         for url in pages:
+            if who == "product_manager" and url.endswith("/hide"):
+                continue  # PMs hide, pending an admin's review: tests/test_pm_moderation.py
             response = viewer.get(url)
             if who == "anonymous":
                 assert response.status_code == 302, (who, url)
@@ -1258,6 +1260,8 @@ def test_only_admins_reach_moderation(app, make_user, make_idea, visitor):
             else:
                 assert response.status_code == 403, (who, url)
         for url, data in actions:
+            if who == "product_manager" and url.endswith("/hide"):
+                continue
             response = viewer.post(url, data=data)
             expected = 302 if who == "anonymous" else 403
             assert response.status_code == expected, (who, url)

@@ -42,7 +42,8 @@ class Param:
     """What a parameter takes. Numbers and dates are strict (nonsense is a 400); choices
     fall back to their default; text is anything; a cursor is ours or a 400."""
 
-    kind: str  # "number", "date", "owner" (a number or "me"), "choice", "text", "flag", "cursor"
+    # "number", "date", "owner" (a number, "me" or "unassigned"), "choice", "text", "flag", "cursor"
+    kind: str
     maximum: int = ID_MAX  # for numbers
 
 
@@ -54,7 +55,18 @@ TEXT = Param("text")
 FLAG = Param("flag")
 CURSOR = Param("cursor")
 
-TRIAGE = {"stage": CHOICE, "owner": OWNER, "category": NUMBER, "organisation": NUMBER}
+TRIAGE = {
+    "stage": CHOICE,
+    "owner": OWNER,
+    "category": NUMBER,
+    "organisation": NUMBER,
+    "overdue": FLAG,
+}
+# Triage mode carries a view it did not build: what names nothing is left out, never refused.
+TRIAGE_MODE = {
+    **dict.fromkeys(("stage", "owner", "category", "organisation", "show"), CHOICE),
+    "overdue": FLAG,
+}
 AUDIT = {"action": CHOICE, "actor": TEXT, "since": DATE, "until": DATE}
 EMAIL = {"email": TEXT}
 NEXT = {"next": TEXT}
@@ -81,8 +93,8 @@ PARAMS: dict[str, dict[str, Param]] = {
     },
     "admin.audit_events": {**AUDIT, "page": Param("number", 100_000)},
     "admin.audit_csv": AUDIT,
-    "team.queue": TRIAGE,
-    "team.queue_csv": TRIAGE,
+    "team.queue": {**TRIAGE, "show": CHOICE},
+    "team.queue_csv": {**TRIAGE, "show": CHOICE},
     "team.priority": TRIAGE | {"sort": CHOICE},
     "team.priority_csv": TRIAGE | {"sort": CHOICE},
     "auth.sign_in": {**NEXT, "intent": CHOICE, "idea": TEXT},
@@ -90,6 +102,8 @@ PARAMS: dict[str, dict[str, Param]] = {
     "ideas.notifications_page": {"unread": FLAG},
     "auth.resend_confirmation": EMAIL,
     "auth.forgot_password": EMAIL,
+    "ideas.next_idea": TRIAGE_MODE,
+    "ideas.triage_idea": {**TRIAGE_MODE, "at": CHOICE},
     "admin.hide_idea": NEXT,
     "admin.hide_comment": NEXT,
 }
@@ -226,7 +240,7 @@ def is_nonsense(param: Param, text: str) -> bool:
     if param.kind == "number":
         return not is_number(text, param.maximum)
     if param.kind == "owner":
-        return text != "me" and not is_number(text, ID_MAX)
+        return text not in ("me", "unassigned") and not is_number(text, ID_MAX)
     if param.kind == "date":
         return not is_date(text)
     return False

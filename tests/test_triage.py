@@ -68,7 +68,11 @@ def _rows(section: str) -> list[tuple[str, int]]:
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
         if not cells:
             continue  # the header row
-        title = html.unescape(re.search(r'<a href="/ideas/\d+">(.*?)</a>', row, re.S).group(1))
+        title = html.unescape(
+            re.search(
+                r'<a href="/(?:ideas|team/triage/ideas)/\d+[^"]*">(.*?)</a>', row, re.S
+            ).group(1)
+        )
         late = " ".join(html.unescape(re.sub(r"<[^>]+>", "", cells[-1])).split())
         if late == "On time":
             days = 0

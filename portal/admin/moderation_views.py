@@ -14,7 +14,7 @@ from portal.admin.forms import ActionForm, HideForm, ModeratorCommentForm, Moder
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import Comment, Idea
-from portal.permissions import can_moderate
+from portal.permissions import can_hide_content, can_moderate, hides_need_review
 from portal.services import moderation, premoderation, reports
 from portal.services.errors import DomainError
 from portal.web import client_ip, role_required, safe_next
@@ -33,7 +33,10 @@ def _comment(comment_id: int) -> Comment:
 
 def _back() -> str:
     target = request.values.get("next")  # the form's, or the Hide link's on a GET
-    return safe_next(target) if target else url_for("admin.moderation_queue")
+    if target:
+        return safe_next(target)
+    # A product manager's hide comes back to their own pages: the moderation queue is the admins'.
+    return url_for("admin.moderation_queue" if can_moderate(current_user) else "team.queue")
 
 
 def _button_action(action: Callable[[], object], success: str) -> BaseResponse:
@@ -59,6 +62,7 @@ def moderation_queue() -> str:
         "admin/moderation.html",
         queue=reports.report_queue(),
         waiting=moderation.awaiting_approval(),
+        reviews=moderation.hides_awaiting_review(),
         hidden_ideas=hidden_ideas,
         hidden_comments=hidden_comments,
         reasons=reports.REASONS,
@@ -81,31 +85,66 @@ def _hide(item: Idea | Comment, target: str, *, what: str) -> ResponseReturnValu
     form = HideForm()
     if request.method == "GET":
         form = HideForm(formdata=None, data={"reason": _suggested_reason(target)})
+    reviewed = hides_need_review(current_user)
     done = handle_submission(
         form,
         lambda: moderation.hide(item, reason=form.reason.data, actor=current_user, ip=client_ip()),
-        success=f"The {what} is hidden, and its author has been told why.",
+        success=f"The {what} is hidden, and its author has been told why."
+        + (" An admin will confirm it or restore it." if reviewed else ""),
         redirect_to=_back(),
     )
     if done:
         return done
     return render_template(
-        "admin/moderation_hide.html", form=form, item=item, what=what, next=_back()
+        "admin/moderation_hide.html",
+        form=form,
+        item=item,
+        what=what,
+        next=_back(),
+        reviewed=reviewed,
     ), 400 if form.errors else 200
 
 
-@bp.route("/moderation/ideas/<id:idea_id>/hide", methods=["GET", "POST"])
-@role_required(can_moderate)
-def hide_idea(idea_id: int) -> ResponseReturnValue:
+def _hideable_idea(idea_id: int) -> Idea:
+    """An idea to hide: a product manager sees a 404 for one they could not see either."""
     idea = _idea(idea_id)
+    if not can_moderate(current_user) and idea.awaiting_approval:
+        abort(404)
+    return idea
+
+
+@bp.route("/moderation/ideas/<id:idea_id>/hide", methods=["GET", "POST"])
+@role_required(can_hide_content)
+def hide_idea(idea_id: int) -> ResponseReturnValue:
+    idea = _hideable_idea(idea_id)
     return _hide(idea, reports.target_of(idea=idea), what="idea")
 
 
 @bp.route("/moderation/comments/<id:comment_id>/hide", methods=["GET", "POST"])
-@role_required(can_moderate)
+@role_required(can_hide_content)
 def hide_comment(comment_id: int) -> ResponseReturnValue:
     comment = _comment(comment_id)
     return _hide(comment, reports.target_of(comment=comment), what="comment")
+
+
+@bp.route("/moderation/ideas/<id:idea_id>/confirm-hide", methods=["POST"])
+@role_required(can_moderate)
+def confirm_idea_hide(idea_id: int) -> BaseResponse:
+    idea = _idea(idea_id)
+    return _button_action(
+        lambda: moderation.confirm_hide(idea, actor=current_user, ip=client_ip()),
+        "The hide is confirmed; the idea stays hidden.",
+    )
+
+
+@bp.route("/moderation/comments/<id:comment_id>/confirm-hide", methods=["POST"])
+@role_required(can_moderate)
+def confirm_comment_hide(comment_id: int) -> BaseResponse:
+    comment = _comment(comment_id)
+    return _button_action(
+        lambda: moderation.confirm_hide(comment, actor=current_user, ip=client_ip()),
+        "The hide is confirmed; the comment stays hidden.",
+    )
 
 
 @bp.route("/moderation/ideas/<id:idea_id>/restore", methods=["POST"])

@@ -10,5 +10,6 @@ from portal.ideas import (  # noqa: E402, F401
     report_views,
     search_views,
     team_views,
+    triage_views,
     views,
 )

@@ -30,6 +30,7 @@ from portal.permissions import (
     can_comment,
     can_edit_comment,
     can_edit_idea,
+    can_hide_content,
     can_mark_official,
     can_moderate,
     can_read_verdicts,
@@ -73,6 +74,7 @@ def _viewer_context(idea: Idea) -> dict[str, Any]:
         "can_edit": can_edit_idea(current_user, idea),
         "can_mark_official": can_mark_official(current_user),
         "can_moderate": can_moderate(current_user),
+        "can_hide": can_hide_content(current_user),
         "can_edit_comment": can_edit_comment_now,
         "revisions": ideas.revisions(idea) if can_see_revisions(current_user) else [],
         "merged_votes": ideas.votes_moved_by_merge(idea),
@@ -143,6 +145,7 @@ def render_idea_page(
     estimates_form: EstimatesForm | None = None,
     note_form: InternalNoteForm | None = None,
     timeframe_form: TimeframeForm | None = None,
+    triage_bar: object | None = None,
 ) -> tuple[str, int]:
     """The idea's page with the given status; forms passed in are shown with their errors."""
     official, threads = comments.conversation(idea, viewer=current_user)
@@ -182,6 +185,8 @@ def render_idea_page(
         move_form=move_form or (move_form_for(idea) if team else None),
         merge_form=merge_form or (MergeForm(formdata=None) if signed_in else None),
         team_tools=team,
+        # Triage mode (portal.team.inbox_views): the idea's place in a view of the open ideas.
+        triage_bar=triage_bar,
         **team_context,
         **_outcome_context(idea, outcome_form=outcome_form, signed_in=signed_in),
         shipped_in=releases.releases_of_idea(idea) if idea.stage.slug == "shipped" else [],

@@ -13,7 +13,7 @@ from flask_login import current_user
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.ideas import bp
-from portal.ideas.common import idea_or_404
+from portal.ideas.common import back, idea_or_404
 from portal.ideas.forms import (
     EstimatesForm,
     InternalNoteForm,
@@ -47,7 +47,8 @@ def move(idea_id: int) -> ResponseReturnValue:
         form,
         act,
         success="Moved. Everyone following the idea is notified with your note.",
-        redirect_to=url_for("ideas.detail", idea_id=idea.id),
+        # In triage mode, on to the next idea of the view.
+        redirect_to=back(url_for("ideas.detail", idea_id=idea.id)),
     )
     return done or render_idea_page(idea, move_form=form, status=400)
 
@@ -81,7 +82,8 @@ def merge(idea_id: int) -> ResponseReturnValue:
 
 
 def _back_to_team_tools(idea: Idea) -> str:
-    return url_for("ideas.detail", idea_id=idea.id, _anchor="team-title")
+    # Triage mode's forms name their way back (the idea, still in triage mode).
+    return back(url_for("ideas.detail", idea_id=idea.id, _anchor="team-title"))
 
 
 @bp.route("/team/ideas/<id:idea_id>/owner", methods=["POST"])

@@ -24,6 +24,7 @@ from portal.models.organisation import Organisation, OrganisationDomain
 from portal.models.pipeline import MERGED_SLUG, NEW_SLUG, Stage, StageChange, StageTransition
 from portal.models.release import Release, ReleaseIdea, ReleaseStatus
 from portal.models.site import SiteSetting
+from portal.models.triage import HideReview, SavedFilter
 from portal.models.user import Role, User, UserSession
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Comment",
     "EmailPreference",
     "Follow",
+    "HideReview",
     "Idea",
     "IdeaOrganisation",
     "IdeaRevision",
@@ -52,6 +54,7 @@ __all__ = [
     "Report",
     "ReportResolution",
     "Role",
+    "SavedFilter",
     "SiteSetting",
     "Stage",
     "StageChange",

@@ -3,6 +3,10 @@
 Hidden content keeps its rows: `hidden_at` takes it away from customers everywhere (every
 customer-facing query filters on it), while its author still sees it, with the moderator's
 reason, and the team can restore it.
+
+Admins hide for good. Product managers hide as moderators of their own product: the item is
+hidden at once, just the same, and waits in the admins' queue (a HideReview row) until an
+admin confirms the hide or restores the item.
 """
 
 from __future__ import annotations
@@ -15,9 +19,18 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from portal.database import rows_affected
 from portal.extensions import db
-from portal.models import Comment, Idea, IdeaRevision, Report, ReportResolution, User, Vote
+from portal.models import (
+    Comment,
+    HideReview,
+    Idea,
+    IdeaRevision,
+    Report,
+    ReportResolution,
+    User,
+    Vote,
+)
 from portal.models.types import utcnow
-from portal.permissions import can_moderate, require
+from portal.permissions import can_hide_content, can_moderate, hides_need_review, require
 from portal.services import audit, notifications, votes
 from portal.services.errors import InvalidInput
 from portal.services.reports import QUEUE_SIZE, close_reports, target_of
@@ -74,10 +87,17 @@ def _target(item: Idea | Comment) -> str:
 
 
 def hide(item: Idea | Comment, *, reason: str, actor: User, ip: str | None) -> None:
-    """Take an idea or a comment away from customers; its author is told why."""
-    require(can_moderate(actor))
+    """Take an idea or a comment away from customers; its author is told why.
+
+    A product manager's hide waits for an admin's review; an admin's settles any such review.
+    """
+    require(can_hide_content(actor))
     reason = _clean_reason(reason)
     kind, idea_id, comment_id, named = _described(item)
+    needs_review = hides_need_review(actor)
+    if needs_review and item.hidden_at is not None:
+        # Already hidden (by an admin, or held for approval): the admins' call, not a PM's.
+        raise InvalidInput(f"This {kind} is already hidden; an admin decides what happens next.")
     if item.hidden_at is None or getattr(item, "awaiting_approval", False):
         item.hidden_at = utcnow()
     item.hidden_reason = reason
@@ -90,10 +110,65 @@ def hide(item: Idea | Comment, *, reason: str, actor: User, ip: str | None) -> N
         db.session.flush()
         recount_comments([idea_id])
     close_reports(_target(item), ReportResolution.HIDDEN, by=actor)
+    _settle_review(item)
+    if needs_review:
+        db.session.add(
+            HideReview(
+                target=_target(item),
+                idea_id=idea_id,
+                comment_id=comment_id,
+                hidden_by_id=actor.id,
+                reason=reason,
+            )
+        )
     _tell_author(
         item.author_id, idea_id, f"Moderators hid {named}. Reason: {reason}", comment_id=comment_id
     )
-    audit.record(f"{kind}.hidden", actor=actor, ip=ip, target=item, reason=reason)
+    detail: dict[str, object] = {"reason": reason}
+    if needs_review:
+        detail["awaiting_review"] = True
+    audit.record(f"{kind}.hidden", actor=actor, ip=ip, target=item, **detail)
+
+
+def _settle_review(item: Idea | Comment) -> HideReview | None:
+    """Close the review of a product manager's hide of item, if one is open; returns it."""
+    review = db.session.scalar(select(HideReview).where(HideReview.target == _target(item)))
+    if review is not None:
+        db.session.delete(review)
+        db.session.flush()
+    return review
+
+
+def review_of(item: Idea | Comment) -> HideReview | None:
+    """The open review of a product manager's hide of item, if there is one."""
+    return db.session.scalar(select(HideReview).where(HideReview.target == _target(item)))
+
+
+def confirm_hide(item: Idea | Comment, *, actor: User, ip: str | None) -> None:
+    """An admin agrees with a product manager's hide: the item stays hidden, off the queue."""
+    require(can_moderate(actor))
+    kind, *_ = _described(item)
+    review = _settle_review(item)
+    if review is None or item.hidden_at is None:
+        raise InvalidInput(f"That {kind} is not waiting for review any more.")
+    hidden_by = review.hidden_by.display_name if review.hidden_by else "a former team member"
+    audit.record(
+        f"{kind}.hide_confirmed",
+        actor=actor,
+        ip=ip,
+        target=item,
+        hidden_by=hidden_by,
+        reason=review.reason,
+    )
+
+
+def hides_awaiting_review(*, limit: int = QUEUE_SIZE) -> list[HideReview]:
+    """Product managers' hides for an admin to confirm or undo, oldest first."""
+    return list(
+        db.session.scalars(
+            select(HideReview).order_by(HideReview.created_at, HideReview.id).limit(limit)
+        ).unique()
+    )
 
 
 def restore(item: Idea | Comment, *, actor: User, ip: str | None) -> None:
@@ -110,13 +185,19 @@ def restore(item: Idea | Comment, *, actor: User, ip: str | None) -> None:
     else:
         db.session.flush()
         recount_comments([idea_id])
+    review = _settle_review(item)
     _tell_author(
         item.author_id,
         idea_id,
         f"Moderators restored {named}: everyone can see it again.",
         comment_id=comment_id,
     )
-    audit.record(f"{kind}.restored", actor=actor, ip=ip, target=item)
+    detail: dict[str, object] = {}
+    if review is not None:
+        detail["hidden_by"] = (
+            review.hidden_by.display_name if review.hidden_by else "a former team member"
+        )
+    audit.record(f"{kind}.restored", actor=actor, ip=ip, target=item, **detail)
 
 
 def hide_everything_by(user: User, *, reason: str, actor: User, ip: str | None) -> tuple[int, int]:
@@ -336,15 +417,26 @@ def approve_idea(idea: Idea, *, actor: User, ip: str | None) -> None:
 
 
 def recently_hidden(*, limit: int = 50) -> tuple[list[Idea], list[Comment]]:
+    """What moderators hid, newest first; hides awaiting review are listed on their own."""
+    idea_reviews = select(HideReview.idea_id).where(HideReview.comment_id.is_(None))
+    comment_reviews = select(HideReview.comment_id).where(HideReview.comment_id.is_not(None))
     hidden_ideas = db.session.scalars(
         select(Idea)
-        .where(Idea.hidden_at.is_not(None), Idea.awaiting_approval.is_(False))
+        .where(
+            Idea.hidden_at.is_not(None),
+            Idea.awaiting_approval.is_(False),
+            Idea.id.not_in(idea_reviews),
+        )
         .order_by(Idea.hidden_at.desc(), Idea.id.desc())
         .limit(limit)
     ).unique()
     hidden_comments = db.session.scalars(
         select(Comment)
-        .where(Comment.hidden_at.is_not(None), Comment.deleted_at.is_(None))
+        .where(
+            Comment.hidden_at.is_not(None),
+            Comment.deleted_at.is_(None),
+            Comment.id.not_in(comment_reviews),
+        )
         .order_by(Comment.hidden_at.desc(), Comment.id.desc())
         .limit(limit)
     ).unique()

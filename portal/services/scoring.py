@@ -26,7 +26,7 @@ from portal.models.types import utcnow
 from portal.permissions import can_triage, require
 from portal.services import audit, settings
 from portal.services.errors import InvalidFields
-from portal.services.triage import TriageFilters, open_ideas, write_csv_row
+from portal.services.triage import TriageFilters, open_ideas_select, write_csv_row
 
 UNSET_ESTIMATE = 3
 VALUE_UNIT = 10_000  # the value term counts yearly value in tens of thousands
@@ -304,7 +304,7 @@ def priority(
     counted = _votes_per_idea(idea_ids)
     backing = _organisations_per_idea(now.date(), idea_ids)
     stmt = (
-        open_ideas(filters)
+        open_ideas_select(filters)
         .outerjoin(counted, counted.c.idea_id == Idea.id)
         .outerjoin(backing, backing.c.idea_id == Idea.id)
         .with_only_columns(

@@ -1,7 +1,7 @@
-"""The product team's own pages: the triage queue."""
+"""The product team's own pages: the triage inbox and triage mode, the dashboard, priorities."""
 
 from flask import Blueprint
 
 bp = Blueprint("team", __name__, url_prefix="/team")
 
-from portal.team import release_views, views  # noqa: E402, F401
+from portal.team import inbox_views, release_views, views  # noqa: E402, F401

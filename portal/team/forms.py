@@ -1,8 +1,8 @@
 """Forms for the team's own pages: moving several ideas at once, estimates in the priority
-table, the priority formula's weights."""
+table, the priority formula's weights, saved filters, triage."""
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from portal.services.scoring import FACTORS
@@ -45,3 +45,18 @@ for _factor in FACTORS:
             render_kw={"inputmode": "decimal", "autocomplete": "off", "size": 6},
         ),
     )
+
+
+class SavedFilterForm(FlaskForm):
+    """A name for the filters being looked at (or a new name for a saved filter)."""
+
+    name = StringField(
+        "Name",
+        validators=[InputRequired(message="Give the filter a name, such as “Mine, overdue”.")],
+        render_kw={"autocomplete": "off"},
+    )
+    shared = BooleanField("Share it with the team")
+
+
+class TriageActionForm(FlaskForm):
+    """A one-click action in the triage flow (skip, assign to me, delete): the CSRF token."""

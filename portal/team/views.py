@@ -1,4 +1,4 @@
-"""The team's own pages: the triage queue, moving several ideas, the dashboard, priorities."""
+"""The team's own pages: the triage inbox, moving several ideas, the dashboard, priorities."""
 
 from __future__ import annotations
 
@@ -14,22 +14,28 @@ from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import Idea, Stage
 from portal.permissions import can_triage
-from portal.services import catalog, ideas, pipeline, scoring, triage
+from portal.services import catalog, ideas, pipeline, saved_filters, scoring, triage
 from portal.services.dashboard import dashboard as build_dashboard
 from portal.services.errors import DomainError, InvalidInput
-from portal.team import bp
-from portal.team.forms import BulkMoveForm, FormulaForm, RowEstimatesForm
+from portal.team import bp, inbox_views
+from portal.team.forms import BulkMoveForm, FormulaForm, RowEstimatesForm, SavedFilterForm
 from portal.web import client_ip, number_arg, parse_number, role_required, wants_json
 
 
 def _filters(stages: list[Stage]) -> triage.TriageFilters:
     stage = request.args.get("stage", "")
-    me = request.args.get("owner") == "me"
+    owner = request.args.get("owner", "")
+    if owner == triage.OWNER_ME:
+        owner_id: int | None = current_user.id
+    else:
+        owner_id = None if owner == triage.OWNER_NOBODY else number_arg("owner")
     return triage.TriageFilters(
         category_id=number_arg("category"),
         stage=stage if stage in {s.slug for s in stages} else None,
         organisation_id=number_arg("organisation"),
-        owner_id=current_user.id if me else number_arg("owner"),
+        owner_id=owner_id,
+        unassigned=owner == triage.OWNER_NOBODY,
+        overdue=request.args.get("overdue", "") not in ("", "0"),
     )
 
 
@@ -45,19 +51,32 @@ def _filter_choices(stages: list[Stage]) -> dict[str, Any]:
 @bp.route("/triage")
 @role_required(can_triage)
 def queue() -> ResponseReturnValue:
+    """The triage inbox: a view of the open ideas (what needs an answer, by default), its
+    filters, the built-in and saved views as tabs with counts, and the way into triage mode."""
     return _render_queue()
 
 
+def _show_all() -> bool:
+    return request.args.get("show") == triage.SHOW_ALL
+
+
 def _render_queue(
-    *, bulk_form: BulkMoveForm | None = None, picked: list[int] | None = None, status: int = 200
+    *,
+    bulk_form: BulkMoveForm | None = None,
+    picked: list[int] | None = None,
+    save_form: SavedFilterForm | None = None,
+    status: int = 200,
 ) -> ResponseReturnValue:
     stages = catalog.stages()
     filters = _filters(stages)
+    show_all = _show_all()
     return render_template(
         "team/triage.html",
-        queue=triage.queue(filters, viewer=current_user),
+        queue=None if show_all else triage.queue(filters, viewer=current_user),
+        open_ideas=triage.open_ideas(filters, viewer=current_user) if show_all else None,
         filters=filters,
         **_filter_choices(stages),
+        **inbox_views.inbox_context(save_form=save_form),
         all_stages=[s for s in stages if not s.retired and not s.is_merged_stage],
         bulk_form=bulk_form,
         picked=set(picked or ()),
@@ -67,8 +86,33 @@ def _render_queue(
 @bp.route("/triage.csv")
 @role_required(can_triage)
 def queue_csv() -> ResponseReturnValue:
-    body = triage.queue_csv(triage.queue(_filters(catalog.stages()), viewer=current_user))
+    filters = _filters(catalog.stages())
+    if _show_all():
+        body = triage.open_ideas_csv(triage.open_ideas(filters, viewer=current_user))
+        return csv_download(body, "open-ideas.csv")
+    body = triage.queue_csv(triage.queue(filters, viewer=current_user))
     return csv_download(body, "triage-queue.csv")
+
+
+@bp.route("/triage/filters/new", methods=["POST"])
+@role_required(can_triage)
+def save_filter() -> ResponseReturnValue:
+    """Save the filters being looked at (the form's address carries them) under a name."""
+    form = SavedFilterForm()
+    query = inbox_views.current_query()
+    done = handle_submission(
+        form,
+        lambda: saved_filters.save_filter(
+            name=form.name.data,
+            query=query,
+            shared=form.shared.data,
+            actor=current_user,
+            ip=client_ip(),
+        ),
+        success="Saved. It is one of your tabs now, with its count.",
+        redirect_to=inbox_views.list_url(query),
+    )
+    return done or _render_queue(save_form=form, status=400)
 
 
 @bp.route("/dashboard")

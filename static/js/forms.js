@@ -85,7 +85,7 @@
           if (!fresh) throw new Error("no list in the answer");
           target.replaceWith(fresh);
           history.replaceState(null, "", url);
-          var n = fresh.querySelectorAll(".idea-card").length;
+          var n = fresh.querySelectorAll(".idea-card, [data-result]").length;
           status.textContent = n ? n + (n === 1 ? " idea" : " ideas") + " shown"
             : "No ideas match these filters";
         })

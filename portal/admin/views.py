@@ -386,6 +386,7 @@ def audit_events() -> str:
         "admin/audit.html",
         filters=filters,
         actions=audit_log.actions(),
+        action_label=audit_log.action_label,
         page=audit_log.page(filters, viewer=current_user, page_number=_page_arg()),
     )
 

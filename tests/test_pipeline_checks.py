@@ -1,12 +1,13 @@
 """The pipeline is checked whenever it is saved: no stage traps an idea, none is out of reach."""
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from portal.extensions import db
-from portal.models import AuditEvent, Stage, StageTransition
-from portal.services import catalog, pipeline_checks
+from portal.models import AuditEvent, Idea, Stage, StageChange, StageTransition
+from portal.services import catalog, pipeline, pipeline_checks
 from portal.services.errors import InvalidInput
+from portal.services.pipeline import InvalidTransition
 
 from .conftest import sign_in_client
 
@@ -243,3 +244,94 @@ def test_saving_a_stage_unchanged_records_nothing(client, admin, stages):
     assert client.post(f"/admin/stages/{stages['planned'].id}", data=form).status_code == 303
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "stage.changed"))
     assert event is None, event.detail
+
+
+# --- Bulk moves offer only what every ticked idea allows -------------------------------------
+
+NOTE = "We have looked at these together with the team."
+
+
+@pytest.fixture
+def pm(make_user):
+    return make_user("product_manager", display_name="Kofi")
+
+
+def test_a_bulk_move_offers_only_the_stages_every_idea_may_move_to(make_idea, stages):
+    fresh = make_idea("A fresh idea")
+    shipped = make_idea("A shipped idea", stage="shipped")
+    db.session.execute(
+        delete(StageTransition).where(
+            StageTransition.from_stage_id == stages["shipped"].id,
+            StageTransition.to_stage_id.not_in([stages["planned"].id, stages["in_progress"].id]),
+        )
+    )
+    db.session.commit()
+    plan = pipeline.plan_move([fresh, shipped], stages["declined"])
+    assert [s.slug for s in plan.targets] == ["planned", "in_progress"]
+    assert plan.moving == [fresh]
+    assert [(s.idea.title, s.reason) for s in plan.staying] == [
+        ("A shipped idea", "the pipeline has no move from Shipped to Declined")
+    ]
+
+
+def test_a_bulk_move_moves_the_others_only_when_told_to_leave_those_shown(pm, make_idea, stages):
+    fresh, there = make_idea("A fresh idea"), make_idea("Already planned", stage="planned")
+    with pytest.raises(InvalidTransition, match="“Already planned”: it is in Planned already"):
+        pipeline.move_many([fresh, there], stages["planned"], actor=pm, note=NOTE, ip=None)
+    db.session.rollback()
+    moved = pipeline.move_many(
+        [fresh, there], stages["planned"], actor=pm, note=NOTE, ip=None, leave={there.id}
+    )
+    db.session.commit()
+    assert moved == [fresh]
+    assert db.session.get(Idea, fresh.id).stage.slug == "planned"
+
+
+def test_a_pipeline_changed_since_the_review_moves_nothing(client, pm, make_idea, stages):
+    """The review showed one idea staying; by the time it is confirmed, another cannot move."""
+    sign_in_client(client, pm)
+    a, b = make_idea("First idea"), make_idea("Second idea")
+    c = make_idea("Already planned", stage="planned")
+    b.stage = stages["under_review"]
+    db.session.commit()
+    db.session.execute(
+        delete(StageTransition).where(
+            StageTransition.from_stage_id == stages["under_review"].id,
+            StageTransition.to_stage_id == stages["planned"].id,
+        )
+    )
+    db.session.commit()
+    response = client.post(
+        "/team/triage/move",
+        data={
+            "idea_ids": [str(a.id), str(b.id), str(c.id)],
+            "stage_id": str(stages["planned"].id),
+            "note": NOTE,
+            "leave": [str(c.id)],  # what the review showed before Under review lost its move
+        },
+    )
+    assert response.status_code == 200  # shown again, with both named
+    page = " ".join(response.text.split())
+    assert "2 of the 3 ideas you ticked cannot move to Planned" in page
+    assert "the pipeline has no move from Under review to Planned" in page
+    assert db.session.get(Idea, a.id).stage.slug == "new"
+    assert db.session.scalar(select(func.count(StageChange.id))) == 0
+
+
+def test_the_review_offers_only_common_stages_and_says_when_none_is(client, pm, make_idea, stages):
+    sign_in_client(client, pm)
+    a, merged = make_idea("First idea"), make_idea("A merged idea")
+    pipeline.merge_ideas(merged, a, actor=pm, note=NOTE, ip=None)
+    db.session.commit()
+    response = client.post(
+        "/team/triage/move",
+        data={
+            "idea_ids": [str(a.id), str(merged.id)],
+            "stage_id": str(stages["planned"].id),
+            "note": NOTE,
+        },
+    )
+    page = " ".join(response.text.split())
+    assert "it was merged into another idea and stays merged" in page
+    assert "No stage is open to all 2 of them" in page
+    assert f'name="leave" value="{merged.id}"' in page

@@ -135,6 +135,16 @@ class BulkMove:
     staying: list[Staying] = field(default_factory=list)
 
 
+def moves_by_stage() -> dict[int, list[int]]:
+    """For each stage, the stages its ideas may move to now (the triage page's bulk menu)."""
+    moves, stages = catalog.transitions(), catalog.stages()
+    usable = [s for s in stages if not s.retired and not s.is_merged_stage]
+    return {
+        stage.id: [t.id for t in usable if t.id in moves.get(stage.id, set()) and t.id != stage.id]
+        for stage in stages
+    }
+
+
 def why_it_stays(idea: Idea, to_stage: Stage, allowed: list[Stage] | None = None) -> str | None:
     """Why this idea cannot move to `to_stage`, said for the person moving it; None if it can."""
     if idea.merged_into_id is not None or idea.stage.is_merged_stage:

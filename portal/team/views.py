@@ -57,6 +57,7 @@ def _render_queue(
         filters=filters,
         **_filter_choices(stages),
         all_stages=[s for s in stages if not s.retired and not s.is_merged_stage],
+        moves_by_stage=pipeline.moves_by_stage(),
         bulk_form=bulk_form,
         picked=set(picked or ()),
     ), status

@@ -449,7 +449,7 @@ def export_csv(filters: AuditFilters, *, viewer: User) -> str:
             event.created_at.isoformat(),
             entry.sentence,
             event.action,
-            _actor(event) if event.actor_id is not None else "",
+            _actor(event) if event.actor_id is not None or event.actor_name else "",
             event.actor.email if event.actor else "",
             event.ip or "",
             _target(event) if event.target_type else "",

@@ -175,7 +175,13 @@ SENTENCES: dict[str, Sentence] = {
     "user.unsuspended": "{actor} lifted {target}'s suspension.",
     "user.content_hidden": _hidden_everything("hid"),
     "user.content_restored": _hidden_everything("restored"),
-    "user.organisation_changed": "{actor} moved {target} from organisation {old} to {new}.",
+    "user.organisation_changed": lambda s: (
+        f"{s['actor']} took {s['target']} out of {s['old']}."
+        if s.raw.get("new") is None
+        else f"{s['actor']} put {s['target']} in {s['new']}."
+        if s.raw.get("old") is None
+        else f"{s['actor']} moved {s['target']} from {s['old']} to {s['new']}."
+    ),
     # Organisations
     "organisation.created": "{actor} added the organisation {name}.",
     "organisation.renamed": "{actor} renamed the organisation {old} to {new}.",

@@ -279,3 +279,103 @@ def test_the_log_page_shows_no_raw_details_and_runs_a_fixed_number_of_queries(
     rows = table_of(page)
     assert "{" not in rows and "owner:" not in rows and "into:" not in rows
     assert "Priya changed the owner of the idea “Idea number 1”: nobody → Kofi." in rows
+
+
+# --- Events written before names were kept ---------------------------------------------------
+
+
+@pytest.fixture
+def migrated_to_before_names(tmp_path, monkeypatch):
+    """An app on a new database migrated to the revision before audit events kept names."""
+    import logging
+
+    import flask_migrate
+
+    from portal import create_app
+
+    from . import dbutil
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # migrations/env.py reconfigures logging
+    with dbutil.fresh_database(tmp_path, "audit_names") as url:
+        monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+        application = create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "audit-names-test",
+                "SQLALCHEMY_DATABASE_URI": url,
+                "RATELIMIT_STORAGE_URI": "memory://",
+            }
+        )
+        with application.app_context():
+            flask_migrate.upgrade(revision="c01a0e5e7a91")
+            yield application
+            db.session.remove()
+            db.engine.dispose()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_the_migration_names_the_people_and_things_of_older_events(migrated_to_before_names):
+    import flask_migrate
+    from sqlalchemy import select, text
+
+    with db.engine.begin() as conn:
+        stage = dict(conn.execute(text("SELECT slug, id FROM stages")).all())
+        conn.execute(
+            text(
+                "INSERT INTO users (id, email, display_name, password_hash, role, created_at) "
+                "VALUES (1, 'c@example.com', 'Chloé', 'x', 'customer', :t), "
+                "(2, 'pm@example.com', 'Priya', 'x', 'product_manager', :t)"
+            ),
+            {"t": utcnow()},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO ideas (id, title, problem, solution, stage_id, author_id, "
+                "is_team_concept, created_at, last_activity_at, vote_count, comment_count, "
+                "trending_score) VALUES (1, 'Export to Excel', 'P', '', :stage, 1, false, :t, "
+                ":t, 0, 0, 0.0)"
+            ),
+            {"stage": stage["planned"], "t": utcnow()},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO comments (id, idea_id, author_id, body, created_at, is_official) "
+                "VALUES (1, 1, 1, 'A comment.', :t, false)"
+            ),
+            {"t": utcnow()},
+        )
+        for n, (kind, target) in enumerate(
+            [
+                ("ideas", 1),
+                ("users", 1),
+                ("stages", stage["planned"]),
+                ("comments", 1),
+                ("ideas", 99),
+                (None, None),
+            ],
+            start=1,
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (id, created_at, actor_id, action, target_type, "
+                    "target_id, detail) VALUES (:id, :t, 2, 'something', :kind, :target, '{}')"
+                ),
+                {"id": n, "t": utcnow(), "kind": kind, "target": target},
+            )
+    flask_migrate.upgrade(revision="a16e0a1b2c30")
+    rows = db.session.execute(
+        select(AuditEvent.actor_name, AuditEvent.target_name).order_by(AuditEvent.id)
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        ("Priya", "Export to Excel"),
+        ("Priya", "Chloé"),
+        ("Priya", "Planned"),
+        ("Priya", "a comment on “Export to Excel”"),
+        ("Priya", None),  # its idea is gone: "a deleted idea" in the log
+        ("Priya", None),
+    ]
+    db.session.remove()  # SQLite: no reading transaction left open while the schema changes
+    flask_migrate.downgrade(revision="c01a0e5e7a91")
+    flask_migrate.upgrade(revision="a16e0a1b2c30")

@@ -29,11 +29,11 @@ class Said(dict[str, str]):
     """An event's parts in words, for str.format_map; a missing detail reads as "—"."""
 
     def __init__(self, event: AuditEvent, names: Names) -> None:
+        # Detail first: a detail called "actor" or "target" never hides who acted on what.
         super().__init__(
-            actor=_actor(event),
-            target=_target(event),
-            **{key: _say(value, key=key, names=names) for key, value in _detail(event).items()},
+            {key: _say(value, key=key, names=names) for key, value in _detail(event).items()}
         )
+        self.update(actor=_actor(event), target=_target(event))
         self.event = event
         self.raw = _detail(event)
 

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PASSWORD, SCREENSHOTS
+from tests.browser.test_journeys import ScriptlessChecks
 
 pytestmark = pytest.mark.slow
 
@@ -102,3 +103,52 @@ def test_admin_adds_a_stage_with_moves_into_it_and_is_refused_a_trap(
     page.goto("/admin/stages")
     page.get_by_role("button", name=f"Retire {name}").click()
     expect(page.locator(".flashes")).to_contain_text(f"{name} is retired")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_bulk_move_names_the_ideas_that_would_stay_before_anything_moves(
+    site, new_context, checks, width
+):
+    """Nothing is moved here: the demo's queue stays as the other browser tests expect it."""
+    pm = site.people["product_manager"]
+
+    # With JavaScript: the menu offers only the stages every ticked idea may move to.
+    page = new_context(viewport={"width": width, "height": 900}).new_page()
+    sign_in(page, pm)
+    page.goto("/team/triage")
+    awaiting = page.locator('section[aria-labelledby="awaiting-title"] input[name="idea_ids"]')
+    overdue = page.locator('section[aria-labelledby="overdue-title"] input[name="idea_ids"]')
+    awaiting.first.check()
+    overdue.first.check()
+    expect(page.locator("#bulk-status")).to_contain_text("2 ticked")
+    new_option = page.locator("#bulk-stage option", has_text="New")
+    expect(new_option).to_be_disabled()  # the idea awaiting its first answer is in New already
+    checks.check(page, f"triage with two ticked at {width}")
+
+    # Without JavaScript: the server names the idea that would stay, and why.
+    plain = new_context(viewport={"width": width, "height": 900}, java_script_enabled=False)
+    page = plain.new_page()
+    # axe needs scripts: the page is checked as a copy in a context that runs them.
+    scriptless = ScriptlessChecks(checks, new_context().new_page())
+    sign_in(page, pm)
+    page.goto("/team/triage")
+    page.locator('section[aria-labelledby="awaiting-title"] input[name="idea_ids"]').first.check()
+    page.locator('section[aria-labelledby="overdue-title"] input[name="idea_ids"]').first.check()
+    page.locator("#bulk-stage").select_option(label="New")
+    page.get_by_label("Note to everyone following them").fill(
+        "We are looking at these again with fresh eyes this week."
+    )
+    page.get_by_role("button", name="Move ticked ideas").click()
+
+    expect(page.get_by_role("heading", name="Nothing has moved yet")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name=re.compile("1 of the 2 ideas you ticked"))
+    ).to_be_visible()
+    expect(page.locator(".bulk-staying")).to_contain_text("it is in New already")
+    expect(
+        page.get_by_role("button", name=re.compile("Move 1 to New, leave the other 1"))
+    ).to_be_visible()
+    expect(page.get_by_label("To a stage every one of them may move to")).not_to_contain_text("New")
+    scriptless.check(page, f"bulk move review at {width}")
+    no_sideways_scroll(page)
+    shot(page, "bulk-move-review", width)

@@ -484,6 +484,31 @@ def _load_history(now: datetime) -> None:
             category_id=categories["Reporting"].id,
             as_concept=True,
         )
+    _tend_the_pipeline(now)
+
+
+def _tend_the_pipeline(now: datetime) -> None:
+    """The admin tightens a stage's promise and says where ideas go next, so the audit log shows
+    stage edits with before and after values, as sentences (issue 16)."""
+    admin = _person("admin@portal.example")
+    review = catalog.stage_by_slug("under_review")
+    if review is None:
+        return
+    moves = catalog.transitions()
+    with clock_at(now - timedelta(days=1)):
+        catalog.save_stage(
+            review,
+            actor=admin,
+            ip=None,
+            name=review.name,
+            description=review.description,
+            is_closed=review.is_closed,
+            voting_allowed=review.voting_allowed,
+            response_days=21,
+            position=review.position,
+            target_ids=moves.get(review.id, set()),
+            colour=review.colour,
+        )
 
 
 def _load_triage() -> None:

@@ -1,5 +1,6 @@
 """The team dashboard: stage counts, overdue, response time, satisfaction and the weekly chart."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -92,7 +93,7 @@ def test_ticked_ideas_move_together_with_one_note(client, login_as, make_idea, s
     assert db.session.scalar(select(func.count(StageChange.id))) == 2
 
 
-def test_if_one_ticked_idea_cannot_move_none_do_and_the_note_is_kept(
+def test_ideas_that_cannot_move_are_named_before_anything_moves(
     client, login_as, make_idea, stages
 ):
     from portal.models import Idea, StageChange
@@ -101,18 +102,39 @@ def test_if_one_ticked_idea_cannot_move_none_do_and_the_note_is_kept(
     movable = make_idea("An idea that could move")
     already = make_idea("An idea already there", stage="under_review")
     note = "Both are now under review with the team."
+    form = {
+        "idea_ids": [str(movable.id), str(already.id)],
+        "stage_id": str(stages["under_review"].id),
+        "note": note,
+    }
+    response = client.post("/team/triage/move", data=form)
+    assert response.status_code == 200
+    page = " ".join(response.text.split())
+    assert "Nothing has moved yet" in page
+    assert "1 of the 2 ideas you ticked cannot move to Under review" in page
+    assert "An idea already there</a> (Under review): it is in Under review already." in page
+    assert note in page
+    assert db.session.scalar(select(func.count(StageChange.id))) == 0
+
+    # Agreeing to leave it moves the other one only.
+    response = client.post("/team/triage/move", data=form | {"leave": [str(already.id)]})
+    assert response.status_code == 303
+    assert db.session.get(Idea, movable.id).stage.slug == "under_review"
+    assert db.session.scalar(select(func.count(StageChange.id))) == 1
+
+
+def test_a_short_note_moves_nothing_and_keeps_the_ticks(client, login_as, make_idea, stages):
+    from portal.models import Idea, StageChange
+
+    login_as("product_manager")
+    movable = make_idea("An idea that could move")
     response = client.post(
         "/team/triage/move",
-        data={
-            "idea_ids": [str(movable.id), str(already.id)],
-            "stage_id": str(stages["under_review"].id),
-            "note": note,
-        },
+        data={"idea_ids": [str(movable.id)], "stage_id": str(stages["planned"].id), "note": "Soon"},
     )
     assert response.status_code == 400
-    assert "cannot move from Under review to Under review" in response.text
-    assert note in response.text
-    assert f'value="{movable.id}" form="bulk-move" id="pick-{movable.id}" checked' in response.text
+    assert "at least 20 characters" in response.text
+    assert re.search(rf'id="pick-{movable.id}" data-moves="[\d ]*" checked', response.text)
     assert db.session.get(Idea, movable.id).stage.slug == "new"
     assert db.session.scalar(select(func.count(StageChange.id))) == 0
 

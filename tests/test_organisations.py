@@ -281,7 +281,8 @@ def test_admin_sets_and_clears_a_persons_organisation_with_audit_rows(
         assert (row.actor_id, row.target_type, row.target_id) == (admin.id, "users", person.id)
         assert row.ip == "127.0.0.1"
     history = page_text(client.get(f"/admin/users/{person.id}"))
-    assert "user: organisation changed" in history
+    assert f"took {person.display_name} out of Globex." in history
+    assert f"moved {person.display_name} from Acme to Globex." in history
 
 
 def test_saving_the_same_organisation_again_records_nothing(

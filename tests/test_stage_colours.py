@@ -17,8 +17,10 @@ def admin(client, make_user):
     return user
 
 
-def stage_form(stage: Stage, **changes: str) -> dict[str, str]:
+def stage_form(stage: Stage, **changes: str) -> dict[str, str | list[str]]:
+    """The stage's form as the edit page fills it in: its moves too, or it would trap ideas."""
     return {
+        "targets": [str(t) for t in catalog.transitions().get(stage.id, set())],
         "name": stage.name,
         "description": stage.description,
         "position": str(stage.position),
@@ -103,7 +105,7 @@ def test_an_empty_colour_gives_the_plain_badge(admin, stages):
         voting_allowed=True,
         response_days=planned.response_days,
         position=planned.position,
-        target_ids=set(),
+        target_ids=catalog.transitions()[planned.id],
         colour="",
     )
     assert planned.colour is None

@@ -61,19 +61,25 @@ def test_bad_stage_input_is_explained_and_kept(client, admin, stages):
     assert "Another stage already has that name." in response.text
 
 
-def test_a_closed_stage_takes_no_votes_and_promises_nothing(client, admin, stages):
-    response = client.post(
-        f"/admin/stages/{stages['declined'].id}",
-        data={
-            "name": "Declined",
-            "description": "We will not build this, and we say why.",
-            "is_closed": "y",
-            "voting_allowed": "y",
-            "response_days": "10",
-            "position": "6",
-        },
-    )
-    assert response.status_code == 303
+def test_a_closed_stage_takes_no_votes_and_refuses_a_commitment(client, admin, stages):
+    form = {
+        "name": "Declined",
+        "description": "We will not build this, and we say why.",
+        "is_closed": "y",
+        "voting_allowed": "y",
+        "response_days": "10",
+        "position": "6",
+    }
+    url = f"/admin/stages/{stages['declined'].id}"
+    response = client.post(url, data=form)
+    # A promise that would be dropped without a word is refused, next to its field, and
+    # everything the admin typed is still there.
+    assert response.status_code == 400
+    assert "A closed stage promises no further answer" in response.text
+    assert 'value="10"' in response.text and "we say why" in response.text
+    assert db.session.get(Stage, stages["declined"].id).description != form["description"]
+
+    assert client.post(url, data=form | {"response_days": ""}).status_code == 303
     declined = db.session.get(Stage, stages["declined"].id)
     assert (declined.voting_allowed, declined.response_days) == (False, None)
 

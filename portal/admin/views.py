@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -211,21 +213,41 @@ def stages() -> str:
             stage_id: sorted(names[t] for t in to_ids)
             for stage_id, to_ids in catalog.transitions().items()
         },
+        problems=catalog.pipeline_problems(),
         action_form=ActionForm(),
     )
 
 
+def _ids(name: str) -> set[int]:
+    return {n for n in (parse_number(v) for v in request.form.getlist(name)) if n}
+
+
 def _stage_page(stage: Stage | None, form: StageForm, status: int = 200) -> tuple[str, int]:
     all_stages = catalog.stages()
+    moves = catalog.transitions()
     chosen: set[int]
+    sources: set[int]
     if request.method == "POST":
-        chosen = {n for n in (parse_number(v) for v in request.form.getlist("targets")) if n}
+        chosen, sources = _ids("targets"), _ids("sources")
     elif stage is not None:
-        chosen = catalog.transitions().get(stage.id, set())
+        chosen = moves.get(stage.id, set())
+        sources = {from_id for from_id, to_ids in moves.items() if stage.id in to_ids}
     else:
         chosen = {s.id for s in all_stages if not s.is_merged_stage and not s.retired}
+        sources = set()
+    problems = (
+        [p for p in catalog.pipeline_problems() if p.stage_id == stage.id]
+        if stage is not None and request.method == "GET"
+        else []
+    )
     return render_template(
-        "admin/stage_form.html", stage=stage, form=form, all_stages=all_stages, chosen=chosen
+        "admin/stage_form.html",
+        stage=stage,
+        form=form,
+        all_stages=all_stages,
+        chosen=chosen,
+        sources=sources,
+        problems=problems,
     ), status
 
 
@@ -259,7 +281,6 @@ def _save_stage(stage: Stage | None) -> ResponseReturnValue:
         position = parse_number((form.position.data or "").strip())
         if position is None:
             raise InvalidInput("Write the position as a whole number.", field="position")
-        targets = {n for n in (parse_number(v) for v in request.form.getlist("targets")) if n}
         return catalog.save_stage(
             stage,
             actor=current_user,
@@ -270,12 +291,29 @@ def _save_stage(stage: Stage | None) -> ResponseReturnValue:
             voting_allowed=form.voting_allowed.data,
             response_days=days,
             position=position,
-            target_ids=targets,
+            target_ids=_ids("targets"),
             colour=form.colour.data,
+            # Only a form that showed the incoming moves may change them.
+            source_ids=_ids("sources") if "sources_shown" in request.form else None,
         )
 
     done = handle_submission(form, act, success="Stage saved.", redirect_to=url_for("admin.stages"))
-    return done or _stage_page(stage, form, 400 if request.method == "POST" else 200)
+    if done:
+        _flash_pipeline_problems()
+        return done
+    return _stage_page(stage, form, 400 if request.method == "POST" else 200)
+
+
+def _flash_pipeline_problems() -> None:
+    """After a change that was allowed, say what the pipeline still lacks (the stages page lists
+    it too), so that a step of a longer edit is never mistaken for a finished pipeline."""
+    problems = catalog.pipeline_problems()
+    if problems:
+        flash(
+            "The pipeline still needs mending: "
+            + (problems[0].message if len(problems) == 1 else f"{len(problems)} problems, below."),
+            "info",
+        )
 
 
 @bp.route("/stages/new", methods=["GET", "POST"])
@@ -290,34 +328,41 @@ def edit_stage(stage_id: int) -> ResponseReturnValue:
     return _save_stage(db.get_or_404(Stage, stage_id))
 
 
-@bp.route("/stages/<id:stage_id>/retire", methods=["POST"])
-@role_required(can_configure_stages)
-def retire_stage(stage_id: int) -> BaseResponse:
-    stage = db.get_or_404(Stage, stage_id)
-    form = ActionForm()
-    done = handle_submission(
-        form,
-        lambda: catalog.retire_stage(stage, actor=current_user, ip=client_ip()),
-        success=f"{stage.name} is retired. Its history stays on the ideas that passed through.",
-        redirect_to=url_for("admin.stages"),
-    )
+def _stage_action(
+    stage: Stage, form: ActionForm, action: Callable[[], None], success: str
+) -> BaseResponse:
+    """Retire or reinstate: done, or refused with the reason at the top of the stages page."""
+    done = handle_submission(form, action, success=success, redirect_to=url_for("admin.stages"))
     if done:
+        _flash_pipeline_problems()
         return done
     for message in form.form_errors:
         flash(message, "error")
     return redirect(url_for("admin.stages"), code=303)
 
 
+@bp.route("/stages/<id:stage_id>/retire", methods=["POST"])
+@role_required(can_configure_stages)
+def retire_stage(stage_id: int) -> BaseResponse:
+    stage = db.get_or_404(Stage, stage_id)
+    return _stage_action(
+        stage,
+        ActionForm(),
+        lambda: catalog.retire_stage(stage, actor=current_user, ip=client_ip()),
+        f"{stage.name} is retired. Its history stays on the ideas that passed through.",
+    )
+
+
 @bp.route("/stages/<id:stage_id>/reinstate", methods=["POST"])
 @role_required(can_configure_stages)
 def reinstate_stage(stage_id: int) -> BaseResponse:
     stage = db.get_or_404(Stage, stage_id)
-    return handle_submission(
+    return _stage_action(
+        stage,
         ActionForm(),
         lambda: catalog.reinstate_stage(stage, actor=current_user, ip=client_ip()),
-        success=f"{stage.name} is back in the pipeline.",
-        redirect_to=url_for("admin.stages"),
-    ) or redirect(url_for("admin.stages"), code=303)
+        f"{stage.name} is back in the pipeline.",
+    )
 
 
 # --- The audit log (read only) --------------------------------------------------------------
@@ -341,6 +386,7 @@ def audit_events() -> str:
         "admin/audit.html",
         filters=filters,
         actions=audit_log.actions(),
+        action_label=audit_log.action_label,
         page=audit_log.page(filters, viewer=current_user, page_number=_page_arg()),
     )
 

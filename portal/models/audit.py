@@ -11,6 +11,9 @@ from portal.models.base import Model
 from portal.models.types import UTCDateTime, utcnow
 from portal.models.user import User
 
+# Long enough for "Kofi's comment on “a 120-character idea title”".
+NAME_MAX = 200
+
 
 class AuditEvent(Model):
     __tablename__ = "audit_events"
@@ -29,6 +32,9 @@ class AuditEvent(Model):
     action: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[int | None]
+    # Names as they were when it happened: the log still reads true after a rename or a deletion.
+    actor_name: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    target_name: Mapped[str | None] = mapped_column(String(NAME_MAX))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
     actor: Mapped[User | None] = relationship(lazy="joined")

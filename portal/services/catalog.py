@@ -9,8 +9,9 @@ from sqlalchemy import delete, func, select
 from portal.extensions import db
 from portal.models import MERGED_SLUG, NEW_SLUG, Category, Idea, Stage, StageTransition, User
 from portal.permissions import can_configure_site, can_configure_stages, require
-from portal.services import audit, colours
+from portal.services import audit, colours, pipeline_checks
 from portal.services.errors import InvalidInput
+from portal.services.pipeline_checks import Problem
 from portal.services.text import clean_line, without_control_characters
 
 # Each default stage's badge colour: light shades, under dark text (a migration gives them to
@@ -188,6 +189,11 @@ def stage_usage() -> dict[int, int]:
     )
 
 
+def pipeline_problems() -> list[Problem]:
+    """What is wrong with the pipeline as it is: the stages page lists these at the top."""
+    return pipeline_checks.problems(stages(), transitions())
+
+
 def save_stage(
     stage: Stage | None,
     *,
@@ -201,26 +207,82 @@ def save_stage(
     position: int,
     target_ids: set[int],
     colour: str | None = None,
+    source_ids: set[int] | None = None,
 ) -> Stage:
-    """Create or change a stage and the stages its ideas may move to."""
+    """Create or change a stage, the stages its ideas may move to and, when `source_ids` is
+    given, the stages whose ideas may move into it.
+
+    The whole pipeline is checked before anything is kept: a change that would leave ideas in
+    an open stage with no way to close is refused with the stage named (InvalidInput). A stage
+    nothing leads to is saved (an admin may be building the pipeline a step at a time); the
+    stages page names it until it is mended.
+    """
     require(can_configure_stages(actor))
     name, description = _clean_stage(stage, name, description, response_days)
+    if is_closed and response_days is not None:
+        raise InvalidInput(
+            "A closed stage promises no further answer: leave the commitment empty, or make "
+            "the stage open.",
+            field="response_days",
+        )
     checked_colour = colours.checked_stage_colour(colour)
-    created = stage is None
+    before_problems = pipeline_problems()
+    names = {s.id: s.name for s in stages()}
+    before = None if stage is None else _stage_state(stage, transitions(), names)
     if stage is None:
         stage = Stage(slug=_free_slug(name))
         db.session.add(stage)
     stage.name, stage.description = name, description
     stage.is_closed, stage.voting_allowed = is_closed, voting_allowed and not is_closed
-    stage.response_days = None if is_closed else response_days
+    stage.response_days = response_days
     stage.position = position
     stage.colour = checked_colour
     db.session.flush()
     _set_targets(stage, target_ids)
-    audit.record(
-        "stage.created" if created else "stage.changed", actor=actor, ip=ip, target=stage, name=name
-    )
+    if source_ids is not None:
+        _set_sources(stage, source_ids)
+    db.session.flush()
+    _refuse_new_traps(before_problems, stage)
+    names[stage.id] = stage.name
+    after = _stage_state(stage, transitions(), names)
+    if before is None:
+        audit.record("stage.created", actor=actor, ip=ip, target=stage, name=name, settings=after)
+    else:
+        changes = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
+        if changes:
+            audit.record(
+                "stage.changed", actor=actor, ip=ip, target=stage, name=name, changes=changes
+            )
     return stage
+
+
+def _stage_state(stage: Stage, moves: dict[int, set[int]], names: dict[int, str]) -> dict:
+    """A stage's settings as the audit log keeps them: plain values, stages by name."""
+    incoming = sorted(names[f] for f, to_ids in moves.items() if stage.id in to_ids and f in names)
+    return {
+        "name": stage.name,
+        "description": stage.description,
+        "closed": stage.is_closed,
+        "voting": stage.voting_allowed,
+        "response_days": stage.response_days,
+        "position": stage.position,
+        "colour": stage.colour,
+        "moves_to": sorted(names[t] for t in moves.get(stage.id, set()) if t in names),
+        "moves_from": incoming,
+    }
+
+
+def _refuse_new_traps(before: list[Problem], stage: Stage | None) -> None:
+    """Refuse a change that leaves ideas in some open stage with no way to close."""
+    traps = pipeline_checks.new_traps(before, pipeline_problems())
+    if not traps:
+        return
+    own = next((p for p in traps if stage is not None and p.stage_id == stage.id), None)
+    if own is not None:
+        raise InvalidInput(own.message, field="targets")
+    raise InvalidInput(
+        "That would leave ideas with no way to close, so nothing is changed. " + traps[0].message
+    )
 
 
 def _clean_stage(
@@ -254,6 +316,20 @@ def _set_targets(stage: Stage, target_ids: set[int]) -> None:
     )
 
 
+def _set_sources(stage: Stage, source_ids: set[int]) -> None:
+    """Replace the stages whose ideas may move into `stage`; merged ideas never move."""
+    allowed = {s.id for s in stages() if not s.is_merged_stage} - {stage.id}
+    db.session.execute(
+        delete(StageTransition).where(
+            StageTransition.to_stage_id == stage.id, StageTransition.from_stage_id.in_(allowed)
+        )
+    )
+    db.session.add_all(
+        StageTransition(from_stage_id=source, to_stage_id=stage.id)
+        for source in sorted(source_ids & allowed)
+    )
+
+
 def _free_slug(name: str) -> str:
     base = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:30] or "stage"
     taken = set(db.session.scalars(select(Stage.slug)))
@@ -272,14 +348,19 @@ def retire_stage(stage: Stage, *, actor: User, ip: str | None) -> None:
         )
     if stage.slug in (NEW_SLUG, MERGED_SLUG):
         raise InvalidInput(f"{stage.name} is needed: new ideas start there or merges end there.")
+    before = pipeline_problems()
     stage.retired = True
-    audit.record("stage.retired", actor=actor, ip=ip, target=stage)
+    _refuse_new_traps(before, None)
+    audit.record("stage.retired", actor=actor, ip=ip, target=stage, name=stage.name)
 
 
 def reinstate_stage(stage: Stage, *, actor: User, ip: str | None) -> None:
+    """A retired stage comes back, with the moves it had, if that traps no idea."""
     require(can_configure_stages(actor))
+    before = pipeline_problems()
     stage.retired = False
-    audit.record("stage.reinstated", actor=actor, ip=ip, target=stage)
+    _refuse_new_traps(before, stage)
+    audit.record("stage.reinstated", actor=actor, ip=ip, target=stage, name=stage.name)
 
 
 # --- Admins manage the categories -----------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, literal, select, update
@@ -50,12 +52,17 @@ def allowed_targets(idea: Idea) -> list[Stage]:
 
     A merged idea stays merged: its votes have moved, so taking new ones would strand them.
     """
+    return _allowed(idea, catalog.transitions(), catalog.stages())
+
+
+def _allowed(idea: Idea, moves: dict[int, set[int]], stages: list[Stage]) -> list[Stage]:
+    """allowed_targets, from the pipeline read once for many ideas."""
     if idea.merged_into_id is not None:
         return []
-    allowed = catalog.transitions().get(idea.stage_id, set())
+    allowed = moves.get(idea.stage_id, set())
     return [
         stage
-        for stage in catalog.stages()
+        for stage in stages
         if stage.id in allowed
         and stage.id != idea.stage_id
         and not stage.retired
@@ -121,12 +128,104 @@ def move_telling_nobody(idea: Idea, to_stage: Stage, *, actor: User, note: str) 
     return _record_move(idea, to_stage, actor=actor, note=note)
 
 
+# --- Moving several ideas at once ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Staying:
+    """An idea that a bulk move would leave where it is, and why, in words."""
+
+    idea: Idea
+    reason: str
+
+
+@dataclass
+class BulkMove:
+    """What moving these ideas to one stage would do, shown before anything moves."""
+
+    ideas: list[Idea]
+    # The stages every one of the ideas may move to: what the move offers.
+    targets: list[Stage]
+    to_stage: Stage | None = None
+    moving: list[Idea] = field(default_factory=list)
+    staying: list[Staying] = field(default_factory=list)
+
+
+def moves_by_stage() -> dict[int, list[int]]:
+    """For each stage, the stages its ideas may move to now (the triage page's bulk menu)."""
+    moves, stages = catalog.transitions(), catalog.stages()
+    usable = [s for s in stages if not s.retired and not s.is_merged_stage]
+    return {
+        stage.id: [t.id for t in usable if t.id in moves.get(stage.id, set()) and t.id != stage.id]
+        for stage in stages
+    }
+
+
+def why_it_stays(idea: Idea, to_stage: Stage, allowed: list[Stage] | None = None) -> str | None:
+    """Why this idea cannot move to `to_stage`, said for the person moving it; None if it can."""
+    if idea.merged_into_id is not None or idea.stage.is_merged_stage:
+        return "it was merged into another idea and stays merged"
+    if idea.stage_id == to_stage.id:
+        return f"it is in {to_stage.name} already"
+    if to_stage.retired:
+        return f"{to_stage.name} is retired"
+    if allowed is None:
+        allowed = allowed_targets(idea)
+    if to_stage.id not in {stage.id for stage in allowed}:
+        return f"the pipeline has no move from {idea.stage.name} to {to_stage.name}"
+    return None
+
+
+def plan_move(idea_list: list[Idea], to_stage: Stage | None = None) -> BulkMove:
+    """The moves allowed for every one of these ideas and, for a chosen stage, which ideas
+    would move and which would stay where they are (the pipeline is read once)."""
+    moves, stages = catalog.transitions(), catalog.stages()
+    allowed = {idea.id: _allowed(idea, moves, stages) for idea in idea_list}
+    common = set.intersection(*({s.id for s in a} for a in allowed.values())) if allowed else set()
+    plan = BulkMove(
+        ideas=idea_list, targets=[s for s in stages if s.id in common], to_stage=to_stage
+    )
+    if to_stage is not None:
+        for idea in idea_list:
+            reason = why_it_stays(idea, to_stage, allowed[idea.id])
+            if reason is None:
+                plan.moving.append(idea)
+            else:
+                plan.staying.append(Staying(idea, reason))
+    return plan
+
+
 def move_many(
-    idea_list: list[Idea], to_stage: Stage, *, actor: User, note: str, ip: str | None
-) -> None:
-    """Move several ideas with one note: all of them or, if one cannot move, none."""
-    for idea in idea_list:
+    idea_list: list[Idea],
+    to_stage: Stage,
+    *,
+    actor: User,
+    note: str,
+    ip: str | None,
+    leave: Collection[int] = (),
+) -> list[Idea]:
+    """Move several ideas with one note, all of them or none; returns the ones moved.
+
+    `leave` names ideas the person agreed to leave where they are, having been shown why
+    (plan_move). Any other idea that cannot move refuses the whole move, with its title and
+    the reason: the pipeline or the ideas may have changed since the plan was shown.
+    """
+    require(can_triage(actor))
+    note = _clean_note(note)
+    moving = [idea for idea in idea_list if idea.id not in set(leave)]
+    if not moving:
+        raise InvalidTransition(f"None of the ideas you ticked can move to {to_stage.name}.")
+    plan = plan_move(moving, to_stage)
+    stuck = [f"“{s.idea.title}”: {s.reason}" for s in plan.staying]
+    if stuck:
+        raise InvalidTransition(
+            f"Nothing moved, because {len(stuck)} of the ideas cannot move to {to_stage.name}. "
+            + "; ".join(stuck)
+            + "."
+        )
+    for idea in moving:
         move_stage(idea, to_stage, actor=actor, note=note, ip=ip)
+    return moving
 
 
 def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str | None) -> None:

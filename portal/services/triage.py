@@ -173,9 +173,11 @@ def assign_owner(idea: Idea, owner: User | None, *, actor: User, ip: str | None)
         raise InvalidInput("Only a product manager or admin can own an idea.", field="owner_id")
     if idea.owner_id == (owner.id if owner else None):
         return
+    previous = idea.owner
     idea.owner = owner
+    # The people themselves: the log keeps their names as they are today.
     audit.record(
-        "idea.owner_changed", actor=actor, ip=ip, target=idea, owner=owner.id if owner else None
+        "idea.owner_changed", actor=actor, ip=ip, target=idea, previous=previous, owner=owner
     )
 
 

@@ -78,6 +78,7 @@ def _render_queue(
         **_filter_choices(stages),
         **inbox_views.inbox_context(save_form=save_form),
         all_stages=[s for s in stages if not s.retired and not s.is_merged_stage],
+        moves_by_stage=pipeline.moves_by_stage(),
         bulk_form=bulk_form,
         picked=set(picked or ()),
     ), status
@@ -124,34 +125,63 @@ def dashboard() -> ResponseReturnValue:
 @bp.route("/triage/move", methods=["POST"])
 @role_required(can_triage)
 def move_selected() -> ResponseReturnValue:
-    """Move the ticked ideas to one stage with one note: all of them, or none."""
+    """Move the ticked ideas to one stage with one note: all of them, or none.
+
+    When some of them cannot go there, nothing moves yet: a review page names them and why,
+    offers the stages every ticked idea may move to, and moves the others only once the person
+    agrees to leave those where they are ("leave" carries exactly the ideas they were shown).
+    """
     stages = catalog.stages()
     form = BulkMoveForm()
     form.stage_id.choices = {str(s.id): s.name for s in stages if not s.retired}
     ids = [n for n in (parse_number(v) for v in request.form.getlist("idea_ids")) if n]
+    chosen = triage.ideas_by_id(ids) if ids else []
+    stage_id = parse_number(form.stage_id.data or "")
+    stage = next((s for s in stages if s.id == stage_id and not s.retired), None)
+    plan = pipeline.plan_move(chosen, stage)
+    leave = {n for n in (parse_number(v) for v in request.form.getlist("leave")) if n}
+    if chosen and stage is not None and plan.staying and leave != {s.idea.id for s in plan.staying}:
+        return _render_review(form, plan)
 
-    def act() -> int:
-        if not ids:
+    def act() -> list[Idea]:
+        if not chosen:
             raise InvalidInput("Tick at least one idea to move.")
-        chosen = triage.ideas_by_id(ids)
-        stage_id = parse_number(form.stage_id.data)
-        stage = next((s for s in stages if s.id == stage_id), None)
         if stage is None:
             raise InvalidInput("Choose a stage.", field="stage_id")
-        pipeline.move_many(chosen, stage, actor=current_user, note=form.note.data, ip=client_ip())
-        return len(chosen)
+        return pipeline.move_many(
+            chosen, stage, actor=current_user, note=form.note.data, ip=client_ip(), leave=leave
+        )
 
     done = handle_submission(
         form,
         act,
-        success="Moved. Everyone following those ideas is notified with your note.",
+        success=_moved_message(plan),
         redirect_to=url_for("team.queue"),
     )
-    # Nothing moved: the same page again, with the ticks, the stage and the note kept.
     if done:
         return done
+    # Nothing moved: the same page again, with the ticks, the stage and the note kept.
     form.form_errors.extend([*form.stage_id.errors, *form.note.errors])
+    if "leave" in request.form:
+        return _render_review(form, plan, status=400)
     return _render_queue(bulk_form=form, picked=ids, status=400)
+
+
+def _moved_message(plan: pipeline.BulkMove) -> str:
+    moved = len(plan.moving)
+    stayed = len(plan.staying)
+    where = f" to {plan.to_stage.name}" if plan.to_stage is not None else ""
+    text = f"Moved {moved} idea{'' if moved == 1 else 's'}{where}"
+    if stayed:
+        text += f"; {stayed} stayed where {'it was' if stayed == 1 else 'they were'}"
+    return text + ". Everyone following them is notified with your note."
+
+
+def _render_review(
+    form: BulkMoveForm, plan: pipeline.BulkMove, *, status: int = 200
+) -> ResponseReturnValue:
+    """Before anything moves: which ticked ideas would stay where they are, and why."""
+    return render_template("team/bulk_move.html", form=form, plan=plan), status
 
 
 # --- Priorities: the team's score, its formula, estimates in place -------------------------

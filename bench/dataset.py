@@ -817,6 +817,11 @@ COMMENT_COLUMNS = (
     "id", "idea_id", "author_id", "parent_id", "body", "created_at", "edited_at", "deleted_at",
     "hidden_at", "hidden_reason", "hidden_with_author", "is_official",
 )  # fmt: skip
+# Every vote here is a person's own: no organisation vote, source, adder or quote.
+VOTE_COLUMNS = (
+    "id", "idea_id", "user_id", "created_at", "hidden_at",
+    "organisation_id", "source", "added_by_id", "quote",
+)  # fmt: skip
 
 
 def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]) -> list[Table]:
@@ -847,7 +852,8 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
     follows = []
     for idea in ideas:
         for user_id in sorted(idea.voters):
-            votes.append((len(votes) + 1, idea.id, user_id, idea.voters[user_id], None))
+            own = (None, None, None, None)
+            votes.append((len(votes) + 1, idea.id, user_id, idea.voters[user_id], None, *own))
         # A voter's follow came with the vote, as the app records it; the author's is chosen.
         follows += [
             (
@@ -899,7 +905,7 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
             ("id", "idea_id", "from_stage_id", "to_stage_id", "note", "actor_id", "created_at"),
             move_rows,
         ),
-        Table("votes", ("id", "idea_id", "user_id", "created_at", "hidden_at"), votes),
+        Table("votes", VOTE_COLUMNS, votes),
         Table("idea_organisations", ("idea_id", "organisation_id", "voters"), backing_rows),
         Table("follows", ("idea_id", "user_id", "created_at", "via_vote"), follows),
         Table("comments", COMMENT_COLUMNS, comment_rows),

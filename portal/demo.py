@@ -39,6 +39,7 @@ from portal.services import (
     comments,
     ideas,
     moderation,
+    on_behalf,
     outcomes,
     pipeline,
     releases,
@@ -485,6 +486,7 @@ def _load_history(now: datetime) -> None:
             as_concept=True,
         )
     _tend_the_pipeline(now)
+    _team_work(now, team)
 
 
 def _tend_the_pipeline(now: datetime) -> None:
@@ -593,6 +595,54 @@ def _tell(
             event()
             db.session.flush()
     db.session.refresh(idea)
+
+
+# Votes the team heard in calls and tickets: (idea title, a customer, or None for the
+# organisation, organisation, source, quote, days ago). "someone" is the first customer who
+# has not voted for it themselves.
+TEAM_VOTES = [
+    ("Export reports to Excel with formatting", "someone", None, "sales_call",
+     "If the monthly report came out as a spreadsheet I would stop copying it by hand.", 2.5),
+    ("Export reports to Excel with formatting", None, "Umbra Health", "meeting",
+     "Their finance lead asked for it twice in the quarterly review.", 6.0),
+    ("Dark mode for the dashboard", "someone", None, "support_ticket",
+     "My eyes hurt after an evening shift with the bright screen.", 1.5),
+]  # fmt: skip
+
+
+def _team_work(now: datetime, team: list[User]) -> None:
+    """What the product team does besides moving ideas: owners for the open ideas (the
+    dashboard breaks down by them) and votes added for customers heard elsewhere."""
+    unowned = db.session.scalars(
+        select(Idea)
+        .where(Idea.owner_id.is_(None), Idea.is_team_concept.is_(False))
+        .order_by(Idea.id)
+    ).unique()
+    for n, each in enumerate(unowned):
+        if not each.stage.is_closed and n % 3 != 2:  # a few stay unassigned, as in life
+            each.owner_id = team[n % 2].id
+    by_title = {i.title: i for i in db.session.scalars(select(Idea)).unique()}
+    organisations = {o.name: o for o in db.session.scalars(select(Organisation))}
+    for title, email, organisation, source, quote, days_ago in TEAM_VOTES:
+        idea = by_title.get(title)
+        if idea is None or not idea.voting_open:
+            continue
+        with clock_at(now - timedelta(days=days_ago)):
+            if email is not None:
+                customer = next(
+                    _person(e)
+                    for e, _n, role in reversed(PEOPLE)
+                    if role == Role.CUSTOMER and not votes.has_voted(idea, _person(e))
+                )
+                on_behalf.add_vote_for_person(
+                    idea, customer, source=source, quote=quote, actor=team[0], ip=None
+                )
+            elif organisation is not None:
+                on_behalf.add_vote_for_organisation(
+                    idea, organisations[organisation], source=source, quote=quote,
+                    actor=team[1], ip=None,
+                )  # fmt: skip
+            db.session.flush()
 
 
 def _official_answer(idea: Idea, pm: User, body: str) -> None:

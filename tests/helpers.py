@@ -81,10 +81,12 @@ def organisation_backing() -> tuple[dict, dict]:
         (row.idea_id, row.organisation_id): row.voters
         for row in db.session.scalars(select(IdeaOrganisation))
     }
+    # An organisation's own vote (added by the team, naming nobody) counts as one voter.
+    organisation = func.coalesce(Vote.organisation_id, User.organisation_id)
     rows = db.session.execute(
-        select(Vote.idea_id, User.organisation_id, func.count())
-        .join(User, User.id == Vote.user_id)
-        .where(User.organisation_id.is_not(None), Vote.hidden_at.is_(None))
-        .group_by(Vote.idea_id, User.organisation_id)
+        select(Vote.idea_id, organisation, func.count())
+        .outerjoin(User, User.id == Vote.user_id)
+        .where(organisation.is_not(None), Vote.hidden_at.is_(None))
+        .group_by(Vote.idea_id, organisation)
     )
     return kept, {(idea, org): n for idea, org, n in rows}

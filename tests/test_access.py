@@ -401,6 +401,18 @@ MATRIX: dict[str, Route] = {
         get=everyone(NOT_ALLOWED),
         post=team(Outcome(303, "/team/triage/ideas/{idea_id}", changes=True)),
     ),
+    "ideas.new_team_vote": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    "ideas.add_team_vote": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/ideas/{idea_id}", changes=True)),
+        data={"organisation_id": "{organisation_id}", "source": "meeting"},
+    ),
+    # No vote with that id was added by the team: nothing to remove, back to the idea.
+    "ideas.remove_team_vote": Route(
+        get=everyone(NOT_ALLOWED),
+        post=team(Outcome(303, "/ideas/{idea_id}")),
+        data={"vote_id": "999999"},
+    ),
     "main.idea_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "ideas.new": Route(
         get=signed_in(PAGE),

@@ -2,6 +2,7 @@
 
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from portal.models.types import utcnow
 from portal.services import dashboard as dashboard_service
 from portal.services import pipeline
 
+from .conftest import sign_in_client
 from .helpers import page_text
 
 NOTE = "Thanks, we have looked at this carefully with the team."
@@ -144,3 +146,123 @@ def test_no_outcome_answers_yet_is_said_not_shown_as_zero_percent(client, login_
     page = page_text(client.get("/team/dashboard"))
     assert "0% of 0 answers" not in " ".join(page.split())
     assert "no answers yet on whether closed ideas met the need" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# Breakdowns by owner, category and organisation; the least satisfied ideas
+
+
+@pytest.fixture
+def scene(make_idea, make_user, make_category, make_organisation, stages, pm):
+    """Pat owns an overdue reporting idea Acme backs, and a shipped one Acme's people judged;
+    nobody owns a fresh billing idea answered in a day."""
+    from portal.services import votes
+
+    now = utcnow()
+    reporting, billing = make_category("Reporting"), make_category("Billing")
+    acme = make_organisation("Acme Logistics")
+    buyer = make_user(organisation=acme)
+    late = make_idea("Late reporting idea", category=reporting)
+    late.owner_id = pm.id
+    late.created_at = now - timedelta(days=20)
+    late.response_due_at = now - timedelta(days=13)  # New promises 7 days: never answered
+    votes.cast_vote(late, buyer)
+    quick = make_idea("Quick billing idea", category=billing)
+    quick.created_at = now - timedelta(days=3)
+    quick.first_response_at = now - timedelta(days=2)  # answered in a day: in time
+    shipped = make_idea("Shipped reporting idea", category=reporting, stage="shipped")
+    shipped.owner_id = pm.id
+    shipped.created_at = now - timedelta(days=30)
+    shipped.first_response_at = now - timedelta(days=10)  # 20 days for a 7-day promise: late
+    db.session.add_all(
+        [
+            OutcomeAnswer(idea_id=shipped.id, user_id=buyer.id, answer="no"),
+            OutcomeAnswer(idea_id=shipped.id, user_id=shipped.author_id, answer="yes"),
+        ]
+    )
+    db.session.commit()
+    return SimpleNamespace(acme=acme, reporting=reporting, billing=billing, late=late,
+                           quick=quick, shipped=shipped)  # fmt: skip
+
+
+def breakdown(d, title: str) -> dict[str, dashboard_service.Group]:
+    [b] = [b for b in d.breakdowns if b.title == title]
+    return {g.name: g for g in b.groups}
+
+
+def test_breakdown_by_owner(scene, pm):
+    owners = breakdown(dashboard_service.dashboard(viewer=pm), "Owner")
+    pat, nobody = owners["Pat Manager"], owners["Nobody yet"]
+    assert (pat.open, pat.overdue) == (1, 1)  # the shipped one is not open
+    assert (pat.due, pat.in_time, pat.in_time_share) == (2, 0, 0)
+    assert (pat.verdicts.counts["yes"], pat.verdicts.counts["no"]) == (1, 1)
+    assert (nobody.open, nobody.overdue, nobody.due, nobody.in_time) == (1, 0, 1, 1)
+    assert nobody.verdicts.total == 0
+
+
+def test_breakdown_by_category(scene, pm):
+    categories = breakdown(dashboard_service.dashboard(viewer=pm), "Category")
+    reporting, billing = categories["Reporting"], categories["Billing"]
+    assert (reporting.open, reporting.overdue, reporting.due, reporting.in_time) == (1, 1, 2, 0)
+    assert reporting.verdicts.share("yes") == 50
+    assert (billing.open, billing.overdue, billing.in_time_share) == (1, 0, 100)
+
+
+def test_breakdown_by_organisation_counts_backed_ideas_and_its_peoples_answers(scene, pm):
+    organisations = breakdown(dashboard_service.dashboard(viewer=pm), "Organisation")
+    assert list(organisations) == ["Acme Logistics"]
+    acme = organisations["Acme Logistics"]
+    assert (acme.open, acme.overdue, acme.due, acme.in_time) == (1, 1, 1, 0)
+    # Only the answer of Acme's own person, not the author's.
+    assert (acme.verdicts.counts["no"], acme.verdicts.total) == (1, 1)
+
+
+def test_lowest_satisfaction_lists_the_least_satisfied_closed_ideas_first(
+    scene, make_idea, make_user, pm
+):
+    happy = make_idea("A well received idea", category=scene.billing, stage="shipped")
+    partly = make_idea("A half good idea", category=scene.billing, stage="declined")
+    for idea, answers in ((happy, ["yes", "yes"]), (partly, ["partly", "no", "yes"])):
+        for answer in answers:
+            db.session.add(OutcomeAnswer(idea_id=idea.id, user_id=make_user().id, answer=answer))
+    db.session.commit()
+
+    lowest = dashboard_service.dashboard(viewer=pm).lowest_satisfaction
+
+    assert [(row.idea.title, row.score) for row in lowest] == [
+        ("A half good idea", 50),  # as satisfied as the next, and more people answered
+        ("Shipped reporting idea", 50),
+        ("A well received idea", 100),
+    ]
+
+
+def test_the_dashboard_page_shows_the_breakdowns_and_the_lowest_satisfaction(client, scene, pm):
+    sign_in_client(client, pm)
+    page = " ".join(re.sub(r"<[^>]+>", " ", page_text(client.get("/team/dashboard"))).split())
+    assert "By owner, category and organisation" in page
+    assert "Pat Manager 1 1 0% (0 of 2) 50% of 2" in page
+    assert "Billing 1 0 100% (1 of 1) \N{EN DASH}" in page
+    assert "Acme Logistics 1 1 0% (0 of 1) 0% of 1" in page
+    assert "Lowest satisfaction" in page
+    assert "Shipped reporting idea" in page and "50% satisfied: 1 yes, 0 partly, 1 no" in page
+
+
+def test_breakdowns_run_a_fixed_number_of_queries(
+    scene, make_idea, make_user, make_organisation, pm, count_queries
+):
+    from portal.services import votes
+
+    with count_queries() as few:
+        dashboard_service.dashboard(viewer=pm)
+    for n in range(6):
+        org = make_organisation(f"Company {n}")
+        idea = make_idea(f"Another idea number {n}", category=scene.billing, stage="shipped")
+        idea.owner_id = make_user("product_manager").id
+        votes_user = make_user(organisation=org)
+        db.session.add(OutcomeAnswer(idea_id=idea.id, user_id=votes_user.id, answer="no"))
+        open_idea = make_idea(f"An open idea number {n}", category=scene.reporting)
+        votes.cast_vote(open_idea, votes_user)
+        db.session.commit()
+    with count_queries() as many:
+        dashboard_service.dashboard(viewer=pm)
+    assert many.count == few.count

@@ -19,6 +19,8 @@ from portal.models import (
     Comment,
     Idea,
     IdeaOrganisation,
+    Notification,
+    NotificationKind,
     OutcomeAnswer,
     Stage,
     StageChange,
@@ -93,7 +95,10 @@ def test_the_counters_are_the_ones_the_services_keep(demo):
             + sum(trending.weight_at(trending.COMMENT_WEIGHT, when) for when in comment_times)
         )
         assert idea.trending_score == pytest.approx(expected, rel=1e-6), idea.title
-        organisations = Counter(db.session.get(User, v.user_id).organisation_id for v in voters)
+        # An organisation's vote (added by the team) names no person, and counts once for it.
+        organisations = Counter(
+            v.organisation_id or db.session.get(User, v.user_id).organisation_id for v in voters
+        )
         counted = dict(
             db.session.execute(
                 select(IdeaOrganisation.organisation_id, IdeaOrganisation.voters).where(
@@ -102,6 +107,18 @@ def test_the_counters_are_the_ones_the_services_keep(demo):
             ).all()
         )
         assert counted == {k: n for k, n in organisations.items() if k is not None}
+
+
+def test_the_team_added_votes_for_a_customer_and_an_organisation(demo, client):
+    from portal.services import on_behalf
+
+    added = db.session.scalars(select(Vote).where(Vote.source.is_not(None))).all()
+    assert {v.user_id is None for v in added} == {True, False}
+    assert db.session.scalar(select(func.count(Notification.id)).where(
+        Notification.kind == NotificationKind.VOTE_ADDED)) >= 1  # fmt: skip
+    pm = db.session.scalar(select(User).where(User.email == "priya.pm@portal.example"))
+    idea = db.session.get(Idea, added[0].idea_id)
+    assert on_behalf.team_votes(idea, viewer=pm)
 
 
 def test_votes_are_spread_over_time_and_no_vote_comes_after_closing(demo):

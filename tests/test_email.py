@@ -314,6 +314,7 @@ def headline(kind: str, title: str = TITLE) -> str:
         "merged": f"“{title}” was merged into another idea",
         "outcome_question": f"Did “{title}” meet your need?",
         "moderation": "A moderator acted on your post",
+        "vote_added": f"Priya Product added your vote for “{title}”",
     }[kind]
 
 
@@ -395,6 +396,13 @@ def cause(kind: str, s, browser, make_idea) -> list[str]:
         mine = comment_by(s.fan, idea_id, "Buy cheap watches at my shop")
         hide(browser, s.admin, "comment", mine.id)
         return [f"Moderators hid your comment. Reason: {HIDE_REASON}"]
+    if kind == "vote_added":
+        response = browser(s.pm).post(
+            f"/team/ideas/{idea_id}/votes",
+            data={"q": "fran", "user_id": str(s.fan.id), "source": "sales_call"},
+        )
+        assert response.status_code == 303, page_text(response)
+        return [f"Priya Product added your vote for “{TITLE}”, from a sales call."]
     raise AssertionError(kind)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import AuditEvent, Idea, Organisation, OrganisationDomain, OutcomeAnswer, Vote
 from portal.models.types import utcnow
-from portal.services import votes
+from portal.services import on_behalf, votes
 
 from .conftest import sign_in_client
 from .helpers import page_text
@@ -269,6 +269,25 @@ def test_value_is_counted_once_per_organisation_and_renewal_is_the_soonest_ahead
     assert rows["Wanted by one"]["yearly value"] == "12000"
     page = page_text(client.get("/team/priority"))
     assert "37,000" in page
+
+
+def test_a_vote_the_team_added_for_an_organisation_counts_it_once(
+    client, pm, make_idea, make_user, make_organisation
+):
+    """Heard in a meeting, no person named: the organisation is behind the idea, once."""
+    initech = valued(make_organisation, "Initech", 30_000)
+    idea = make_idea("Wanted in a meeting", author=make_user("product_manager"))
+    on_behalf.add_vote_for_organisation(
+        idea, initech, source="meeting", quote="", actor=pm, ip=None
+    )
+    db.session.commit()
+    row = priority_rows(client)["Wanted in a meeting"]
+    assert (row["votes"], row["organisations"], row["yearly value"]) == ("1", "1", "30000")
+
+    votes.cast_vote(idea, make_user(organisation=initech))  # one of its people votes too
+    db.session.commit()
+    row = priority_rows(client)["Wanted in a meeting"]
+    assert (row["votes"], row["organisations"], row["yearly value"]) == ("2", "1", "30000")
 
 
 def test_team_and_suspended_votes_count_for_neither_score_nor_value(

@@ -22,6 +22,17 @@ class UserSearchForm(FlaskForm):
     )
 
 
+class OutboxSearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    q = StringField(
+        "Recipient", description="Part of the email address.", validators=[Length(max=254)]
+    )
+    status = SelectField("Status", choices=[], validate_choice=False)
+    kind = SelectField("Kind", choices=[], validate_choice=False)
+
+
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
 

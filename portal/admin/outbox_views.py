@@ -4,25 +4,51 @@ from __future__ import annotations
 
 from email import message_from_string, policy
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.admin import bp
-from portal.admin.forms import ActionForm
+from portal.admin.forms import ActionForm, OutboxSearchForm
 from portal.extensions import db
+from portal.mail import outbox as mail_outbox
 from portal.mail.compose import SECRET_KINDS
-from portal.mail.outbox import failed_and_recent, retry
+from portal.mail.outbox import retry
 from portal.models import OutboxMessage, OutboxStatus
 from portal.permissions import can_manage_outbox
-from portal.web import role_required
+from portal.web import number_arg, role_required
+
+PER_PAGE = 50
+STATUS_LABELS = {
+    OutboxStatus.PENDING: "Waiting",
+    OutboxStatus.SENDING: "Sending",
+    OutboxStatus.SENT: "Sent",
+    OutboxStatus.SKIPPED: "Skipped",
+    OutboxStatus.FAILED: "Gave up",
+}
 
 
 @bp.route("/outbox")
 @role_required(can_manage_outbox)
 def outbox() -> str:
-    failed, recent = failed_and_recent()
+    form = OutboxSearchForm(request.args)
+    form.validate()
+    kinds = mail_outbox.kinds()
+    form.kind.choices = [("", "Any kind")] + [(k, k.replace("_", " ")) for k in kinds]
+    form.status.choices = [("", "Any status")] + [
+        (s.value, STATUS_LABELS[s]) for s in mail_outbox.LISTED_STATUSES
+    ]
+    filters = mail_outbox.OutboxFilters(
+        recipient=(form.q.data or "")[:254],
+        status=form.status.data or None,
+        kind=form.kind.data if form.kind.data in kinds else None,
+    )
+    failed, recent = mail_outbox.failed_and_recent(
+        filters, page_number=number_arg("page", maximum=100_000) or 1, per_page=PER_PAGE
+    )
     return render_template(
         "admin/outbox.html",
+        form=form,
+        filtered=bool(filters.recipient.strip() or filters.status or filters.kind),
         failed=failed,
         recent=recent,
         action_form=ActionForm(),

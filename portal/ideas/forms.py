@@ -12,6 +12,7 @@ from wtforms import (
 from wtforms.validators import InputRequired
 
 from portal.forms import HumanCheck, Rule, text_limit
+from portal.services.on_behalf import QUOTE_MAX
 from portal.services.outcomes import COMMENT_MAX as OUTCOME_COMMENT_MAX
 from portal.services.pipeline import NOTE_MAX as STAGE_NOTE_MAX
 from portal.services.reports import DETAIL_MAX as REPORT_DETAIL_MAX
@@ -172,3 +173,31 @@ class InternalNoteForm(FlaskForm):
         ],
         render_kw={"rows": 3},
     )
+
+
+class TeamVoteForm(FlaskForm):
+    """A vote the team adds for a customer: a person found by search, or an organisation."""
+
+    q = HiddenField()  # the search that listed the people, so an error shows them again
+    user_id = RadioField("Customer", choices=[], validate_choice=False)
+    organisation_id = SelectField(
+        "Or, if no person was named, their organisation",
+        description="An organisation counts once, however many people the team heard from.",
+        choices=[],
+        validate_choice=False,
+    )
+    source = RadioField(
+        "Where did they tell you?",
+        choices=[],
+        validators=[InputRequired(message="Choose where the customer told you.")],
+    )
+    quote = TextAreaField(
+        "What they said (optional)",
+        description="Their words help the team weigh the idea. Only the team sees them.",
+        validators=[text_limit(QUOTE_MAX)],
+        render_kw={"rows": 3},
+    )
+
+
+class RemoveTeamVoteForm(FlaskForm):
+    vote_id = HiddenField()

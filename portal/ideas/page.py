@@ -43,6 +43,7 @@ from portal.services import (
     comments,
     idea_lists,
     ideas,
+    on_behalf,
     outcomes,
     pipeline,
     releases,
@@ -66,8 +67,11 @@ def can_edit_comment_now(comment: Comment) -> bool:
 
 def _viewer_context(idea: Idea) -> dict[str, Any]:
     """What the person looking has done here, and what they may do."""
+    voted = votes.has_voted(idea, current_user)
     return {
-        "voted": votes.has_voted(idea, current_user),
+        "voted": voted,
+        # Their vote, if the team added it for them: who, and from what conversation.
+        "added_for_me": on_behalf.added_for(idea, current_user) if voted else None,
         "following": votes.is_following(idea, current_user),
         "can_vote": can_vote(current_user, idea),
         "can_comment": can_comment(current_user, idea),
@@ -110,6 +114,7 @@ def _team_context(
         "estimates_form": estimates_form,
         "note_form": note_form or InternalNoteForm(formdata=None),
         "internal_notes": triage.internal_notes(idea, viewer=current_user),
+        "team_votes": on_behalf.team_votes(idea, viewer=current_user),
     }
 
 

@@ -224,6 +224,9 @@ def subject(n: Notification) -> str:
         NotificationKind.OFFICIAL_RESPONSE: f"The team answered on “{title}”",
         NotificationKind.OUTCOME_QUESTION: f"Did “{title}” meet your need?",
         NotificationKind.MODERATION: "A moderator acted on your post",
+        NotificationKind.VOTE_ADDED: (
+            f"{n.actor.display_name if n.actor else 'The team'} added your vote for “{title}”"
+        ),
     }
     if n.release is not None:
         return f"Shipped in {n.release.title}: “{title}”"

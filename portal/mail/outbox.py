@@ -15,13 +15,15 @@ send that one message again, with the same Message-ID, which mail systems recogn
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from email import message_from_string, policy
 from email.message import EmailMessage
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal.database import rows_affected
@@ -84,10 +86,55 @@ def retry(row: OutboxMessage) -> None:
     outbox_changed()
 
 
-def failed_and_recent(*, limit: int = 100) -> tuple[list[OutboxMessage], list[OutboxMessage]]:
-    """For the admins' outbox page: what gave up, and everything else, newest first."""
+@dataclass
+class OutboxFilters:
+    """What the admins' outbox page narrows to: part of the recipient's address, a status
+    (of the messages that did not give up) and a kind of message."""
+
+    recipient: str = ""
+    status: str | None = None
+    kind: str | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        recipient = self.recipient.strip().lower()
+        if recipient:
+            escaped = recipient.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append(func.lower(OutboxMessage.to_address).like(f"%{escaped}%", escape="\\"))
+        if self.kind:
+            where.append(OutboxMessage.kind == self.kind)
+        return where
+
+
+# The statuses the "Messages" list filters by; failed ones have their own list above it.
+LISTED_STATUSES = [s for s in OutboxStatus if s != OutboxStatus.FAILED]
+
+
+def failed_and_recent(
+    filters: OutboxFilters | None = None, *, page_number: int = 1, per_page: int = 50
+) -> tuple[list[OutboxMessage], Pagination]:
+    """For the admins' outbox page: what gave up (at most 100), and a page of everything else,
+    newest first; both narrowed by filters."""
+    filters = filters or OutboxFilters()
+    where = filters.conditions()
     failed = OutboxMessage.status == OutboxStatus.FAILED
-    return _newest(failed, limit), _newest(~failed, limit)
+    others = select(OutboxMessage).where(~failed, *where)
+    if filters.status in {s.value for s in LISTED_STATUSES}:
+        others = others.where(OutboxMessage.status == filters.status)
+    recent = db.paginate(
+        others.order_by(OutboxMessage.id.desc()),
+        page=page_number,
+        per_page=per_page,
+        error_out=False,
+    )
+    return _newest(and_(failed, *where), 100), recent
+
+
+def kinds() -> list[str]:
+    """Every kind of message the outbox holds, for the filter's choices."""
+    return list(
+        db.session.scalars(select(OutboxMessage.kind).distinct().order_by(OutboxMessage.kind))
+    )
 
 
 def _newest(where: ColumnElement[bool], limit: int) -> list[OutboxMessage]:

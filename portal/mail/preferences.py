@@ -40,6 +40,10 @@ KINDS: dict[str, tuple[str, str]] = {
     NotificationKind.REPLY: ("Someone replies in a conversation you are part of", INSTANT),
     NotificationKind.COMMENT: ("Someone comments on an idea you follow", DAILY),
     NotificationKind.MODERATION: ("Moderators act on something you posted", INSTANT),
+    NotificationKind.VOTE_ADDED: (
+        "The team adds your vote for an idea, from a call, ticket or meeting",
+        INSTANT,
+    ),
 }
 ALL = "all"  # an unsubscribe link from a digest: every kind off
 

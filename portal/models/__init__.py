@@ -12,6 +12,7 @@ from portal.models.conversation import (
 )
 from portal.models.idea import (
     OUTCOME_ANSWERS,
+    VOTE_SOURCES,
     Follow,
     Idea,
     IdeaOrganisation,
@@ -31,6 +32,7 @@ __all__ = [
     "MERGED_SLUG",
     "NEW_SLUG",
     "OUTCOME_ANSWERS",
+    "VOTE_SOURCES",
     "AuditEvent",
     "Category",
     "Comment",

@@ -120,6 +120,8 @@ class NotificationKind(enum.StrEnum):
     OUTCOME_QUESTION = "outcome_question"
     # To an author: moderators hid, restored, edited or approved their post.
     MODERATION = "moderation"
+    # To a customer: the team added their vote for an idea, from a call, ticket or meeting.
+    VOTE_ADDED = "vote_added"
 
 
 class Notification(Model):

@@ -117,22 +117,71 @@ class IdeaRevision(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# Where a vote the team added on a customer's behalf came from (stored value: label), in the
+# order the form offers them.
+VOTE_SOURCES = {
+    "sales_call": "a sales call",
+    "support_ticket": "a support ticket",
+    "email": "an email",
+    "meeting": "a meeting",
+    "other": "another conversation",
+}
+
+
 class Vote(Model):
-    """One person's vote for an idea; at most one each.
+    """One person's vote for an idea; at most one each. Or, added by the team, an organisation's.
 
     A hidden vote (hidden_at set, when its voter's posts were all hidden) counts nowhere: not
     in vote_count, the trending score, the organisations behind an idea, or any list. The row
     stays so that restoring the voter's posts counts it again, exactly as it was.
+
+    A vote the team added on someone's behalf (portal.services.on_behalf) carries a source,
+    who added it and perhaps the customer's words. It names a person (user_id), or, when the
+    team heard from a company without a named person, the organisation (organisation_id, with
+    no user_id): one such vote per organisation and idea, counted like one person's vote.
     """
 
     __tablename__ = "votes"
-    __table_args__ = (UniqueConstraint("idea_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("idea_id", "user_id"),
+        UniqueConstraint("idea_id", "organisation_id"),
+        CheckConstraint(
+            "(user_id IS NULL) <> (organisation_id IS NULL)", name="person_or_organisation"
+        ),
+        CheckConstraint(
+            "source IS NULL OR source IN "
+            "('sales_call', 'support_ticket', 'email', 'meeting', 'other')",
+            name="source_known",
+        ),
+        CheckConstraint(
+            "organisation_id IS NULL OR source IS NOT NULL", name="organisation_vote_has_source"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Only for an organisation's vote that names no person.
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    # Set when the team added the vote: where they heard it (a VOTE_SOURCES key), who added it
+    # and, if they wrote it down, what the customer said.
+    source: Mapped[str | None] = mapped_column(String(20))
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    quote: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def added_by_team(self) -> bool:
+        return self.source is not None
+
+    @property
+    def source_label(self) -> str:
+        return VOTE_SOURCES.get(self.source or "", "")
 
 
 class IdeaOrganisation(Model):

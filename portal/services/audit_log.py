@@ -321,7 +321,21 @@ SENTENCES: dict[str, Sentence] = {
     "saved_filter.created": _saved_filter_created,
     "saved_filter.updated": _changed_by("changed the saved filter", "{target}"),
     "saved_filter.deleted": "{actor} deleted the saved filter {target}.",
+    "vote.added_for_customer": lambda s: (
+        f"{s['actor']} added {s['customer']}'s vote for {s['target']}, from {_lower(s['source'])}"
+        + (f": {_quoted(s.raw['quote'])}." if s.raw.get("quote") else ".")
+    ),
+    "vote.added_for_organisation": lambda s: (
+        f"{s['actor']} added a vote from {s['organisation']} for {s['target']}, from "
+        f"{_lower(s['source'])}" + (f": {_quoted(s.raw['quote'])}." if s.raw.get("quote") else ".")
+    ),
+    "vote.removed_by_team": "{actor} removed the vote the team added for {voter} on {target}.",
 }
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
 
 # What a target is called in a sentence, before its name; people and organisations go by name.
 TARGET_NOUNS = {

@@ -208,18 +208,34 @@ def supporter_summary(idea: Idea) -> tuple[int, int]:
 
 
 @dataclass
+class Supporter:
+    """One vote in the supporters row: a person, or an organisation the team added."""
+
+    name: str  # the person's display name, or the organisation's name
+    added_by_team: bool = False
+    is_organisation: bool = False
+
+    @property
+    def initials(self) -> str:
+        parts = self.name.split()
+        return (parts[0][:1] + (parts[-1][:1] if len(parts) > 1 else "")).upper() if parts else "?"
+
+
+@dataclass
 class Supporters:
     """The latest people behind an idea, and the organisations with most of its voters."""
 
-    people: list[str]  # display names, latest vote first
+    people: list[Supporter]  # latest vote first
     organisations: list[tuple[str, int]]  # (name, voters), most voters first
 
 
 def supporters(idea: Idea, *, people: int = 8, organisations: int = 5) -> Supporters:
     """Who stands behind an idea, for its page: two queries, whatever the number of votes."""
-    names = db.session.scalars(
-        select(User.display_name)
-        .join(Vote, Vote.user_id == User.id)
+    latest = db.session.execute(
+        select(User.display_name, Organisation.name, Vote.source.is_not(None))
+        .select_from(Vote)
+        .outerjoin(User, User.id == Vote.user_id)
+        .outerjoin(Organisation, Organisation.id == Vote.organisation_id)
         .where(Vote.idea_id == idea.id, Vote.hidden_at.is_(None))
         .order_by(Vote.created_at.desc(), Vote.id.desc())
         .limit(people)
@@ -231,7 +247,17 @@ def supporters(idea: Idea, *, people: int = 8, organisations: int = 5) -> Suppor
         .order_by(IdeaOrganisation.voters.desc(), Organisation.name)
         .limit(organisations)
     )
-    return Supporters(list(names), [(name, voters) for name, voters in orgs])
+    return Supporters(
+        [
+            Supporter(
+                person or organisation or "",
+                added_by_team=bool(by_team),
+                is_organisation=person is None,
+            )
+            for person, organisation, by_team in latest
+        ],
+        [(name, voters) for name, voters in orgs],
+    )
 
 
 def my_activity(user: User, *, limit: int = 50) -> dict[str, list[Idea]]:

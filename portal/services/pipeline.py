@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
@@ -312,6 +312,10 @@ def _check_target_is_public(target: Idea, merged: Stage) -> None:
         )
 
 
+# What a vote the team added carries (portal.services.on_behalf); it moves with the vote.
+ON_BEHALF_COLUMNS = ("organisation_id", "source", "added_by_id", "quote")
+
+
 def _move_votes(source: Idea, target: Idea) -> list[datetime]:
     """Copy source's votes to target, once per person; returns when the copied counted ones
     were cast.
@@ -334,8 +338,22 @@ def _move_votes(source: Idea, target: Idea) -> list[datetime]:
         )
     )
     target_vote = aliased(Vote)
-    not_yet_voted = Vote.user_id.not_in(
-        select(target_vote.user_id).where(target_vote.idea_id == target.id)
+    # An organisation's vote (added by the team) has no user_id: it moves unless the target
+    # has that organisation's vote already. NULLs stay out of the NOT IN lists, or nothing
+    # would match at all.
+    not_yet_voted = or_(
+        Vote.user_id.is_not(None)
+        & Vote.user_id.not_in(
+            select(target_vote.user_id).where(
+                target_vote.idea_id == target.id, target_vote.user_id.is_not(None)
+            )
+        ),
+        Vote.user_id.is_(None)
+        & Vote.organisation_id.not_in(
+            select(target_vote.organisation_id).where(
+                target_vote.idea_id == target.id, target_vote.organisation_id.is_not(None)
+            )
+        ),
     )
     moved = db.session.scalars(
         select(Vote.created_at).where(
@@ -344,10 +362,14 @@ def _move_votes(source: Idea, target: Idea) -> list[datetime]:
     ).all()
     db.session.execute(
         insert(Vote).from_select(
-            ["idea_id", "user_id", "created_at", "hidden_at"],
-            select(literal(target.id), Vote.user_id, Vote.created_at, Vote.hidden_at).where(
-                Vote.idea_id == source.id, not_yet_voted
-            ),
+            ["idea_id", "user_id", "created_at", "hidden_at", *ON_BEHALF_COLUMNS],
+            select(
+                literal(target.id),
+                Vote.user_id,
+                Vote.created_at,
+                Vote.hidden_at,
+                *(getattr(Vote, name) for name in ON_BEHALF_COLUMNS),
+            ).where(Vote.idea_id == source.id, not_yet_voted),
         )
     )
     return list(moved)

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, case, func, select
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, or_, select
 
 from portal.extensions import db
 from portal.models import Idea, Organisation, OutcomeAnswer, Role, Stage, User, Vote
@@ -183,13 +183,16 @@ class PriorityRow:
 
 
 def _counted(idea_ids: list[int] | None) -> tuple[ColumnElement[bool], ...]:
-    """Which votes count: visible, by customers who are not suspended (on these ideas only,
-    when given, so one row's figures do not read every vote)."""
+    """Which votes count: visible, by customers who are not suspended, or recorded by the team
+    for an organisation as a whole (portal.services.on_behalf); on these ideas only, when given,
+    so one row's figures do not read every vote. The query outer-joins the voter."""
     only = (Vote.idea_id.in_(idea_ids),) if idea_ids is not None else ()
     return (
         Vote.hidden_at.is_(None),
-        User.role == Role.CUSTOMER.value,
-        User.suspended_at.is_(None),
+        or_(
+            and_(Vote.user_id.is_(None), Vote.organisation_id.is_not(None)),
+            and_(User.role == Role.CUSTOMER.value, User.suspended_at.is_(None)),
+        ),
         *only,
     )
 
@@ -198,7 +201,7 @@ def _votes_per_idea(idea_ids: list[int] | None) -> Subquery:
     """Per idea, how many of its votes count."""
     return (
         select(Vote.idea_id, func.count(Vote.id).label("votes"))
-        .join(User, Vote.user_id == User.id)
+        .outerjoin(User, Vote.user_id == User.id)
         .where(*_counted(idea_ids))
         .group_by(Vote.idea_id)
         .subquery()
@@ -208,10 +211,11 @@ def _votes_per_idea(idea_ids: list[int] | None) -> Subquery:
 def _organisations_per_idea(today: date, idea_ids: list[int] | None) -> Subquery:
     """Per idea, the organisations of the people whose votes count, each once: how many, their
     summed yearly value, and the soonest renewal from today on."""
+    organisation_id = func.coalesce(Vote.organisation_id, User.organisation_id)
     backing = (
-        select(Vote.idea_id, User.organisation_id)
-        .join(User, Vote.user_id == User.id)
-        .where(*_counted(idea_ids), User.organisation_id.is_not(None))
+        select(Vote.idea_id, organisation_id.label("organisation_id"))
+        .outerjoin(User, Vote.user_id == User.id)
+        .where(*_counted(idea_ids), organisation_id.is_not(None))
         .distinct()
         .subquery()
     )

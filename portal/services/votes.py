@@ -38,28 +38,62 @@ def cast_vote(idea: Idea, user: User) -> bool:
         Vote, idea_id=idea.id, user_id=user.id, created_at=now
     ) or _count_hidden_vote_again(idea, user, now=now)
     if added:
-        db.session.execute(
-            update(Idea)
-            .where(Idea.id == idea.id)
-            .values(
-                vote_count=Idea.vote_count + 1,
-                trending_score=Idea.trending_score + trending.weight_at(trending.VOTE_WEIGHT, now),
-            )
-        )
-        if user.organisation_id is not None:
-            stmt = upsert(IdeaOrganisation).values(
-                idea_id=idea.id, organisation_id=user.organisation_id, voters=1
-            )
-            db.session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["idea_id", "organisation_id"],
-                    set_={"voters": IdeaOrganisation.voters + 1},
-                )
-            )
+        count_vote(idea, organisation_id=user.organisation_id, cast_at=now)
+    follow_with_vote(idea, user, now=now)
+    return added
+
+
+def follow_with_vote(idea: Idea, user: User, *, now: datetime) -> None:
+    """The follow a vote brings (unless they follow already): withdrawing the vote ends it."""
     insert_ignoring_duplicates(
         Follow, idea_id=idea.id, user_id=user.id, created_at=now, via_vote=True
     )
-    return added
+
+
+def count_vote(idea: Idea, *, organisation_id: int | None, cast_at: datetime) -> None:
+    """Count a vote just added: one more vote, its trending weight, its organisation's voter.
+
+    Every kind of vote goes through here: a person's own, one the team added for them, and an
+    organisation's (portal.services.on_behalf), so all of them count alike.
+    """
+    db.session.execute(
+        update(Idea)
+        .where(Idea.id == idea.id)
+        .values(
+            vote_count=Idea.vote_count + 1,
+            trending_score=Idea.trending_score + trending.weight_at(trending.VOTE_WEIGHT, cast_at),
+        )
+    )
+    if organisation_id is not None:
+        stmt = upsert(IdeaOrganisation).values(
+            idea_id=idea.id, organisation_id=organisation_id, voters=1
+        )
+        db.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["idea_id", "organisation_id"],
+                set_={"voters": IdeaOrganisation.voters + 1},
+            )
+        )
+
+
+def uncount_vote(idea: Idea, *, organisation_id: int | None, cast_at: datetime) -> None:
+    """Take back exactly what count_vote added for a vote cast at cast_at, now removed."""
+    db.session.execute(
+        update(Idea)
+        .where(Idea.id == idea.id)
+        .values(
+            vote_count=Idea.vote_count - 1,
+            trending_score=Idea.trending_score - trending.weight_at(trending.VOTE_WEIGHT, cast_at),
+        )
+    )
+    if organisation_id is not None:
+        theirs = (IdeaOrganisation.idea_id == idea.id) & (
+            IdeaOrganisation.organisation_id == organisation_id
+        )
+        db.session.execute(
+            update(IdeaOrganisation).where(theirs).values(voters=IdeaOrganisation.voters - 1)
+        )
+        db.session.execute(delete(IdeaOrganisation).where(theirs, IdeaOrganisation.voters == 0))
 
 
 def _count_hidden_vote_again(idea: Idea, user: User, *, now: datetime) -> bool:
@@ -97,42 +131,26 @@ def withdraw_vote(idea: Idea, user: User) -> bool:
     ).one_or_none()
     if removed is None or removed.hidden_at is not None:
         return False
-    db.session.execute(
-        update(Idea)
-        .where(Idea.id == idea.id)
-        .values(
-            vote_count=Idea.vote_count - 1,
-            trending_score=Idea.trending_score
-            - trending.weight_at(trending.VOTE_WEIGHT, removed.created_at),
-        )
-    )
-    if user.organisation_id is not None:
-        mine = (IdeaOrganisation.idea_id == idea.id) & (
-            IdeaOrganisation.organisation_id == user.organisation_id
-        )
-        db.session.execute(
-            update(IdeaOrganisation).where(mine).values(voters=IdeaOrganisation.voters - 1)
-        )
-        db.session.execute(delete(IdeaOrganisation).where(mine, IdeaOrganisation.voters == 0))
+    uncount_vote(idea, organisation_id=user.organisation_id, cast_at=removed.created_at)
     return True
 
 
 def recount_organisations(idea_ids: Collection[int] | Select[int]) -> None:
     """Count again, from the counted votes, the organisations behind these ideas (a list or a
     select of ids): after votes move in a merge, are hidden or restored, or a voter moves to
-    another organisation."""
+    another organisation.
+
+    An organisation's own vote (added by the team, naming no person) counts as one voter.
+    """
+    organisation = func.coalesce(Vote.organisation_id, User.organisation_id)
     db.session.execute(delete(IdeaOrganisation).where(IdeaOrganisation.idea_id.in_(idea_ids)))
     db.session.execute(
         insert(IdeaOrganisation).from_select(
             ["idea_id", "organisation_id", "voters"],
-            select(Vote.idea_id, User.organisation_id, func.count())
-            .join(User, User.id == Vote.user_id)
-            .where(
-                Vote.idea_id.in_(idea_ids),
-                Vote.hidden_at.is_(None),
-                User.organisation_id.is_not(None),
-            )
-            .group_by(Vote.idea_id, User.organisation_id),
+            select(Vote.idea_id, organisation, func.count())
+            .outerjoin(User, User.id == Vote.user_id)
+            .where(Vote.idea_id.in_(idea_ids), Vote.hidden_at.is_(None), organisation.is_not(None))
+            .group_by(Vote.idea_id, organisation),
         )
     )
 

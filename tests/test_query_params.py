@@ -83,6 +83,7 @@ PARAMS: dict[str, dict[str, Param]] = {
         "before": CURSOR,
     },
     "ideas.search": {"q": TEXT, "page": Param("number", 50)},
+    "ideas.new_team_vote": {"q": TEXT},
     "main.roadmap": {"by": CHOICE},
     "ideas.similar": {"title": TEXT},
     "admin.users_list": {

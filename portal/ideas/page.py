@@ -67,11 +67,11 @@ def can_edit_comment_now(comment: Comment) -> bool:
 
 def _viewer_context(idea: Idea) -> dict[str, Any]:
     """What the person looking has done here, and what they may do."""
-    voted = votes.has_voted(idea, current_user)
+    # Their vote and, if the team added it for them, who did and from what conversation.
+    voted, added_for_me = on_behalf.your_vote(idea, current_user)
     return {
         "voted": voted,
-        # Their vote, if the team added it for them: who, and from what conversation.
-        "added_for_me": on_behalf.added_for(idea, current_user) if voted else None,
+        "added_for_me": added_for_me,
         "following": votes.is_following(idea, current_user),
         "can_vote": can_vote(current_user, idea),
         "can_comment": can_comment(current_user, idea),

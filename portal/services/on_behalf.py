@@ -316,24 +316,27 @@ class AddedForYou:
     created_at: datetime
 
 
-def added_for(idea: Idea, user: User) -> AddedForYou | None:
-    """If this person's counted vote here was added by the team: who added it, and from what."""
+def your_vote(idea: Idea, user: User) -> tuple[bool, AddedForYou | None]:
+    """Whether this person's vote counts here and, if the team added it for them, who added it
+    and from what: one query for the idea page, whichever it is."""
     if not getattr(user, "is_authenticated", False):
-        return None
+        return False, None
     row = db.session.execute(
         select(Vote.source, Vote.created_at, User.display_name)
         .outerjoin(User, User.id == Vote.added_by_id)
-        .where(
-            Vote.idea_id == idea.id,
-            Vote.user_id == user.id,
-            Vote.source.is_not(None),
-            Vote.hidden_at.is_(None),
-        )
+        .where(Vote.idea_id == idea.id, Vote.user_id == user.id, Vote.hidden_at.is_(None))
     ).one_or_none()
     if row is None:
-        return None
-    return AddedForYou(
+        return False, None
+    if row.source is None:
+        return True, None
+    return True, AddedForYou(
         added_by=row.display_name or "Someone in the team",
         source_label=VOTE_SOURCES.get(row.source, "another conversation"),
         created_at=row.created_at,
     )
+
+
+def added_for(idea: Idea, user: User) -> AddedForYou | None:
+    """If this person's counted vote here was added by the team: who added it, and from what."""
+    return your_vote(idea, user)[1]

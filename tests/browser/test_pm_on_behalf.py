@@ -13,7 +13,6 @@ from playwright.sync_api import expect
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_journeys import ScriptlessChecks
 from tests.browser.test_pages import sign_in
-from tests.browser.test_touch_notify import _new_customer
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +33,7 @@ def no_sideways_scroll(page) -> None:
 def test_pm_adds_a_customers_vote_and_the_customer_withdraws_it(site, new_context, checks, size):
     viewport = VIEWPORTS[size]
     name = f"Olga {size.title()} {uuid.uuid4().hex[:4]}"
-    customer = _new_customer(site, name)
+    customer = site.new_customer(name)
 
     # The product manager, without JavaScript: the whole flow is plain forms.
     pm = new_context(viewport=viewport, java_script_enabled=False).new_page()

@@ -121,7 +121,7 @@ def test_signed_in_desktop_header_has_two_even_rows(new_context, site, checks, w
     team = page.get_by_role("list", name="Team")
     if who == "admin":
         expect(team.get_by_role("link")).to_have_text(
-            ["Triage", "Dashboard", "Organisations", "Admin"]
+            ["Triage", "Dashboard", "Releases", "Organisations", "Admin"]
         )
     else:
         expect(team).to_have_count(0)

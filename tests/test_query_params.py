@@ -93,6 +93,12 @@ PARAMS: dict[str, dict[str, Param]] = {
         "page": Param("number", 100_000),
     },
     "admin.audit_events": {**AUDIT, "page": Param("number", 100_000)},
+    "admin.outbox": {
+        "q": TEXT,
+        "status": CHOICE,
+        "kind": CHOICE,
+        "page": Param("number", 100_000),
+    },
     "admin.audit_csv": AUDIT,
     "team.queue": {**TRIAGE, "show": CHOICE},
     "team.queue_csv": {**TRIAGE, "show": CHOICE},

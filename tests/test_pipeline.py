@@ -577,7 +577,12 @@ def test_a_merge_is_audited_with_the_votes_moved(client, team_member, duplicates
     assert event.actor_id == team_member.id
     assert event.ip == "127.0.0.1"
     assert (event.target_type, event.target_id) == ("ideas", duplicates.b_id)
-    assert event.detail == {"into": duplicates.a_id, "votes_moved": 2}
+    assert event.detail == {
+        "into": duplicates.a_id,
+        "votes_moved": 2,
+        "summary": f"Merged “Download the monthly report as a spreadsheet” (#{duplicates.b_id}) "
+        f"into “Export reports to Excel” (#{duplicates.a_id}): 2 votes moved.",
+    }
 
 
 def test_merging_raises_the_kept_ideas_trending_score_by_the_moved_votes(team_member, duplicates):

@@ -37,7 +37,16 @@ from portal.permissions import (
     can_vote,
     is_signed_in,
 )
-from portal.services import comments, idea_lists, ideas, outcomes, pipeline, triage, votes
+from portal.services import (
+    comments,
+    idea_lists,
+    ideas,
+    merging,
+    outcomes,
+    pipeline,
+    triage,
+    votes,
+)
 
 
 def move_form_for(idea: Idea, formdata: MultiDict[str, Any] | None = None) -> MoveForm:
@@ -64,7 +73,7 @@ def _viewer_context(idea: Idea) -> dict[str, Any]:
         "can_moderate": can_moderate(current_user),
         "can_edit_comment": can_edit_comment_now,
         "revisions": ideas.revisions(idea) if can_see_revisions(current_user) else [],
-        "merged_votes": ideas.votes_moved_by_merge(idea),
+        "merged_votes": merging.votes_moved(idea),
     }
 
 

@@ -20,6 +20,7 @@ from portal.models.idea import (
     Vote,
 )
 from portal.models.mail import EmailPreference, OutboxMessage, OutboxStatus
+from portal.models.merge import IdeaMerge, MergedFollow, MergedVote
 from portal.models.organisation import Organisation, OrganisationDomain
 from portal.models.pipeline import MERGED_SLUG, NEW_SLUG, Stage, StageChange, StageTransition
 from portal.models.site import SiteSetting
@@ -35,9 +36,12 @@ __all__ = [
     "EmailPreference",
     "Follow",
     "Idea",
+    "IdeaMerge",
     "IdeaOrganisation",
     "IdeaRevision",
     "InternalNote",
+    "MergedFollow",
+    "MergedVote",
     "Notification",
     "NotificationKind",
     "Organisation",

@@ -385,7 +385,8 @@ def check_undoable(merge: IdeaMerge | None, source: Idea) -> IdeaMerge:
 
 
 def restore_everything(merge: IdeaMerge, source: Idea, target: Idea, *, now: datetime) -> int:
-    """Give source back the votes and followers the merge moved; returns the votes restored.
+    """Give source back the votes and followers the merge moved; returns how many of the
+    votes it gets back count (a hidden one comes back hidden).
 
     A person who withdrew their vote from the kept idea since does not get it back on the
     duplicate either: they took it back. A person who voted again on the kept idea after
@@ -432,7 +433,7 @@ def restore_everything(merge: IdeaMerge, source: Idea, target: Idea, *, now: dat
     db.session.execute(update(Idea).where(Idea.id == source.id).values(merged_into_id=None))
     _recount(source, target)
     merge.undone_at = now
-    return len(back)
+    return sum(1 for vote in back if vote["hidden_at"] is None)
 
 
 def _restore_followers(merge: IdeaMerge, target: Idea, *, keep: set[int]) -> None:

@@ -448,6 +448,46 @@ def _load_history(now: datetime) -> None:
             category_id=categories["Reporting"].id,
             as_concept=True,
         )
+    _merge_duplicates(now, pm=team[0], category=categories["Reporting"])
+
+
+def _merge_duplicates(now: datetime, *, pm: User, category: Category) -> None:
+    """A duplicate of the Excel export idea, merged long ago (its timeline lists it, and it
+    says where its votes went), and a fresh one the team has yet to merge (the merge page
+    suggests the original)."""
+    kept = db.session.scalars(
+        select(Idea).where(Idea.title == "Export reports to Excel with formatting")
+    ).one()
+    duplicates = (
+        ("george@initech.example", 60, "Download the revenue report as a spreadsheet",
+         "Our accountants rebuild the revenue report in a spreadsheet each quarter. A download "
+         "in a spreadsheet format would save them a day.",
+         ("hana@initech.example", "ivan@umbra-health.example", "kofi@freelance.example")),
+        ("julia@umbra-health.example", 3, "Excel export for the pipeline report",
+         "Sales managers paste the pipeline report into Excel for the Monday meeting, and the "
+         "dates come out as text.",
+         ("ivan@umbra-health.example", "chloe@northwind.example")),
+    )  # fmt: skip
+    for author, days_ago, title, problem, voters in duplicates:
+        with clock_at(now - timedelta(days=days_ago)):
+            idea = ideas.submit_idea(
+                author=_person(author), title=title, problem=problem, category_id=category.id
+            )
+        with clock_at(now - timedelta(days=days_ago - 1)):
+            for email in voters:
+                votes.cast_vote(idea, _person(email))
+            db.session.flush()
+        if days_ago > 30:
+            with clock_at(now - timedelta(days=days_ago - 2)):
+                pipeline.merge_ideas(
+                    idea,
+                    kept,
+                    actor=pm,
+                    note="This is the same need as the Excel export we are building, so your "
+                    "votes now count there. Follow along on that idea.",
+                    ip=None,
+                )
+                db.session.flush()
 
 
 def _tell(

@@ -18,7 +18,9 @@ from portal.extensions import db
 from portal.models import (
     Comment,
     Idea,
+    IdeaMerge,
     IdeaOrganisation,
+    MergedVote,
     OutcomeAnswer,
     Stage,
     StageChange,
@@ -85,9 +87,19 @@ def test_the_counters_are_the_ones_the_services_keep(demo):
         comment_times = db.session.scalars(
             select(Comment.created_at).where(Comment.idea_id == idea.id)
         ).all()
+        # A merged idea keeps the weight of the votes it had; the merge recorded them.
+        vote_times = (
+            db.session.scalars(
+                select(MergedVote.created_at)
+                .join(IdeaMerge, IdeaMerge.id == MergedVote.merge_id)
+                .where(IdeaMerge.source_id == idea.id, MergedVote.hidden_at.is_(None))
+            ).all()
+            if idea.merged_into_id
+            else [v.created_at for v in voters]
+        )
         expected = (
             trending.weight_at(trending.IDEA_WEIGHT, idea.created_at)
-            + sum(trending.weight_at(trending.VOTE_WEIGHT, v.created_at) for v in voters)
+            + sum(trending.weight_at(trending.VOTE_WEIGHT, when) for when in vote_times)
             + sum(trending.weight_at(trending.COMMENT_WEIGHT, when) for when in comment_times)
         )
         assert idea.trending_score == pytest.approx(expected, rel=1e-6), idea.title
@@ -154,3 +166,15 @@ def test_trending_is_not_the_same_as_newest(demo):
     assert by_trending != list(by_newest)
     # An idea of weeks ago, voted for in the last days, trends above newer ones.
     assert "Dark mode for the dashboard" in by_trending[:3]
+
+
+def test_the_demo_shows_a_merged_duplicate_and_one_left_to_merge(demo, client):
+    (merge,) = db.session.scalars(select(IdeaMerge)).all()
+    kept = db.session.get(Idea, merge.target_id)
+    assert kept.title == "Export reports to Excel with formatting"
+    page = client.get(f"/ideas/{kept.id}").get_data(as_text=True)
+    assert "Merged in: <a" in page and "Download the revenue report as a spreadsheet" in page
+    waiting = db.session.scalars(
+        select(Idea).where(Idea.title == "Excel export for the pipeline report")
+    ).one()
+    assert waiting.merged_into_id is None

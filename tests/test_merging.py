@@ -280,7 +280,7 @@ def test_merge_again_after_unmerge_is_exact_too(pair, pm):
 def test_suggestions_offer_similar_text_and_ideas_the_same_organisations_want(
     pair, pm, make_idea, make_user
 ):
-    unrelated = make_idea("Dark mode for the dashboard")
+    unrelated = make_idea("Dark mode for the dashboard", problem="Bright screens tire our eyes.")
     votes.cast_vote(unrelated, make_user(organisation=pair.acme))
     db.session.commit()
     found = {c.idea.id: c.reasons for c in merging.suggested_targets(fresh(pair.b_id))}

@@ -452,21 +452,21 @@ def _load_history(now: datetime) -> None:
 
 
 def _merge_duplicates(now: datetime, *, pm: User, category: Category) -> None:
-    """A duplicate of the Excel export idea, merged long ago (its timeline lists it, and it
-    says where its votes went), and a fresh one the team has yet to merge (the merge page
-    suggests the original)."""
+    """Two duplicates of the weekly summary idea: one merged weeks ago (the kept idea's
+    timeline lists it, and it says where its votes went) and a fresh one the team has yet to
+    merge (the merge page suggests the original)."""
     kept = db.session.scalars(
-        select(Idea).where(Idea.title == "Export reports to Excel with formatting")
+        select(Idea).where(Idea.title == "Scheduled email of the weekly summary")
     ).one()
     duplicates = (
-        ("george@initech.example", 60, "Download the revenue report as a spreadsheet",
-         "Our accountants rebuild the revenue report in a spreadsheet each quarter. A download "
-         "in a spreadsheet format would save them a day.",
-         ("hana@initech.example", "ivan@umbra-health.example", "kofi@freelance.example")),
-        ("julia@umbra-health.example", 3, "Excel export for the pipeline report",
-         "Sales managers paste the pipeline report into Excel for the Monday meeting, and the "
-         "dates come out as text.",
-         ("ivan@umbra-health.example", "chloe@northwind.example")),
+        ("emma@globex.example", 60, "Send the Monday summary by email",
+         "Our regional managers want the numbers in their inbox at the start of the week, "
+         "without signing in.",
+         ("farah@globex.example", "hana@initech.example")),
+        ("julia@umbra-health.example", 3, "Email the weekly summary to managers automatically",
+         "Every Monday I export the summary and email it to five managers by hand. The portal "
+         "could send it for me.",
+         ("ivan@umbra-health.example", "lena@freelance.example")),
     )  # fmt: skip
     for author, days_ago, title, problem, voters in duplicates:
         with clock_at(now - timedelta(days=days_ago)):
@@ -483,8 +483,8 @@ def _merge_duplicates(now: datetime, *, pm: User, category: Category) -> None:
                     idea,
                     kept,
                     actor=pm,
-                    note="This is the same need as the Excel export we are building, so your "
-                    "votes now count there. Follow along on that idea.",
+                    note="This is the same need as the scheduled weekly summary, so your votes "
+                    "now count there. Follow along on that idea.",
                     ip=None,
                 )
                 db.session.flush()

@@ -171,10 +171,10 @@ def test_trending_is_not_the_same_as_newest(demo):
 def test_the_demo_shows_a_merged_duplicate_and_one_left_to_merge(demo, client):
     (merge,) = db.session.scalars(select(IdeaMerge)).all()
     kept = db.session.get(Idea, merge.target_id)
-    assert kept.title == "Export reports to Excel with formatting"
+    assert kept.title == "Scheduled email of the weekly summary"
     page = client.get(f"/ideas/{kept.id}").get_data(as_text=True)
-    assert "Merged in: <a" in page and "Download the revenue report as a spreadsheet" in page
+    assert "Merged in: <a" in page and "Send the Monday summary by email" in page
     waiting = db.session.scalars(
-        select(Idea).where(Idea.title == "Excel export for the pipeline report")
+        select(Idea).where(Idea.title == "Email the weekly summary to managers automatically")
     ).one()
     assert waiting.merged_into_id is None

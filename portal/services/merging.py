@@ -31,7 +31,7 @@ from portal.models import (
 )
 from portal.services import search, trending, votes
 
-SUGGESTION_LIMIT = 6
+SUGGESTION_LIMIT = 5
 RESULT_LIMIT = 20
 
 
@@ -67,12 +67,16 @@ def suggested_targets(source: Idea, *, limit: int = SUGGESTION_LIMIT) -> list[Ca
     found: dict[int, Candidate] = {}
     for idea in _similar(source, limit=limit):
         found[idea.id] = Candidate(idea, ["Similar words"])
+    # Similar text first, best first; then ideas only the same organisations link, a few.
+    room = max(limit - len(found), limit // 2)
     for idea, names in _shared_organisations(source, limit=limit):
         reason = "Also wanted by people from " + _and_list(names)
-        found.setdefault(idea.id, Candidate(idea)).reasons.append(reason)
-    # Both reasons first, then the order found: similar text before shared organisations.
-    ranked = sorted(found.values(), key=lambda c: -len(c.reasons))
-    return ranked[:limit]
+        if idea.id in found:
+            found[idea.id].reasons.append(reason)
+        elif room > 0:
+            found[idea.id] = Candidate(idea, [reason])
+            room -= 1
+    return list(found.values())
 
 
 def _similar(source: Idea, *, limit: int) -> list[Idea]:

@@ -72,7 +72,7 @@ def test_a_pm_merges_by_searching_sees_the_timeline_and_unmerges(
         expect(page).to_have_url(re.compile(r"q=scheduled"))
     else:
         page.get_by_label("Search titles and text").fill("scheduled")
-        page.get_by_role("button", name="Search", exact=True).click()
+        page.locator("form[data-merge-search]").get_by_role("button", name="Search").click()
         expect(results).to_contain_text("matches “scheduled”")
     _shoot(page, f"choose-{label}-1280")
 

@@ -487,6 +487,7 @@ def _load_history(now: datetime) -> None:
         )
     _tend_the_pipeline(now)
     _team_work(now, team)
+    _merge_duplicates(now, pm=team[0], category=categories["Reporting"])
 
 
 def _tend_the_pipeline(now: datetime) -> None:
@@ -536,6 +537,45 @@ def _load_triage() -> None:
             actor=marco,
             ip=None,
         )
+
+
+def _merge_duplicates(now: datetime, *, pm: User, category: Category) -> None:
+    """Two duplicates of the weekly summary idea: one merged weeks ago (the kept idea's
+    timeline lists it, and it says where its votes went) and a fresh one the team has yet to
+    merge (the merge page suggests the original)."""
+    kept = db.session.scalars(
+        select(Idea).where(Idea.title == "Scheduled email of the weekly summary")
+    ).one()
+    duplicates = (
+        ("emma@globex.example", 60, "Send the Monday summary by email",
+         "Our regional managers want the numbers in their inbox at the start of the week, "
+         "without signing in.",
+         ("farah@globex.example", "hana@initech.example")),
+        ("julia@umbra-health.example", 3, "Email the weekly summary to managers automatically",
+         "Every Monday I export the summary and email it to five managers by hand. The portal "
+         "could send it for me.",
+         ("ivan@umbra-health.example", "lena@freelance.example")),
+    )  # fmt: skip
+    for author, days_ago, title, problem, voters in duplicates:
+        with clock_at(now - timedelta(days=days_ago)):
+            idea = ideas.submit_idea(
+                author=_person(author), title=title, problem=problem, category_id=category.id
+            )
+        with clock_at(now - timedelta(days=days_ago - 1)):
+            for email in voters:
+                votes.cast_vote(idea, _person(email))
+            db.session.flush()
+        if days_ago > 30:
+            with clock_at(now - timedelta(days=days_ago - 2)):
+                pipeline.merge_ideas(
+                    idea,
+                    kept,
+                    actor=pm,
+                    note="This is the same need as the scheduled weekly summary, so your votes "
+                    "now count there. Follow along on that idea.",
+                    ip=None,
+                )
+                db.session.flush()
 
 
 def _tell(

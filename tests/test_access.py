@@ -466,10 +466,18 @@ MATRIX: dict[str, Route] = {
         post=team(BACK_TO_IDEA),
         data={"stage_id": "{stage_id}", "note": "We are looking into this with a few of you."},
     ),
+    # GET: choosing the idea to keep; POST: the merge, from the confirm page.
     "ideas.merge": Route(
-        get=everyone(NOT_ALLOWED),
+        get=team(PAGE),
         post=team(Outcome(303, "/ideas/{other_idea_id}", changes=True)),
         data={"target_id": "{other_idea_id}", "note": "The same need as the other idea here."},
+    ),
+    "ideas.confirm_merge": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    # The matrix's idea is not merged: nothing to unmerge (tests/test_merging.py does it).
+    "ideas.unmerge": Route(
+        get=team(Outcome(404)),
+        post=team(Outcome(404)),
+        data={"note": "These are different needs after all, so they stand apart."},
     ),
     "ideas.set_owner": Route(
         get=everyone(NOT_ALLOWED),
@@ -570,6 +578,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "user_id": people[route.user].id,
         "token": "not-a-real-token",
         "idea_id": content[route.idea],
+        "target_id": content["other_idea"],
         "comment_id": content[f"{route.comment}_comment"],
         "notification_id": content["notification"],
         "organisation_id": content["organisation"],

@@ -18,7 +18,9 @@ from portal.extensions import db
 from portal.models import (
     Comment,
     Idea,
+    IdeaMerge,
     IdeaOrganisation,
+    MergedVote,
     Notification,
     NotificationKind,
     OutcomeAnswer,
@@ -89,9 +91,19 @@ def test_the_counters_are_the_ones_the_services_keep(demo):
         comment_times = db.session.scalars(
             select(Comment.created_at).where(Comment.idea_id == idea.id)
         ).all()
+        # A merged idea keeps the weight of the votes it had; the merge recorded them.
+        vote_times = (
+            db.session.scalars(
+                select(MergedVote.created_at)
+                .join(IdeaMerge, IdeaMerge.id == MergedVote.merge_id)
+                .where(IdeaMerge.source_id == idea.id, MergedVote.hidden_at.is_(None))
+            ).all()
+            if idea.merged_into_id
+            else [v.created_at for v in voters]
+        )
         expected = (
             trending.weight_at(trending.IDEA_WEIGHT, idea.created_at)
-            + sum(trending.weight_at(trending.VOTE_WEIGHT, v.created_at) for v in voters)
+            + sum(trending.weight_at(trending.VOTE_WEIGHT, when) for when in vote_times)
             + sum(trending.weight_at(trending.COMMENT_WEIGHT, when) for when in comment_times)
         )
         assert idea.trending_score == pytest.approx(expected, rel=1e-6), idea.title
@@ -187,3 +199,15 @@ def test_the_demo_shows_saved_filters_and_a_hide_awaiting_review(demo, client):
     assert len(db.session.scalars(select(SavedFilter)).all()) == 2
     [review] = db.session.scalars(select(HideReview)).all()
     assert review.hidden_by.display_name == "Marco Bianchi" and review.comment is not None
+
+
+def test_the_demo_shows_a_merged_duplicate_and_one_left_to_merge(demo, client):
+    (merge,) = db.session.scalars(select(IdeaMerge)).all()
+    kept = db.session.get(Idea, merge.target_id)
+    assert kept.title == "Scheduled email of the weekly summary"
+    page = client.get(f"/ideas/{kept.id}").get_data(as_text=True)
+    assert "Merged in: <a" in page and "Send the Monday summary by email" in page
+    waiting = db.session.scalars(
+        select(Idea).where(Idea.title == "Email the weekly summary to managers automatically")
+    ).one()
+    assert waiting.merged_into_id is None

@@ -460,7 +460,7 @@ def test_merging_moves_votes_and_counts_a_double_voter_once(client, team_member,
     p = duplicates.people
     response = merge(client, duplicates.b_id, duplicates.a_id)
     assert response.status_code == 303
-    assert response.headers["Location"] == f"/ideas/{duplicates.a_id}"
+    assert response.headers["Location"] == f"/ideas/{duplicates.a_id}#merged-{duplicates.b_id}"
     page = page_text(client.get(response.headers["Location"]))
     assert "Merged. Votes and followers moved, and the followers are notified." in page
 
@@ -577,7 +577,12 @@ def test_a_merge_is_audited_with_the_votes_moved(client, team_member, duplicates
     assert event.actor_id == team_member.id
     assert event.ip == "127.0.0.1"
     assert (event.target_type, event.target_id) == ("ideas", duplicates.b_id)
-    assert event.detail == {"into": duplicates.a_id, "votes_moved": 2}
+    assert event.detail == {
+        "into": duplicates.a_id,
+        "votes_moved": 2,
+        "summary": f"Merged “Download the monthly report as a spreadsheet” (#{duplicates.b_id}) "
+        f"into “Export reports to Excel” (#{duplicates.a_id}): 2 votes moved.",
+    }
 
 
 def test_merging_raises_the_kept_ideas_trending_score_by_the_moved_votes(team_member, duplicates):
@@ -764,15 +769,15 @@ def test_a_hidden_duplicate_may_be_merged_into_a_visible_idea_without_telling_it
 
 
 @pytest.mark.parametrize("target", ["999999", "0", "abc", "", "12345678901", "\uff11"])
-def test_an_unknown_idea_number_is_a_form_error(client, team_member, duplicates, target):
+def test_an_unknown_idea_to_keep_sends_back_to_choosing(client, team_member, duplicates, target):
+    """The idea to keep is chosen on the merge page, never typed; a forged or stale number
+    is answered with the choosing page again."""
     before = snapshot(duplicates.a_id, duplicates.b_id)
     response = merge(client, duplicates.b_id, target)
     assert response.status_code == 400
-    merge_form = form_html(response, f"/ideas/{duplicates.b_id}/merge")
-    assert 'class="field__error"' in merge_form
-    if target:
-        assert "There is no idea with that number." in html.unescape(merge_form)
-    assert textarea_value(merge_form, "note") == MERGE_NOTE
+    assert "Choose the idea to keep: search for it, or take one of the suggestions." in (
+        page_text(response)
+    )
     assert snapshot(duplicates.a_id, duplicates.b_id) == before
 
 

@@ -6,6 +6,7 @@ bp = Blueprint("ideas", __name__)
 
 from portal.ideas import (  # noqa: E402, F401
     comment_views,
+    merge_views,
     notification_views,
     on_behalf_views,
     report_views,

@@ -99,15 +99,27 @@ class MoveForm(FlaskForm):
 
 
 class MergeForm(FlaskForm):
-    target_id = StringField(
-        "Number of the idea to keep",
-        description="The number in that idea's address, e.g. 42 for /ideas/42.",
-        validators=[InputRequired(message="Give the number of the idea to merge into.")],
-        render_kw={"inputmode": "numeric", "maxlength": 10},
+    # Chosen on the merge page (search or suggestions), never typed: it rides in a hidden field.
+    target_id = HiddenField(
+        validators=[InputRequired(message="Choose the idea to keep first.")],
     )
     note = TextAreaField(
         "Note to everyone following this duplicate",
         id="merge_note",
+        description="They read it in the app and by email, with a link to the idea you keep.",
+        validators=[
+            InputRequired(message="Write a note to the followers."),
+            text_limit(STAGE_NOTE_MAX, missing="Write a note to the followers."),
+        ],
+        render_kw={"rows": 3},
+    )
+
+
+class UnmergeForm(FlaskForm):
+    note = TextAreaField(
+        "Note to everyone following this idea",
+        id="unmerge_note",
+        description="Why it stands on its own again; they read it in the app and by email.",
         validators=[
             InputRequired(message="Write a note to the followers."),
             text_limit(STAGE_NOTE_MAX, missing="Write a note to the followers."),

@@ -1,11 +1,13 @@
 """An idea's page: the one place that gathers what its template shows, for every view showing it.
 
-The detail view shows it; so do the forms posted from it (move, merge, outcome, the team's
+The detail view shows it; so do the forms posted from it (move, outcome, the team's
 owner, estimates and notes) when they come back with errors, keeping what was typed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import render_template
@@ -18,13 +20,12 @@ from portal.ideas.forms import (
     CommentForm,
     EstimatesForm,
     InternalNoteForm,
-    MergeForm,
     MoveForm,
     OutcomeForm,
     OwnerForm,
     TimeframeForm,
 )
-from portal.models import Comment, Idea
+from portal.models import Comment, Idea, IdeaMerge, StageChange
 from portal.models.types import utcnow
 from portal.permissions import (
     can_comment,
@@ -34,6 +35,7 @@ from portal.permissions import (
     can_mark_official,
     can_moderate,
     can_read_verdicts,
+    can_see_idea,
     can_see_revisions,
     can_triage,
     can_vote,
@@ -43,6 +45,7 @@ from portal.services import (
     comments,
     idea_lists,
     ideas,
+    merging,
     on_behalf,
     outcomes,
     pipeline,
@@ -58,6 +61,24 @@ def move_form_for(idea: Idea, formdata: MultiDict[str, Any] | None = None) -> Mo
     form = MoveForm(formdata=formdata)
     form.stage_id.choices = {str(s.id): s.name for s in pipeline.allowed_targets(idea)}
     return form
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of an idea's timeline: a stage change, or a duplicate merged into it."""
+
+    at: datetime
+    change: StageChange | None = None
+    merge: IdeaMerge | None = None
+
+
+def timeline_entries(idea: Idea, changes: list[StageChange]) -> list[TimelineEntry]:
+    """Stage changes and merged-in duplicates, oldest first. A duplicate customers may not
+    see (hidden, or awaiting approval) is listed for the team only."""
+    merges = [m for m in merging.merged_into_this(idea) if can_see_idea(current_user, m.source)]
+    entries = [TimelineEntry(c.created_at, change=c) for c in changes]
+    entries += [TimelineEntry(m.created_at, merge=m) for m in merges]
+    return sorted(entries, key=lambda e: e.at)
 
 
 def can_edit_comment_now(comment: Comment) -> bool:
@@ -81,7 +102,7 @@ def _viewer_context(idea: Idea) -> dict[str, Any]:
         "can_hide": can_hide_content(current_user),
         "can_edit_comment": can_edit_comment_now,
         "revisions": ideas.revisions(idea) if can_see_revisions(current_user) else [],
-        "merged_votes": ideas.votes_moved_by_merge(idea),
+        "merged_votes": merging.votes_moved(idea),
     }
 
 
@@ -144,7 +165,6 @@ def render_idea_page(
     *,
     status: int = 200,
     move_form: MoveForm | None = None,
-    merge_form: MergeForm | None = None,
     outcome_form: OutcomeForm | None = None,
     owner_form: OwnerForm | None = None,
     estimates_form: EstimatesForm | None = None,
@@ -156,6 +176,7 @@ def render_idea_page(
     official, threads = comments.conversation(idea, viewer=current_user)
     people, organisations = idea_lists.supporter_summary(idea)
     due = idea.response_due_at
+    changes = pipeline.timeline(idea)
     team = can_triage(current_user)
     # Forms carry a CSRF token, and making one starts a session. Anonymous visitors see no form
     # on this page, so they get none, and their page can be kept whole by the cache.
@@ -177,7 +198,8 @@ def render_idea_page(
         idea=idea,
         official=official,
         threads=threads,
-        timeline=pipeline.timeline(idea),
+        timeline=changes,
+        timeline_entries=timeline_entries(idea, changes),
         people=people,
         organisations=organisations,
         supporters=idea_lists.supporters(idea),
@@ -188,7 +210,6 @@ def render_idea_page(
         comment_draft=draft,
         action_form=ActionForm() if signed_in else None,
         move_form=move_form or (move_form_for(idea) if team else None),
-        merge_form=merge_form or (MergeForm(formdata=None) if signed_in else None),
         team_tools=team,
         # Triage mode (portal.team.inbox_views): the idea's place in a view of the open ideas.
         triage_bar=triage_bar,

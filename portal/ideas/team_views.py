@@ -1,4 +1,4 @@
-"""The team's actions on one idea: moving it, merging a duplicate, owner, estimates, notes.
+"""The team's actions on one idea: moving it, owner, estimates, notes (merging: merge_views).
 
 The owner, estimates and notes routes keep their /team/ addresses; they live here because
 they answer with the idea's page when a form comes back with errors.
@@ -14,17 +14,11 @@ from portal.extensions import db
 from portal.forms import handle_submission
 from portal.ideas import bp
 from portal.ideas.common import back, idea_or_404
-from portal.ideas.forms import (
-    EstimatesForm,
-    InternalNoteForm,
-    MergeForm,
-    OwnerForm,
-    TimeframeForm,
-)
+from portal.ideas.forms import EstimatesForm, InternalNoteForm, OwnerForm, TimeframeForm
 from portal.ideas.page import move_form_for, render_idea_page
 from portal.models import Idea, User
 from portal.permissions import can_triage
-from portal.services import ideas, pipeline, roadmap, triage
+from portal.services import pipeline, roadmap, triage
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, parse_number, role_required
 
@@ -51,34 +45,6 @@ def move(idea_id: int) -> ResponseReturnValue:
         redirect_to=back(url_for("ideas.detail", idea_id=idea.id)),
     )
     return done or render_idea_page(idea, move_form=form, status=400)
-
-
-@bp.route("/ideas/<id:idea_id>/merge", methods=["POST"])
-@role_required(can_triage)
-def merge(idea_id: int) -> ResponseReturnValue:
-    source = idea_or_404(idea_id)
-    form = MergeForm()
-
-    def act() -> Idea:
-        try:
-            target = ideas.get_idea(parse_number(form.target_id.data) or 0, viewer=current_user)
-        except ideas.IdeaNotFound:
-            raise InvalidInput("There is no idea with that number.", field="target_id") from None
-        pipeline.merge_ideas(
-            source, target, actor=current_user, note=form.note.data, ip=client_ip()
-        )
-        return target
-
-    def to_target(target: Idea) -> str:
-        return url_for("ideas.detail", idea_id=target.id)
-
-    done = handle_submission(
-        form,
-        act,
-        success="Merged. Votes and followers moved, and the followers are notified.",
-        redirect_to=to_target,
-    )
-    return done or render_idea_page(source, merge_form=form, status=400)
 
 
 def _back_to_team_tools(idea: Idea) -> str:

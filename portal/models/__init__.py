@@ -21,6 +21,7 @@ from portal.models.idea import (
     Vote,
 )
 from portal.models.mail import EmailPreference, OutboxMessage, OutboxStatus
+from portal.models.merge import IdeaMerge, MergedFollow, MergedVote
 from portal.models.organisation import Organisation, OrganisationDomain
 from portal.models.pipeline import MERGED_SLUG, NEW_SLUG, Stage, StageChange, StageTransition
 from portal.models.release import Release, ReleaseIdea, ReleaseStatus
@@ -40,9 +41,12 @@ __all__ = [
     "Follow",
     "HideReview",
     "Idea",
+    "IdeaMerge",
     "IdeaOrganisation",
     "IdeaRevision",
     "InternalNote",
+    "MergedFollow",
+    "MergedVote",
     "Notification",
     "NotificationKind",
     "Organisation",

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.models import AuditEvent, Idea, IdeaRevision, Stage, User
+from portal.models import Idea, IdeaRevision, Stage, User
 from portal.models.types import utcnow
 from portal.permissions import (
     can_edit_idea,
@@ -146,22 +146,3 @@ def record_team_response(idea: Idea, actor: User) -> None:
     if idea.first_response_at is None:
         idea.first_response_at = now
     promise_next_answer(idea, idea.stage, since=now)
-
-
-def votes_moved_by_merge(idea: Idea) -> int | None:
-    """How many votes a merged idea handed to the idea it was merged into (the merge's record
-    keeps the number; the idea's own count is 0 since)."""
-    if idea.merged_into_id is None:
-        return None
-    detail = db.session.scalar(
-        select(AuditEvent.detail)
-        .where(
-            AuditEvent.action == "idea.merged",
-            AuditEvent.target_type == Idea.__tablename__,
-            AuditEvent.target_id == idea.id,
-        )
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-    )
-    moved = detail.get("votes_moved") if isinstance(detail, dict) else None
-    return moved if isinstance(moved, int) else None

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from sqlalchemy import delete, func, insert, literal, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import (
     MERGED_SLUG,
-    Follow,
+    NEW_SLUG,
     Idea,
+    IdeaMerge,
     NotificationKind,
     Stage,
     StageChange,
     User,
-    Vote,
 )
 from portal.models.types import utcnow
 from portal.permissions import can_triage, require
-from portal.services import audit, catalog, ideas, notifications, outcomes, trending, votes
+from portal.services import audit, catalog, ideas, merging, notifications, outcomes
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.validation import long_text, too_long
 
@@ -228,13 +226,14 @@ def move_many(
     return moving
 
 
-def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str | None) -> None:
+def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str | None) -> IdeaMerge:
     """Merge duplicate `source` into `target`, in one transaction.
 
     The source's votes move to the target (a person who voted for both counts once), its
     followers follow the target, it moves to Merged with a link to the target and takes no
     more votes, and everyone who followed it is told why. Merging into a closed idea still
-    moves the votes.
+    moves the votes. What moved is recorded (portal.services.merging), so unmerge_ideas can
+    put it all back.
 
     The kept idea must be one customers can see: merging into a hidden or pending idea would
     tell the followers a title they cannot open and move their votes out of sight. A hidden
@@ -246,9 +245,7 @@ def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str |
     note = _clean_note(note)
     merged = _merged_stage_for(source, target)
     now = utcnow()
-    moved = _move_votes(source, target)
-    _move_followers(source, target, now=now)
-    _count_merged_votes(source, target, moved=moved, now=now)
+    merge = merging.move_everything(source, target, actor=actor, note=note, now=now)
     db.session.refresh(source)
     db.session.refresh(target)
     _record_move(source, merged, actor=actor, note=note)
@@ -265,8 +262,57 @@ def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str |
         ip=ip,
         target=source,
         into=target.id,
-        votes_moved=len(moved),
+        summary=f"Merged “{source.title}” (#{source.id}) into “{target.title}” "
+        f"(#{target.id}): {_votes(merge.votes_moved)} moved.",
+        votes_moved=merge.votes_moved,
     )
+    return merge
+
+
+def unmerge_ideas(source: Idea, *, actor: User, note: str, ip: str | None) -> IdeaMerge:
+    """Undo the merge of `source`, in one transaction: both ideas get back exactly the votes,
+    follows and counts they had (see merging.restore_everything for people who acted since),
+    the duplicate returns to the stage it was in, and its followers are told why."""
+    require(can_triage(actor))
+    note = _clean_note(note)
+    try:
+        merge = merging.check_undoable(merging.active_merge(source), source)
+    except merging.CannotUnmerge as exc:
+        raise InvalidTransition(str(exc)) from None
+    target = db.session.get_one(Idea, merge.target_id)
+    back_to = merge.source_stage
+    if back_to is None or back_to.retired or back_to.is_merged_stage:
+        back_to = catalog.stage_by_slug(NEW_SLUG)
+    if back_to is None:
+        raise InvalidTransition("There is no stage to return the idea to.")
+    now = utcnow()
+    restored = merging.restore_everything(merge, source, target, now=now)
+    merge.undone_by_id = actor.id
+    db.session.refresh(source)
+    db.session.refresh(target)
+    _record_move(source, back_to, actor=actor, note=note)
+    db.session.flush()
+    notifications.notify_followers(
+        source,
+        NotificationKind.STAGE_CHANGE,
+        actor=actor,
+        message=f"No longer merged into “{target.title}”; back to {back_to.name}: {note}",
+    )
+    audit.record(
+        "idea.unmerged",
+        actor=actor,
+        ip=ip,
+        target=source,
+        out_of=target.id,
+        summary=f"Unmerged “{source.title}” (#{source.id}) from “{target.title}” "
+        f"(#{target.id}): {_votes(restored)} returned; back to {back_to.name}.",
+        votes_returned=restored,
+    )
+    return merge
+
+
+def _votes(n: int) -> str:
+    return f"{n} vote{'' if n == 1 else 's'}"
 
 
 def _merged_stage_for(source: Idea, target: Idea) -> Stage:
@@ -310,113 +356,6 @@ def _check_target_is_public(target: Idea, merged: Stage) -> None:
             "see it. Merge into a visible idea, or restore that one first.",
             field="target_id",
         )
-
-
-# What a vote the team added carries (portal.services.on_behalf); it moves with the vote.
-ON_BEHALF_COLUMNS = ("organisation_id", "source", "added_by_id", "quote")
-
-
-def _move_votes(source: Idea, target: Idea) -> list[datetime]:
-    """Copy source's votes to target, once per person; returns when the copied counted ones
-    were cast.
-
-    A hidden vote (its voter's posts are hidden) moves hidden, so restoring them counts it
-    where it now is. A person's counted vote on source wins over their hidden one on target.
-    The source's own votes stay until _count_merged_votes, which counts and removes them.
-    """
-    # An alias keeps the subqueries from correlating with the outer rows of the same table.
-    source_vote = aliased(Vote)
-    db.session.execute(
-        delete(Vote).where(
-            Vote.idea_id == target.id,
-            Vote.hidden_at.is_not(None),
-            Vote.user_id.in_(
-                select(source_vote.user_id).where(
-                    source_vote.idea_id == source.id, source_vote.hidden_at.is_(None)
-                )
-            ),
-        )
-    )
-    target_vote = aliased(Vote)
-    # An organisation's vote (added by the team) has no user_id: it moves unless the target
-    # has that organisation's vote already. NULLs stay out of the NOT IN lists, or nothing
-    # would match at all.
-    not_yet_voted = or_(
-        Vote.user_id.is_not(None)
-        & Vote.user_id.not_in(
-            select(target_vote.user_id).where(
-                target_vote.idea_id == target.id, target_vote.user_id.is_not(None)
-            )
-        ),
-        Vote.user_id.is_(None)
-        & Vote.organisation_id.not_in(
-            select(target_vote.organisation_id).where(
-                target_vote.idea_id == target.id, target_vote.organisation_id.is_not(None)
-            )
-        ),
-    )
-    moved = db.session.scalars(
-        select(Vote.created_at).where(
-            Vote.idea_id == source.id, not_yet_voted, Vote.hidden_at.is_(None)
-        )
-    ).all()
-    db.session.execute(
-        insert(Vote).from_select(
-            ["idea_id", "user_id", "created_at", "hidden_at", *ON_BEHALF_COLUMNS],
-            select(
-                literal(target.id),
-                Vote.user_id,
-                Vote.created_at,
-                Vote.hidden_at,
-                *(getattr(Vote, name) for name in ON_BEHALF_COLUMNS),
-            ).where(Vote.idea_id == source.id, not_yet_voted),
-        )
-    )
-    return list(moved)
-
-
-def _move_followers(source: Idea, target: Idea, *, now: datetime) -> None:
-    """Everyone following source follows target too, from now."""
-    target_follow = aliased(Follow)
-    db.session.execute(
-        insert(Follow).from_select(
-            ["idea_id", "user_id", "created_at", "via_vote"],
-            select(
-                literal(target.id),
-                Follow.user_id,
-                literal(now, Follow.created_at.type),
-                Follow.via_vote,  # the vote moves too: withdrawing it there ends the follow
-            ).where(
-                Follow.idea_id == source.id,
-                Follow.user_id.not_in(
-                    select(target_follow.user_id).where(target_follow.idea_id == target.id)
-                ),
-            ),
-        )
-    )
-
-
-def _count_merged_votes(
-    source: Idea, target: Idea, *, moved: list[datetime], now: datetime
-) -> None:
-    """Recount target's votes and trend with the moved ones; source keeps none, and is merged."""
-    gained = sum(trending.weight_at(trending.VOTE_WEIGHT, when) for when in moved)
-    db.session.execute(
-        update(Idea)
-        .where(Idea.id == target.id)
-        .values(
-            vote_count=select(func.count(Vote.id))
-            .where(Vote.idea_id == target.id, Vote.hidden_at.is_(None))
-            .scalar_subquery(),
-            trending_score=Idea.trending_score + gained,
-            last_activity_at=now,
-        )
-    )
-    db.session.execute(delete(Vote).where(Vote.idea_id == source.id))
-    votes.recount_organisations([source.id, target.id])
-    db.session.execute(
-        update(Idea).where(Idea.id == source.id).values(vote_count=0, merged_into_id=target.id)
-    )
 
 
 def timeline(idea: Idea) -> list[StageChange]:

@@ -380,15 +380,20 @@ def test_product_manager_triages_and_the_customer_says_whether_it_met_the_need(
     checks.check(pm, "pm: triage")
     awaiting = pm.get_by_role("region", name=re.compile(r"^Awaiting a first answer"))
     webhook_link = awaiting.get_by_role("link", name=WEBHOOK_IDEA)
-    webhook_id = int(webhook_link.get_attribute("href").rsplit("/", 1)[1])
+    found = re.search(r"/ideas/(\d+)", webhook_link.get_attribute("href"))
+    assert found, webhook_link.get_attribute("href")
+    webhook_id = int(found.group(1))
 
-    # The duplicate is merged into the idea it repeats...
+    # The duplicate is merged into the idea it repeats, found by searching its title...
     _visit(pm, checks, awaiting.get_by_role("link", name=duplicate), "pm: the duplicate")
-    pm.get_by_label("Number of the idea to keep").fill(str(webhook_id))
+    pm.get_by_label("Find the idea to keep").fill("webhook invoice")
+    _visit(pm, checks, pm.get_by_role("button", name="Find the idea to keep"), "pm: merge search")
+    candidate = pm.locator("#merge-results .merge-candidate", has_text=WEBHOOK_IDEA).first
+    _visit(pm, checks, candidate.get_by_role("link", name="Merge into this one"), "pm: confirm")
     pm.get_by_label("Note to everyone following this duplicate").fill(
         "Same need as the webhook idea: your vote and follow moved there."
     )
-    _visit(pm, checks, pm.get_by_role("button", name="Merge", exact=True), "pm: merged")
+    _visit(pm, checks, pm.get_by_role("button", name="Merge and notify followers"), "pm: merged")
     expect(_flash(pm)).to_contain_text("Merged.")
     expect(pm.get_by_role("heading", level=1)).to_have_text(WEBHOOK_IDEA)
     assert _idea_id(pm) == webhook_id

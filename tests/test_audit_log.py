@@ -119,10 +119,27 @@ def test_every_action_the_code_records_has_a_sentence():
     assert sorted(actions - set(audit_log.SENTENCES)) == []
 
 
+def test_merging_and_unmerging_read_as_sentences_with_both_ideas_named(make_user, make_idea):
+    pm = make_user("product_manager", display_name="Ana")
+    kept, duplicate = make_idea("Export to Excel"), make_idea("Spreadsheet download")
+    merged = audit.record(
+        "idea.merged", actor=pm, ip=None, target=duplicate, into=kept.id, votes_moved=3
+    )
+    unmerged = audit.record(
+        "idea.unmerged", actor=pm, ip=None, target=duplicate, out_of=kept.id, votes_returned=3
+    )
+    assert audit_log.describe(merged) == (
+        "Ana merged the idea “Spreadsheet download” into “Export to Excel” (3 votes moved)."
+    )
+    assert audit_log.describe(unmerged) == (
+        "Ana unmerged the idea “Spreadsheet download” from “Export to Excel” (3 votes back)."
+    )
+
+
 def test_an_action_without_a_sentence_still_reads_as_one(make_user):
     pm = make_user("product_manager", display_name="Ana")
-    event = audit.record("idea.unmerged", actor=pm, ip=None, target=pm, votes_back=3)
-    assert audit_log.describe(event) == "Ana: idea unmerged, Ana (votes back 3)."
+    event = audit.record("idea.teleported", actor=pm, ip=None, target=pm, votes_back=3)
+    assert audit_log.describe(event) == "Ana: idea teleported, Ana (votes back 3)."
 
 
 @pytest.fixture

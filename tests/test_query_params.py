@@ -84,6 +84,7 @@ PARAMS: dict[str, dict[str, Param]] = {
     },
     "ideas.search": {"q": TEXT, "page": Param("number", 50)},
     "ideas.new_team_vote": {"q": TEXT},
+    "ideas.merge": {"q": TEXT},
     "main.roadmap": {"by": CHOICE},
     "ideas.similar": {"title": TEXT},
     "admin.users_list": {
@@ -176,8 +177,8 @@ def world(app, make_user, make_idea, make_category, make_organisation, stages) -
     people = {role: make_user(role, organisation=organisation) for role in ROLES[1:]}
     idea = make_idea("Export reports to Excel", author=people["customer"], category=category)
     # Enough rows that every list shows its pager, which copies the query into its links.
-    for n in range(21):
-        make_idea(f"Another idea, number {n}", category=category)
+    others = [make_idea(f"Another idea, number {n}", category=category) for n in range(21)]
+    other = others[0]
     for _ in range(26):
         make_user()
     db.session.add_all(
@@ -198,6 +199,7 @@ def world(app, make_user, make_idea, make_category, make_organisation, stages) -
     values = {
         "release_id": release.id,
         "idea_id": idea.id,
+        "target_id": other.id,  # the idea a duplicate would be merged into
         "comment_id": comment.id,
         "user_id": people["customer"].id,
         "category_id": category.id,

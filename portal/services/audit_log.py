@@ -275,6 +275,14 @@ SENTENCES: dict[str, Sentence] = {
         if "previous" in s.raw  # older events kept only the new owner
         else f"{s['actor']} made {_person(s, 'owner')} the owner of {s['target']}."
     ),
+    "idea.unmerged": lambda s: (
+        f"{s['actor']} unmerged {s['target']} from {s['out_of']}"
+        + (
+            f" ({_count(s.raw.get('votes_returned'), 'vote')} back)."
+            if "votes_returned" in s.raw
+            else "."
+        )
+    ),
     "idea.approved": "{actor} approved {target}.",
     "idea.hidden": "{actor} hid {target}: {reason}.",
     "idea.restored": "{actor} restored {target}.",
@@ -423,21 +431,21 @@ class Names:
 
 
 # Detail keys that older events filled with a bare id, and what the id is of.
-ID_KEYS = {"into": "ideas", "owner": "users"}
+ID_KEYS = {"into": "ideas", "out_of": "ideas", "owner": "users"}
 
 
 def _say(value: Any, *, key: str = "", names: Names | None = None) -> str:
     """A detail value in words: records by name, lists joined, numbers with separators."""
     if isinstance(value, dict) and "name" in value:
         name = value.get("name")
-        return _quoted(name) if key == "into" else str(name)
+        return _quoted(name) if key in ("into", "out_of") else str(name)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int) and key in ID_KEYS and names is not None:
         found = getattr(names, ID_KEYS[key]).get(value)
         if found is None:
             return "a deleted idea" if ID_KEYS[key] == "ideas" else "a deleted account"
-        return _quoted(found) if key == "into" else found
+        return _quoted(found) if key in ("into", "out_of") else found
     if isinstance(value, int):
         return f"{value:,}"
     if value is None:

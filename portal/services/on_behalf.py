@@ -129,16 +129,7 @@ def add_vote_for_person(
             field="user_id",
         )
     now = utcnow()
-    added = insert_ignoring_duplicates(
-        Vote,
-        idea_id=idea.id,
-        user_id=person.id,
-        created_at=now,
-        source=source,
-        added_by_id=actor.id,
-        quote=quote or None,
-    )
-    if not added:
+    if not _insert_team_vote(idea, source, quote, actor=actor, now=now, user_id=person.id):
         raise InvalidInput(
             f"{person.display_name} already votes for this idea, so there is nothing to add.",
             field="user_id",
@@ -172,16 +163,9 @@ def add_vote_for_organisation(
     """Add an organisation's vote when no person was named: one per organisation and idea."""
     quote = _checked(idea, source, quote, actor=actor)
     now = utcnow()
-    added = insert_ignoring_duplicates(
-        Vote,
-        idea_id=idea.id,
-        organisation_id=organisation.id,
-        created_at=now,
-        source=source,
-        added_by_id=actor.id,
-        quote=quote or None,
-    )
-    if not added:
+    if not _insert_team_vote(
+        idea, source, quote, actor=actor, now=now, organisation_id=organisation.id
+    ):
         raise InvalidInput(
             f"The team already added a vote for {organisation.name} on this idea; "
             "a company counts once. Name a person to add theirs.",
@@ -199,6 +183,22 @@ def add_vote_for_organisation(
         quote=quote or None,
     )
     return _vote(idea, organisation_id=organisation.id)
+
+
+def _insert_team_vote(
+    idea: Idea, source: str, quote: str, *, actor: User, now: datetime, **voter: int
+) -> bool:
+    """The vote row the team adds, for a person or an organisation (`voter`); False if that
+    voter has a vote here already."""
+    return insert_ignoring_duplicates(
+        Vote,
+        idea_id=idea.id,
+        created_at=now,
+        source=source,
+        added_by_id=actor.id,
+        quote=quote or None,
+        **voter,
+    )
 
 
 def _vote(idea: Idea, *, user_id: int | None = None, organisation_id: int | None = None) -> Vote:

@@ -10,8 +10,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PASSWORD, SCREENSHOTS
+from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_journeys import ScriptlessChecks
+from tests.browser.test_pages import sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -21,14 +22,6 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 800}
 MERGE_NOTE = "The weekly summary email shipped already: your votes count there now."
 UNMERGE_NOTE = "Choosing who gets the summary is a need of its own; it stands alone again."
-
-
-def _sign_in(page: Page, email: str) -> None:
-    page.goto("/sign-in")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".flashes")).to_contain_text("Welcome")
 
 
 def _shoot(page: Page, name: str) -> None:
@@ -51,7 +44,7 @@ def test_a_pm_merges_by_searching_sees_the_timeline_and_unmerges(
     if not javascript:  # axe cannot run there (it hung): a copy of each page is checked
         checks = ScriptlessChecks(checks, new_context().new_page())
     page.set_viewport_size(DESKTOP)
-    _sign_in(page, site.people["product_manager"])
+    sign_in(page, site.people["product_manager"])
     _open_idea(page, DUPLICATE)
     duplicate_path = page.url
 

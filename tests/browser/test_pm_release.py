@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PASSWORD, SCREENSHOTS
+from tests.browser.test_pages import sign_in
 from tests.servers import ROOT, server_environment
 
 pytestmark = pytest.mark.slow
@@ -43,14 +44,6 @@ def _new_customer(site, name: str) -> str:
     return email
 
 
-def _sign_in(page: Page, email: str) -> None:
-    page.goto("/sign-in")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".flashes")).to_contain_text("Welcome")
-
-
 def _shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"release-{name}.png"), full_page=True)
@@ -73,7 +66,7 @@ def test_a_pm_publishes_a_release_and_a_customer_reads_it_and_answers(
     # A customer follows the idea they asked for.
     customer_email = _new_customer(site, f"Rita Release {run}")
     customer = new_context(viewport=viewport).new_page()
-    _sign_in(customer, customer_email)
+    sign_in(customer, customer_email)
     customer.goto("/roadmap")
     customer.get_by_role("link", name=idea_title).first.click()
     customer.get_by_role("button", name="Follow", exact=True).click()
@@ -82,7 +75,7 @@ def test_a_pm_publishes_a_release_and_a_customer_reads_it_and_answers(
 
     # The product manager writes a draft, finding the idea by its title.
     pm = new_context(viewport=viewport).new_page()
-    _sign_in(pm, site.people["product_manager"])
+    sign_in(pm, site.people["product_manager"])
     pm.goto("/team/releases")
     checks.check(pm, f"releases list {run}")
     pm.get_by_role("link", name="Write a release").click()

@@ -811,7 +811,7 @@ IDEA_COLUMNS = (
     "is_team_concept", "created_at", "edited_at", "last_activity_at", "first_response_at",
     "response_due_at", "hidden_at", "hidden_reason", "awaiting_approval", "hidden_with_author",
     "merged_into_id", "owner_id", "impact", "effort", "timeframe", "vote_count",
-    "comment_count", "trending_score",
+    "comment_count", "trending_score", "board_id",
 )  # fmt: skip
 COMMENT_COLUMNS = (
     "id", "idea_id", "author_id", "parent_id", "body", "created_at", "edited_at", "deleted_at",
@@ -822,6 +822,10 @@ VOTE_COLUMNS = (
     "id", "idea_id", "user_id", "created_at", "hidden_at",
     "organisation_id", "source", "added_by_id", "quote",
 )  # fmt: skip
+
+
+# Every idea is on the board the migration makes (b17a0a1b2c01).
+DEFAULT_BOARD_ID = 1
 
 
 def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]) -> list[Table]:
@@ -838,7 +842,7 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
              stages[idea.stage].id, idea.author_id, False, idea.created_at, None,
              d.last_activity_at, d.first_response_at, d.response_due_at, None, None, False,
              False, idea.merged_into, idea.owner_id, idea.impact, idea.effort, None,
-             d.vote_count, d.comment_count, d.trending_score)
+             d.vote_count, d.comment_count, d.trending_score, DEFAULT_BOARD_ID)
         )  # fmt: skip
     moves = sorted(
         ((move, idea.id) for idea in ideas for move in idea.moves),

@@ -35,6 +35,7 @@ from portal.models import (
 from portal.models.types import clock_at, utcnow
 from portal.services import (
     accounts,
+    boards,
     catalog,
     comments,
     ideas,
@@ -469,6 +470,7 @@ def _install_categories() -> dict[str, Category]:
 
 def _load_history(now: datetime) -> None:
     catalog.install_default_stages()
+    boards.install_default_board()
     categories = _install_categories()
     customers = [_person(email) for email, _n, role in PEOPLE if role == Role.CUSTOMER]
     team = [_person("priya.pm@portal.example"), _person("marco.pm@portal.example")]

@@ -65,12 +65,6 @@ def can_see_hidden(user: Any) -> bool:
     return is_team(user)
 
 
-def can_see_idea(user: Any, idea: Any) -> bool:
-    if idea.hidden_at is None:
-        return True
-    return can_see_hidden(user) or (is_signed_in(user) and idea.author_id == user.id)
-
-
 def can_edit_idea(user: Any, idea: Any) -> bool:
     """Authors edit their idea until the team first responds; later edits would move goalposts."""
     return (

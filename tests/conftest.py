@@ -26,7 +26,7 @@ from portal import create_app
 from portal.extensions import db
 from portal.models import Organisation, OrganisationDomain, Role, User
 from portal.models.types import utcnow
-from portal.services import sessions
+from portal.services import boards, sessions
 
 from . import dbutil
 
@@ -134,6 +134,9 @@ def app(app_config, tmp_path, monkeypatch) -> Iterator[Flask]:
     application.test_client_class = IsolatedClient
     with application.app_context():
         share_compiled_statements(application)
+        # A migrated database always has the board its ideas go to (migration b17a0a1b2c01).
+        boards.install_default_board()
+        db.session.commit()
         yield application
         db.session.remove()
         dbutil.empty_all_tables(db.engine)

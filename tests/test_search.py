@@ -513,11 +513,15 @@ def migrated_app(tmp_path, monkeypatch):
 
 def insert_idea_row(title: str) -> None:
     stage_id = db.session.scalar(text("SELECT id FROM stages WHERE slug = 'new'"))
+    # From migration b17a0a1b2c01 on, every idea names its board (the one it made).
+    columns = {c["name"] for c in inspect(db.session.connection()).get_columns("ideas")}
+    board = ("board_id, ", "1, ") if "board_id" in columns else ("", "")
     db.session.execute(
         text(
-            "INSERT INTO ideas (title, problem, solution, stage_id, is_team_concept, created_at,"
-            " last_activity_at, vote_count, comment_count, trending_score) VALUES (:title,"
-            " 'A problem.', '', :stage_id, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, 0, 0)"
+            f"INSERT INTO ideas ({board[0]}title, problem, solution, stage_id, is_team_concept,"
+            " created_at, last_activity_at, vote_count, comment_count, trending_score) VALUES"
+            f" ({board[1]}:title, 'A problem.', '', :stage_id, false, CURRENT_TIMESTAMP,"
+            " CURRENT_TIMESTAMP, 0, 0, 0)"
         ),
         {"title": title, "stage_id": stage_id},
     )

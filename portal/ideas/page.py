@@ -14,7 +14,7 @@ from flask import render_template
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from portal import intent
+from portal import intent, visibility
 from portal.ideas.forms import (
     ActionForm,
     CommentForm,
@@ -35,7 +35,6 @@ from portal.permissions import (
     can_mark_official,
     can_moderate,
     can_read_verdicts,
-    can_see_idea,
     can_see_revisions,
     can_triage,
     can_vote,
@@ -75,7 +74,9 @@ class TimelineEntry:
 def timeline_entries(idea: Idea, changes: list[StageChange]) -> list[TimelineEntry]:
     """Stage changes and merged-in duplicates, oldest first. A duplicate customers may not
     see (hidden, or awaiting approval) is listed for the team only."""
-    merges = [m for m in merging.merged_into_this(idea) if can_see_idea(current_user, m.source)]
+    merges = [
+        m for m in merging.merged_into_this(idea) if visibility.can_see_idea(current_user, m.source)
+    ]
     entries = [TimelineEntry(c.created_at, change=c) for c in changes]
     entries += [TimelineEntry(m.created_at, merge=m) for m in merges]
     return sorted(entries, key=lambda e: e.at)

@@ -1,6 +1,16 @@
 """The database models; importing this package registers every table."""
 
 from portal.models.audit import AuditEvent
+from portal.models.board import (
+    Audience,
+    Board,
+    BoardCategory,
+    BoardDomain,
+    BoardMember,
+    BoardOrganisation,
+    BoardStage,
+    Invite,
+)
 from portal.models.catalog import Category
 from portal.models.conversation import (
     Comment,
@@ -34,7 +44,14 @@ __all__ = [
     "NEW_SLUG",
     "OUTCOME_ANSWERS",
     "VOTE_SOURCES",
+    "Audience",
     "AuditEvent",
+    "Board",
+    "BoardCategory",
+    "BoardDomain",
+    "BoardMember",
+    "BoardOrganisation",
+    "BoardStage",
     "Category",
     "Comment",
     "EmailPreference",
@@ -45,6 +62,7 @@ __all__ = [
     "IdeaOrganisation",
     "IdeaRevision",
     "InternalNote",
+    "Invite",
     "MergedFollow",
     "MergedVote",
     "Notification",

@@ -13,11 +13,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    select,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Model
+from portal.models.board import Board
 from portal.models.catalog import Category
 from portal.models.pipeline import Stage
 from portal.models.types import UTCDateTime, utcnow
@@ -49,6 +51,13 @@ class Idea(Model):
         ForeignKey("categories.id", ondelete="SET NULL"), index=True
     )
     stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"), index=True)
+    # The board it was posted to, which decides who may see it (portal.visibility). Left unset,
+    # it is the first board (portal.services.boards.default_board).
+    board_id: Mapped[int] = mapped_column(
+        ForeignKey("boards.id"),
+        index=True,
+        default=select(Board.id).order_by(Board.position, Board.id).limit(1).scalar_subquery(),
+    )
     author_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
@@ -94,6 +103,8 @@ class Idea(Model):
 
     category: Mapped[Category | None] = relationship(lazy="joined")
     stage: Mapped[Stage] = relationship(lazy="joined", innerjoin=True)
+    # Few boards, loaded once per session: reading idea.board rarely queries.
+    board: Mapped[Board] = relationship(lazy="select")
     author: Mapped[User | None] = relationship(foreign_keys=[author_id], lazy="joined")
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], lazy="joined")
     merged_into: Mapped[Idea | None] = relationship(remote_side=[id], lazy="select")
@@ -101,7 +112,12 @@ class Idea(Model):
     @property
     def voting_open(self) -> bool:
         """Whether votes may be cast or withdrawn now."""
-        return self.stage.voting_allowed and not self.stage.is_closed and self.hidden_at is None
+        return (
+            self.stage.voting_allowed
+            and not self.stage.is_closed
+            and self.hidden_at is None
+            and self.board.voting_open
+        )
 
 
 class IdeaRevision(Model):

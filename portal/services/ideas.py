@@ -7,18 +7,18 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from portal import visibility
 from portal.extensions import db
-from portal.models import Idea, IdeaRevision, Stage, User
+from portal.models import Board, Idea, IdeaRevision, Stage, User
 from portal.models.types import utcnow
 from portal.permissions import (
     can_edit_idea,
     can_publish_concept,
-    can_see_idea,
     can_submit_idea,
     require,
     speaks_for_team,
 )
-from portal.services import abuse, catalog, trending, votes
+from portal.services import abuse, boards, catalog, trending, votes
 from portal.services.premoderation import needs_approval
 from portal.services.validation import IdeaText, clean_category, clean_idea_text
 
@@ -39,11 +39,15 @@ def submit_idea(
     solution: str = "",
     category_id: int | str | None = None,
     as_concept: bool = False,
+    board: Board | None = None,
 ) -> Idea:
-    """Post an idea. Its author votes for it and follows it."""
+    """Post an idea to a board (the first one unless named). Its author votes for it and
+    follows it."""
     require(can_submit_idea(author))
     if as_concept:
         require(can_publish_concept(author))
+    board = board or boards.default_board()
+    require(boards.can_post_to(author, board))
     text = clean_idea_text(title, problem, solution)
     category = clean_category(category_id)
     _check_links(author, text)
@@ -58,6 +62,7 @@ def submit_idea(
         solution=text.solution,
         category=category,
         author_id=author.id,
+        board=board,
         stage=stage,
         is_team_concept=as_concept,
         created_at=now,
@@ -118,7 +123,7 @@ def revisions(idea: Idea) -> list[IdeaRevision]:
 def get_idea(idea_id: int, *, viewer: Any) -> Idea:
     """The idea if this person may see it; IdeaNotFound otherwise (hidden looks like missing)."""
     idea = db.session.get(Idea, idea_id)
-    if idea is None or not can_see_idea(viewer, idea):
+    if idea is None or not visibility.can_see_idea(viewer, idea):
         raise IdeaNotFound
     return idea
 

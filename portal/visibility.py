@@ -1,0 +1,208 @@
+"""Who may see an idea: the one rule, used by every path that shows an idea, its title or a count.
+
+Two things decide it:
+- the idea's board (portal.models.board): public boards are seen by everyone, signed-in boards by
+  anyone signed in, private boards by the team, by people of the organisations and email domains
+  the board names (once their address is confirmed) and by people who accepted an invitation;
+- the idea's own state: a hidden idea (moderated, or waiting for approval) is seen by the team
+  and its author only, and listed for nobody but the team.
+
+The board rule is written once, in SQL (`sees_board`), over a user row and a board row. Asking
+about one viewer (`visible_board_ids`) and asking which of many people may see a board
+(`audience_of`, for notifications and emails) both use it, so they cannot disagree.
+
+Lists, search, feeds and counts filter with `listed(viewer)`; a single idea is checked with
+`can_see_idea(viewer, idea)`; people about to be told of an idea are filtered with
+`recipients_clause(idea_board_id_column)`. Nothing else in the code decides what a person sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from flask import g, has_app_context
+from sqlalchemy import ColumnElement, and_, exists, false, func, literal, or_, select, true
+
+from portal.extensions import db
+from portal.models import (
+    Audience,
+    Board,
+    BoardDomain,
+    BoardMember,
+    BoardOrganisation,
+    Idea,
+    User,
+)
+from portal.models.user import Role
+from portal.permissions import can_see_hidden, is_signed_in
+
+TEAM_ROLES = (Role.PRODUCT_MANAGER.value, Role.ADMIN.value)
+_BOARDS = "_portal_boards"
+_VISIBLE = "_portal_visible_boards"
+
+
+def _grants(
+    user: Any,
+    *,
+    audience: Any,
+    member: ColumnElement[bool],
+    organisation: ColumnElement[bool],
+    domain: ColumnElement[bool],
+) -> ColumnElement[bool]:
+    """The rule itself: a board that is not private is seen by every signed-in person; a private
+    one by the team, its invited members, and people with a confirmed address who belong to a
+    named organisation or whose address is at a named domain."""
+    return or_(
+        audience != Audience.PRIVATE.value,
+        user.role.in_(TEAM_ROLES),
+        member,
+        and_(user.email_verified_at.is_not(None), or_(organisation, domain)),
+    )
+
+
+def sees_board(user: Any = User, board: Any = Board) -> ColumnElement[bool]:
+    """Whether the (signed-in, not suspended) person in `user` may see the board in `board`.
+
+    `user` and `board` are the tables or aliases the query joins; the caller has already left
+    out suspended people, who see what visitors see.
+    """
+    at_domain = func.substr(user.email, func.length(user.email) - func.length(BoardDomain.domain))
+    return _grants(
+        user,
+        audience=board.audience,
+        member=exists().where(BoardMember.board_id == board.id, BoardMember.user_id == user.id),
+        organisation=exists().where(
+            BoardOrganisation.board_id == board.id,
+            BoardOrganisation.organisation_id == user.organisation_id,
+        ),
+        domain=exists().where(
+            BoardDomain.board_id == board.id, at_domain == literal("@") + BoardDomain.domain
+        ),
+    )
+
+
+def would_see(
+    audience: str,
+    *,
+    organisation_ids: Collection[int] = (),
+    domains: Collection[str] = (),
+    member_ids: Collection[int] = (),
+    user: Any = User,
+) -> ColumnElement[bool]:
+    """The same rule for a board as it would be after a change not yet saved (the preview of
+    who will newly see it)."""
+    return _grants(
+        user,
+        audience=literal(audience),
+        member=user.id.in_(sorted(member_ids)) if member_ids else false(),
+        organisation=user.organisation_id.in_(sorted(organisation_ids))
+        if organisation_ids
+        else false(),
+        domain=or_(false(), *(user.email.endswith("@" + d, autoescape=True) for d in domains)),
+    )
+
+
+def _boards() -> list[tuple[int, str]]:
+    """Every board's id and audience: a handful of rows, read once per request."""
+    if has_app_context() and _BOARDS in g:
+        return list(g.get(_BOARDS))
+    rows = [(row.id, row.audience) for row in db.session.execute(select(Board.id, Board.audience))]
+    if has_app_context():
+        setattr(g, _BOARDS, rows)
+    return rows
+
+
+def forget() -> None:
+    """After boards, their audiences or someone's access changed, this request asks afresh."""
+    if has_app_context():
+        g.pop(_BOARDS, None)
+        g.pop(_VISIBLE, None)
+
+
+def visible_board_ids(viewer: Any) -> frozenset[int] | None:
+    """The boards this person may see, or None when they may see every board."""
+    boards = _boards()
+    if not is_signed_in(viewer):
+        ids = frozenset(i for i, audience in boards if audience == Audience.PUBLIC.value)
+    elif all(audience != Audience.PRIVATE.value for _, audience in boards):
+        ids = frozenset(i for i, _ in boards)
+    else:
+        cache: dict[int, frozenset[int]] = g.setdefault(_VISIBLE, {}) if has_app_context() else {}
+        if viewer.id not in cache:
+            cache[viewer.id] = frozenset(
+                db.session.scalars(
+                    select(Board.id).join(User, User.id == viewer.id).where(sees_board(User, Board))
+                )
+            )
+        ids = cache[viewer.id]
+    return None if len(ids) == len(boards) else ids
+
+
+def can_see_board(viewer: Any, board: Board | int) -> bool:
+    ids = visible_board_ids(viewer)
+    return ids is None or (board if isinstance(board, int) else board.id) in ids
+
+
+def board_clause(viewer: Any, column: Any = None) -> ColumnElement[bool]:
+    """SQL: the idea (or the row whose board is `column`) is on a board the viewer may see."""
+    ids = visible_board_ids(viewer)
+    if ids is None:
+        return true()
+    if not ids:
+        return false()
+    return (Idea.board_id if column is None else column).in_(sorted(ids))
+
+
+def listed(viewer: Any, *, own_hidden: bool = False) -> ColumnElement[bool]:
+    """SQL: the idea may appear in a list, a search, a feed or a count shown to this viewer.
+
+    Hidden ideas are listed for the team only; with own_hidden, also for their author ("My
+    ideas", where people find the idea that waits for approval).
+    """
+    clauses = [board_clause(viewer)]
+    if not can_see_hidden(viewer):
+        shown: ColumnElement[bool] = Idea.hidden_at.is_(None)
+        if own_hidden and is_signed_in(viewer):
+            shown = or_(shown, Idea.author_id == viewer.id)
+        clauses.append(shown)
+    return and_(*clauses)
+
+
+def listed_publicly() -> ColumnElement[bool]:
+    """SQL: what a visitor who is not signed in may see listed (feeds, cached public pages)."""
+    return listed(None)
+
+
+def can_see_idea(viewer: Any, idea: Idea) -> bool:
+    """Whether this person may see this one idea (its page, its title anywhere, acting on it)."""
+    if not can_see_board(viewer, idea.board_id):
+        return False
+    if idea.hidden_at is None:
+        return True
+    return can_see_hidden(viewer) or (is_signed_in(viewer) and idea.author_id == viewer.id)
+
+
+def recipients_clause(board_id: Any) -> ColumnElement[bool]:
+    """SQL over users: the people who may see ideas of the board in `board_id` (a column or a
+    number), for choosing who is notified or emailed. Suspended people are left out."""
+    return and_(
+        User.suspended_at.is_(None),
+        select(Board.id).where(Board.id == board_id, sees_board(User, Board)).exists(),
+    )
+
+
+def user_can_see_board(user: User, board_id: int) -> bool:
+    """For someone other than the person asking (a recipient): the same rule, in one query."""
+    if user.suspended_at is not None:
+        return False
+    return bool(
+        db.session.scalar(
+            select(
+                select(Board.id)
+                .join(User, User.id == user.id)
+                .where(Board.id == board_id, sees_board(User, Board))
+                .exists()
+            )
+        )
+    )

@@ -154,14 +154,17 @@ def board_clause(viewer: Any, column: Any = None) -> ColumnElement[bool]:
     return (Idea.board_id if column is None else column).in_(sorted(ids))
 
 
-def listed(viewer: Any, *, own_hidden: bool = False) -> ColumnElement[bool]:
+def listed(
+    viewer: Any, *, own_hidden: bool = False, hidden_for_team: bool = True
+) -> ColumnElement[bool]:
     """SQL: the idea may appear in a list, a search, a feed or a count shown to this viewer.
 
-    Hidden ideas are listed for the team only; with own_hidden, also for their author ("My
-    ideas", where people find the idea that waits for approval).
+    Hidden ideas are listed for the team only (not at all with hidden_for_team=False: search
+    and the roadmap show everyone what customers see); with own_hidden, also for their author
+    ("My ideas", where people find the idea that waits for approval).
     """
     clauses = [board_clause(viewer)]
-    if not can_see_hidden(viewer):
+    if not (hidden_for_team and can_see_hidden(viewer)):
         shown: ColumnElement[bool] = Idea.hidden_at.is_(None)
         if own_hidden and is_signed_in(viewer):
             shown = or_(shown, Idea.author_id == viewer.id)
@@ -185,24 +188,25 @@ def can_see_idea(viewer: Any, idea: Idea) -> bool:
 
 def recipients_clause(board_id: Any) -> ColumnElement[bool]:
     """SQL over users: the people who may see ideas of the board in `board_id` (a column or a
-    number), for choosing who is notified or emailed. Suspended people are left out."""
-    return and_(
-        User.suspended_at.is_(None),
-        select(Board.id).where(Board.id == board_id, sees_board(User, Board)).exists(),
+    number), for choosing who is notified or emailed. A suspended person sees what a visitor
+    sees, as everywhere: public boards only."""
+    return (
+        select(Board.id)
+        .where(
+            Board.id == board_id,
+            or_(
+                Board.audience == Audience.PUBLIC.value,
+                and_(User.suspended_at.is_(None), sees_board(User, Board)),
+            ),
+        )
+        .exists()
     )
 
 
 def user_can_see_board(user: User, board_id: int) -> bool:
     """For someone other than the person asking (a recipient): the same rule, in one query."""
-    if user.suspended_at is not None:
-        return False
     return bool(
         db.session.scalar(
-            select(
-                select(Board.id)
-                .join(User, User.id == user.id)
-                .where(Board.id == board_id, sees_board(User, Board))
-                .exists()
-            )
+            select(User.id).where(User.id == user.id, recipients_clause(board_id)).limit(1)
         )
     )

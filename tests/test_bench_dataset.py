@@ -319,7 +319,7 @@ def test_the_benchmark_idea_is_open_with_exactly_50_visible_comments(built, benc
 
 
 def test_search_finds_the_manifest_word_in_many_ideas(built, bench_app):
-    found = search.search_ideas(built.manifest["search_word"])
+    found = search.search_ideas(built.manifest["search_word"], viewer=None)
     assert found.total == built.manifest["search_matches"]
     assert found.total > IDEAS / 10
 
@@ -436,6 +436,8 @@ def test_replace_empties_the_database_and_the_app_keeps_working_on_it(tmp_path, 
             )
             db.session.commit()
             assert idea.id == 121
-            assert [h.idea.id for h in search.search_ideas("zeppelin").hits] == [idea.id]
+            assert [h.idea.id for h in search.search_ideas("zeppelin", viewer=None).hits] == [
+                idea.id
+            ]
             db.session.remove()
             db.engine.dispose()

@@ -336,7 +336,7 @@ def test_suggestions_offer_similar_text_and_ideas_the_same_organisations_want(
     unrelated = make_idea("Dark mode for the dashboard", problem="Bright screens tire our eyes.")
     votes.cast_vote(unrelated, make_user(organisation=pair.acme))
     db.session.commit()
-    found = {c.idea.id: c.reasons for c in merging.suggested_targets(fresh(pair.b_id))}
+    found = {c.idea.id: c.reasons for c in merging.suggested_targets(fresh(pair.b_id), viewer=pm)}
     assert "Similar words" in found[pair.a_id]
     assert found[unrelated.id] == ["Also wanted by people from Acme"]
     assert pair.b_id not in found
@@ -346,11 +346,13 @@ def test_merged_hidden_and_pending_ideas_are_never_offered(pair, pm, make_idea):
     hidden = make_idea("Monthly report export hidden")
     hidden.hidden_at = hidden.created_at
     db.session.commit()
-    found = merging.search_targets(fresh(pair.b_id), "report")
+    found = merging.search_targets(fresh(pair.b_id), "report", viewer=pm)
     assert [i.id for i in found.ideas] == [pair.a_id]
     do_merge(pair, pm)
     other = make_idea("Report in a spreadsheet please")
-    assert pair.b_id not in [i.id for i in merging.search_targets(other, "spreadsheet").ideas]
+    assert pair.b_id not in [
+        i.id for i in merging.search_targets(other, "spreadsheet", viewer=pm).ideas
+    ]
 
 
 def test_preview_says_what_will_move(pair):

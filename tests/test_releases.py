@@ -301,9 +301,7 @@ def test_a_pm_writes_a_draft_finding_ideas_by_title(client, pm, two_ideas, make_
     release = db.session.scalars(select(Release)).one()
     assert response.headers["Location"].endswith(f"/team/releases/{release.id}")
     assert release.status == ReleaseStatus.DRAFT and release.author_id == pm.id
-    assert [i.id for i in releases.ideas_of([release.id], public=False)[release.id]] == [
-        two_ideas[1].id
-    ]
+    assert [i.id for i in releases.ideas_of([release.id])[release.id]] == [two_ideas[1].id]
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "release.drafted"))
     assert event.detail["ideas"] == ["Email reports to my team"]
 

@@ -34,9 +34,11 @@ def _choose_page(source: Idea, query: str, *, problem: str | None = None) -> Any
     return render_template(
         "ideas/merge_choose.html",
         idea=source,
-        results=merging.search_targets(source, query) if query.strip() else None,
+        results=merging.search_targets(source, query, viewer=current_user)
+        if query.strip()
+        else None,
         query=query[:200],
-        suggestions=merging.suggested_targets(source),
+        suggestions=merging.suggested_targets(source, viewer=current_user),
         problem=problem,
     )
 

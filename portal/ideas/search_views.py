@@ -22,7 +22,9 @@ def search() -> ResponseReturnValue:
     text = request.args.get("q", "").strip()[:200]
     page = number_arg("page", maximum=SEARCH_MAX_PAGE) or 1
     results = (
-        search_ideas(text, limit=SEARCH_PER_PAGE, offset=(page - 1) * SEARCH_PER_PAGE)
+        search_ideas(
+            text, viewer=current_user, limit=SEARCH_PER_PAGE, offset=(page - 1) * SEARCH_PER_PAGE
+        )
         if text
         else None
     )

@@ -93,7 +93,7 @@ def new() -> ResponseReturnValue:
     if form.validate_on_submit():
         if not form.confirmed.data:
             # Without JavaScript, duplicates are suggested in a confirm step before saving.
-            similar = similar_ideas(form.title.data, limit=5)
+            similar = similar_ideas(form.title.data, viewer=current_user, limit=5)
         if not similar:
             idea = _submit(form)
             if idea is not None:
@@ -109,7 +109,7 @@ def similar() -> ResponseReturnValue:
     """Suggestions while the title is typed (an HTML fragment for the enhancing script), each
     with its vote button: finding the idea exists, a person votes rather than posts it twice."""
     title = request.args.get("title", "")[:120]
-    found = similar_ideas(title, limit=5)
+    found = similar_ideas(title, viewer=current_user, limit=5)
     voted = idea_lists.voted_ids(current_user, [idea.id for idea in found])
     return render_template("ideas/_similar.html", similar=found, voted=voted)
 

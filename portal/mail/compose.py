@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 from sqlalchemy import select
 
+from portal import visibility
 from portal.extensions import db
 from portal.mail.preferences import (
     ALL,
@@ -158,7 +159,7 @@ def compose_for(row: OutboxMessage) -> EmailMessage | None:
 
 def _instant_message(row: OutboxMessage, user: User) -> EmailMessage | None:
     n = db.session.get(Notification, row.notification_id) if row.notification_id else None
-    if n is None or preferences(user).get(n.kind) != INSTANT or not _visible(n):
+    if n is None or preferences(user).get(n.kind) != INSTANT or not _visible(n, user):
         return None
     context = _notification_context(n, user)
     return compose(
@@ -183,7 +184,7 @@ def _digest_message(row: OutboxMessage, user: User) -> EmailMessage | None:
             .where(Notification.id.in_(ids), Notification.user_id == user.id)
             .order_by(Notification.created_at, Notification.id)
         ).unique()
-        if _visible(n) and wanted.get(n.kind) == DAILY
+        if _visible(n, user) and wanted.get(n.kind) == DAILY
     ]
     if not items:
         return None
@@ -199,10 +200,14 @@ def _digest_message(row: OutboxMessage, user: User) -> EmailMessage | None:
     )
 
 
-def _visible(notification: Notification) -> bool:
+def _visible(notification: Notification, user: User) -> bool:
+    """As the notifications page (portal.services.inbox): nothing about hidden content but a
+    moderator's word to its author, nothing about an idea on a board the person may not see."""
+    idea = notification.idea
+    if idea is not None and not visibility.can_see_board(user, idea.board_id):
+        return False
     if notification.kind == NotificationKind.MODERATION:
         return True  # the author's own post: they see it however hidden
-    idea = notification.idea
     if idea is not None and idea.hidden_at is not None:
         return False
     if notification.comment_id is not None:
@@ -270,6 +275,7 @@ def _other_followed_ideas(n: Notification, user: User) -> list[str]:
                 ReleaseIdea.release_id == n.release_id,
                 Idea.id != n.idea_id,
                 Idea.hidden_at.is_(None),
+                visibility.board_clause(user, Idea.board_id),
             )
             .order_by(ReleaseIdea.position)
         )

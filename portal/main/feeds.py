@@ -110,7 +110,8 @@ def idea_feed(idea_id: int) -> ResponseReturnValue:
 def shipped_feed() -> ResponseReturnValue:
     """The changelog as a feed: a release per entry (its note, then the ideas it ships), and an
     entry for each idea shipped without a release."""
-    entries = [_changelog_entry(entry) for entry in releases.changelog(limit=FEED_SIZE)]
+    changelog = releases.changelog(viewer=None, limit=FEED_SIZE)  # feeds are public
+    entries = [_changelog_entry(entry) for entry in changelog]
     return _atom(
         feed_id=external_url("main.shipped_feed"),
         title="What shipped",

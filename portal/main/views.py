@@ -8,7 +8,6 @@ from portal.cache import cached_page
 from portal.main import bp
 from portal.markdown import render_markdown
 from portal.models import Stage
-from portal.permissions import can_triage
 from portal.services import catalog, colours, idea_lists, releases
 from portal.services import roadmap as roadmap_service
 from portal.services.settings import get_setting
@@ -65,7 +64,7 @@ def guidelines() -> ResponseReturnValue:
 @bp.route("/roadmap")
 @cached_page
 def roadmap() -> ResponseReturnValue:
-    columns = roadmap_service.roadmap()
+    columns = roadmap_service.roadmap(current_user)
     listed = [idea.id for ideas in columns.values() for idea in ideas]
     by_timeframe = request.args.get("by") == "timeframe"
     return render_template(
@@ -75,7 +74,7 @@ def roadmap() -> ResponseReturnValue:
         timeframes=roadmap_service.roadmap_by_timeframe(columns) if by_timeframe else [],
         voted=idea_lists.voted_ids(current_user, listed),
         stages={s.slug: s for s in catalog.stages()},
-        shipped=roadmap_service.recently_shipped(),
+        shipped=roadmap_service.recently_shipped(current_user),
     )
 
 
@@ -99,7 +98,7 @@ def stage_colours() -> ResponseReturnValue:
 @cached_page
 def shipped() -> ResponseReturnValue:
     """The changelog: published releases with their notes and ideas, and ideas shipped alone."""
-    return render_template("main/shipped.html", entries=releases.changelog())
+    return render_template("main/shipped.html", entries=releases.changelog(viewer=current_user))
 
 
 @bp.route("/shipped/releases/<id:release_id>")
@@ -110,9 +109,8 @@ def release(release_id: int) -> ResponseReturnValue:
         found = releases.get_release(release_id, viewer=current_user)
     except releases.ReleaseNotFound:
         abort(404)
-    public = not can_triage(current_user)
     return render_template(
         "main/release.html",
         release=found,
-        ideas=releases.ideas_of([found.id], public=public)[found.id],
+        ideas=releases.shown_ideas_of([found.id], viewer=current_user)[found.id],
     )

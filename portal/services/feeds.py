@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from portal import visibility
 from portal.extensions import db
 from portal.models import Idea
 
@@ -13,7 +14,7 @@ def newest_ideas(limit: int) -> list[Idea]:
     return list(
         db.session.scalars(
             select(Idea)
-            .where(Idea.hidden_at.is_(None))
+            .where(visibility.listed_publicly())
             .order_by(Idea.created_at.desc(), Idea.id.desc())
             .limit(limit)
         ).unique()

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, func, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, lazyload
 
+from portal import visibility
 from portal.extensions import db
 from portal.models import (
     Comment,
@@ -25,7 +26,7 @@ from portal.models import (
     User,
     Vote,
 )
-from portal.permissions import can_see_hidden, is_signed_in
+from portal.permissions import is_signed_in
 from portal.services import catalog
 
 # Where a page of ideas ends: the sort column's value (a time, a score or a count).
@@ -95,10 +96,8 @@ def decode_cursor(cursor: str, sort: str) -> tuple[CursorValue, int]:
 
 
 def visible_ideas(viewer: Any) -> Select[Idea]:
-    stmt = select(Idea)
-    if not can_see_hidden(viewer):
-        stmt = stmt.where(Idea.hidden_at.is_(None))
-    return stmt
+    """The ideas this person may see in a list (portal.visibility)."""
+    return select(Idea).where(visibility.listed(viewer))
 
 
 def _filtered(filters: IdeaFilters, viewer: Any) -> Select[Idea]:
@@ -264,10 +263,11 @@ def my_activity(user: User, *, limit: int = 50) -> dict[str, list[Idea]]:
     """What a person submitted, voted for and follows, each with its latest change first."""
 
     def ideas(condition: ColumnElement[bool]) -> list[Idea]:
-        # Authors still see their own hidden ideas here, marked as hidden by moderators.
+        # Authors still see their own hidden ideas here, marked as hidden by moderators; nobody
+        # sees an idea on a board they may not see, even one they wrote or voted for.
         stmt = (
             select(Idea)
-            .where(condition, or_(Idea.hidden_at.is_(None), Idea.author_id == user.id))
+            .where(condition, visibility.listed(user, own_hidden=True, hidden_for_team=False))
             .order_by(Idea.last_activity_at.desc(), Idea.id.desc())
             .limit(limit)
         )

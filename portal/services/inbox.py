@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, and_, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
+from portal import visibility
 from portal.database import rows_affected
 from portal.extensions import db
 from portal.models import Comment, Idea, Notification, NotificationKind, User
@@ -24,8 +25,10 @@ _Query = TypeVar("_Query", bound="Select[Any]")
 PAGE_SIZE = 100
 
 
-def _visible(stmt: _Query) -> _Query:
-    """Nothing about hidden ideas or comments, except moderators' word to their own author."""
+def _visible(stmt: _Query, user: User) -> _Query:
+    """Nothing about hidden ideas or comments, except moderators' word to their own author,
+    and nothing about an idea on a board the person may not see (portal.visibility): an idea
+    moved to a private board since leaves no trace in their notifications."""
     return (
         stmt.outerjoin(Idea, Notification.idea_id == Idea.id)
         .outerjoin(Comment, Notification.comment_id == Comment.id)
@@ -33,7 +36,8 @@ def _visible(stmt: _Query) -> _Query:
             or_(
                 Notification.kind == NotificationKind.MODERATION,
                 and_(Idea.hidden_at.is_(None), Comment.hidden_at.is_(None)),
-            )
+            ),
+            or_(Notification.idea_id.is_(None), visibility.board_clause(user, Idea.board_id)),
         )
     )
 
@@ -43,7 +47,7 @@ def unread_count(user: User) -> int:
     stmt = select(func.count(Notification.id)).where(
         Notification.user_id == user.id, Notification.read_at.is_(None)
     )
-    return db.session.scalar(_visible(stmt)) or 0
+    return db.session.scalar(_visible(stmt, user)) or 0
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def grouped(user: User, *, unread_only: bool = False, limit: int = PAGE_SIZE) ->
     stmt = select(Notification).where(Notification.user_id == user.id)
     if unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
-    stmt = _visible(stmt).order_by(Notification.created_at.desc(), Notification.id.desc())
+    stmt = _visible(stmt, user).order_by(Notification.created_at.desc(), Notification.id.desc())
     rows = list(db.session.scalars(stmt.limit(limit)).unique())
     parent = aliased(Comment)
     comment_ids = {n.comment_id for n in rows if n.comment_id is not None}
@@ -122,7 +126,8 @@ def target(user: User, notification_id: int) -> tuple[int | None, int | None, st
     stmt = _visible(
         select(Notification).where(
             Notification.id == notification_id, Notification.user_id == user.id
-        )
+        ),
+        user,
     )
     n = db.session.scalars(stmt).unique().first()
     if n is None:

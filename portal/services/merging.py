@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.orm import aliased, selectinload
 
 from portal.extensions import db
 from portal.models import (
     MERGED_SLUG,
+    Audience,
+    Board,
     Follow,
     Idea,
     IdeaMerge,
@@ -47,10 +49,14 @@ class Candidate:
 
 
 def _may_keep(source: Idea) -> list[ColumnElement[bool]]:
-    """Ideas a duplicate may be merged into: public, not merged, not the duplicate itself."""
+    """Ideas a duplicate may be merged into: public, not merged, not the duplicate itself, and
+    on the duplicate's board or a public one, so its voters and followers may see where their
+    votes went."""
     merged_stage = select(Stage.id).where(Stage.slug == MERGED_SLUG).scalar_subquery()
+    public_boards = select(Board.id).where(Board.audience == Audience.PUBLIC.value)
     return [
         Idea.id != source.id,
+        or_(Idea.board_id == source.board_id, Idea.board_id.in_(public_boards)),
         Idea.hidden_at.is_(None),
         Idea.awaiting_approval.is_(False),
         Idea.merged_into_id.is_(None),
@@ -58,14 +64,16 @@ def _may_keep(source: Idea) -> list[ColumnElement[bool]]:
     ]
 
 
-def suggested_targets(source: Idea, *, limit: int = SUGGESTION_LIMIT) -> list[Candidate]:
+def suggested_targets(
+    source: Idea, *, viewer: Any, limit: int = SUGGESTION_LIMIT
+) -> list[Candidate]:
     """Likely originals of this duplicate, best first: ideas with similar words, and ideas
     wanted by people from the organisations that want this one.
 
     Each comes with its reasons, in words ("Similar words", "Also wanted by Acme, Globex").
     """
     found: dict[int, Candidate] = {}
-    for idea in _similar(source, limit=limit):
+    for idea in _similar(source, viewer=viewer, limit=limit):
         found[idea.id] = Candidate(idea, ["Similar words"])
     # Similar text first, best first; then ideas only the same organisations link, a few.
     room = max(limit - len(found), limit // 2)
@@ -79,10 +87,10 @@ def suggested_targets(source: Idea, *, limit: int = SUGGESTION_LIMIT) -> list[Ca
     return list(found.values())
 
 
-def _similar(source: Idea, *, limit: int) -> list[Idea]:
+def _similar(source: Idea, *, viewer: Any, limit: int) -> list[Idea]:
     """Ideas sharing words with the duplicate's title (the search service's duplicate finder,
     which already leaves hidden ideas out), less those it may not be merged into."""
-    found = search.similar_ideas(source.title, limit=limit * 2, exclude_id=source.id)
+    found = search.similar_ideas(source.title, viewer=viewer, limit=limit * 2, exclude_id=source.id)
     if not found:
         return []
     allowed = set(
@@ -143,13 +151,15 @@ class TargetSearch:
     total: int
 
 
-def search_targets(source: Idea, query: str, *, limit: int = RESULT_LIMIT) -> TargetSearch:
+def search_targets(
+    source: Idea, query: str, *, viewer: Any, limit: int = RESULT_LIMIT
+) -> TargetSearch:
     """Ideas this duplicate may be merged into whose text matches every word of `query`, best
     first; titles weigh most. A number ("42" or "#42") finds that idea too."""
     query = (query or "").strip()[:200]
     if not query:
         return TargetSearch(query, [], 0)
-    matches = search.matching_idea_ids(query)
+    matches = search.matching_idea_ids(query, viewer=viewer)
     conditions = _may_keep(source)
     stmt = (
         select(Idea, func.count().over())

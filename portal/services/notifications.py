@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, case, func, insert, literal, or_, select
 
+from portal import visibility
 from portal.extensions import db
 from portal.mail.notify import queue_instant
 from portal.mail.preferences import turned_off
@@ -88,7 +89,14 @@ def _notify(
         literal(actor.id if actor is not None else None),
         literal(message),
         literal(now, type_=Notification.__table__.c.created_at.type),
-    ).where(Follow.idea_id == idea.id)
+    ).where(
+        Follow.idea_id == idea.id,
+        # Only people who may see the idea now: a follower left outside a private board hears
+        # nothing of it.
+        select(User.id)
+        .where(User.id == Follow.user_id, visibility.recipients_clause(idea.board_id))
+        .exists(),
+    )
     if actor is not None:
         followers = followers.where(Follow.user_id != actor.id)
     db.session.execute(
@@ -150,10 +158,12 @@ def notify_release(release_id: int, idea_ids: list[int], *, actor: User, message
             literal(utcnow(), type_=Notification.__table__.c.created_at.type),
         )
         .join(Idea, Idea.id == Follow.idea_id)
+        .join(User, User.id == Follow.user_id)
         .where(
             Follow.idea_id.in_(idea_ids),
             Follow.user_id != actor.id,
             Idea.hidden_at.is_(None),  # hidden content never reaches customers
+            visibility.recipients_clause(Idea.board_id),
         )
         .group_by(Follow.user_id)
     )

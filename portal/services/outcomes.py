@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from portal import visibility
 from portal.extensions import db
 from portal.models import (
     OUTCOME_ANSWERS,
@@ -34,7 +35,7 @@ def is_asked(idea: Idea) -> bool:
 
 def can_answer(user: Any, idea: Idea) -> bool:
     """Followers of a shipped or declined idea (authors and voters follow automatically)."""
-    if not is_signed_in(user) or not is_asked(idea):
+    if not is_signed_in(user) or not is_asked(idea) or not visibility.can_see_idea(user, idea):
         return False
     return (
         db.session.scalar(

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 
+from portal import visibility
 from portal.database import rows_affected
 from portal.extensions import db
 from portal.models import (
@@ -81,9 +82,19 @@ def drafts_and_recent(*, viewer: User, limit: int = 50) -> tuple[list[Release], 
     return drafts, published
 
 
-def ideas_of(release_ids: Iterable[int], *, public: bool) -> dict[int, list[Idea]]:
-    """Each release's ideas in the order the team listed them, in one query; `public` leaves
-    out ideas customers cannot see."""
+def ideas_of(release_ids: Iterable[int]) -> dict[int, list[Idea]]:
+    """Each release's ideas in the order the team listed them, in one query: all of them, for
+    the team's pages and the release's own bookkeeping."""
+    return _ideas_of(release_ids, None)
+
+
+def shown_ideas_of(release_ids: Iterable[int], *, viewer: Any) -> dict[int, list[Idea]]:
+    """Each release's ideas that this person (None: a visitor, as feeds are read) may see
+    listed (portal.visibility), for the changelog and the release page."""
+    return _ideas_of(release_ids, visibility.listed(viewer))
+
+
+def _ideas_of(release_ids: Iterable[int], shown: Any) -> dict[int, list[Idea]]:
     ids = list(release_ids)
     result: dict[int, list[Idea]] = {release_id: [] for release_id in ids}
     if not ids:
@@ -94,8 +105,8 @@ def ideas_of(release_ids: Iterable[int], *, public: bool) -> dict[int, list[Idea
         .where(ReleaseIdea.release_id.in_(ids))
         .order_by(ReleaseIdea.release_id, ReleaseIdea.position, Idea.id)
     )
-    if public:
-        stmt = stmt.where(Idea.hidden_at.is_(None), Idea.awaiting_approval.is_(False))
+    if shown is not None:
+        stmt = stmt.where(shown)
     for release_id, idea in db.session.execute(stmt).unique():
         result[release_id].append(idea)
     return result
@@ -258,10 +269,10 @@ def save_draft(
     if text.note != release.note:
         changed["note"] = {"old_length": len(release.note), "new_length": len(text.note)}
     if not release.is_published:
-        before = [idea.id for idea in ideas_of([release.id], public=False)[release.id]]
+        before = [idea.id for idea in ideas_of([release.id])[release.id]]
         if before != text.idea_ids:
             chosen = _linkable_ideas(text.idea_ids)
-            old_titles = {i.id: i.title for i in ideas_of([release.id], public=False)[release.id]}
+            old_titles = {i.id: i.title for i in ideas_of([release.id])[release.id]}
             new_titles = {i.id: i.title for i in chosen}
             changed["ideas"] = {
                 "added": [new_titles[i] for i in text.idea_ids if i not in old_titles],
@@ -308,7 +319,7 @@ def publish_problems(release: Release) -> list[str]:
             f"Write a release note of at least {NOTE_MIN} characters: what changed and how "
             "people use it. It is what every follower receives."
         )
-    linked = ideas_of([release.id], public=False)[release.id]
+    linked = ideas_of([release.id])[release.id]
     if not linked:
         problems.append("Link at least one idea that this release ships.")
     shipped = shipped_stage()
@@ -344,7 +355,7 @@ def publish(release: Release, *, actor: User, ip: str | None) -> Published:
     db.session.refresh(release)
     shipped = shipped_stage()
     assert shipped is not None  # publish_problems checked it
-    linked = ideas_of([release.id], public=False)[release.id]
+    linked = ideas_of([release.id])[release.id]
     moved = [idea for idea in linked if idea.stage_id != shipped.id]
     stage_note = f"Shipped in **{release.title}**.\n\n{release.note}"
     for idea in moved:
@@ -392,9 +403,10 @@ class ChangelogEntry:
         return f"release-{self.release.id}" if self.release else f"idea-{self.ideas[0].id}"
 
 
-def changelog(*, limit: int = 50) -> list[ChangelogEntry]:
-    """What shipped, newest first: each published release with its note and visible ideas,
-    and each idea shipped on its own (moved to Shipped, in no release) with the team's note."""
+def changelog(*, viewer: Any, limit: int = 50) -> list[ChangelogEntry]:
+    """What shipped, newest first: each published release with its note and the ideas this
+    person may see, and each idea shipped on its own (moved to Shipped, in no release) with the
+    team's note."""
     releases = list(
         db.session.scalars(
             select(Release)
@@ -403,19 +415,19 @@ def changelog(*, limit: int = 50) -> list[ChangelogEntry]:
             .limit(limit)
         ).unique()
     )
-    by_release = ideas_of([r.id for r in releases], public=True)
+    by_release = shown_ideas_of([r.id for r in releases], viewer=viewer)
     entries = [
         ChangelogEntry(
             at=r.published_at or r.created_at, release=r, ideas=by_release[r.id], note=r.note
         )
         for r in releases
     ]
-    entries.extend(_shipped_alone(limit))
+    entries.extend(_shipped_alone(limit, viewer))
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
 
 
-def _shipped_alone(limit: int) -> list[ChangelogEntry]:
+def _shipped_alone(limit: int, viewer: Any) -> list[ChangelogEntry]:
     """Shipped ideas no published release lists, with the note of their latest move there."""
     in_a_release = (
         select(ReleaseIdea.idea_id)
@@ -436,7 +448,7 @@ def _shipped_alone(limit: int) -> list[ChangelogEntry]:
         .join(Stage, Idea.stage_id == Stage.id)
         .where(
             Stage.slug == SHIPPED_SLUG,
-            Idea.hidden_at.is_(None),
+            visibility.listed(viewer),
             Idea.id.not_in(in_a_release),
         )
         .order_by(StageChange.created_at.desc(), Idea.id.desc())

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
+from portal import visibility
 from portal.extensions import db
 from portal.models import Idea, Stage, StageChange, User
 from portal.models.types import utcnow
@@ -27,12 +29,13 @@ class ShippedIdea:
     release_note: str
 
 
-def roadmap() -> dict[str, list[Idea]]:
-    """Ideas under review, planned and in progress, most wanted first; hidden ones never appear."""
+def roadmap(viewer: Any) -> dict[str, list[Idea]]:
+    """Ideas under review, planned and in progress that this person may see, most wanted first;
+    hidden ones never appear, even to the team."""
     rows = db.session.scalars(
         select(Idea)
         .join(Stage, Idea.stage_id == Stage.id)
-        .where(Stage.slug.in_(ROADMAP_COLUMNS), Idea.hidden_at.is_(None))
+        .where(Stage.slug.in_(ROADMAP_COLUMNS), visibility.listed(viewer, hidden_for_team=False))
         .order_by(Idea.vote_count.desc(), Idea.id.desc())
     ).unique()
     columns: dict[str, list[Idea]] = {slug: [] for slug in ROADMAP_COLUMNS}
@@ -41,8 +44,9 @@ def roadmap() -> dict[str, list[Idea]]:
     return columns
 
 
-def shipped(*, since: datetime | None = None, limit: int = 100) -> list[ShippedIdea]:
-    """Shipped ideas, newest release first, each with the team's note from the move."""
+def shipped(*, viewer: Any, since: datetime | None = None, limit: int = 100) -> list[ShippedIdea]:
+    """Shipped ideas this person may see, newest release first, each with the team's note from
+    the move."""
     latest = (
         select(StageChange.idea_id, func.max(StageChange.id).label("change_id"))
         .join(Stage, StageChange.to_stage_id == Stage.id)
@@ -55,7 +59,7 @@ def shipped(*, since: datetime | None = None, limit: int = 100) -> list[ShippedI
         .join(latest, latest.c.idea_id == Idea.id)
         .join(StageChange, StageChange.id == latest.c.change_id)
         .join(Stage, Idea.stage_id == Stage.id)
-        .where(Stage.slug == "shipped", Idea.hidden_at.is_(None))
+        .where(Stage.slug == "shipped", visibility.listed(viewer, hidden_for_team=False))
         .order_by(StageChange.created_at.desc(), Idea.id.desc())
         .limit(limit)
     )
@@ -64,8 +68,8 @@ def shipped(*, since: datetime | None = None, limit: int = 100) -> list[ShippedI
     return [ShippedIdea(idea, at, note) for idea, at, note in db.session.execute(stmt).unique()]
 
 
-def recently_shipped() -> list[ShippedIdea]:
-    return shipped(since=utcnow() - RECENTLY_SHIPPED, limit=20)
+def recently_shipped(viewer: Any) -> list[ShippedIdea]:
+    return shipped(viewer=viewer, since=utcnow() - RECENTLY_SHIPPED, limit=20)
 
 
 # --- Timeframes ------------------------------------------------------------------------------

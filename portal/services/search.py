@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.orm import InstrumentedAttribute
 
+from portal import visibility
 from portal.extensions import db
 from portal.models import Idea
 from portal.services.highlighting import MARK_END, MARK_START, excerpt, render_marked
@@ -104,8 +105,9 @@ class _Terms:
     prefix_last: bool
 
 
-def search_ideas(text: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
-    """Visible ideas matching every word of `text`, best first, with the matches marked.
+def search_ideas(text: str, *, viewer: Any, limit: int = 20, offset: int = 0) -> SearchPage:
+    """The ideas this person may see matching every word of `text`, best first, with the
+    matches marked.
 
     Three queries for any page: the page's ids with the total, ranking only ids (a common word
     matches a quarter of all ideas, and joining each of those to its stage, category and author
@@ -121,7 +123,7 @@ def search_ideas(text: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
     stmt = (
         select(matches.c.idea_id, matches.c.rank, func.count().over().label("total"))
         .join(Idea, matches.c.idea_id == Idea.id)
-        .where(Idea.hidden_at.is_(None))
+        .where(visibility.listed(viewer, hidden_for_team=False))
         .order_by(matches.c.rank.desc(), matches.c.idea_id.desc())
         .limit(limit)
         .offset(offset)
@@ -129,7 +131,7 @@ def search_ideas(text: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
     rows = db.session.execute(stmt).all()
     if not rows:
         # Paged past the end: the total still says how many there are.
-        total = _count(matches) if offset else 0
+        total = _count(matches, viewer) if offset else 0
         return SearchPage(hits=[], total=total)
 
     ids = [row.idea_id for row in rows]
@@ -149,13 +151,13 @@ def search_ideas(text: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
     return SearchPage(hits=hits, total=int(rows[0][2]))
 
 
-def matching_idea_ids(text: str, *, include_hidden: bool = False) -> Subquery:
-    """A subquery of (idea_id, rank) for the ideas matching `text`, to join with other filters.
+def matching_idea_ids(text: str, *, viewer: Any) -> Subquery:
+    """A subquery of (idea_id, rank) for the ideas matching `text` that this person may see
+    listed, to join with other filters.
 
-    Order by `rank` descending for best first. Hidden ideas are left out unless the caller,
-    having checked the viewer may see them, asks for them.
+    Order by `rank` descending for best first.
 
-        matches = search.matching_idea_ids(q)
+        matches = search.matching_idea_ids(q, viewer=current_user)
         select(Idea).join(matches, matches.c.idea_id == Idea.id).order_by(
             matches.c.rank.desc(), Idea.id.desc())
     """
@@ -170,14 +172,19 @@ def matching_idea_ids(text: str, *, include_hidden: bool = False) -> Subquery:
             .subquery("search_matches")
         )
     matches = _matches(terms, "AND")
-    stmt = select(matches.c.idea_id, matches.c.rank)
-    if not include_hidden:
-        stmt = stmt.join(Idea, Idea.id == matches.c.idea_id).where(Idea.hidden_at.is_(None))
+    stmt = (
+        select(matches.c.idea_id, matches.c.rank)
+        .join(Idea, Idea.id == matches.c.idea_id)
+        .where(visibility.listed(viewer, hidden_for_team=False))
+    )
     return stmt.subquery("search_matches")
 
 
-def similar_ideas(title: str, *, limit: int = 5, exclude_id: int | None = None) -> list[Idea]:
-    """Visible ideas sharing any meaningful word with a title being typed, best first.
+def similar_ideas(
+    title: str, *, viewer: Any, limit: int = 5, exclude_id: int | None = None
+) -> list[Idea]:
+    """Ideas this person may see sharing any meaningful word with a title being typed, best
+    first.
 
     For suggesting duplicates while an idea is written: any word may match (the last one
     also as a prefix), so "export excel" suggests ideas about either.
@@ -192,7 +199,7 @@ def similar_ideas(title: str, *, limit: int = 5, exclude_id: int | None = None) 
     stmt = (
         select(Idea)
         .join(matches, matches.c.idea_id == Idea.id)
-        .where(Idea.hidden_at.is_(None))
+        .where(visibility.listed(viewer, hidden_for_team=False))
         .order_by(matches.c.rank.desc(), Idea.id.desc())
         .limit(limit)
     )
@@ -304,12 +311,12 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-def _count(matches: Subquery) -> int:
+def _count(matches: Subquery, viewer: Any) -> int:
     stmt = (
         select(func.count())
         .select_from(matches)
         .join(Idea, Idea.id == matches.c.idea_id)
-        .where(Idea.hidden_at.is_(None))
+        .where(visibility.listed(viewer, hidden_for_team=False))
     )
     return db.session.scalar(stmt) or 0
 

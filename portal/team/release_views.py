@@ -32,7 +32,7 @@ def _ticked() -> list[int]:
 @role_required(can_triage)
 def releases_list() -> ResponseReturnValue:
     drafts, published = releases.drafts_and_recent(viewer=current_user)
-    counts = releases.ideas_of([r.id for r in drafts + published], public=False)
+    counts = releases.ideas_of([r.id for r in drafts + published])
     return render_template("team/releases.html", drafts=drafts, published=published, counts=counts)
 
 
@@ -115,7 +115,7 @@ def release_edit(release_id: int) -> ResponseReturnValue:
     if request.method == "POST":
         return _post(release)
     form = ReleaseForm(formdata=None, data={"title": release.title, "note": release.note})
-    ids = [i.id for i in releases.ideas_of([release.id], public=False)[release.id]]
+    ids = [i.id for i in releases.ideas_of([release.id])[release.id]]
     return _form_page(release, form, ids)
 
 

@@ -22,9 +22,17 @@ def notify_followers(
     actor: User | None,
     comment: Comment | None = None,
     message: str = "",
+    audience: ColumnElement[bool] | None = None,
 ) -> None:
-    """One notification per follower except the actor, written in a single INSERT ... SELECT."""
-    _notify(idea, literal(str(kind)), [kind], actor=actor, comment=comment, message=message)
+    """One notification per follower except the actor, written in a single INSERT ... SELECT.
+
+    `audience`, SQL over users (portal.visibility.recipients_clause), narrows it to the
+    followers it holds for.
+    """
+    _notify(
+        idea, literal(str(kind)), [kind], actor=actor, comment=comment, message=message,
+        audience=audience,
+    )  # fmt: skip
 
 
 def notify_closed(idea: Idea, *, actor: User, message: str) -> None:
@@ -74,6 +82,7 @@ def _notify(
     actor: User | None,
     comment: Comment | None = None,
     message: str = "",
+    audience: ColumnElement[bool] | None = None,
 ) -> None:
     """One notification per follower but the actor, of the kind `kind` gives for each of them
     (one of `kinds`), and their email: one INSERT ... SELECT, then the outbox rows."""
@@ -89,6 +98,8 @@ def _notify(
         literal(message),
         literal(now, type_=Notification.__table__.c.created_at.type),
     ).where(Follow.idea_id == idea.id)
+    if audience is not None:
+        followers = followers.join(User, User.id == Follow.user_id).where(audience)
     if actor is not None:
         followers = followers.where(Follow.user_id != actor.id)
     db.session.execute(

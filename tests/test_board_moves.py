@@ -191,7 +191,10 @@ def test_a_stage_missing_from_the_new_pipeline_is_chosen_in_the_same_form(
     refused = client.post(url, data={"board_id": str(small.id), "note": NOTE})
     assert refused.status_code == 400
     text = page_text(refused)
-    assert "“Export to Excel” is Under review, a stage the Small board's own pipeline" in text
+    assert (
+        "“Export to Excel” is at the Under review stage, which the Small board's own pipeline "
+        "does not have." in text
+    )
     assert f'<option value="{s["planned"].id}">Planned</option>' in refused.get_data(as_text=True)
     assert NOTE in refused.get_data(as_text=True)
     assert fresh(idea.id).board_id == w["public"].id

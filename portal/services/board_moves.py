@@ -158,8 +158,8 @@ def _stage_on(idea: Idea, to_board: Board, to_stage: Stage | None) -> Stage | No
         return to_stage
     if stage_missing(idea, to_board):
         raise InvalidInput(
-            f"“{idea.title}” is {idea.stage.name}, a stage the {to_board.name} board's own "
-            "pipeline does not have. Choose the stage it moves to on that board.",
+            f"“{idea.title}” is at the {idea.stage.name} stage, which the {to_board.name} "
+            "board's own pipeline does not have. Choose the stage it moves to on that board.",
             field="stage_id",
         )
     return None

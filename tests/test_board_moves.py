@@ -18,7 +18,7 @@ from portal.models import (
     StageChange,
 )
 from portal.permissions import PermissionDenied
-from portal.services import audit_log, board_moves, ideas, pipeline, votes
+from portal.services import audit_log, board_moves, ideas, pipeline, releases, votes
 from portal.services.errors import InvalidInput
 from portal.services.pipeline import InvalidTransition
 
@@ -308,3 +308,16 @@ def test_bulk_moves_leave_ideas_whose_board_lacks_the_stage(client, own_pipeline
     assert offered is not None
     assert str(s["planned"].id) in offered.group(1).split()
     assert str(s["under_review"].id) not in offered.group(1).split()
+
+
+def test_a_release_cannot_ship_an_idea_whose_board_has_no_shipped_stage(own_pipeline, make_board):
+    w, s = own_pipeline, own_pipeline["stages"]
+    no_shipping = make_board("Discovery", stages=[s["new"], s["under_review"]])
+    idea = w["idea"]
+    idea.board = no_shipping
+    db.session.commit()
+    assert releases.shipping_problem(idea, s["shipped"]) == (
+        "“Export to Excel” is on the Discovery board, whose own pipeline has no Shipped stage; "
+        "take it out, or move it to another board first."
+    )
+    assert releases.shipping_problem(w["lean_idea"], s["shipped"]) is None

@@ -71,14 +71,20 @@ def sees_board(user: Any = User, board: Any = Board) -> ColumnElement[bool]:
     return _grants(
         user,
         audience=board.audience,
-        member=exists().where(BoardMember.board_id == board.id, BoardMember.user_id == user.id),
-        organisation=exists().where(
+        # correlate_except: the person and the board may come from a query two levels out
+        # (recipients_clause), which automatic correlation (one level) would not reach.
+        member=exists()
+        .where(BoardMember.board_id == board.id, BoardMember.user_id == user.id)
+        .correlate_except(BoardMember),
+        organisation=exists()
+        .where(
             BoardOrganisation.board_id == board.id,
             BoardOrganisation.organisation_id == user.organisation_id,
-        ),
-        domain=exists().where(
-            BoardDomain.board_id == board.id, at_domain == literal("@") + BoardDomain.domain
-        ),
+        )
+        .correlate_except(BoardOrganisation),
+        domain=exists()
+        .where(BoardDomain.board_id == board.id, at_domain == literal("@") + BoardDomain.domain)
+        .correlate_except(BoardDomain),
     )
 
 

@@ -473,6 +473,11 @@ MATRIX: dict[str, Route] = {
         data={"target_id": "{other_idea_id}", "note": "The same need as the other idea here."},
     ),
     "ideas.confirm_merge": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
+    # The matrix has one board, so there is nowhere to move to: the form says so
+    # (tests/test_board_moves.py moves ideas between boards).
+    "ideas.move_board": Route(
+        get=team(PAGE), post=team(BAD_REQUEST), data={"board_id": "1", "note": "Moved."}
+    ),
     # The matrix's idea is not merged: nothing to unmerge (tests/test_merging.py does it).
     "ideas.unmerge": Route(
         get=team(Outcome(404)),

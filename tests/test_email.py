@@ -31,6 +31,7 @@ from portal.mail import outbox as mail_outbox
 from portal.mail.preferences import KINDS as EMAIL_KINDS
 from portal.mail.preferences import preferences
 from portal.models import (
+    Board,
     Comment,
     Idea,
     Notification,
@@ -315,6 +316,7 @@ def headline(kind: str, title: str = TITLE) -> str:
         "outcome_question": f"Did “{title}” meet your need?",
         "moderation": "A moderator acted on your post",
         "vote_added": f"Priya Product added your vote for “{title}”",
+        "board_moved": f"“{title}” moved to the Beta programme board",
     }[kind]
 
 
@@ -403,6 +405,17 @@ def cause(kind: str, s, browser, make_idea) -> list[str]:
         )
         assert response.status_code == 303, page_text(response)
         return [f"Priya Product added your vote for “{TITLE}”, from a sales call."]
+    if kind == "board_moved":
+        beta = Board(name="Beta programme", slug="beta", audience="signed_in", position=1)
+        db.session.add(beta)
+        db.session.commit()
+        response = browser(s.pm).post(
+            f"/ideas/{idea_id}/board", data={"board_id": str(beta.id), "note": NOTE}
+        )
+        assert response.status_code == 303, page_text(response)
+        return [
+            f"“{TITLE}”: Moved from the Ideas board to the Beta programme board: {NOTE}",
+        ]
     raise AssertionError(kind)
 
 

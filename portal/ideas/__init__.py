@@ -5,6 +5,7 @@ from flask import Blueprint
 bp = Blueprint("ideas", __name__)
 
 from portal.ideas import (  # noqa: E402, F401
+    board_views,
     comment_views,
     merge_views,
     notification_views,

@@ -98,6 +98,22 @@ class MoveForm(FlaskForm):
     )
 
 
+class BoardMoveForm(FlaskForm):
+    board_id = SelectField("Move to the board", choices=[], validate_choice=False)
+    # Offered only when the idea's stage is not in the chosen board's own pipeline.
+    stage_id = SelectField("Its stage on that board", choices=[], validate_choice=False)
+    note = TextAreaField(
+        "Note to everyone following (optional)",
+        id="board_note",
+        description="They read it in the app and by email, if they can see the new board. "
+        "Those who cannot are not told.",
+        validators=[text_limit(STAGE_NOTE_MAX)],
+        render_kw={"rows": 3},
+    )
+    # Set on the review page: the person saw who will newly see the idea and went on.
+    confirmed = HiddenField()
+
+
 class MergeForm(FlaskForm):
     # Chosen on the merge page (search or suggestions), never typed: it rides in a hidden field.
     target_id = HiddenField(

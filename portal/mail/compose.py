@@ -226,6 +226,9 @@ def subject(n: Notification) -> str:
         NotificationKind.REPLY: f"A reply on “{title}”",
         NotificationKind.STAGE_CHANGE: moved,
         NotificationKind.MERGED: f"“{title}” was merged into another idea",
+        NotificationKind.BOARD_MOVED: (
+            f"“{title}” moved to the {n.idea.board.name} board" if n.idea else "An idea moved"
+        ),
         NotificationKind.OFFICIAL_RESPONSE: f"The team answered on “{title}”",
         NotificationKind.OUTCOME_QUESTION: f"Did “{title}” meet your need?",
         NotificationKind.MODERATION: "A moderator acted on your post",

@@ -37,6 +37,7 @@ KINDS: dict[str, tuple[str, str]] = {
         INSTANT,
     ),
     NotificationKind.MERGED: ("An idea you follow is merged into another", INSTANT),
+    NotificationKind.BOARD_MOVED: ("An idea you follow moves to another board", INSTANT),
     NotificationKind.REPLY: ("Someone replies in a conversation you are part of", INSTANT),
     NotificationKind.COMMENT: ("Someone comments on an idea you follow", DAILY),
     NotificationKind.MODERATION: ("Moderators act on something you posted", INSTANT),

@@ -122,6 +122,8 @@ class NotificationKind(enum.StrEnum):
     MODERATION = "moderation"
     # To a customer: the team added their vote for an idea, from a call, ticket or meeting.
     VOTE_ADDED = "vote_added"
+    # The team moved an idea someone follows to another board.
+    BOARD_MOVED = "board_moved"
 
 
 class Notification(Model):

@@ -283,6 +283,16 @@ SENTENCES: dict[str, Sentence] = {
             else "."
         )
     ),
+    "idea.board_moved": lambda s: (
+        f"{s['actor']} moved {s['target']} from the {s['old']} board to the {s['new']} board"
+        + (f", into {s['stage']}" if "stage" in s.raw else "")
+        + (
+            f"; its category {s['category_cleared']} was cleared"
+            if "category_cleared" in s.raw
+            else ""
+        )
+        + "."
+    ),
     "idea.approved": "{actor} approved {target}.",
     "idea.hidden": "{actor} hid {target}: {reason}.",
     "idea.restored": "{actor} restored {target}.",

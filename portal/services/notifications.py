@@ -24,7 +24,8 @@ def notify_followers(
     comment: Comment | None = None,
     message: str = "",
 ) -> None:
-    """One notification per follower except the actor, written in a single INSERT ... SELECT."""
+    """One notification per follower who may see the idea, except the actor, written in a
+    single INSERT ... SELECT."""
     _notify(idea, literal(str(kind)), [kind], actor=actor, comment=comment, message=message)
 
 

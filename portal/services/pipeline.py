@@ -11,6 +11,8 @@ from portal.extensions import db
 from portal.models import (
     MERGED_SLUG,
     NEW_SLUG,
+    Board,
+    BoardStage,
     Idea,
     IdeaMerge,
     NotificationKind,
@@ -45,15 +47,40 @@ def _clean_note(note: str) -> str:
     return note
 
 
+def stages_for(board: Board) -> list[Stage]:
+    """The stages of a board's pipeline: its own when it has chosen some, else every stage."""
+    return list(board.stages) or catalog.stages()
+
+
+def board_pipelines() -> dict[int, frozenset[int]]:
+    """The stage ids of each board that has its own pipeline (boards on the shared one are
+    absent): read once for a page or a move of many ideas."""
+    pipelines: dict[int, set[int]] = {}
+    for board_id, stage_id in db.session.execute(select(BoardStage.board_id, BoardStage.stage_id)):
+        pipelines.setdefault(board_id, set()).add(stage_id)
+    return {board_id: frozenset(ids) for board_id, ids in pipelines.items()}
+
+
+def in_pipeline(stage: Stage, board_id: int, pipelines: dict[int, frozenset[int]]) -> bool:
+    own = pipelines.get(board_id)
+    return own is None or stage.id in own
+
+
 def allowed_targets(idea: Idea) -> list[Stage]:
     """The stages this idea may move to. Merging has its own action, with its own checks.
 
     A merged idea stays merged: its votes have moved, so taking new ones would strand them.
+    An idea on a board with its own pipeline moves only among that board's stages.
     """
-    return _allowed(idea, catalog.transitions(), catalog.stages())
+    return _allowed(idea, catalog.transitions(), catalog.stages(), board_pipelines())
 
 
-def _allowed(idea: Idea, moves: dict[int, set[int]], stages: list[Stage]) -> list[Stage]:
+def _allowed(
+    idea: Idea,
+    moves: dict[int, set[int]],
+    stages: list[Stage],
+    pipelines: dict[int, frozenset[int]],
+) -> list[Stage]:
     """allowed_targets, from the pipeline read once for many ideas."""
     if idea.merged_into_id is not None:
         return []
@@ -65,10 +92,28 @@ def _allowed(idea: Idea, moves: dict[int, set[int]], stages: list[Stage]) -> lis
         and stage.id != idea.stage_id
         and not stage.retired
         and not stage.is_merged_stage
+        and in_pipeline(stage, idea.board_id, pipelines)
     ]
 
 
-def _record_move(idea: Idea, to_stage: Stage, *, actor: User, note: str) -> StageChange:
+def _refuse_unless_allowed(idea: Idea, to_stage: Stage) -> None:
+    if idea.merged_into_id is not None:
+        raise InvalidTransition(f"“{idea.title}” was merged into another idea and stays merged.")
+    pipelines = board_pipelines()
+    if not in_pipeline(to_stage, idea.board_id, pipelines):
+        raise InvalidTransition(
+            f"“{idea.title}” is on the {idea.board.name} board, whose own pipeline has no "
+            f"{to_stage.name} stage. Choose one of its stages, or move the idea to another "
+            "board first."
+        )
+    if to_stage.id not in {s.id for s in allowed_targets(idea)}:
+        raise InvalidTransition(
+            f"“{idea.title}” cannot move from {idea.stage.name} to {to_stage.name}."
+        )
+
+
+def record_move(idea: Idea, to_stage: Stage, *, actor: User, note: str) -> StageChange:
+    """Put the idea in `to_stage` with a timeline entry, for a caller that checked the move."""
     change = StageChange(
         idea_id=idea.id, from_stage_id=idea.stage_id, to_stage_id=to_stage.id, note=note,
         actor_id=actor.id,
@@ -87,14 +132,9 @@ def move_stage(idea: Idea, to_stage: Stage, *, actor: User, note: str, ip: str |
     """Move an idea to another stage, with a public note that reaches every follower."""
     require(can_triage(actor))
     note = _clean_note(note)
-    if idea.merged_into_id is not None:
-        raise InvalidTransition(f"“{idea.title}” was merged into another idea and stays merged.")
-    if to_stage.id not in {stage.id for stage in allowed_targets(idea)}:
-        raise InvalidTransition(
-            f"“{idea.title}” cannot move from {idea.stage.name} to {to_stage.name}."
-        )
+    _refuse_unless_allowed(idea, to_stage)
     from_name = idea.stage.name
-    _record_move(idea, to_stage, actor=actor, note=note)
+    record_move(idea, to_stage, actor=actor, note=note)
     db.session.flush()
     message = f"Now {to_stage.name}: {note}"
     if to_stage.slug in outcomes.ASKED_STAGES:
@@ -117,13 +157,8 @@ def move_telling_nobody(idea: Idea, to_stage: Stage, *, actor: User, note: str) 
     they follow (portal.services.releases); move_stage would tell them once per idea.
     """
     require(can_triage(actor))
-    if idea.merged_into_id is not None:
-        raise InvalidTransition(f"“{idea.title}” was merged into another idea and stays merged.")
-    if to_stage.id not in {stage.id for stage in allowed_targets(idea)}:
-        raise InvalidTransition(
-            f"“{idea.title}” cannot move from {idea.stage.name} to {to_stage.name}."
-        )
-    return _record_move(idea, to_stage, actor=actor, note=note)
+    _refuse_unless_allowed(idea, to_stage)
+    return record_move(idea, to_stage, actor=actor, note=note)
 
 
 # --- Moving several ideas at once ------------------------------------------------------------
@@ -149,17 +184,31 @@ class BulkMove:
     staying: list[Staying] = field(default_factory=list)
 
 
-def moves_by_stage() -> dict[int, list[int]]:
-    """For each stage, the stages its ideas may move to now (the triage page's bulk menu)."""
-    moves, stages = catalog.transitions(), catalog.stages()
+def moves_by_stage() -> dict[str, list[int]]:
+    """For each stage and board ("stage-board"), the stages its ideas may move to now (the
+    triage page's bulk menu): a board with its own pipeline offers only its stages."""
+    moves, stages, pipelines = catalog.transitions(), catalog.stages(), board_pipelines()
     usable = [s for s in stages if not s.retired and not s.is_merged_stage]
+    board_ids = db.session.scalars(select(Board.id)).all()
     return {
-        stage.id: [t.id for t in usable if t.id in moves.get(stage.id, set()) and t.id != stage.id]
+        f"{stage.id}-{board_id}": [
+            t.id
+            for t in usable
+            if t.id in moves.get(stage.id, set())
+            and t.id != stage.id
+            and in_pipeline(t, board_id, pipelines)
+        ]
         for stage in stages
+        for board_id in board_ids
     }
 
 
-def why_it_stays(idea: Idea, to_stage: Stage, allowed: list[Stage] | None = None) -> str | None:
+def why_it_stays(
+    idea: Idea,
+    to_stage: Stage,
+    allowed: list[Stage] | None = None,
+    pipelines: dict[int, frozenset[int]] | None = None,
+) -> str | None:
     """Why this idea cannot move to `to_stage`, said for the person moving it; None if it can."""
     if idea.merged_into_id is not None or idea.stage.is_merged_stage:
         return "it was merged into another idea and stays merged"
@@ -167,6 +216,10 @@ def why_it_stays(idea: Idea, to_stage: Stage, allowed: list[Stage] | None = None
         return f"it is in {to_stage.name} already"
     if to_stage.retired:
         return f"{to_stage.name} is retired"
+    if not in_pipeline(
+        to_stage, idea.board_id, board_pipelines() if pipelines is None else pipelines
+    ):
+        return f"the {idea.board.name} board's own pipeline has no {to_stage.name} stage"
     if allowed is None:
         allowed = allowed_targets(idea)
     if to_stage.id not in {stage.id for stage in allowed}:
@@ -177,15 +230,15 @@ def why_it_stays(idea: Idea, to_stage: Stage, allowed: list[Stage] | None = None
 def plan_move(idea_list: list[Idea], to_stage: Stage | None = None) -> BulkMove:
     """The moves allowed for every one of these ideas and, for a chosen stage, which ideas
     would move and which would stay where they are (the pipeline is read once)."""
-    moves, stages = catalog.transitions(), catalog.stages()
-    allowed = {idea.id: _allowed(idea, moves, stages) for idea in idea_list}
+    moves, stages, pipelines = catalog.transitions(), catalog.stages(), board_pipelines()
+    allowed = {idea.id: _allowed(idea, moves, stages, pipelines) for idea in idea_list}
     common = set.intersection(*({s.id for s in a} for a in allowed.values())) if allowed else set()
     plan = BulkMove(
         ideas=idea_list, targets=[s for s in stages if s.id in common], to_stage=to_stage
     )
     if to_stage is not None:
         for idea in idea_list:
-            reason = why_it_stays(idea, to_stage, allowed[idea.id])
+            reason = why_it_stays(idea, to_stage, allowed[idea.id], pipelines)
             if reason is None:
                 plan.moving.append(idea)
             else:
@@ -248,7 +301,7 @@ def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str |
     merge = merging.move_everything(source, target, actor=actor, note=note, now=now)
     db.session.refresh(source)
     db.session.refresh(target)
-    _record_move(source, merged, actor=actor, note=note)
+    record_move(source, merged, actor=actor, note=note)
     db.session.flush()
     notifications.notify_followers(
         source,
@@ -290,7 +343,7 @@ def unmerge_ideas(source: Idea, *, actor: User, note: str, ip: str | None) -> Id
     merge.undone_by_id = actor.id
     db.session.refresh(source)
     db.session.refresh(target)
-    _record_move(source, back_to, actor=actor, note=note)
+    record_move(source, back_to, actor=actor, note=note)
     db.session.flush()
     notifications.notify_followers(
         source,

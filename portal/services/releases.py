@@ -167,6 +167,11 @@ def shipping_problem(idea: Idea, shipped: Stage | None) -> str | None:
         return None
     if idea.stage.is_closed:
         return f"“{idea.title}” is {idea.stage.name.lower()}, so a release cannot ship it."
+    if not pipeline.in_pipeline(shipped, idea.board_id, pipeline.board_pipelines()):
+        return (
+            f"“{idea.title}” is on the {idea.board.name} board, whose own pipeline has no "
+            f"{shipped.name} stage; take it out, or move it to another board first."
+        )
     if shipped.id not in {stage.id for stage in pipeline.allowed_targets(idea)}:
         return (
             f"“{idea.title}” cannot move from {idea.stage.name} to {shipped.name} in the "

@@ -199,7 +199,9 @@ def test_widening_is_shown_before_it_is_saved_and_saved_once_confirmed(
     assert [o.name for o in board_named("Beta programme").organisations] == ["Acme Ltd"]
     assert events("board.audience_changed") == []
 
-    done = client.post(f"/admin/boards/{board.id}/edit", data={**typed, "review": "let-them-in"})
+    seen = re.search(r'name="seen" value="([^"]+)"', text).group(1)
+    confirm = {**typed, "review": "let-them-in", "seen": seen}
+    done = client.post(f"/admin/boards/{board.id}/edit", data=confirm)
     assert done.status_code == 303
     db.session.expire_all()
     saved = board_named("Beta programme")
@@ -209,6 +211,24 @@ def test_widening_is_shown_before_it_is_saved_and_saved_once_confirmed(
     assert audit_log.describe(changed) == (
         "Alex Admin changed who may see the board “Beta programme”: organisations: now also Globex."
     )
+
+
+def test_a_confirmation_of_an_answer_that_changed_meanwhile_shows_the_new_answer(
+    client, signed_in_admin, admin, make_user, make_organisation
+):
+    globex = make_organisation("Globex")
+    make_user(display_name="Gina Globex", organisation=globex)
+    board = make_board(admin)
+    typed = {**form_for(), "organisation_ids": globex.id}
+    first = page_text(client.post(f"/admin/boards/{board.id}/edit", data=typed))
+    seen = re.search(r'name="seen" value="([^"]+)"', first).group(1)
+    make_user(display_name="Gus Globex", organisation=globex)  # joins while the admin reads
+    again = client.post(
+        f"/admin/boards/{board.id}/edit", data={**typed, "review": "let-them-in", "seen": seen}
+    )
+    assert again.status_code == 200
+    assert "2 accounts that cannot see it today will" in page_text(again)
+    assert board_named("Beta programme").organisations == []
 
 
 def test_making_a_private_board_public_names_everyone(client, signed_in_admin, admin):
@@ -392,3 +412,25 @@ def test_only_admins_manage_boards(client, admin, make_user, role):
     assert db.session.scalar(select(func.count(Board.id))) == 2
     assert db.session.get(Board, board.id).audience == "private"
     assert db.session.scalar(select(func.count()).select_from(BoardOrganisation)) == 0
+
+
+def test_the_boards_pages_run_a_fixed_number_of_queries(
+    client, signed_in_admin, admin, make_organisation, count_queries
+):
+    acme = make_organisation("Acme Ltd")
+    board = make_board(admin, organisation_ids=frozenset({acme.id}), domains="acme.example")
+    with count_queries() as few:
+        client.get("/admin/boards")
+        client.get(f"/admin/boards/{board.id}/edit")
+    for n in range(5):
+        other = make_organisation(f"Org {n}")
+        make_board(
+            admin,
+            name=f"Board {n}",
+            organisation_ids=frozenset({acme.id, other.id}),
+            domains=f"d{n}.example",
+        )
+    with count_queries() as many:
+        client.get("/admin/boards")
+        client.get(f"/admin/boards/{board.id}/edit")
+    assert many.count == few.count

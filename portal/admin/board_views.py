@@ -50,7 +50,7 @@ def _board_page(
         form=form,
         chosen=chosen,
         organisations=organisations.organisation_names(),
-        categories=catalog.active_categories(),
+        categories=catalog.all_categories(),
         stages=board_admin.board_stages_choice(),
         people_pages="admin.board_people" in current_app.view_functions,
     ), status
@@ -61,13 +61,14 @@ def _review_page(form: BoardForm, widens: AudienceWidens) -> str:
     carried = [
         (key, value)
         for key, value in request.form.items(multi=True)
-        if key not in ("csrf_token", "review")
+        if key not in ("csrf_token", "review", "seen")
     ]
     return render_template(
         "admin/boards/review.html",
         board=widens.board,
         form=form,
         widening=widens.widening,
+        seen=widens.seen,
         idea_count=widens.idea_count,
         carried=carried,
     )
@@ -88,7 +89,7 @@ def _save_board(board: Board | None) -> ResponseReturnValue:
             form.draft(chosen),
             actor=current_user,
             ip=client_ip(),
-            let_them_in=review == LET_THEM_IN,
+            let_them_in=request.form.get("seen") if review == LET_THEM_IN else None,
         )
     except AudienceWidens as widens:
         db.session.rollback()

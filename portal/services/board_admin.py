@@ -7,6 +7,7 @@ once and says how many accounts no longer see the board. Who sees what is portal
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -106,13 +107,22 @@ class CleanBoard:
 
 
 class AudienceWidens(Exception):
-    """The save would let people see the board who cannot today: nothing was saved."""
+    """The save would let people see the board who cannot today: nothing was saved.
+
+    `seen` stands for exactly who was shown: the admin's confirmation carries it back, and
+    if who would be let in has changed meanwhile (someone joined an organisation, another
+    admin changed the board), the new answer is shown instead of saving."""
 
     def __init__(self, board: Board, change: Widening, idea_count: int) -> None:
         super().__init__("The change lets new people see the board.")
         self.board = board
         self.widening = change
         self.idea_count = idea_count
+        self.seen = fingerprint(change)
+
+
+def fingerprint(change: Widening) -> str:
+    return hashlib.sha256("\n".join(change.sentences()).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -334,13 +344,13 @@ def save_board(
     *,
     actor: User,
     ip: str | None,
-    let_them_in: bool = False,
+    let_them_in: str | None = None,
 ) -> Saved:
     """Create or change a board in the caller's transaction (flush only).
 
     Raises InvalidFields for a draft that fails a check, and AudienceWidens, before writing
-    anything, when the change lets anyone new see an existing board and `let_them_in` is not
-    given (the admin has not yet seen who).
+    anything, when the change lets anyone new see an existing board, unless `let_them_in` is
+    the fingerprint of that very answer (the admin has seen who, and agreed).
     """
     require(can_configure_boards(actor))
     clean = check_board(board, draft)
@@ -349,7 +359,7 @@ def save_board(
     before = AudienceState.of(board)
     after = proposed_audience(board, clean)
     change = widening(before, after)
-    if change.anyone and not let_them_in:
+    if change.anyone and let_them_in != fingerprint(change):
         raise AudienceWidens(board, change, idea_count(board))
     lost = widening(after, before)
     old = _settings(board)

@@ -18,9 +18,11 @@ from functools import partial
 from flask import current_app
 from sqlalchemy import select, update
 
+from portal import visibility
 from portal.config import instance_secret
 from portal.extensions import db
 from portal.models import (
+    Board,
     Category,
     Comment,
     Idea,
@@ -35,6 +37,7 @@ from portal.models import (
 from portal.models.types import clock_at, utcnow
 from portal.services import (
     accounts,
+    board_admin,
     boards,
     catalog,
     comments,
@@ -48,6 +51,7 @@ from portal.services import (
     saved_filters,
     votes,
 )
+from portal.services.board_admin import BoardDraft
 from portal.services.settings import get_setting, set_setting
 
 ORGANISATIONS = [
@@ -180,6 +184,7 @@ class Story:
     answer: tuple[float, str] | None = None  # the team's official answer (when, text)
     outcomes: tuple[tuple[str, str, str], ...] = ()  # (follower, yes/partly/no, comment)
     notes: dict[str, str] = field(default_factory=dict)  # stage slug -> the move's note
+    board: str = ""  # the slug of its board (DEMO_BOARDS); the default board when empty
 
 
 STAGE_NOTES = {
@@ -450,6 +455,115 @@ STORIES = (
     ),
 )
 
+# Boards besides the default one: a public board for the mobile app, and a private beta open to
+# one customer, so that someone trying the demo meets boards (and a private one) at once.
+# (name, slug, description, audience, organisations that see it, categories offered)
+DEMO_BOARDS = (
+    (
+        "Mobile app",
+        "mobile-app",
+        "Ideas for the **iPhone and Android apps**: working on the go, offline and on small "
+        "screens.",
+        "public",
+        (),
+        ("Mobile app", "Notifications"),
+    ),
+    (
+        "Beta programme",
+        "beta-programme",
+        "Early features that **Northwind Traders** tries before everyone else. Only the "
+        "product team and Northwind's people see this board.",
+        "private",
+        ("Northwind Traders",),
+        (),
+    ),
+)
+
+BOARD_STORIES = (
+    Story(
+        "Work offline on the train",
+        "Mobile app",
+        "kofi@freelance.example",
+        "I review reports on my commute and lose the connection in tunnels. The app shows an "
+        "empty screen and forgets what I was reading.",
+        "Keep the last opened reports on the phone and sync my notes when I am back online.",
+        posted=75,
+        moves=(("under_review", 60),),
+        supporters=5,
+        board="mobile-app",
+    ),
+    Story(
+        "Face ID instead of typing my password",
+        "Mobile app",
+        "emma@globex.example",
+        "Typing a long password on a phone keyboard several times a day is painful, so people "
+        "pick short ones.",
+        "Sign in with Face ID or a fingerprint once the password has been entered once.",
+        posted=48,
+        moves=(("under_review", 40), ("planned", 22)),
+        supporters=7,
+        board="mobile-app",
+    ),
+    Story(
+        "A home screen widget with today's numbers",
+        "Mobile app",
+        "george@initech.example",
+        "I open the app ten times a day just to glance at today's sales.",
+        "A widget showing two or three numbers I choose, refreshed every hour.",
+        posted=20,
+        supporters=3,
+        board="mobile-app",
+    ),
+    Story(
+        "Quiet hours for push notifications",
+        "Notifications",
+        "julia@umbra-health.example",
+        "Our nurses get pushes in the middle of the night about reports that can wait until "
+        "morning.",
+        "Let each person set quiet hours; pushes wait and arrive together afterwards.",
+        posted=12,
+        supporters=2,
+        board="mobile-app",
+    ),
+    Story(
+        "Beta: forecast next month's revenue",
+        "Reporting",
+        "ana@northwind.example",
+        "We already tried the forecast preview in the beta build. It helps, but it ignores "
+        "seasonal orders, which are a third of our year.",
+        "Let us mark seasonal customers so the forecast expects their orders.",
+        posted=30,
+        moves=(("under_review", 25),),
+        supporters=3,
+        comments=(
+            ("ben@northwind.example", 26, "Yes, December always looks like a disaster in it."),
+        ),
+        board="beta-programme",
+    ),
+    Story(
+        "Beta: approve purchase orders from the email",
+        "Administration",
+        "ben@northwind.example",
+        "In the beta, approvals still need the portal open. Managers approve from their phones "
+        "between meetings.",
+        "Approve or reject straight from the notification email.",
+        posted=16,
+        supporters=2,
+        board="beta-programme",
+    ),
+    Story(
+        "Beta: keep the old report layout one more month",
+        "Reporting",
+        "chloe@northwind.example",
+        "Our board pack is built on the old layout and we cannot change it before the quarter "
+        "closes.",
+        "A switch to keep the old layout until the end of the quarter.",
+        posted=6,
+        supporters=1,
+        board="beta-programme",
+    ),
+)
+
 
 def _person(email: str) -> User:
     """One of the demo PEOPLE, who load_demo creates before the ideas."""
@@ -478,6 +592,10 @@ def _load_history(now: datetime) -> None:
     for number, story in enumerate(STORIES):
         _tell(story, now=now, rng=rng, pm=team[number % 2], customers=customers,
               category=categories[story.category])  # fmt: skip
+    _install_boards(now, categories)
+    for number, story in enumerate(BOARD_STORIES):
+        _tell(story, now=now, rng=rng, pm=team[number % 2], customers=customers,
+              category=categories[story.category])  # fmt: skip
     with clock_at(now - timedelta(days=8)):
         ideas.submit_idea(
             author=team[0],
@@ -490,6 +608,27 @@ def _load_history(now: datetime) -> None:
     _tend_the_pipeline(now)
     _team_work(now, team)
     _merge_duplicates(now, pm=team[0], category=categories["Reporting"])
+
+
+def _install_boards(now: datetime, categories: dict[str, Category]) -> None:
+    """The admin adds the demo's other boards (DEMO_BOARDS), as the boards page would."""
+    admin = _person("admin@portal.example")
+    existing = set(db.session.scalars(select(Board.slug)))
+    named = {o.name: o.id for o in db.session.scalars(select(Organisation))}
+    for name, slug, description, audience, organisations, offered in DEMO_BOARDS:
+        if slug in existing:
+            continue
+        draft = BoardDraft(
+            name=name,
+            slug=slug,
+            description=description,
+            audience=audience,
+            organisation_ids=frozenset(named[o] for o in organisations),
+            category_ids=frozenset(categories[c].id for c in offered),
+        )
+        with clock_at(now - timedelta(days=HISTORY_DAYS - 60)):
+            board_admin.save_board(None, draft, actor=admin, ip=None)
+    db.session.flush()
 
 
 def _tend_the_pipeline(now: datetime) -> None:
@@ -595,6 +734,11 @@ def _tell(
         return now - timedelta(days=days_ago)
 
     author = _person(story.author)
+    board = (
+        db.session.scalar(select(Board).where(Board.slug == story.board)) if story.board else None
+    )
+    if board is not None:  # only people who may see the board vote for its ideas
+        customers = [c for c in customers if visibility.user_can_see_board(c, board.id)]
     with clock_at(at(story.posted)):
         idea = ideas.submit_idea(
             author=author,
@@ -602,6 +746,7 @@ def _tell(
             problem=story.problem,
             solution=story.solution,
             category_id=category.id,
+            board=board,
         )
     stages = {s.slug: s for s in catalog.stages()}
     closed_at = next((when for slug, when in story.moves if stages[slug].is_closed), 0.0)

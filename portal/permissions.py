@@ -140,6 +140,11 @@ def can_configure_site(user: Any) -> bool:
     return is_admin(user)
 
 
+def can_configure_boards(user: Any) -> bool:
+    """Boards, their pipelines and who may see each: the admins decide."""
+    return is_admin(user)
+
+
 def can_manage_outbox(user: Any) -> bool:
     """Read and resend the site's outgoing email, which holds people's addresses: the admins."""
     return is_admin(user)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
+    Board,
     Category,
     Idea,
     Notification,
@@ -236,6 +237,27 @@ MATRIX: dict[str, Route] = {
     ),
     "admin.reinstate_stage": Route(
         get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/stages", changes=True))
+    ),
+    "admin.boards_list": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.new_board": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/boards", changes=True)),
+        data={"name": "Partners", "audience": "private", "posting_open": "y"},
+    ),
+    # The matrix board is private, names nobody and holds no ideas (see the content fixture):
+    # renaming it lets nobody new in, so it saves without the review of who would see it.
+    "admin.edit_board": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/boards", changes=True)),
+        data={"name": "Matrix board, renamed", "slug": "matrix", "audience": "private"},
+    ),
+    "admin.move_board": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/boards", changes=True)),
+        data={"direction": "up"},
+    ),
+    "admin.delete_board": Route(
+        get=admins(PAGE), post=admins(Outcome(303, "/admin/boards", changes=True))
     ),
     "admin.set_organisation": Route(
         get=everyone(NOT_ALLOWED),
@@ -592,6 +614,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "message_id": content["outbox_message"],
         "release_id": content["release"],
         "filter_id": content["saved_filter"],
+        "board_id": content["board"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -662,6 +685,9 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         owner_id=team_member.id, name="Unassigned, late", query="owner=unassigned", shared=True
     )
     db.session.add(saved_filter)
+    # A private board after the default one, naming nobody and holding no ideas.
+    board = Board(name="Matrix board", slug="matrix-board", audience="private", position=1)
+    db.session.add(board)
     db.session.commit()
     notification = db.session.scalar(
         select(Notification).where(Notification.user_id == people["target"].id)
@@ -682,6 +708,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "outbox_message": failed_email.id,
         "release": release.id,
         "saved_filter": saved_filter.id,
+        "board": board.id,
     }
 
 

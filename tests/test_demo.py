@@ -211,3 +211,30 @@ def test_the_demo_shows_a_merged_duplicate_and_one_left_to_merge(demo, client):
         select(Idea).where(Idea.title == "Email the weekly summary to managers automatically")
     ).one()
     assert waiting.merged_into_id is None
+
+
+def test_the_demo_has_a_mobile_board_and_a_private_beta_for_one_customer(demo):
+    from portal import visibility
+    from portal.models import Board
+
+    by_slug = {b.slug: b for b in db.session.scalars(select(Board))}
+    mobile, beta = by_slug["mobile-app"], by_slug["beta-programme"]
+    assert mobile.audience == "public" and beta.audience == "private"
+    assert [o.name for o in beta.organisations] == ["Northwind Traders"]
+    counts = {
+        board_id: n
+        for board_id, n in db.session.execute(
+            select(Idea.board_id, func.count(Idea.id)).group_by(Idea.board_id)
+        )
+    }
+    assert 3 <= counts[mobile.id] <= 4 and counts[beta.id] == 3
+    assert visibility.user_can_see_board(person("ana@northwind.example"), beta.id)
+    assert not visibility.user_can_see_board(person("dmitri@globex.example"), beta.id)
+    # Everyone who voted for a beta idea may see the board.
+    voters = db.session.scalars(
+        select(User)
+        .join(Vote, Vote.user_id == User.id)
+        .join(Idea, Idea.id == Vote.idea_id)
+        .where(Idea.board_id == beta.id)
+    ).all()
+    assert voters and all(visibility.user_can_see_board(v, beta.id) for v in voters)

@@ -1,10 +1,11 @@
-"""Administration: people and roles, moderation, site settings, stages, the audit log."""
+"""Administration: people and roles, moderation, site settings, stages, boards, the audit log."""
 
 from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 from portal.admin import (  # noqa: E402, F401
+    board_views,
     moderation_views,
     outbox_views,
     roadmap_settings_views,

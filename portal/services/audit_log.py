@@ -111,6 +111,76 @@ def _stage_changed(s: Said) -> str:
     return f"{s['actor']} changed {s['target']}: " + ("; ".join(parts) or "no changes") + "."
 
 
+BOARD_FIELDS = {
+    "name": "name",
+    "slug": "address",
+    "description": "description",
+    "audience": "who may see it",
+    "organisations": "organisations",
+    "domains": "email domains",
+    "categories": "categories",
+    "stages": "pipeline",
+    "posting_open": "posting",
+    "voting_open": "voting",
+}
+BOARD_AUDIENCES = {"public": "everyone", "signed_in": "signed-in people", "private": "private"}
+
+
+def _board_value(key: str, value: Any) -> str:
+    if key == "audience":
+        return BOARD_AUDIENCES.get(str(value), str(value))
+    if key in ("posting_open", "voting_open"):
+        return "open" if value else "closed"
+    if key == "description":
+        return _quoted(_shortened(str(value or "")))
+    if isinstance(value, list):
+        empty = {"categories": "every category", "stages": "the shared pipeline"}
+        return _say(value) or empty.get(key, "none")
+    return _quoted(value) if isinstance(value, str) else _say(value)
+
+
+def _board_change(key: str, old: Any, new: Any) -> str:
+    label = BOARD_FIELDS.get(key, key.replace("_", " "))
+    if isinstance(old, list) and isinstance(new, list) and old and new:
+        added, removed = [n for n in new if n not in old], [n for n in old if n not in new]
+        said = ([f"now also {', '.join(added)}"] if added else []) + (
+            [f"no longer {', '.join(removed)}"] if removed else []
+        )
+        return f"{label}: {', '.join(said)}"
+    return f"{label} {_board_value(key, old)} → {_board_value(key, new)}"
+
+
+def _board_changed(what: str) -> Callable[[Said], str]:
+    def sentence(s: Said) -> str:
+        changes = s.raw.get("changes") or {}
+        parts = [
+            _board_change(key, pair[0], pair[1])
+            for key, pair in changes.items()
+            if isinstance(pair, list) and len(pair) == 2
+        ]
+        return (
+            f"{s['actor']} changed {what.format_map(s)}: " + ("; ".join(parts) or "nothing") + "."
+        )
+
+    return sentence
+
+
+def _board_created(s: Said) -> str:
+    settings = s.raw.get("settings") or {}
+    described = [
+        f"seen by {_board_value('audience', settings.get('audience'))}",
+        f"posting {_board_value('posting_open', settings.get('posting_open'))}",
+        f"voting {_board_value('voting_open', settings.get('voting_open'))}",
+    ]
+    return f"{s['actor']} added {s['target']}: " + ", ".join(described) + "."
+
+
+def _board_reordered(s: Said) -> str:
+    where = " to the top, making it the default board" if s.raw.get("first") else ""
+    where = where or f" {s['direction']}, to place {s['position']}"
+    return f"{s['actor']} moved {s['target']}{where}."
+
+
 SETTING_LABELS = {"site_name": "site name"}
 
 STAGE_FIELDS = {
@@ -316,6 +386,12 @@ SENTENCES: dict[str, Sentence] = {
     ),
     "category.retired": "{actor} retired {target}.",
     "category.reinstated": "{actor} brought back {target}.",
+    # Boards and who may see them
+    "board.created": _board_created,
+    "board.updated": _board_changed("{target}"),
+    "board.audience_changed": _board_changed("who may see {target}"),
+    "board.reordered": _board_reordered,
+    "board.deleted": "{actor} deleted {target}.",
     # Site settings
     "settings.changed": _settings_changed,
     # The team's tools: moderation reviews, estimates, priorities, roadmap and releases
@@ -362,8 +438,9 @@ TARGET_NOUNS = {
     "categories": "category ",
     "releases": "the release ",
     "saved_filters": "",
+    "boards": "the board ",
 }
-QUOTED_TARGETS = {"ideas", "stages", "categories", "releases", "saved_filters"}
+QUOTED_TARGETS = {"ideas", "stages", "categories", "releases", "saved_filters", "boards"}
 
 
 def describe(event: AuditEvent, names: Names | None = None) -> str:

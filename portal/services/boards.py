@@ -9,7 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, not_, select
+from sqlalchemy import and_, false, func, not_, select
 
 from portal import visibility
 from portal.extensions import db
@@ -183,7 +183,9 @@ def widening(before: AudienceState, after: AudienceState) -> Widening:
                 )
             )
         result.domains = sorted(after.domains - before.domains)
-    newly = and_(User.suspended_at.is_(None), after.clause(), not_(before.clause()))
+    # coalesce: the rule is NULL, not false, for someone with no organisation; NOT NULL is NULL.
+    saw = func.coalesce(before.clause(), false())
+    newly = and_(User.suspended_at.is_(None), after.clause(), not_(saw))
     result.people = db.session.scalar(select(func.count()).select_from(User).where(newly)) or 0
     if result.people:
         result.examples = list(

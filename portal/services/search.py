@@ -104,7 +104,9 @@ class _Terms:
     prefix_last: bool
 
 
-def search_ideas(text: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
+def search_ideas(
+    text: str, *, limit: int = 20, offset: int = 0, board_id: int | None = None
+) -> SearchPage:
     """Visible ideas matching every word of `text`, best first, with the matches marked.
 
     Three queries for any page: the page's ids with the total, ranking only ids (a common word
@@ -126,10 +128,12 @@ def search_ideas(text: str, *, limit: int = 20, offset: int = 0) -> SearchPage:
         .limit(limit)
         .offset(offset)
     )
+    if board_id is not None:  # within one board
+        stmt = stmt.where(Idea.board_id == board_id)
     rows = db.session.execute(stmt).all()
     if not rows:
         # Paged past the end: the total still says how many there are.
-        total = _count(matches) if offset else 0
+        total = _count(matches, board_id) if offset else 0
         return SearchPage(hits=[], total=total)
 
     ids = [row.idea_id for row in rows]
@@ -304,13 +308,15 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-def _count(matches: Subquery) -> int:
+def _count(matches: Subquery, board_id: int | None = None) -> int:
     stmt = (
         select(func.count())
         .select_from(matches)
         .join(Idea, Idea.id == matches.c.idea_id)
         .where(Idea.hidden_at.is_(None))
     )
+    if board_id is not None:
+        stmt = stmt.where(Idea.board_id == board_id)
     return db.session.scalar(stmt) or 0
 
 

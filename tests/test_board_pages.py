@@ -4,6 +4,9 @@ narrowed to a board. A private board is invisible to people outside it on every 
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -298,6 +301,12 @@ def test_a_category_must_be_one_the_board_uses(app, boards, outsider, make_categ
     refused = new_idea(client, board="members", category_id=str(reporting.id), problem="Typed 6610")
 
     assert ">Billing</option>" in form and ">Reporting</option>" not in form
+    # With JavaScript, changing the board offers its categories (board-categories.js).
+    [raw] = re.findall(r"data-board-categories='([^']*)'", form)
+    assert json.loads(raw) == {
+        "ideas": [[billing.id, "Billing"], [reporting.id, "Reporting"]],
+        "members": [[billing.id, "Billing"]],
+    }
     assert refused.status_code == 400
     assert "“Reporting” is not used on the Members board. Choose one of Billing." in page_text(
         refused

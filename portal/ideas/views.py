@@ -63,10 +63,28 @@ def _new_idea_form() -> tuple[NewIdeaForm, board_pages.BoardChoice]:
     return form, choice
 
 
+def _render_new(
+    form: NewIdeaForm,
+    choice: board_pages.BoardChoice,
+    similar: list[Idea] | None = None,
+    voted: set[int] | None = None,
+) -> str:
+    return render_template(
+        "ideas/new.html",
+        form=form,
+        choice=choice,
+        board_categories=board_pages.categories_by_board(choice.postable)
+        if len(choice.postable) > 1
+        else None,
+        similar=similar or [],
+        voted=voted or set(),
+    )
+
+
 def _idea_form_again(limit: RequestLimit | None) -> str:
     form, choice = _new_idea_form()
     form.form_errors.append(limits.too_many_message("posted ideas", limit))
-    return render_template("ideas/new.html", form=form, choice=choice, similar=[], voted=set())
+    return _render_new(form, choice)
 
 
 def _submit(form: IdeaForm, board: Board) -> Idea | None:
@@ -113,9 +131,7 @@ def new() -> ResponseReturnValue:
     if choice.board is None:
         # No board takes new ideas from this person now: say so, and keep what was typed.
         status = 200 if request.method == "GET" else 403
-        return render_template(
-            "ideas/new.html", form=form, choice=choice, similar=[], voted=set()
-        ), status
+        return _render_new(form, choice), status
     valid = form.validate_on_submit()
     if choice.problem and request.method == "POST":
         form.board.errors = [*form.board.errors, choice.problem]  # after validate() resets them
@@ -131,9 +147,7 @@ def new() -> ResponseReturnValue:
         form.confirmed.data = "1"
     status = 400 if form.errors else 200
     voted = idea_lists.voted_ids(current_user, [idea.id for idea in similar])
-    return render_template(
-        "ideas/new.html", form=form, choice=choice, similar=similar, voted=voted
-    ), status
+    return _render_new(form, choice, similar, voted), status
 
 
 @bp.route("/ideas/similar")

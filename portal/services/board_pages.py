@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from portal import visibility
 from portal.extensions import db
 from portal.models import Board, Category, Idea, Stage
-from portal.services import boards
+from portal.services import boards, catalog
 from portal.services.errors import InvalidInput
 
 
@@ -127,3 +127,10 @@ def choose_board(person: Any, wanted: str | None, *, posted: bool) -> BoardChoic
     else:
         return BoardChoice(postable, fallback)
     return BoardChoice(postable, fallback, problem)
+
+
+def categories_by_board(postable: list[Board]) -> dict[str, list[tuple[int, str]]]:
+    """Each board's categories by its slug, for the script that narrows the category list as
+    the board is changed (without it, the server checks and says which fit)."""
+    active = catalog.active_categories()
+    return {b.slug: [(c.id, c.name) for c in categories_of(b, active)] for b in postable}

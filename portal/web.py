@@ -14,7 +14,9 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter, Map
 
+from portal.models import Board
 from portal.permissions import is_signed_in
+from portal.services import boards
 
 P = ParamSpec("P")
 View = Callable[P, ResponseReturnValue]
@@ -127,6 +129,13 @@ def number_arg(name: str, *, maximum: int = ID_MAX) -> int | None:
     return number
 
 
+def board_arg() -> Board | None:
+    """The board `?board=<slug>` names, if this person may see it. Anything else is ignored, as
+    if never named, so a private board's address tells those outside it nothing."""
+    slug = request.args.get("board", "")
+    return boards.board_by_slug(slug, viewer=current_user) if slug else None
+
+
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -159,7 +168,9 @@ def url_with_query(endpoint: str, **changes: str | int | None) -> str:
         if value is not None:
             args[name] = [str(value)]
     query = urlencode([(name, value) for name, values in args.items() for value in values])
-    return url_for(endpoint) + (f"?{query}" if query else "")
+    # The same page keeps its own address (a board's slug); another page takes none of it.
+    path = request.view_args or {} if endpoint == request.endpoint else {}
+    return url_for(endpoint, **path) + (f"?{query}" if query else "")
 
 
 class IdConverter(IntegerConverter):

@@ -339,6 +339,8 @@ MATRIX: dict[str, Route] = {
     "main.ideas_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "main.shipped_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "main.roadmap": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "main.board": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
+    "main.board_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "main.shipped": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     "main.stage_colours": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
     # <release_id> is a draft linking the other idea: customers cannot tell it exists.
@@ -615,6 +617,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "release_id": content["release"],
         "filter_id": content["saved_filter"],
         "board_id": content["board"],
+        "slug": "ideas",  # the default board, public
     }
     return {name: samples[name] for name in rule.arguments}
 

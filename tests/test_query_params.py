@@ -71,21 +71,28 @@ AUDIT = {"action": CHOICE, "actor": TEXT, "since": DATE, "until": DATE}
 EMAIL = {"email": TEXT}
 NEXT = {"next": TEXT}
 
+IDEA_LIST = {
+    "sort": CHOICE,
+    "stage": CHOICE,
+    "category": NUMBER,
+    "mine": FLAG,
+    "voted": FLAG,
+    "following": FLAG,
+    "after": CURSOR,
+    "before": CURSOR,
+}
+# A board's slug narrows a page to that board; one the person may not see is ignored.
+BOARD = {"board": CHOICE}
+
 PARAMS: dict[str, dict[str, Param]] = {
-    "main.home": {
-        "sort": CHOICE,
-        "stage": CHOICE,
-        "category": NUMBER,
-        "mine": FLAG,
-        "voted": FLAG,
-        "following": FLAG,
-        "after": CURSOR,
-        "before": CURSOR,
-    },
-    "ideas.search": {"q": TEXT, "page": Param("number", 50)},
+    "main.home": IDEA_LIST,
+    "main.board": IDEA_LIST,
+    "ideas.search": {"q": TEXT, "page": Param("number", 50), **BOARD},
+    "ideas.new": BOARD,
+    "main.shipped": BOARD,
     "ideas.new_team_vote": {"q": TEXT},
     "ideas.merge": {"q": TEXT},
-    "main.roadmap": {"by": CHOICE},
+    "main.roadmap": {"by": CHOICE, **BOARD},
     "ideas.similar": {"title": TEXT},
     "admin.users_list": {
         "q": TEXT,
@@ -210,6 +217,7 @@ def world(app, make_user, make_idea, make_category, make_organisation, stages) -
         "token": "not-a-real-token",
         "filename": "css/site.css",
         "board_id": boards.default_board().id,
+        "slug": "ideas",  # the default board
     }
     clients = {role: app.test_client() for role in ROLES}
     for role, user in people.items():

@@ -64,6 +64,9 @@ class IdeaForm(FlaskForm):
 class NewIdeaForm(HumanCheck, IdeaForm):
     """Submitting, where spam bots come in: with the honeypot and the minimum fill time."""
 
+    # A board's slug; hidden when the person may post to one board only.
+    board = SelectField("Board", choices=[], validate_choice=False)
+
 
 class CommentForm(FlaskForm):
     body = TextAreaField(

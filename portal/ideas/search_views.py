@@ -8,9 +8,10 @@ from flask_login import current_user
 
 from portal.cache import cached_page
 from portal.ideas import bp
+from portal.services import boards
 from portal.services.idea_lists import voted_ids
 from portal.services.search import search_ideas
-from portal.web import number_arg
+from portal.web import board_arg, number_arg
 
 SEARCH_PER_PAGE = 20
 SEARCH_MAX_PAGE = 50  # past a thousand results, a better query beats more pages
@@ -21,9 +22,15 @@ SEARCH_MAX_PAGE = 50  # past a thousand results, a better query beats more pages
 def search() -> ResponseReturnValue:
     text = request.args.get("q", "").strip()[:200]
     page = number_arg("page", maximum=SEARCH_MAX_PAGE) or 1
+    # Within one board; a board this person may not see is ignored, as if never named.
+    board = board_arg()
     results = (
         search_ideas(
-            text, viewer=current_user, limit=SEARCH_PER_PAGE, offset=(page - 1) * SEARCH_PER_PAGE
+            text,
+            viewer=current_user,
+            limit=SEARCH_PER_PAGE,
+            offset=(page - 1) * SEARCH_PER_PAGE,
+            board_id=board.id if board else None,
         )
         if text
         else None
@@ -39,4 +46,6 @@ def search() -> ResponseReturnValue:
         page=page,
         last_page=last_page,
         voted=voted_ids(current_user, [hit.idea.id for hit in hits]),
+        board=board,
+        boards=boards.visible_boards(current_user),
     )

@@ -19,9 +19,9 @@ from portal.ideas.counts import vote_answer
 from portal.ideas.forms import ActionForm, IdeaForm, NewIdeaForm, OutcomeForm
 from portal.ideas.notification_views import read_news_about
 from portal.ideas.page import render_idea_page
-from portal.models import Category, Idea
+from portal.models import Board, Category, Idea
 from portal.permissions import can_edit_idea, can_publish_concept, can_submit_idea, is_signed_in
-from portal.services import catalog, idea_lists, ideas, outcomes, votes
+from portal.services import board_pages, catalog, idea_lists, ideas, outcomes, votes
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.search import similar_ideas
 from portal.web import login_required, same_origin, wants_json
@@ -31,10 +31,13 @@ def _idea_form(
     form_class: type[IdeaForm] = NewIdeaForm,
     *,
     current_category: Category | None = None,
+    board: Board | None = None,
     **kwargs: object,
 ) -> IdeaForm:
     form = form_class(**kwargs)
     categories = catalog.active_categories()
+    if board is not None:
+        categories = board_pages.categories_of(board, categories)
     if current_category is not None and current_category not in categories:
         categories = [*categories, current_category]  # retired since; the idea may keep it
     form.category_id.choices = {"": "Choose a category"} | {str(c.id): c.name for c in categories}
@@ -44,13 +47,47 @@ def _idea_form(
     return form
 
 
+def _new_idea_form() -> tuple[NewIdeaForm, board_pages.BoardChoice]:
+    """The new-idea form with the boards this person may post to, the one chosen (posted, or
+    named by `?board=` from a board's page) and that board's categories."""
+    choice = board_pages.choose_board(
+        current_user,
+        request.form.get("board", "") if request.method == "POST" else request.args.get("board"),
+        posted=request.method == "POST",
+    )
+    form = _idea_form(NewIdeaForm, board=choice.board)
+    assert isinstance(form, NewIdeaForm)
+    form.board.choices = [(b.slug, b.name) for b in choice.postable]
+    if choice.board is not None:
+        form.board.data = choice.board.slug
+    return form, choice
+
+
+def _render_new(
+    form: NewIdeaForm,
+    choice: board_pages.BoardChoice,
+    similar: list[Idea] | None = None,
+    voted: set[int] | None = None,
+) -> str:
+    return render_template(
+        "ideas/new.html",
+        form=form,
+        choice=choice,
+        board_categories=board_pages.categories_by_board(choice.postable)
+        if len(choice.postable) > 1
+        else None,
+        similar=similar or [],
+        voted=voted or set(),
+    )
+
+
 def _idea_form_again(limit: RequestLimit | None) -> str:
-    form = _idea_form()
+    form, choice = _new_idea_form()
     form.form_errors.append(limits.too_many_message("posted ideas", limit))
-    return render_template("ideas/new.html", form=form, similar=[], voted=set())
+    return _render_new(form, choice)
 
 
-def _submit(form: IdeaForm) -> Idea | None:
+def _submit(form: IdeaForm, board: Board) -> Idea | None:
     """Post the idea and say what happens next; None if the service refused it."""
     try:
         idea = ideas.submit_idea(
@@ -60,6 +97,7 @@ def _submit(form: IdeaForm) -> Idea | None:
             solution=form.solution.data or "",
             category_id=form.category_id.data or None,
             as_concept=bool(form.as_concept.data) and can_publish_concept(current_user),
+            board=board,
         )
     except InvalidInput as exc:
         db.session.rollback()
@@ -88,20 +126,28 @@ def new() -> ResponseReturnValue:
         # Signed in, but the address is not confirmed yet: say what to do, keep nothing.
         status = 200 if request.method == "GET" else 403
         return render_template("ideas/confirm_first.html"), status
-    form = _idea_form()
+    form, choice = _new_idea_form()
     similar = []
-    if form.validate_on_submit():
+    if choice.board is None:
+        # No board takes new ideas from this person now: say so, and keep what was typed.
+        status = 200 if request.method == "GET" else 403
+        return _render_new(form, choice), status
+    valid = form.validate_on_submit()
+    if choice.problem and request.method == "POST":
+        form.board.errors = [*form.board.errors, choice.problem]  # after validate() resets them
+        valid = False
+    if valid:
         if not form.confirmed.data:
             # Without JavaScript, duplicates are suggested in a confirm step before saving.
             similar = similar_ideas(form.title.data, viewer=current_user, limit=5)
         if not similar:
-            idea = _submit(form)
+            idea = _submit(form, choice.board)
             if idea is not None:
                 return redirect(url_for("ideas.detail", idea_id=idea.id), code=303)
         form.confirmed.data = "1"
     status = 400 if form.errors else 200
     voted = idea_lists.voted_ids(current_user, [idea.id for idea in similar])
-    return render_template("ideas/new.html", form=form, similar=similar, voted=voted), status
+    return _render_new(form, choice, similar, voted), status
 
 
 @bp.route("/ideas/similar")

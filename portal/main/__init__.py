@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("main", __name__)
 
-from portal.main import feeds, views  # noqa: E402, F401
+from portal.main import board_views, feeds, views  # noqa: E402, F401

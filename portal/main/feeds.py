@@ -25,7 +25,7 @@ Entry = dict[str, Any]
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def _atom(**context: Any) -> Response:
+def atom(**context: Any) -> Response:
     # Cleaned once, as a whole, so no field can be forgotten: the template itself holds none.
     body = _NOT_XML.sub("", render_template("feeds/feed.xml", **context))
     return Response(body, mimetype="application/atom+xml")
@@ -34,18 +34,8 @@ def _atom(**context: Any) -> Response:
 @bp.route("/feeds/ideas.atom")
 @cached_page
 def ideas_feed() -> ResponseReturnValue:
-    entries = [
-        {
-            "id": external_url("ideas.detail", idea_id=idea.id),
-            "title": idea.title,
-            "url": external_url("ideas.detail", idea_id=idea.id),
-            "updated": idea.created_at,
-            "author": idea.author.display_name if idea.author else "Former member",
-            "summary": idea.problem,
-        }
-        for idea in feeds.newest_ideas(FEED_SIZE)
-    ]
-    return _atom(
+    entries = [idea_entry(idea) for idea in feeds.newest_ideas(FEED_SIZE)]
+    return atom(
         feed_id=external_url("main.ideas_feed"),
         title="New ideas",
         self_url=external_url("main.ideas_feed"),
@@ -53,6 +43,18 @@ def ideas_feed() -> ResponseReturnValue:
         entries=entries,
         updated=entries[0]["updated"] if entries else utcnow(),
     )
+
+
+def idea_entry(idea: Idea) -> Entry:
+    """A new idea as a feed entry."""
+    return {
+        "id": external_url("ideas.detail", idea_id=idea.id),
+        "title": idea.title,
+        "url": external_url("ideas.detail", idea_id=idea.id),
+        "updated": idea.created_at,
+        "author": idea.author.display_name if idea.author else "Former member",
+        "summary": idea.problem,
+    }
 
 
 def _stage_change_entries(idea: Idea, url: str) -> list[Entry]:
@@ -95,7 +97,7 @@ def idea_feed(idea_id: int) -> ResponseReturnValue:
     url = external_url("ideas.detail", idea_id=idea.id)
     entries = _stage_change_entries(idea, url) + _team_reply_entries(idea, url)
     entries.sort(key=lambda e: e["updated"], reverse=True)
-    return _atom(
+    return atom(
         feed_id=external_url("main.idea_feed", idea_id=idea.id),
         title=f"Updates on “{idea.title}”",
         self_url=external_url("main.idea_feed", idea_id=idea.id),
@@ -112,7 +114,7 @@ def shipped_feed() -> ResponseReturnValue:
     entry for each idea shipped without a release."""
     changelog = releases.changelog(viewer=None, limit=FEED_SIZE)  # feeds are public
     entries = [_changelog_entry(entry) for entry in changelog]
-    return _atom(
+    return atom(
         feed_id=external_url("main.shipped_feed"),
         title="What shipped",
         self_url=external_url("main.shipped_feed"),

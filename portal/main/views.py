@@ -1,5 +1,8 @@
 """The home page (the list of ideas) and the community guidelines."""
 
+from dataclasses import replace
+from typing import Any
+
 from flask import abort, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -7,11 +10,11 @@ from flask_login import current_user
 from portal.cache import cached_page
 from portal.main import bp
 from portal.markdown import render_markdown
-from portal.models import Stage
-from portal.services import catalog, colours, idea_lists, releases
+from portal.models import Board, Stage
+from portal.services import board_pages, boards, catalog, colours, idea_lists, releases
 from portal.services import roadmap as roadmap_service
 from portal.services.settings import get_setting
-from portal.web import number_arg
+from portal.web import board_arg, number_arg
 
 
 def _filters_from_args(stages: list[Stage]) -> idea_lists.IdeaFilters:
@@ -29,11 +32,11 @@ def _filters_from_args(stages: list[Stage]) -> idea_lists.IdeaFilters:
     )
 
 
-@bp.route("/")
-@cached_page
-def home() -> ResponseReturnValue:
+def render_idea_list(template: str, board: Board | None = None, **context: Any) -> str:
+    """The home page's list, of every board the person sees or of one board."""
     stages = catalog.stages()
     filters = _filters_from_args(stages)
+    filters.board_id = board.id if board is not None else None
     try:
         page = idea_lists.list_ideas(
             filters,
@@ -43,14 +46,24 @@ def home() -> ResponseReturnValue:
         )
     except ValueError:
         abort(400, "That page link is not valid any more. Start again from the first page.")
+    categories = catalog.active_categories()
     return render_template(
-        "main/home.html",
+        template,
         page=page,
         filters=filters,
         sorts=idea_lists.SORTS,
         stages=stages,
-        categories=catalog.active_categories(),
+        categories=categories if board is None else board_pages.categories_of(board, categories),
+        board=board,
+        board_tabs=board_pages.board_tabs(current_user),
+        **context,
     )
+
+
+@bp.route("/")
+@cached_page
+def home() -> ResponseReturnValue:
+    return render_idea_list("main/home.html")
 
 
 @bp.route("/guidelines")
@@ -64,8 +77,14 @@ def guidelines() -> ResponseReturnValue:
 @bp.route("/roadmap")
 @cached_page
 def roadmap() -> ResponseReturnValue:
-    columns = roadmap_service.roadmap(current_user)
+    board = board_arg()
+    shipped = roadmap_service.recently_shipped(current_user)
+    columns = {
+        slug: board_pages.on_board(ideas, board)
+        for slug, ideas in roadmap_service.roadmap(current_user).items()
+    }
     listed = [idea.id for ideas in columns.values() for idea in ideas]
+    on_board = set(board_pages.on_board([s.idea for s in shipped], board))
     by_timeframe = request.args.get("by") == "timeframe"
     return render_template(
         "main/roadmap.html",
@@ -74,7 +93,9 @@ def roadmap() -> ResponseReturnValue:
         timeframes=roadmap_service.roadmap_by_timeframe(columns) if by_timeframe else [],
         voted=idea_lists.voted_ids(current_user, listed),
         stages={s.slug: s for s in catalog.stages()},
-        shipped=roadmap_service.recently_shipped(current_user),
+        shipped=[s for s in shipped if s.idea in on_board],
+        board=board,
+        boards=boards.visible_boards(current_user),
     )
 
 
@@ -98,7 +119,21 @@ def stage_colours() -> ResponseReturnValue:
 @cached_page
 def shipped() -> ResponseReturnValue:
     """The changelog: published releases with their notes and ideas, and ideas shipped alone."""
-    return render_template("main/shipped.html", entries=releases.changelog(viewer=current_user))
+    board = board_arg()
+    entries = releases.changelog(viewer=current_user)
+    if board is not None:
+        # A release stays if it ships an idea of this board, and lists only those ideas.
+        entries = [
+            replace(entry, ideas=ideas)
+            for entry in entries
+            if (ideas := board_pages.on_board(entry.ideas, board))
+        ]
+    return render_template(
+        "main/shipped.html",
+        entries=entries,
+        board=board,
+        boards=boards.visible_boards(current_user),
+    )
 
 
 @bp.route("/shipped/releases/<id:release_id>")

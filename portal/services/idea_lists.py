@@ -50,6 +50,7 @@ class IdeaFilters:
     mine: bool = False
     voted: bool = False
     following: bool = False
+    board_id: int | None = None  # one board's list; None lists every board the viewer sees
 
 
 @dataclass
@@ -110,6 +111,8 @@ def _filtered(filters: IdeaFilters, viewer: Any) -> Select[Idea]:
         stmt = stmt.where(Idea.stage.has(Stage.slug == filters.stage))
     if filters.category_id is not None:
         stmt = stmt.where(Idea.category_id == filters.category_id)
+    if filters.board_id is not None:
+        stmt = stmt.where(Idea.board_id == filters.board_id)
     if is_signed_in(viewer):
         if filters.mine:
             stmt = stmt.where(Idea.author_id == viewer.id)

@@ -18,7 +18,7 @@ from portal.permissions import (
     require,
     speaks_for_team,
 )
-from portal.services import abuse, boards, catalog, trending, votes
+from portal.services import abuse, board_pages, boards, catalog, trending, votes
 from portal.services.premoderation import needs_approval
 from portal.services.validation import IdeaText, clean_category, clean_idea_text
 
@@ -50,6 +50,7 @@ def submit_idea(
     require(boards.can_post_to(author, board))
     text = clean_idea_text(title, problem, solution)
     category = clean_category(category_id)
+    board_pages.check_category(board, category)
     _check_links(author, text)
     abuse.check_idea_not_repeated(author, text.title, text.problem)
     now = utcnow()

@@ -105,9 +105,11 @@ class _Terms:
     prefix_last: bool
 
 
-def search_ideas(text: str, *, viewer: Any, limit: int = 20, offset: int = 0) -> SearchPage:
-    """The ideas this person may see matching every word of `text`, best first, with the
-    matches marked.
+def search_ideas(
+    text: str, *, viewer: Any, limit: int = 20, offset: int = 0, board_id: int | None = None
+) -> SearchPage:
+    """The ideas this person may see matching every word of `text` (on one board, if given),
+    best first, with the matches marked.
 
     Three queries for any page: the page's ids with the total, ranking only ids (a common word
     matches a quarter of all ideas, and joining each of those to its stage, category and author
@@ -128,10 +130,12 @@ def search_ideas(text: str, *, viewer: Any, limit: int = 20, offset: int = 0) ->
         .limit(limit)
         .offset(offset)
     )
+    if board_id is not None:  # within one board
+        stmt = stmt.where(Idea.board_id == board_id)
     rows = db.session.execute(stmt).all()
     if not rows:
         # Paged past the end: the total still says how many there are.
-        total = _count(matches, viewer) if offset else 0
+        total = _count(matches, viewer, board_id) if offset else 0
         return SearchPage(hits=[], total=total)
 
     ids = [row.idea_id for row in rows]
@@ -311,13 +315,15 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-def _count(matches: Subquery, viewer: Any) -> int:
+def _count(matches: Subquery, viewer: Any, board_id: int | None = None) -> int:
     stmt = (
         select(func.count())
         .select_from(matches)
         .join(Idea, Idea.id == matches.c.idea_id)
         .where(visibility.listed(viewer, hidden_for_team=False))
     )
+    if board_id is not None:
+        stmt = stmt.where(Idea.board_id == board_id)
     return db.session.scalar(stmt) or 0
 
 

@@ -29,6 +29,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 from portal.extensions import db
 from portal.models import AuditEvent, OutboxMessage, OutboxStatus, Release
 from portal.services import comments
+from portal.services.boards import default_board
 
 from .conftest import sign_in_client
 
@@ -209,6 +210,7 @@ def world(app, make_user, make_idea, make_category, make_organisation, stages) -
         "notification_id": 1,  # nobody's: each role gets its 404 or sign-in, never a 500
         "token": "not-a-real-token",
         "filename": "css/site.css",
+        "board_id": default_board().id,
     }
     clients = {role: app.test_client() for role in ROLES}
     for role, user in people.items():

@@ -5,6 +5,7 @@ from flask import Blueprint
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 from portal.admin import (  # noqa: E402, F401
+    invite_views,
     moderation_views,
     outbox_views,
     roadmap_settings_views,

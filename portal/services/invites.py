@@ -130,7 +130,9 @@ def _queue_invite_email(invite: Invite, board: Board | None, token: str, actor: 
     place = f"“{board.name}”" if board else None
     queue_email(
         invite.email,
-        f"{actor.display_name} invited you to {place}" if place else "You are invited",
+        f"{actor.display_name} invited you to {place}"
+        if place
+        else f"{actor.display_name} invited you to join",
         INVITE_TEMPLATE,
         inviter=actor.display_name,
         board=board,

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from portal import visibility
 from portal.extensions import db
-from portal.models import AuditEvent, Board, BoardMember, Invite, Organisation
+from portal.models import AuditEvent, Board, BoardMember, Invite, Organisation, User
 from portal.models.types import utcnow
 from portal.services.audit_log import describe
 
@@ -281,3 +281,27 @@ def test_sending_is_rate_limited(app, client, admin, board, outbox):
     assert invite(client, board, "b@customer.example").status_code == 303
     assert invite(client, board, "c@customer.example").status_code == 429
     assert outbox.to("c@customer.example") == []
+
+
+def test_a_newcomer_signs_up_confirms_and_joins(app, client, admin, board, outbox):
+    invite(client, board, "jo@customer.example")
+    path = urlsplit(invite_link(outbox, "jo@customer.example")).path
+    browser = app.test_client()
+    assert browser.get(path).status_code == 200
+    signed_up = browser.post(
+        "/sign-up",
+        data={
+            "email": "jo@customer.example",
+            "display_name": "Jo Newcomer",
+            "password": "a long enough passphrase",
+            "accept_guidelines": "y",
+        },
+    )
+    assert signed_up.status_code == 303
+    [confirm] = [m for m in outbox.to("jo@customer.example") if "Confirm" in m["Subject"]]
+    assert browser.post(urlsplit(link_in(confirm, "/confirm/")).path).status_code == 302
+    assert "Join “Acme beta”" in page_text(browser.get(path))
+    assert browser.post(path).status_code == 303
+    jo = db.session.scalar(select(User).where(User.email == "jo@customer.example"))
+    assert db.session.get(BoardMember, (board.id, jo.id)) is not None
+    assert sees(jo, board)

@@ -118,6 +118,10 @@ class Defaults:
     # Someone helpfully reporting a wave of spam reports a few a minute; flooding the
     # moderators' queue is stopped at 10 a minute and 50 a day.
     LIMIT_REPORTS = "10/minute;50/day"
+    # Invitations sent by one admin (each form may hold up to 100 addresses): a launch invites
+    # a few customers' teams in a row; a stolen admin session mailing strangers is held to 10
+    # forms a minute and 50 a day.
+    LIMIT_INVITES = "10/minute;50/day"
 
     # Spam resistance. An account is "new" for its first hours; new accounts may put only a few
     # links in a post. The same text from one person is refused within DUPLICATE_WINDOW.

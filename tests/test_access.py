@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -18,8 +19,10 @@ from portal.extensions import db
 from portal.models import (
     AuditEvent,
     Board,
+    BoardMember,
     Category,
     Idea,
+    Invite,
     Notification,
     Organisation,
     OrganisationDomain,
@@ -128,6 +131,7 @@ HIDE_BY_TEAM = {
     "product_manager": Outcome(303, "/team/triage", changes=True),
 }
 TO_ORGANISATION = Outcome(303, "/admin/settings/organisations/{organisation_id}", changes=True)
+TO_BOARD_PEOPLE = Outcome(303, "/admin/boards/{board_id}/people", changes=True)
 
 MATRIX: dict[str, Route] = {
     "main.home": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
@@ -334,6 +338,28 @@ MATRIX: dict[str, Route] = {
         post=admins(Outcome(303, "/admin/settings/organisations", changes=True)),
         data={"csv_text": "name,plan\nAcme Partners,Gold\n"},
     ),
+    # Invitations and private boards (the matrix's board is private; the target is a member
+    # and has a pending invitation).
+    "admin.board_people": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.invite_to_board": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(TO_BOARD_PEOPLE),
+        data={"emails": "new.person@example.com\nanother.person@example.com"},
+    ),
+    "admin.revoke_invite": Route(get=everyone(NOT_ALLOWED), post=admins(TO_BOARD_PEOPLE)),
+    "admin.remove_board_member": Route(get=everyone(NOT_ALLOWED), post=admins(TO_BOARD_PEOPLE)),
+    "admin.portal_invites": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/invites", changes=True)),
+        data={"emails": "new.person@example.com"},
+    ),
+    "admin.access_settings": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/settings/access", changes=True)),
+        data={"sign_up": "invited", "sign_up_domains": "acme-partners.example"},
+    ),
+    # An unknown link: a page saying so, for everyone.
+    "auth.invite": Route(get=everyone(NOT_FOUND), post=everyone(NOT_FOUND)),
     "organisations.index": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "organisations.detail": Route(get=team(PAGE), post=everyone(NOT_ALLOWED)),
     "main.ideas_feed": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
@@ -618,6 +644,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "filter_id": content["saved_filter"],
         "board_id": content["board"],
         "slug": "ideas",  # the default board, public
+        "invite_id": content["invite"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -688,9 +715,19 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         owner_id=team_member.id, name="Unassigned, late", query="owner=unassigned", shared=True
     )
     db.session.add(saved_filter)
-    # A private board after the default one, naming nobody and holding no ideas.
+    # A private board after the default one, holding no ideas; the target was invited to it,
+    # and another invitation waits.
     board = Board(name="Matrix board", slug="matrix-board", audience="private", position=1)
     db.session.add(board)
+    db.session.flush()
+    db.session.add(BoardMember(board_id=board.id, user_id=people["target"].id))
+    invite = Invite(
+        board_id=board.id,
+        email="invited@example.com",
+        token_hash="0" * 64,
+        expires_at=utcnow() + timedelta(days=14),
+    )
+    db.session.add(invite)
     db.session.commit()
     notification = db.session.scalar(
         select(Notification).where(Notification.user_id == people["target"].id)
@@ -712,6 +749,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "release": release.id,
         "saved_filter": saved_filter.id,
         "board": board.id,
+        "invite": invite.id,
     }
 
 
@@ -776,6 +814,7 @@ def test_each_role_gets_exactly_what_it_may_from_each_route(
                 "new_idea_id": newest_idea_id(),
                 "new_release_id": db.session.scalar(select(func.max(Release.id))),
                 "other_idea_id": content["other_idea"],
+                "board_id": content["board"],
                 **values,
             }
             expected_path = expected.location.format(**known)

@@ -6,6 +6,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 from portal.admin import (  # noqa: E402, F401
     board_views,
+    invite_views,
     moderation_views,
     outbox_views,
     roadmap_settings_views,

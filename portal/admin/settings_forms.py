@@ -149,3 +149,29 @@ class OrganisationImportForm(FlaskForm):
         render_kw={"rows": 6, "spellcheck": "false"},
     )
     create_missing = BooleanField("Create the organisations that are not found")
+
+
+class PortalAccessForm(FlaskForm):
+    """Who may see the portal, and who may create an account (portal.services.invites)."""
+
+    private = BooleanField(
+        "Only signed-in people can see this portal",
+        description="Visitors who are not signed in see only the sign-in page, sign-up (when "
+        "they may), password reset and invitation pages. Feeds are switched off for them.",
+    )
+    sign_up = RadioField(
+        "Who may create an account",
+        choices={
+            "anyone": "Anyone",
+            "invited": "Only invited people, and people with an email address at these domains",
+        },
+        default="anyone",
+        validate_choice=False,  # the service says what is wrong, in words
+    )
+    sign_up_domains = TextAreaField(
+        "Domains that may sign up",
+        description="Optional, with “only invited people”: domains such as acme.com, one a line "
+        "or separated by spaces. Everyone else needs an invitation.",
+        validators=[Length(max=4000)],
+        render_kw={"rows": 3, "autocapitalize": "none", "spellcheck": "false"},
+    )

@@ -25,11 +25,12 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal import intent, limits
 from portal.auth import bp
 from portal.auth.forms import ConfirmForm, EmailOnlyForm, ResetPasswordForm, SignInForm, SignUpForm
+from portal.auth.invite_views import INVITE_TOKEN
 from portal.extensions import db, limiter
 from portal.forms import apply_domain_error
 from portal.models import User
 from portal.permissions import is_signed_in
-from portal.services import accounts, audit, sessions
+from portal.services import accounts, audit, invites, sessions
 from portal.services.errors import (
     AccountSuspended,
     AlreadyConfirmed,
@@ -180,6 +181,7 @@ def sign_up() -> ResponseReturnValue:
     offered = _offered_intent(form)
     if form.validate_on_submit():
         try:
+            invites.check_sign_up_allowed(form.email.data, carried_token=session.get(INVITE_TOKEN))
             accounts.register(
                 email=form.email.data,
                 display_name=form.display_name.data,

@@ -45,7 +45,7 @@ from portal.models import (
 from portal.models.site import site_name
 
 # Messages carrying one-time links: their stored text is cleared once sent through SMTP.
-SECRET_KINDS = frozenset({"verify_email", "reset_password"})
+SECRET_KINDS = frozenset({"verify_email", "reset_password", "invite"})
 # Outbox kinds composed at send time by compose_for(), not stored when queued.
 IDEA_KINDS = frozenset({"notification", "digest"})
 # Notifications about a comment: their messages link to it on the idea page.

@@ -181,7 +181,12 @@ def _board_reordered(s: Said) -> str:
     return f"{s['actor']} moved {s['target']}{where}."
 
 
-SETTING_LABELS = {"site_name": "site name"}
+SETTING_LABELS = {
+    "site_name": "site name",
+    "private_portal": "private-portal setting (“on” is private)",
+    "sign_up": "rule for who may create an account",
+    "sign_up_domains": "email domains that may sign up",
+}
 
 STAGE_FIELDS = {
     "name": "name",
@@ -394,6 +399,11 @@ SENTENCES: dict[str, Sentence] = {
     "board.deleted": "{actor} deleted {target}.",
     # Site settings
     "settings.changed": _settings_changed,
+    # Invitations and the members of private boards
+    "invite.sent": "{actor} invited {email} to {place}.",
+    "invite.revoked": "{actor} withdrew the invitation of {email} to {place}.",
+    "invite.accepted": "{actor} accepted the invitation sent to {email} and joined {place}.",
+    "board.member_removed": "{actor} took {target} off the private board {board}.",
     # The team's tools: moderation reviews, estimates, priorities, roadmap and releases
     "idea.hide_confirmed": "{actor} confirmed that {target} stays hidden, as {hidden_by} hid it: "
     "{reason}.",

@@ -56,6 +56,12 @@ DEFAULTS = {
     "priority_weights": "",
     # How the roadmap speaks of time: "now_next_later" or "quarters" (portal.services.roadmap).
     "roadmap_timeframes": "now_next_later",
+    # "on": only signed-in people see the portal (portal.services.invites).
+    "private_portal": "",
+    # Who may create an account: "anyone", or "invited" (invitations and sign_up_domains).
+    "sign_up": "anyone",
+    # With sign_up "invited": email domains whose people may sign up too, space-separated.
+    "sign_up_domains": "",
 }
 
 

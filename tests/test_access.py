@@ -471,6 +471,7 @@ MATRIX: dict[str, Route] = {
             "title": "A brand new idea",
             "problem": "Something gets in the way.",
             "confirmed": "1",
+            "board": "ideas",  # the team may also post on the private Matrix board
         },
     ),
     "ideas.similar": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),

@@ -283,25 +283,48 @@ def test_sending_is_rate_limited(app, client, admin, board, outbox):
     assert outbox.to("c@customer.example") == []
 
 
-def test_a_newcomer_signs_up_confirms_and_joins(app, client, admin, board, outbox):
-    invite(client, board, "jo@customer.example")
-    path = urlsplit(invite_link(outbox, "jo@customer.example")).path
-    browser = app.test_client()
-    assert browser.get(path).status_code == 200
-    signed_up = browser.post(
+def _sign_up(browser, email: str):
+    return browser.post(
         "/sign-up",
         data={
-            "email": "jo@customer.example",
+            "email": email,
             "display_name": "Jo Newcomer",
             "password": "a long enough passphrase",
             "accept_guidelines": "y",
         },
     )
+
+
+def test_a_newcomer_signing_up_with_the_invited_address_is_in_at_once(
+    app, client, admin, board, outbox
+):
+    invite(client, board, "jo@customer.example")
+    path = urlsplit(invite_link(outbox, "jo@customer.example")).path
+    browser = app.test_client()
+    assert browser.get(path).status_code == 200
+    signed_up = _sign_up(browser, "jo@customer.example")
+    # The invitation reached this address: no second email to open, straight onto the board.
     assert signed_up.status_code == 303
-    [confirm] = [m for m in outbox.to("jo@customer.example") if "Confirm" in m["Subject"]]
+    assert urlsplit(signed_up.headers["Location"]).path == f"/boards/{board.slug}"
+    jo = db.session.scalar(select(User).where(User.email == "jo@customer.example"))
+    assert jo.email_verified_at is not None
+    assert db.session.get(BoardMember, (board.id, jo.id)) is not None
+    assert sees(jo, board)
+    assert [m for m in outbox.to("jo@customer.example") if "Confirm" in m["Subject"]] == []
+    assert "Welcome to “Acme beta”, Jo Newcomer." in page_text(browser.get(f"/boards/{board.slug}"))
+    assert browser.get(path).status_code == 410  # used
+
+
+def test_a_newcomer_with_another_address_confirms_it_then_joins(app, client, admin, board, outbox):
+    invite(client, board, "jo@customer.example")
+    path = urlsplit(invite_link(outbox, "jo@customer.example")).path
+    browser = app.test_client()
+    assert browser.get(path).status_code == 200
+    assert _sign_up(browser, "jo.home@example.net").status_code == 303
+    [confirm] = [m for m in outbox.to("jo.home@example.net") if "Confirm" in m["Subject"]]
     assert browser.post(urlsplit(link_in(confirm, "/confirm/")).path).status_code == 302
     assert "Join “Acme beta”" in page_text(browser.get(path))
     assert browser.post(path).status_code == 303
-    jo = db.session.scalar(select(User).where(User.email == "jo@customer.example"))
+    jo = db.session.scalar(select(User).where(User.email == "jo.home@example.net"))
     assert db.session.get(BoardMember, (board.id, jo.id)) is not None
     assert sees(jo, board)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from werkzeug.routing import BuildError
 
 from portal.auth import bp
 from portal.auth.forms import ConfirmForm
@@ -21,13 +20,11 @@ from portal.web import client_ip
 INVITE_TOKEN = "invite_token"  # noqa: S105 (a session key's name, not a secret)
 
 
-def _board_url(invite: Invite) -> str:
+def invite_landing(invite: Invite) -> str:
+    """Where a used invitation leads: its board's page, or the home page of the portal."""
     if invite.board is None:
         return url_for("main.home")
-    try:
-        return url_for("main.board", slug=invite.board.slug)
-    except BuildError:  # boards have no page of their own in this version
-        return url_for("main.home")
+    return url_for("main.board", slug=invite.board.slug)
 
 
 @bp.route("/invites/<token>", methods=["GET", "POST"])
@@ -59,7 +56,7 @@ def invite(token: str) -> ResponseReturnValue:
         session.pop(INVITE_TOKEN, None)
         place = f"“{found.board.name}”" if found.board else "the portal"
         flash(f"Welcome to {place}, {current_user.display_name}.", "success")
-        return redirect(_board_url(found), code=303)
+        return redirect(invite_landing(found), code=303)
     return render_template(
         "auth/invite.html", invite=found, dead=None, error=None, inviter=inviter, form=form
     )

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal import intent, limits
 from portal.auth import bp
 from portal.auth.forms import ConfirmForm, EmailOnlyForm, ResetPasswordForm, SignInForm, SignUpForm
-from portal.auth.invite_views import INVITE_TOKEN
+from portal.auth.invite_views import INVITE_TOKEN, invite_landing
 from portal.extensions import db, limiter
 from portal.forms import apply_domain_error
 from portal.models import User
@@ -181,8 +181,9 @@ def sign_up() -> ResponseReturnValue:
     offered = _offered_intent(form)
     if form.validate_on_submit():
         try:
-            invites.check_sign_up_allowed(form.email.data, carried_token=session.get(INVITE_TOKEN))
-            accounts.register(
+            carried = session.get(INVITE_TOKEN)
+            invites.check_sign_up_allowed(form.email.data, carried_token=carried)
+            user = accounts.register(
                 email=form.email.data,
                 display_name=form.display_name.data,
                 password=form.password.data,
@@ -190,6 +191,7 @@ def sign_up() -> ResponseReturnValue:
                 ip=client_ip(),
                 then=intent.landing(offered) if offered else None,
             )
+            joined = invites.join_on_sign_up(user, carried, ip=client_ip()) if user else None
             db.session.commit()
         except InvalidInput as exc:
             db.session.rollback()
@@ -199,6 +201,12 @@ def sign_up() -> ResponseReturnValue:
             db.session.rollback()
             return _after_sign_up(form.email.data, offered)
         else:
+            if user is not None and joined is not None:
+                # Invited at this very address: in at once, on the board they were invited to.
+                _start_signed_in_session(user, remember=False)
+                place = f"“{joined.board.name}”" if joined.board else "the portal"
+                flash(f"Welcome to {place}, {user.display_name}.", "success")
+                return redirect(invite_landing(joined), code=303)
             return _after_sign_up(form.email.data, offered)
     return render_template("auth/sign_up.html", form=form, offered_intent=offered)
 

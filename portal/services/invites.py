@@ -281,6 +281,19 @@ class MemberRow:
     invite_email: str | None
 
 
+def join_on_sign_up(user: User, token: str | None, *, ip: str | None) -> Invite | None:
+    """A newcomer who opened an invitation and created their account with the very address it
+    was sent to: that link proved they read its mail, so the address counts as confirmed and
+    the invitation is used at once, with no second email to open. None when the account was
+    made with another address (they confirm it as anyone does, then open the link again)."""
+    invite = usable_invite(token) if token else None
+    if invite is None or invite.email != user.email:
+        return None
+    user.email_verified_at = utcnow()
+    audit.record("account.email_verified", actor=user, ip=ip, target=user)
+    return accept_invite(token or "", user=user, ip=ip)
+
+
 def members(board: Board) -> list[MemberRow]:
     """The people who joined a board by invitation, with where they came from; one query."""
     rows = db.session.execute(

@@ -317,6 +317,30 @@ def test_a_category_must_be_one_the_board_uses(app, boards, outsider, make_categ
     assert accepted.status_code == 303
 
 
+def test_editing_an_idea_offers_and_accepts_only_its_boards_categories(
+    app, boards, outsider, make_category, stages
+):
+    billing, reporting = make_category("Billing"), make_category("Reporting", position=1)
+    boards["members"].categories.append(billing)
+    db.session.commit()
+    client = client_for(app, outsider)
+    new_idea(client, board="members", category_id=str(billing.id), title="Split invoices")
+    idea = db.session.scalar(select(Idea).where(Idea.title == "Split invoices"))
+
+    form = page_text(client.get(f"/ideas/{idea.id}/edit"))
+    refused = client.post(
+        f"/ideas/{idea.id}/edit",
+        data={"title": "Split invoices", "problem": "Edited 4471", "category_id": reporting.id},
+    )
+
+    assert ">Billing</option>" in form and ">Reporting</option>" not in form
+    assert refused.status_code == 400
+    assert "“Reporting” is not used on the Members board." in page_text(refused)
+    assert "Edited 4471" in page_text(refused)
+    db.session.expire_all()
+    assert db.session.get(Idea, idea.id).category_id == billing.id
+
+
 # --- The idea's page --------------------------------------------------------------------------
 
 

@@ -177,6 +177,7 @@ def edit(idea_id: int) -> ResponseReturnValue:
     form = _idea_form(
         IdeaForm,
         current_category=idea.category,
+        board=idea.board,
         obj=idea,
         data=None if request.method == "POST" else {"category_id": str(idea.category_id or "")},
     )

@@ -98,6 +98,8 @@ def edit_idea(
     text = clean_idea_text(title, problem, solution)
     # The idea's own category stays a valid choice even if it was retired since.
     category = clean_category(category_id, current=idea.category)
+    if category != idea.category:  # a new choice must be one of its board's categories
+        board_pages.check_category(idea.board, category)
     _check_links(actor, text)
     if not text.differs_from(idea.title, idea.problem, idea.solution) and category == idea.category:
         return

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from flask import g, has_app_context
+from flask import g, has_request_context
 from sqlalchemy import ColumnElement, and_, exists, false, func, literal, or_, select, true
 
 from portal.extensions import db
@@ -111,17 +111,17 @@ def would_see(
 
 def _boards() -> list[tuple[int, str]]:
     """Every board's id and audience: a handful of rows, read once per request."""
-    if has_app_context() and _BOARDS in g:
+    if has_request_context() and _BOARDS in g:
         return list(g.get(_BOARDS))
     rows = [(row.id, row.audience) for row in db.session.execute(select(Board.id, Board.audience))]
-    if has_app_context():
+    if has_request_context():
         setattr(g, _BOARDS, rows)
     return rows
 
 
 def forget() -> None:
     """After boards, their audiences or someone's access changed, this request asks afresh."""
-    if has_app_context():
+    if has_request_context():
         g.pop(_BOARDS, None)
         g.pop(_VISIBLE, None)
 
@@ -134,7 +134,7 @@ def visible_board_ids(viewer: Any) -> frozenset[int] | None:
     elif all(audience != Audience.PRIVATE.value for _, audience in boards):
         ids = frozenset(i for i, _ in boards)
     else:
-        cache: dict[int, frozenset[int]] = g.setdefault(_VISIBLE, {}) if has_app_context() else {}
+        cache: dict[int, frozenset[int]] = g.setdefault(_VISIBLE, {}) if has_request_context() else {}
         if viewer.id not in cache:
             cache[viewer.id] = frozenset(
                 db.session.scalars(

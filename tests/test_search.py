@@ -425,7 +425,7 @@ def test_matching_ids_combine_with_other_filters_and_order_by_rank(post):
 
 
 def test_a_page_of_results_costs_the_same_few_queries_whatever_its_length(
-    post, make_user, count_queries
+    app, post, make_user, count_queries
 ):
     stages = catalog.stages()
     for n in range(25):
@@ -437,40 +437,44 @@ def test_a_page_of_results_costs_the_same_few_queries_whatever_its_length(
             category=Category(name=f"Area {n}"),
         )
     db.session.expire_all()
-    visibility.visible_board_ids(None)  # the boards, which a request reads once
+    # In a request, as on the site: the boards are read once per request, then the counts.
+    with app.test_request_context():
+        visibility.visible_board_ids(None)
 
-    def show(page):
-        return [
-            (hit.idea.author.display_name, hit.idea.stage.name, hit.idea.category.name)
-            for hit in page.hits
-        ] + [(str(hit.title_html), str(hit.excerpt_html)) for hit in page.hits]
+        def show(page):
+            return [
+                (hit.idea.author.display_name, hit.idea.stage.name, hit.idea.category.name)
+                for hit in page.hits
+            ] + [(str(hit.title_html), str(hit.excerpt_html)) for hit in page.hits]
 
-    with count_queries() as small:
-        show(search.search_ideas("dark mode", limit=2, viewer=None))
-    with count_queries() as full:
-        page = search.search_ideas("dark mode", limit=20, viewer=None)
-        show(page)
-    with count_queries() as last:
-        rest = search.search_ideas("dark mode", limit=20, offset=20, viewer=None)
-        show(rest)
+        with count_queries() as small:
+            show(search.search_ideas("dark mode", limit=2, viewer=None))
+        with count_queries() as full:
+            page = search.search_ideas("dark mode", limit=20, viewer=None)
+            show(page)
+        with count_queries() as last:
+            rest = search.search_ideas("dark mode", limit=20, offset=20, viewer=None)
+            show(rest)
 
-    assert len(page.hits) == 20 and page.total == 25
-    assert len(rest.hits) == 5 and rest.total == 25
-    assert full.count == small.count == last.count == 3, full.statements
+        assert len(page.hits) == 20 and page.total == 25
+        assert len(rest.hits) == 5 and rest.total == 25
+        assert full.count == small.count == last.count == 3, full.statements
 
 
-def test_similar_ideas_cost_one_query(post, count_queries):
+def test_similar_ideas_cost_one_query(app, post, count_queries):
     for n in range(5):
         post(f"Dark mode {n}", "")
     db.session.expire_all()
-    visibility.visible_board_ids(None)  # the boards, which a request reads once
+    # In a request, as on the site: the boards are read once per request, then the counts.
+    with app.test_request_context():
+        visibility.visible_board_ids(None)
 
-    with count_queries() as q:
-        found = search.similar_ideas("dark mode", viewer=None)
-        [(idea.author.display_name, idea.stage.name) for idea in found]
+        with count_queries() as q:
+            found = search.similar_ideas("dark mode", viewer=None)
+            [(idea.author.display_name, idea.stage.name) for idea in found]
 
-    assert len(found) == 5
-    assert q.count == 1, q.statements
+        assert len(found) == 5
+        assert q.count == 1, q.statements
 
 
 @pytest.mark.skipif(dbutil.backend() != "postgresql", reason="PostgreSQL's GIN index")

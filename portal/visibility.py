@@ -134,7 +134,8 @@ def visible_board_ids(viewer: Any) -> frozenset[int] | None:
     elif all(audience != Audience.PRIVATE.value for _, audience in boards):
         ids = frozenset(i for i, _ in boards)
     else:
-        cache: dict[int, frozenset[int]] = g.setdefault(_VISIBLE, {}) if has_request_context() else {}
+        in_request = has_request_context()
+        cache: dict[int, frozenset[int]] = g.setdefault(_VISIBLE, {}) if in_request else {}
         if viewer.id not in cache:
             cache[viewer.id] = frozenset(
                 db.session.scalars(

@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.models import Board, Category, Idea, Stage
 from portal.services import boards, catalog
 from portal.services.errors import InvalidInput
+from portal.services.text import and_list
 
 
 @dataclass(frozen=True)
@@ -49,17 +50,13 @@ def board_tabs(viewer: Any) -> list[BoardTab]:
     return [BoardTab(board, counts.get(board.id, 0)) for board in shown]
 
 
-def _and_list(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def audience_line(board: Board) -> str:
     """Who a private board is for, in one sentence for the people inside it."""
     who = ["the team"]
     who += [organisation.name for organisation in board.organisations]
     who += [f"people at @{entry.domain}" for entry in board.domains]
     who.append("people the team invites")
-    return f"Private board: seen by {_and_list(who)}."
+    return f"Private board: seen by {and_list(who)}."
 
 
 def newest_ideas_on(board: Board, limit: int) -> list[Idea]:
@@ -85,7 +82,7 @@ def check_category(board: Board, category: Category | None) -> None:
     own = board.categories
     if category is None or not own or category in own:
         return
-    names = _and_list([c.name for c in own if not c.retired] or [c.name for c in own])
+    names = and_list([c.name for c in own if not c.retired] or [c.name for c in own])
     raise InvalidInput(
         f"“{category.name}” is not used on the {board.name} board. Choose one of {names}.",
         field="category_id",

@@ -5,7 +5,6 @@ Who sees what is decided in portal.visibility, never here.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ from portal.models import (
     User,
 )
 from portal.permissions import is_team
+from portal.services.text import and_list
 
 DEFAULT_BOARD = {
     "name": "Ideas",
@@ -144,25 +144,18 @@ class Widening:
         elif self.every_account:
             said.append("Everyone with an account on this portal.")
         if self.organisations:
-            said.append("People of " + _and_list(self.organisations) + ".")
+            said.append("People of " + and_list(self.organisations) + ".")
         if self.domains:
             said.append(
                 "People whose confirmed email address is at "
-                + _and_list(["@" + d for d in self.domains])
+                + and_list(["@" + d for d in self.domains])
                 + "."
             )
         if self.people:
             who = f"{self.people} account{'s' if self.people != 1 else ''}"
-            names = f" (among them {_and_list(self.examples)})" if self.examples else ""
+            names = f" (among them {and_list(self.examples)})" if self.examples else ""
             said.append(f"{who} that cannot see it today will{names}.")
         return said
-
-
-def _and_list(items: Collection[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def widening(before: AudienceState, after: AudienceState) -> Widening:

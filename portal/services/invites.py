@@ -26,7 +26,7 @@ from portal.permissions import can_configure_site, require
 from portal.services import audit
 from portal.services.accounts import normalise_email
 from portal.services.errors import InvalidInput, InvalidToken
-from portal.services.settings import DEFAULTS, get_setting, set_setting
+from portal.services.settings import DEFAULTS, get_setting, save_changed
 
 INVITE_DAYS = 14
 INVITE_TEMPLATE = "invite"
@@ -407,18 +407,7 @@ def update_portal_access(
         "sign_up_domains": " ".join(parse_domains(domains_text)),
     }
     current = {key: get_setting(key) for key in wanted}
-    changed = [key for key in wanted if wanted[key] != current[key]]
-    for key in changed:
-        set_setting(key, wanted[key], actor=actor)
-    if changed:
-        audit.record(
-            "settings.changed",
-            actor=actor,
-            ip=ip,
-            changed=changed,
-            **{key: {"old": current[key], "new": wanted[key]} for key in changed},
-        )
-    return changed
+    return save_changed(wanted, current, actor=actor, ip=ip)
 
 
 def invited_address(email: str) -> bool:

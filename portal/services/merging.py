@@ -32,6 +32,7 @@ from portal.models import (
     Vote,
 )
 from portal.services import search, trending, votes
+from portal.services.text import and_list
 
 SUGGESTION_LIMIT = 5
 RESULT_LIMIT = 20
@@ -78,7 +79,7 @@ def suggested_targets(
     # Similar text first, best first; then ideas only the same organisations link, a few.
     room = max(limit - len(found), limit // 2)
     for idea, names in _shared_organisations(source, limit=limit):
-        reason = "Also wanted by people from " + _and_list(names)
+        reason = "Also wanted by people from " + and_list(names, most=3)
         if idea.id in found:
             found[idea.id].reasons.append(reason)
         elif room > 0:
@@ -134,14 +135,6 @@ def _shared_organisations(source: Idea, *, limit: int) -> list[tuple[Idea, list[
     for idea_id, name in rows:
         names[idea_id].append(name)
     return [(idea, names[idea.id]) for idea in ideas]
-
-
-def _and_list(names: list[str], *, most: int = 3) -> str:
-    if len(names) > most:
-        return ", ".join(names[:most]) + f" and {len(names) - most} more"
-    if len(names) > 1:
-        return ", ".join(names[:-1]) + " and " + names[-1]
-    return names[0] if names else ""
 
 
 @dataclass

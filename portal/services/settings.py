@@ -101,11 +101,20 @@ def update_general(*, actor: User, ip: str | None, name: str, pre_moderation: bo
     require(can_configure_site(actor))
     wanted = {"site_name": clean_site_name(name), "pre_moderation": "on" if pre_moderation else ""}
     current = {"site_name": site_name(), "pre_moderation": get_setting("pre_moderation")}
+    changed = save_changed(wanted, current, actor=actor, ip=ip)
+    if "site_name" in changed:
+        forget_site_name()
+    return changed
+
+
+def save_changed(
+    wanted: dict[str, str], current: dict[str, str], *, actor: User, ip: str | None
+) -> list[str]:
+    """Save the settings whose wanted value differs from the current one, as one audit entry
+    naming each change; returns the keys that changed."""
     changed = [key for key in wanted if wanted[key] != current[key]]
     for key in changed:
         set_setting(key, wanted[key], actor=actor)
-    if "site_name" in changed:
-        forget_site_name()
     if changed:
         audit.record(
             "settings.changed",

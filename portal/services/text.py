@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 # C0 controls except tab, newline and carriage return, plus DEL: invisible, and forbidden in
 # XML, so one stray escape character would break every feed that quotes the text.
@@ -102,3 +103,14 @@ def skeleton(text: str) -> str:
     )
     text = unicodedata.normalize("NFKD", split.casefold().translate(_LOOKALIKES))
     return "".join(c for c in text if not unicodedata.combining(c))
+
+
+def and_list(items: Iterable[str], *, most: int | None = None) -> str:
+    """Names as a sentence says them: "A", "A and B", "A, B and C"; past `most`, "A, B and 3
+    more"."""
+    names = list(items)
+    if most is not None and len(names) > most:
+        return ", ".join(names[:most]) + f" and {len(names) - most} more"
+    if len(names) > 1:
+        return ", ".join(names[:-1]) + " and " + names[-1]
+    return names[0] if names else ""

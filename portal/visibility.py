@@ -127,23 +127,28 @@ def forget() -> None:
 
 
 def visible_board_ids(viewer: Any) -> frozenset[int] | None:
-    """The boards this person may see, or None when they may see every board."""
-    boards = _boards()
+    """The boards this person may see, or None when they may see every board.
+
+    One query a request at most: the boards alone for a visitor; for someone signed in, the
+    boards each with whether the rule lets this person see it.
+    """
     if not is_signed_in(viewer):
+        boards = _boards()
         ids = frozenset(i for i, audience in boards if audience == Audience.PUBLIC.value)
-    elif all(audience != Audience.PRIVATE.value for _, audience in boards):
-        ids = frozenset(i for i, _ in boards)
-    else:
-        in_request = has_request_context()
-        cache: dict[int, frozenset[int]] = g.setdefault(_VISIBLE, {}) if in_request else {}
-        if viewer.id not in cache:
-            cache[viewer.id] = frozenset(
-                db.session.scalars(
-                    select(Board.id).join(User, User.id == viewer.id).where(sees_board(User, Board))
-                )
+        return None if len(ids) == len(boards) else ids
+    in_request = has_request_context()
+    cache: dict[int, tuple[int, frozenset[int]]] = g.setdefault(_VISIBLE, {}) if in_request else {}
+    if viewer.id not in cache:
+        rows = db.session.execute(
+            select(Board.id, Board.audience, sees_board(User, Board).label("seen")).join(
+                User, User.id == viewer.id
             )
-        ids = cache[viewer.id]
-    return None if len(ids) == len(boards) else ids
+        ).all()
+        if in_request and _BOARDS not in g:
+            setattr(g, _BOARDS, [(row.id, row.audience) for row in rows])
+        cache[viewer.id] = (len(rows), frozenset(row.id for row in rows if row.seen))
+    count, ids = cache[viewer.id]
+    return None if len(ids) == count else ids
 
 
 def can_see_board(viewer: Any, board: Board | int) -> bool:

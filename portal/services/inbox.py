@@ -151,7 +151,9 @@ def mark_read(user: User, notification_id: int | None = None) -> int:
         Notification.user_id == user.id, Notification.read_at.is_(None)
     )
     if notification_id is not None:
-        stmt = stmt.where(Notification.id == notification_id)
+        # Only one they may see: one about an idea moved out of their sight is as if gone.
+        shown = _visible(select(Notification.id).where(Notification.id == notification_id), user)
+        stmt = stmt.where(Notification.id.in_(shown))
     return rows_affected(stmt.values(read_at=utcnow()))
 
 

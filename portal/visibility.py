@@ -157,13 +157,20 @@ def can_see_board(viewer: Any, board: Board | int) -> bool:
 
 
 def board_clause(viewer: Any, column: Any = None) -> ColumnElement[bool]:
-    """SQL: the idea (or the row whose board is `column`) is on a board the viewer may see."""
+    """SQL: the idea (or the row whose board is `column`) is on a board the viewer may see.
+
+    Written as "not on a board kept from them": the same rows (every idea has a board), and a
+    condition no index serves, so the database walks the index of the list's order as it did
+    before boards, instead of gathering a board's ideas and sorting them (SQLite, which keeps
+    no statistics, otherwise chose the board index for every list: 10 to 30 times slower).
+    """
     ids = visible_board_ids(viewer)
     if ids is None:
         return true()
     if not ids:
         return false()
-    return (Idea.board_id if column is None else column).in_(sorted(ids))
+    kept_out = sorted({board_id for board_id, _ in _boards()} - ids)
+    return (Idea.board_id if column is None else column).not_in(kept_out)
 
 
 def listed(

@@ -17,6 +17,15 @@ branch_labels = None
 depends_on = None
 
 
+BOARD_ORDERS = (
+    ("ix_ideas_board_trending", "trending_score"),
+    ("ix_ideas_board_votes", "vote_count"),
+    ("ix_ideas_board_created", "created_at"),
+    ("ix_ideas_board_comments", "comment_count"),
+    ("ix_ideas_board_activity", "last_activity_at"),
+)
+
+
 def upgrade():
     op.create_table(
         "boards",
@@ -203,7 +212,9 @@ def upgrade():
         batch_op.create_foreign_key(
             op.f("fk_ideas_board_id_boards"), "boards", ["board_id"], ["id"]
         )
-        batch_op.create_index(batch_op.f("ix_ideas_board_id"), ["board_id"], unique=False)
+        # One board's list in each order without sorting; the first column serves the key.
+        for name, column in BOARD_ORDERS:
+            batch_op.create_index(name, ["board_id", column, "id"], unique=False)
     with op.batch_alter_table("ideas", schema=None) as batch_op:
         batch_op.alter_column("board_id", server_default=None)
     _restore_sqlite_search_triggers()
@@ -211,7 +222,8 @@ def upgrade():
 
 def downgrade():
     with op.batch_alter_table("ideas", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ideas_board_id"))
+        for name, _column in BOARD_ORDERS:
+            batch_op.drop_index(name)
         batch_op.drop_constraint(op.f("fk_ideas_board_id_boards"), type_="foreignkey")
         batch_op.drop_column("board_id")
     _restore_sqlite_search_triggers()

@@ -37,6 +37,12 @@ class Idea(Model):
         Index("ix_ideas_created", "created_at", "id"),
         Index("ix_ideas_comments", "comment_count", "id"),
         Index("ix_ideas_activity", "last_activity_at", "id"),
+        # One board's list in each order, at any board size, without sorting (the board page).
+        Index("ix_ideas_board_trending", "board_id", "trending_score", "id"),
+        Index("ix_ideas_board_votes", "board_id", "vote_count", "id"),
+        Index("ix_ideas_board_created", "board_id", "created_at", "id"),
+        Index("ix_ideas_board_comments", "board_id", "comment_count", "id"),
+        Index("ix_ideas_board_activity", "board_id", "last_activity_at", "id"),
         CheckConstraint("vote_count >= 0", name="vote_count_not_negative"),
         CheckConstraint("comment_count >= 0", name="comment_count_not_negative"),
         CheckConstraint("impact BETWEEN 1 AND 5", name="impact_1_to_5"),
@@ -55,7 +61,6 @@ class Idea(Model):
     # it is the first board (portal.services.boards.default_board).
     board_id: Mapped[int] = mapped_column(
         ForeignKey("boards.id"),
-        index=True,
         default=select(Board.id).order_by(Board.position, Board.id).limit(1).scalar_subquery(),
     )
     author_id: Mapped[int | None] = mapped_column(

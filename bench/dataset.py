@@ -11,9 +11,16 @@ on PostgreSQL): one ORM object per row would take hours at this size. Every valu
 up to date as things happen (vote_count, comment_count, trending_score, last_activity_at, the
 response dates) is derived from the generated rows as the app's services would have left it.
 
+Ideas are spread over boards as a portal with audiences would have them (issue 17): most on the
+public board the migration makes, a fifth on a second public board and a twentieth on a private
+board that one organisation (the largest) sees. A merged idea sits on the board of the idea it
+was merged into. The boards are drawn from a random.Random of their own, so everything else is
+exactly what the same seed built before there were boards.
+
 A JSON manifest (0600: it holds the password) tells the load test what it needs: the password
 every account shares, customers to sign in as with an idea each can vote for, the idea with
-exactly 50 comments, and a search word that many ideas contain.
+exactly 50 comments, a search word that many ideas contain, and the boards with customers inside
+and outside the private board's organisation.
 """
 
 from __future__ import annotations
@@ -80,6 +87,39 @@ class Scale:
     def team(self) -> int:
         """Product managers: about 2% of the people."""
         return max(1, round(self.people * 0.02))
+
+
+# Every idea starts on the board the migration makes (b17a0a1b2c01): public, first in order.
+DEFAULT_BOARD_ID = 1
+
+
+@dataclass(frozen=True)
+class BoardPlan:
+    id: int
+    name: str
+    slug: str
+    description: str
+    audience: str
+    share: float  # of the ideas
+
+
+BOARDS = [
+    BoardPlan(
+        2, "Mobile app", "mobile-app",
+        "Ideas for the iPhone and Android apps: what you need when you are away from your desk.",
+        "public", 0.20,
+    ),
+    BoardPlan(
+        3, "Beta programme", "beta-programme",
+        "Early features for the customers in our beta programme. Tell us what works and what"
+        " gets in your way before everyone has it.",
+        "private", 0.05,
+    ),
+]  # fmt: skip
+PRIVATE_BOARD = next(b for b in BOARDS if b.audience == "private")
+# The private board is seen by the largest organisation (organisation ids follow their size).
+PRIVATE_BOARD_ORGANISATION_ID = 1
+BOARD_SEED_OFFSET = 17_000  # the boards' own random stream, apart from everything else
 
 
 # --- Vocabulary ---------------------------------------------------------------------------
@@ -317,6 +357,7 @@ class Idea:
     # A merged idea keeps the trending score its votes gave it; the votes themselves moved.
     merged_vote_weight: float | None = None
     merged_in_at: list[datetime] = field(default_factory=list)
+    board_id: int = DEFAULT_BOARD_ID
 
     @property
     def voting_ends(self) -> datetime | None:
@@ -549,6 +590,22 @@ def make_ideas(
     for idea in ideas:
         add_history(rng, idea, now, people, stages, words)
     return ideas
+
+
+def assign_boards(rng: Random, ideas: list[Idea], benchmark: Idea) -> None:
+    """Each idea on a board by the boards' shares; a merged idea on its target's board.
+
+    The benchmark idea stays on the default board, so its page measures the same idea as before.
+    """
+    weights = [1 - sum(b.share for b in BOARDS), *(b.share for b in BOARDS)]
+    ids = [DEFAULT_BOARD_ID, *(b.id for b in BOARDS)]
+    by_id = {idea.id: idea for idea in ideas}
+    for idea in ideas:  # in id order: a merge target is older, so it has its board already
+        idea.board_id = rng.choices(ids, weights=weights)[0]
+        if idea.merged_into is not None:
+            idea.board_id = by_id[idea.merged_into].board_id
+        if idea is benchmark:
+            idea.board_id = DEFAULT_BOARD_ID
 
 
 def choose_merge_targets(rng: Random, ideas: list[Idea]) -> None:
@@ -823,12 +880,23 @@ VOTE_COLUMNS = (
     "organisation_id", "source", "added_by_id", "quote",
 )  # fmt: skip
 
+BOARD_COLUMNS = (
+    "id", "name", "slug", "description", "position", "audience", "posting_open", "voting_open",
+    "created_at",
+)  # fmt: skip
 
-# Every idea is on the board the migration makes (b17a0a1b2c01).
-DEFAULT_BOARD_ID = 1
+
+def board_rows(now: datetime) -> list[tuple]:
+    """The boards beside the default one, made by an admin when the history starts."""
+    return [
+        (b.id, b.name, b.slug, b.description, position, b.audience, True, True, now - HISTORY)
+        for position, b in enumerate(BOARDS, start=1)
+    ]
 
 
-def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]) -> list[Table]:
+def build_tables(
+    people: People, ideas: list[Idea], stages: dict[str, StageInfo], now: datetime
+) -> list[Table]:
     """Every row, in the order foreign keys need, ids ascending with time where the app's are."""
     categories = [
         (i, name, description, i - 1, False)
@@ -842,7 +910,7 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
              stages[idea.stage].id, idea.author_id, False, idea.created_at, None,
              d.last_activity_at, d.first_response_at, d.response_due_at, None, None, False,
              False, idea.merged_into, idea.owner_id, idea.impact, idea.effort, None,
-             d.vote_count, d.comment_count, d.trending_score, DEFAULT_BOARD_ID)
+             d.vote_count, d.comment_count, d.trending_score, idea.board_id)
         )  # fmt: skip
     moves = sorted(
         ((move, idea.id) for idea in ideas for move in idea.moves),
@@ -902,6 +970,12 @@ def build_tables(people: People, ideas: list[Idea], stages: dict[str, StageInfo]
         ),
         Table("organisation_domains", ("id", "organisation_id", "domain"), people.domains),
         Table("categories", ("id", "name", "description", "position", "retired"), categories),
+        Table("boards", BOARD_COLUMNS, board_rows(now)),
+        Table(
+            "board_organisations",
+            ("board_id", "organisation_id"),
+            [(PRIVATE_BOARD.id, PRIVATE_BOARD_ORGANISATION_ID)],
+        ),
         Table("users", USER_COLUMNS, people.rows),
         Table("ideas", IDEA_COLUMNS, idea_rows),
         Table(
@@ -1231,10 +1305,21 @@ def migrate_and_hash(url: str, password: str) -> tuple[dict[str, StageInfo], str
 # --- The manifest -------------------------------------------------------------------------------
 
 
-def sign_in_customers(rng: Random, ideas: list[Idea], people: People, count: int) -> list[dict]:
-    """Customers for the load test, each with an idea open to voting they have not voted for."""
-    votable = [i for i in ideas if i.stage not in CLOSED and i.merged_into is None]
-    chosen = rng.sample(range(len(people.customer_ids)), min(count, len(people.customer_ids)))
+def sign_in_customers(
+    rng: Random, ideas: list[Idea], people: People, count: int, among: Sequence[int] | None = None
+) -> list[dict]:
+    """Customers for the load test, each with an idea open to voting they have not voted for.
+
+    `among`: the customers to choose from (places in people.customer_ids), by default all. The
+    idea is on a public board, so whoever they are, they may see it.
+    """
+    votable = [
+        i
+        for i in ideas
+        if i.stage not in CLOSED and i.merged_into is None and i.board_id != PRIVATE_BOARD.id
+    ]
+    among = range(len(people.customer_ids)) if among is None else among
+    chosen = rng.sample(among, min(count, len(among)))
     emails = {row[0]: row[1] for row in people.rows}
     result = []
     for index in chosen:
@@ -1272,12 +1357,40 @@ def reusable(path: Path, target: SqliteTarget | PostgresTarget, scale: Scale) ->
 # --- Putting it together ----------------------------------------------------------------------
 
 
+def board_manifest(seed: int, ideas: list[Idea], people: People) -> dict:
+    """The boards, and customers inside and outside the private board's organisation."""
+    rng = Random(seed + BOARD_SEED_OFFSET + 1)
+    org = PRIVATE_BOARD_ORGANISATION_ID
+    org_column = USER_COLUMNS.index("organisation_id")
+    organisation_of = {row[0]: row[org_column] for row in people.rows}
+    places = range(len(people.customer_ids))
+    inside = [i for i in places if organisation_of[people.customer_ids[i]] == org]
+    outside = [i for i in places if organisation_of[people.customer_ids[i]] != org]
+    counts = collections.Counter(idea.board_id for idea in ideas)
+    return {
+        "boards": [
+            {"id": DEFAULT_BOARD_ID, "slug": "ideas", "audience": "public",
+             "ideas": counts[DEFAULT_BOARD_ID]},
+            *({"id": b.id, "slug": b.slug, "audience": b.audience, "ideas": counts[b.id]}
+              for b in BOARDS),
+        ],
+        "private_board": {
+            "id": PRIVATE_BOARD.id,
+            "slug": PRIVATE_BOARD.slug,
+            "organisation_id": org,
+            "members": sign_in_customers(rng, ideas, people, SIGN_IN_CUSTOMERS, inside),
+            "outsiders": sign_in_customers(rng, ideas, people, SIGN_IN_CUSTOMERS, outside),
+        },
+    }  # fmt: skip
+
+
 @dataclass
 class Built:
     tables: list[Table]
     benchmark_idea_id: int
     search_matches: int
     customers: list[dict]
+    boards: dict
 
 
 def generate(
@@ -1296,18 +1409,23 @@ def generate(
     with progress.step("votes"):
         cast_votes(rng, scale, now, ideas, people)
     benchmark = choose_benchmark_idea(ideas)
+    assign_boards(Random(seed + BOARD_SEED_OFFSET), ideas, benchmark)
     with progress.step("comments"):
         write_comments(rng, scale, now, ideas, people, benchmark)
     with progress.step("merges"):
         merge_duplicates(ideas)
         top_up_votes(rng, scale, now, ideas, people)
     with progress.step("rows"):
-        tables = build_tables(people, ideas, stages)
+        tables = build_tables(people, ideas, stages, now)
     return Built(
         tables=tables,
         benchmark_idea_id=benchmark.id,
-        search_matches=sum(idea.mentions_search_word for idea in ideas),
+        # What a visitor's search finds: the private board's ideas are not theirs to find.
+        search_matches=sum(
+            idea.mentions_search_word for idea in ideas if idea.board_id != PRIVATE_BOARD.id
+        ),
         customers=sign_in_customers(rng, ideas, people, SIGN_IN_CUSTOMERS),
+        boards=board_manifest(seed, ideas, people),
     )
 
 
@@ -1374,6 +1492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "search_matches": built.search_matches,
             "password": password,
             "customers": built.customers,
+            **built.boards,
         },
     )
     print(

@@ -58,6 +58,9 @@ class Endpoint:
     target_share: float | None
     signed_in: bool = False
     method: str = "GET"
+    # Who signs in: the manifest's "customers", or the private board's organisation ("members",
+    # who see all three boards) or people outside it ("outsiders", who see the two public ones).
+    people: str = "customers"
 
 
 ENDPOINTS = [
@@ -68,6 +71,43 @@ ENDPOINTS = [
     Endpoint("search", "Search, signed in", 0.2, signed_in=True),
     Endpoint("deep_page", "Page 1,000 of the list, signed in", None, signed_in=True),
     Endpoint("vote", "Vote toggle (POST with CSRF token)", 0.2, signed_in=True, method="POST"),
+    # Boards (issue 17): what seeing a private board, or being kept out of it, costs.
+    Endpoint(
+        "home_board_member",
+        "Home page, signed in, in the private board's organisation (3 boards)",
+        0.3,
+        signed_in=True,
+        people="members",
+    ),
+    Endpoint(
+        "home_board_outsider",
+        "Home page, signed in, outside it (2 boards)",
+        0.3,
+        signed_in=True,
+        people="outsiders",
+    ),
+    Endpoint(
+        "idea_page_board_member",
+        "Idea page with 50 comments, in the private board's organisation",
+        0.3,
+        signed_in=True,
+        people="members",
+    ),
+    Endpoint(
+        "idea_page_board_outsider",
+        "Idea page with 50 comments, outside it",
+        0.3,
+        signed_in=True,
+        people="outsiders",
+    ),
+    Endpoint("board_page_anonymous", "A public board's page (1 in 5 ideas), anonymous", None),
+    Endpoint(
+        "board_page_private",
+        "The private board's page (1 in 20 ideas), its organisation",
+        None,
+        signed_in=True,
+        people="members",
+    ),
 ]
 
 WRK_SCRIPT = r"""
@@ -387,15 +427,20 @@ def uncached_costs(
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "CACHE_ENABLED": False, "REQUEST_LOG": "off"})
     statements = [0]
+    keys = {}
     with app.app_context():
         event.listen(
             db.engine,
             "before_cursor_execute",
             lambda *_args: statements.__setitem__(0, statements[0] + 1),
         )
-        email = manifest["customers"][0]["email"]
-        person = db.session.scalar(select(User).where(User.email == email))
-        key = signed_in.start_session(person, remember=False, ip=None, user_agent=USER_AGENT)
+        for endpoint in endpoints:
+            if endpoint.signed_in and endpoint.people not in keys:
+                email = people_of(manifest, endpoint)[0]["email"]
+                person = db.session.scalar(select(User).where(User.email == email))
+                keys[endpoint.people] = signed_in.start_session(
+                    person, remember=False, ip=None, user_agent=USER_AGENT
+                )
         db.session.commit()
     costs = {}
     for endpoint in endpoints:
@@ -404,7 +449,7 @@ def uncached_costs(
         client = app.test_client()
         if endpoint.signed_in:
             with client.session_transaction() as session:
-                session["_user_id"] = key
+                session["_user_id"] = keys[endpoint.people]
         path = paths[endpoint.key]
         client.get(path)  # templates compiled, connections open
         statements[0] = 0
@@ -418,6 +463,41 @@ def uncached_costs(
     with app.app_context():
         db.engine.dispose()
     return costs
+
+
+def people_of(manifest: dict, endpoint: Endpoint) -> list[dict]:
+    """The customers an endpoint signs in as (each with an idea they may vote for)."""
+    if endpoint.people == "customers":
+        return manifest["customers"]
+    return manifest["private_board"][endpoint.people]
+
+
+def board_paths(url: str, manifest: dict) -> dict[str, str]:
+    """The board pages' paths, or an empty dict (and why, on stderr) when they cannot be measured.
+
+    The board page (/boards/<slug>) came after the boards themselves; a data set built before
+    boards has none to show.
+    """
+    from werkzeug.exceptions import HTTPException
+
+    from portal import create_app
+
+    if "private_board" not in manifest:
+        print("  (no boards in this data set: build it again to measure them)", file=sys.stderr)
+        return {}
+    public = next(b for b in manifest["boards"] if b["audience"] == "public" and b["id"] != 1)
+    paths = {
+        "board_page_anonymous": f"/boards/{public['slug']}",
+        "board_page_private": f"/boards/{manifest['private_board']['slug']}",
+    }
+    adapter = create_app({"SQLALCHEMY_DATABASE_URI": url}).url_map.bind("localhost")
+    try:
+        adapter.match(paths["board_page_anonymous"])
+    except HTTPException:
+        print("  (no /boards/<slug> page in this version yet: skipping the board pages)",
+              file=sys.stderr)  # fmt: skip
+        return {}
+    return paths
 
 
 def chosen_endpoints(args) -> list[Endpoint]:
@@ -456,23 +536,33 @@ def measure_portal(url: str, ideas: int, manifest: dict, args, backend: str) -> 
         "deep_page": deep_path,
         "vote": "/",
     }
-    endpoints = chosen_endpoints(args)
+    if "private_board" in manifest:
+        paths |= {
+            "home_board_member": "/",
+            "home_board_outsider": "/",
+            "idea_page_board_member": paths["idea_page"],
+            "idea_page_board_outsider": paths["idea_page"],
+        }
+    paths |= board_paths(url, manifest)
+    endpoints = [e for e in chosen_endpoints(args) if e.key in paths]
     results = {
         "deep_page_number": deep_page,
         "uncached": uncached_costs(url, manifest, paths, endpoints),
     }
     with gunicorn("wsgi:app", env, args.workers, instance / "gunicorn.log") as base_url:
-        customers = manifest["customers"][:SESSIONS]
-        sessions = [
-            sign_in(base_url, c["email"], manifest["password"], c["vote_idea_id"])
-            for c in customers
-        ]
+        sessions = {
+            people: [
+                sign_in(base_url, c["email"], manifest["password"], c["vote_idea_id"])
+                for c in people_of(manifest, endpoint)[:SESSIONS]
+            ]
+            for people, endpoint in {e.people: e for e in endpoints if e.signed_in}.items()
+        }
         for endpoint in endpoints:
             print(f"  {endpoint.label} ...", file=sys.stderr, flush=True)
             results[endpoint.key] = run_wrk(
                 base_url,
                 paths[endpoint.key],
-                sessions=sessions if endpoint.signed_in else [],
+                sessions=sessions[endpoint.people] if endpoint.signed_in else [],
                 post=endpoint.method == "POST",
                 seconds=args.seconds,
                 warmup=args.warmup,
@@ -535,7 +625,10 @@ def report(backend: str, big: dict, small: dict, baseline: dict, manifests, args
         " Growth 1k → 100k | Cache hits | Errors |",
         "|---|---:|---|---:|---:|---:|---|---:|---:|---:|",
     ]
+    skipped = [e.label for e in chosen_endpoints(args) if e.key not in big or e.key not in small]
     for endpoint in chosen_endpoints(args):
+        if endpoint.label in skipped:
+            continue
         r, s = big[endpoint.key], small[endpoint.key]
         share = r["rps"] / baseline["rps"]
         growth = s["rps"] / r["rps"]  # cost is 1/throughput
@@ -550,6 +643,8 @@ def report(backend: str, big: dict, small: dict, baseline: dict, manifests, args
             f" {r['p99_us'] / 1000:.1f} | {share:.0%} | {'; '.join(checks)} | {growth:.2f}x |"
             f" {r['hits'] / r['requests']:.0%} | {r['errors'] + s['errors']} |"
         )
+    if skipped:
+        lines += ["", "Not measured (not in this version or data set): " + "; ".join(skipped) + "."]
     lines += [
         "",
         "Growth is the cost of a request (1 / throughput) at 100,000 ideas over its cost at 1,000"
@@ -562,7 +657,7 @@ def report(backend: str, big: dict, small: dict, baseline: dict, manifests, args
         "|---|---:|---:|---:|",
     ]
     for endpoint in chosen_endpoints(args):
-        if endpoint.key not in big["uncached"]:
+        if endpoint.key not in big["uncached"] or endpoint.key not in small["uncached"]:
             continue
         (big_ms, big_sql), (small_ms, small_sql) = (
             big["uncached"][endpoint.key],

@@ -20,9 +20,19 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
 
-from portal import create_app
+from portal import create_app, visibility
 from portal.extensions import db
-from portal.models import Comment, Follow, Idea, Organisation, Stage, StageChange, User, Vote
+from portal.models import (
+    Board,
+    Comment,
+    Follow,
+    Idea,
+    Organisation,
+    Stage,
+    StageChange,
+    User,
+    Vote,
+)
 from portal.models.idea import SQLITE_SEARCH_DDL
 from portal.models.types import UTCDateTime, utcnow
 from portal.services import catalog, ideas, search, trending, votes
@@ -333,6 +343,69 @@ def test_sign_in_customers_can_vote_for_their_idea(built, bench_app):
         idea = db.session.get(Idea, entry["vote_idea_id"])
         assert idea.voting_open and idea.merged_into_id is None
         assert not votes.has_voted(idea, user)
+
+
+def test_ideas_are_spread_over_the_boards(built, bench_app):
+    """Most on the default public board, a fifth on a second public one, a twentieth private;
+    a merged idea sits with the idea it was merged into; the benchmark idea on the default one."""
+    by_id = {idea.id: idea for idea in all_of(Idea)}
+    on = Counter(idea.board_id for idea in by_id.values())
+    assert on[1] / IDEAS == pytest.approx(0.75, abs=0.07)
+    assert on[2] / IDEAS == pytest.approx(0.20, abs=0.06)
+    assert on[3] / IDEAS == pytest.approx(0.05, abs=0.04) and on[3] > 0
+    assert {b["id"]: b["ideas"] for b in built.manifest["boards"]} == dict(on)
+    boards = {board.id: board for board in all_of(Board)}
+    assert [boards[i].audience for i in (1, 2, 3)] == ["public", "public", "private"]
+    assert [o.id for o in boards[3].organisations] == [
+        built.manifest["private_board"]["organisation_id"]
+    ]
+    assert by_id[built.manifest["benchmark_idea_id"]].board_id == 1
+    for idea in by_id.values():
+        if idea.merged_into_id is not None:
+            assert idea.board_id == by_id[idea.merged_into_id].board_id
+
+
+def test_the_private_board_is_seen_by_its_organisation_and_the_team_only(built, bench_app):
+    """Asked of portal.visibility, the one rule: the manifest's members see all three boards,
+    its outsiders and visitors the two public ones, and the app lists the ideas accordingly."""
+    board = built.manifest["private_board"]
+    organisation = board["organisation_id"]
+
+    def person(entry: dict) -> User:
+        return db.session.scalar(select(User).where(User.email == entry["email"]))
+
+    members = [person(entry) for entry in board["members"]]
+    outsiders = [person(entry) for entry in board["outsiders"]]
+    assert members and outsiders
+    assert all(user.organisation_id == organisation for user in members)
+    assert all(user.organisation_id != organisation for user in outsiders)
+    for user in members:
+        visibility.forget()
+        assert visibility.visible_board_ids(user) is None  # every board
+    for user in [*outsiders, None]:
+        visibility.forget()
+        assert visibility.visible_board_ids(user) == {1, 2}
+    seeing = set(
+        db.session.scalars(select(User.id).where(visibility.recipients_clause(board["id"])))
+    )
+    expected = {
+        user.id
+        for user in all_of(User)
+        if user.role != "customer" or user.organisation_id == organisation
+    }
+    assert seeing == expected
+    private_ideas = table_count(Idea) - sum(
+        b["ideas"] for b in built.manifest["boards"] if b["audience"] == "public"
+    )
+    visibility.forget()
+    for user, hidden_from_them in ((members[0], 0), (outsiders[0], private_ideas)):
+        listed = db.session.scalar(
+            select(func.count()).select_from(Idea).where(visibility.listed(user))
+        )
+        assert listed == table_count(Idea) - hidden_from_them
+    # Their vote ideas are on public boards, so either may vote for theirs.
+    for entry in [*board["members"], *board["outsiders"], *built.manifest["customers"]]:
+        assert db.session.get(Idea, entry["vote_idea_id"]).board_id != board["id"]
 
 
 def test_the_app_serves_the_busy_pages(built, bench_app):

@@ -57,8 +57,15 @@ SIGN_IN_FIRST = [
     "/team/triage",
     "/account",
     "/notifications",
+    "/boards/ideas",
 ]
-NOT_FOUND = ["/feeds/ideas.atom", "/feeds/shipped.atom", "/ideas/{idea}/feed.atom", "/no-such-page"]
+NOT_FOUND = [
+    "/feeds/ideas.atom",
+    "/feeds/shipped.atom",
+    "/ideas/{idea}/feed.atom",
+    "/boards/ideas/feed.atom",
+    "/no-such-page",
+]
 OPEN = [
     "/sign-in",
     "/sign-up",
@@ -110,6 +117,17 @@ def test_reset_confirmation_and_invitation_links_stay_open(client):
     assert client.get("/password/reset/not-a-real-token").status_code == 400
     assert client.get("/confirm/not-a-real-token").status_code == 400
     assert client.get("/invites/not-a-real-token").status_code == 404
+
+
+def test_email_links_that_need_no_sign_in_stay_open(client, idea, make_user):
+    """One-click unsubscribe and the outcome answer work from the email, signed in or not."""
+    from portal.mail.preferences import ALL, unsubscribe_token
+
+    make_private()
+    person = make_user()
+    response = client.get(f"/account/email/unsubscribe/{unsubscribe_token(person, ALL)}")
+    assert response.status_code == 200
+    assert client.get("/account/email/outcome/not-a-real-token").status_code == 400
 
 
 def test_posts_by_visitors_are_turned_back_too(client, idea):

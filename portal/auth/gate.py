@@ -23,6 +23,10 @@ OPEN_ENDPOINTS = frozenset(
         "auth.reset_password",
         "auth.invite",
         "auth.sign_out",
+        # Links in emails that work without signing in, by their signed token: one-click
+        # unsubscribe must never need a password, and the outcome answer is the person's own.
+        "account.email_unsubscribe",
+        "account.email_outcome",
         "main.guidelines",  # sign-up asks people to accept them
         "main.stage_colours",
         "observability.healthz",
@@ -30,7 +34,9 @@ OPEN_ENDPOINTS = frozenset(
         "static",
     }
 )
-FEED_ENDPOINTS = frozenset({"main.ideas_feed", "main.idea_feed", "main.shipped_feed"})
+FEED_ENDPOINTS = frozenset(
+    {"main.ideas_feed", "main.idea_feed", "main.shipped_feed", "main.board_feed"}
+)
 
 
 @bp.before_app_request

@@ -37,7 +37,7 @@ from portal.permissions import can_configure_boards, require
 from portal.services import audit, organisations
 from portal.services.boards import AudienceState, Widening, widening
 from portal.services.errors import InvalidFields, InvalidInput
-from portal.services.text import clean_line, without_control_characters
+from portal.services.text import and_list, clean_line, without_control_characters
 
 NAME_MAX = 60
 SLUG_MAX = 60
@@ -314,15 +314,13 @@ def _pipeline_problem(board: Board | None, stage_ids: set[int]) -> str | None:
     ).all()
     if not stranded:
         return None
-    said = _and([f"{name} ({count:,} idea{'' if count == 1 else 's'})" for name, count in stranded])
+    said = and_list(
+        [f"{name} ({count:,} idea{'' if count == 1 else 's'})" for name, count in stranded]
+    )
     return (
         f"Ideas of this board are still in {said}. Move them to another stage first, or keep "
         f"{'that stage' if len(stranded) == 1 else 'those stages'} in the board's pipeline."
     )
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 # --- Saving ------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, Protocol, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from flask import Config, Flask, Response, current_app, g, has_app_context, request, session
 from flask.typing import ResponseReturnValue
@@ -69,6 +69,7 @@ UNSHOWN_TABLES = frozenset({"outbox", "user_sessions"})
 _WROTE = "portal_cache_wrote"
 
 P = ParamSpec("P")
+T = TypeVar("T")
 
 
 # --- The cache -----------------------------------------------------------------------------
@@ -83,6 +84,9 @@ class Cache:
         # read: the key holds both.
         self.prefix = f"{config['CACHE_KEY_PREFIX']}:{code_version()}:{settings_version(config)}"
         self.generations: Generation
+        # remembered(): each value with the generation it was read at (replaced whole, so
+        # threads never see half of one).
+        self.memo: dict[str, tuple[int, Any]] = {}
         self.store: Store
         if config["REDIS_URL"]:
             client = redis_client(config["REDIS_URL"])
@@ -91,6 +95,20 @@ class Cache:
         else:
             self.generations = FileGeneration(Path(app.instance_path) / "cache-generation")
             self.store = MemoryStore(int(config["CACHE_MAX_MEGABYTES"]) * 1024 * 1024, self.ttl)
+
+    def remembered(self, name: str, compute: Callable[[], T]) -> T:
+        """A small value read from the database, kept in this process until the next write
+        anywhere: exact as the cached pages are (it is computed after this request read the
+        generation it is kept under). Computed every time when the cache is off or away."""
+        generation = self.generation() if self.enabled else None
+        if generation is None:
+            return compute()
+        held = self.memo.get(name)
+        if held is not None and held[0] == generation:
+            return cast(T, held[1])
+        value = compute()
+        self.memo[name] = (generation, value)
+        return value
 
     def generation(self) -> int | None:
         """This request's generation, read once; None when the cache cannot be reached."""
@@ -168,6 +186,12 @@ def settings_version(config: Config) -> str:
 def _cache() -> Cache:
     cache: Cache = current_app.extensions[EXTENSION]
     return cache
+
+
+def remembered(name: str, compute: Callable[[], T]) -> T:
+    """Cache.remembered for this app: e.g. the private-portal setting every visitor's request
+    reads, without a query per request."""
+    return _cache().remembered(name, compute)
 
 
 # --- Pages ---------------------------------------------------------------------------------

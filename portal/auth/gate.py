@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal.auth import bp
+from portal.cache import remembered
 from portal.permissions import is_signed_in
 from portal.services.invites import portal_access
 from portal.web import wants_json
@@ -44,7 +45,8 @@ def private_portal_gate() -> ResponseReturnValue | None:
     """In a private portal, send visitors to sign in (feeds and unknown addresses: 404)."""
     if request.endpoint in OPEN_ENDPOINTS or is_signed_in(current_user):
         return None
-    if not portal_access().private:
+    # Read once per write anywhere, not per request: every visitor's request asks.
+    if not remembered("portal_access", portal_access).private:
         return None
     if request.endpoint is None or request.endpoint in FEED_ENDPOINTS:
         abort(404)

@@ -153,8 +153,13 @@ class Widening:
             )
         if self.people:
             who = f"{self.people} account{'s' if self.people != 1 else ''}"
-            names = f" (among them {and_list(self.examples)})" if self.examples else ""
-            said.append(f"{who} that cannot see it today will{names}.")
+            names = and_list(self.examples)
+            if not names:
+                said.append(f"{who} that cannot see it today.")
+            elif self.people <= len(self.examples):
+                said.append(f"{who} that cannot see it today: {names}.")
+            else:
+                said.append(f"{who} that cannot see it today, among them {names}.")
         return said
 
 

@@ -209,11 +209,6 @@ def listed(
     return and_(*clauses)
 
 
-def listed_publicly() -> ColumnElement[bool]:
-    """SQL: what a visitor who is not signed in may see listed (feeds, cached public pages)."""
-    return listed(None)
-
-
 def can_see_idea(viewer: Any, idea: Idea) -> bool:
     """Whether this person may see this one idea (its page, its title anywhere, acting on it)."""
     if not can_see_board(viewer, idea.board_id):

@@ -14,13 +14,13 @@ from portal.main.feeds import FEED_SIZE, atom, idea_entry
 from portal.main.views import render_idea_list
 from portal.models import Audience
 from portal.models.types import utcnow
-from portal.services import board_pages, boards
+from portal.services import board_pages, boards, feeds
 
 
 @bp.route("/boards/<slug>")
 @cached_page
 def board(slug: str) -> ResponseReturnValue:
-    found = board_pages.find_board(slug)
+    found = boards.find_board(slug)
     if found is None or not visibility.can_see_board(current_user, found):
         if found is not None and found.audience == Audience.SIGNED_IN.value:
             # Not signed in (everyone who is sees such a board): sign in, then come back.
@@ -41,7 +41,7 @@ def board_feed(slug: str) -> ResponseReturnValue:
     found = boards.board_by_slug(slug, viewer=None)
     if found is None:
         abort(404)
-    entries = [idea_entry(idea) for idea in board_pages.newest_ideas_on(found, FEED_SIZE)]
+    entries = [idea_entry(idea) for idea in feeds.newest_ideas(FEED_SIZE, board_id=found.id)]
     return atom(
         feed_id=external_url("main.board_feed", slug=found.slug),
         title=f"New ideas on {found.name}",

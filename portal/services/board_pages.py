@@ -10,19 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
-from portal import visibility
-from portal.extensions import db
 from portal.models import Board, Category, Idea
 from portal.services import boards, catalog
 from portal.services.errors import InvalidInput
 from portal.services.text import and_list
-
-
-def find_board(slug: str) -> Board | None:
-    """The board with this address, whoever asks; the caller decides what the person may see."""
-    return db.session.scalar(select(Board).where(Board.slug == slug))
 
 
 def board_tabs(viewer: Any) -> list[Board]:
@@ -43,18 +34,6 @@ def audience_line(board: Board) -> str:
     who += [f"people at @{entry.domain}" for entry in board.domains]
     who.append("people the team invites")
     return f"Private board: seen by {and_list(who)}."
-
-
-def newest_ideas_on(board: Board, limit: int) -> list[Idea]:
-    """A board's newest ideas that a visitor may see, newest first: the board's feed."""
-    return list(
-        db.session.scalars(
-            select(Idea)
-            .where(Idea.board_id == board.id, visibility.listed_publicly())
-            .order_by(Idea.created_at.desc(), Idea.id.desc())
-            .limit(limit)
-        ).unique()
-    )
 
 
 def categories_of(board: Board, active: list[Category]) -> list[Category]:

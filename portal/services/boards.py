@@ -70,9 +70,14 @@ def postable_boards(person: Any) -> list[Board]:
     return [b for b in visible_boards(person) if can_post_to(person, b)]
 
 
+def find_board(slug: str) -> Board | None:
+    """The board with this address, whoever asks; the caller decides what the person may see."""
+    return db.session.scalar(select(Board).where(Board.slug == slug))
+
+
 def board_by_slug(slug: str, *, viewer: Any) -> Board | None:
     """The board if this person may see it; None otherwise (a private board looks missing)."""
-    board = db.session.scalar(select(Board).where(Board.slug == slug))
+    board = find_board(slug)
     if board is None or not visibility.can_see_board(viewer, board):
         return None
     return board

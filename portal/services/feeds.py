@@ -9,13 +9,14 @@ from portal.extensions import db
 from portal.models import Idea
 
 
-def newest_ideas(limit: int) -> list[Idea]:
-    """The newest ideas anyone may see, newest first: the new-ideas feed."""
+def newest_ideas(limit: int, *, board_id: int | None = None) -> list[Idea]:
+    """The newest ideas anyone may see (on one board, if given), newest first: the new-ideas
+    feed and each public board's feed."""
+    stmt = select(Idea).where(visibility.listed(None))  # feeds are read by visitors
+    if board_id is not None:
+        stmt = stmt.where(Idea.board_id == board_id)
     return list(
         db.session.scalars(
-            select(Idea)
-            .where(visibility.listed_publicly())
-            .order_by(Idea.created_at.desc(), Idea.id.desc())
-            .limit(limit)
+            stmt.order_by(Idea.created_at.desc(), Idea.id.desc()).limit(limit)
         ).unique()
     )

@@ -141,7 +141,7 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_templating(app: Flask) -> None:
-    from portal import permissions
+    from portal import permissions, personal
     from portal.forms import csrf_field, form_started_token
     from portal.markdown import plain_excerpt, render_markdown
     from portal.models import NotificationKind, OutboxStatus
@@ -156,22 +156,18 @@ def register_templating(app: Flask) -> None:
     app.jinja_env.globals["csrf_field"] = csrf_field
     app.jinja_env.globals["url_with_query"] = url_with_query
     app.jinja_env.globals["guidelines_summary"] = guidelines_summary
+    # The person's own things on a kept page: gaps filled on each request (portal.personal).
+    app.jinja_env.globals["personal"] = personal.personal
+    app.jinja_env.globals["personal_choice"] = personal.personal_choice
     # Templates compare kinds and statuses by the same names as the code, not bare strings.
     app.jinja_env.globals["NotificationKind"] = NotificationKind
     app.jinja_env.globals["OutboxStatus"] = OutboxStatus
 
     @app.context_processor
     def inject_globals() -> dict[str, Any]:
-        from flask_login import current_user
-
         from portal.models.site import site_name
-        from portal.services.inbox import unread_count
 
-        signed_in = permissions.is_signed_in(current_user)
         return {
-            "unread_notifications": (lambda: unread_count(current_user))
-            if signed_in
-            else (lambda: 0),
             "site_name": site_name(),
             "is_signed_in": permissions.is_signed_in,
             "can_triage": permissions.can_triage,

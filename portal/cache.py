@@ -26,22 +26,36 @@ again after each write anywhere on the site: the cache pays off where reads outn
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
-from flask import Config, Flask, Response, current_app, g, has_app_context, request, session
+from flask import (
+    Config,
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_app_context,
+    has_request_context,
+    request,
+    session,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, ExecutionContext
 from sqlalchemy.orm import Session, SessionTransaction
 
+from portal import personal
 from portal.cache_backends import (
     FileGeneration,
     Generation,
@@ -53,6 +67,8 @@ from portal.cache_backends import (
 )
 from portal.extensions import db, redis_client
 from portal.observability import counter
+from portal.permissions import is_verified
+from portal.visibility import visible_board_ids
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +83,10 @@ _TARGET = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re
 # sign-ins would otherwise empty the cache for nothing.
 UNSHOWN_TABLES = frozenset({"outbox", "user_sessions"})
 _WROTE = "portal_cache_wrote"
+_TOUCHING = "portal_cache_touching"
+MEMO_SIZE = 20_000
+# How long a request waits for another thread rendering the same page before rendering it too.
+RENDER_WAIT_SECONDS = 5.0
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -88,6 +108,8 @@ class Cache:
         # threads never see half of one).
         self.memo: dict[str, tuple[int, Any]] = {}
         self.store: Store
+        self._rendering: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
         if config["REDIS_URL"]:
             client = redis_client(config["REDIS_URL"])
             self.generations = RedisGeneration(client, f"{config['CACHE_KEY_PREFIX']}:generation")
@@ -107,32 +129,70 @@ class Cache:
         if held is not None and held[0] == generation:
             return cast(T, held[1])
         value = compute()
+        if len(self.memo) >= MEMO_SIZE:  # one value a person at most: bounded all the same
+            self.memo.clear()
         self.memo[name] = (generation, value)
         return value
 
     def generation(self) -> int | None:
         """This request's generation, read once; None when the cache cannot be reached."""
-        if "cache_generation" not in g:
+        self._read(())
+        return cast(int | None, g.cache_generation)
+
+    def _read(self, tags: tuple[str, ...]) -> list[int] | None:
+        """This request's generation and these tags' numbers, each read once a request, all
+        in one round trip. None when the cache cannot be reached."""
+        known: dict[str, int] = g.setdefault("cache_tags", {})
+        wanted = [t for t in tags if t not in known]
+        if "cache_generation" not in g or wanted:
             try:
-                g.cache_generation = self.generations.read()
+                generation, numbers = self.generations.read_tags(wanted)
             except Exception:  # Redis away: serve uncached rather than fail
                 log.warning("cache generation unreadable; serving uncached", exc_info=True)
                 g.cache_generation = None
-        return g.cache_generation
-
-    def key(self, *parts: object) -> str | None:
-        generation = self.generation() if self.enabled else None
-        if generation is None:
+                return None
+            # The generation first read stays this request's (a later read may be newer than
+            # what the request has read from the database meanwhile: never older).
+            if "cache_generation" not in g:
+                g.cache_generation = generation
+            known.update(zip(wanted, numbers, strict=True))
+        if g.cache_generation is None:
             return None
-        return ":".join([self.prefix, str(generation), *map(str, parts)])
+        return [known[t] for t in tags]
 
-    def etag(self, key: str) -> str:
+    def key(self, *parts: object, tags: tuple[str, ...] = ()) -> str | None:
+        numbers = self._read(tags) if self.enabled else None
+        if numbers is None:
+            return None
+        shown = ",".join(f"{t}={n}" for t, n in zip(tags, numbers, strict=True))
+        return ":".join([self.prefix, str(g.cache_generation), shown, *map(str, parts)])
+
+    def etag(self, key: str, extra: str = "") -> str:
         """A tag for what key names, changing every CACHE_TTL_SECONDS like the entries' life.
 
         (Not the key itself: a period in every key would expire all entries at one instant.)
         """
         period = int(time.time() // self.ttl)
-        return hashlib.sha256(f"{key}:{period}".encode()).hexdigest()[:32]
+        return hashlib.sha256(f"{key}:{period}:{extra}".encode()).hexdigest()[:32]
+
+    @contextlib.contextmanager
+    def rendering(self, key: str) -> Iterator[None]:
+        """One thread of this process renders a page at a time; the others wait for it and
+        then find it kept. After a write, the threads that ask for the page at once would
+        otherwise each render it, all but one for nothing."""
+        with self._locks_lock:
+            lock = self._rendering.get(key)
+            if lock is None:
+                lock = self._rendering[key] = threading.Lock()
+        acquired = lock.acquire(timeout=RENDER_WAIT_SECONDS)
+        try:
+            yield
+        finally:
+            if acquired:
+                lock.release()
+            with self._locks_lock:
+                if self._rendering.get(key) is lock and not lock.locked():
+                    del self._rendering[key]
 
     def get(self, key: str) -> Page | None:
         try:
@@ -148,9 +208,10 @@ class Cache:
         except Exception:
             log.warning("cache unwritable", exc_info=True)
 
-    def bump(self) -> None:
+    def bump(self, tags: tuple[str, ...] = ()) -> None:
+        """Advance the generation (every page made afresh), or only these tags' numbers."""
         try:
-            self.generations.bump()
+            self.generations.bump_tags(tags)
         except Exception:
             # The entries expire after CACHE_TTL_SECONDS at the latest.
             log.error("cache generation not advanced after a write", exc_info=True)
@@ -194,63 +255,152 @@ def remembered(name: str, compute: Callable[[], T]) -> T:
     return _cache().remembered(name, compute)
 
 
+def audience(user: Any, *, shared: bool) -> str:
+    """Whose copy of a page a signed-in person is served: with shared, everyone's of the same
+    role who sees the same boards (the page shows nothing else of them but its gaps); else their
+    own. Someone yet to confirm their address, or filtering by what is theirs, has their own."""
+    mine = any(request.args.get(name) == "1" for name in ("mine", "voted", "following"))
+    if not shared or mine or not is_verified(user):
+        return f"person={user.id}"
+    boards = remembered(f"boards:{user.id}", lambda: visible_board_ids(user))
+    seen = "all" if boards is None else ",".join(map(str, sorted(boards)))
+    return f"role={user.role}:boards={seen}"
+
+
 # --- Pages ---------------------------------------------------------------------------------
+
+# The tags a page shows, from its view's arguments: by default "lists", which every write to an
+# idea's votes, comments or counts advances (see touching()).
+Tags = Callable[..., Iterable[str]]
+LISTS: tuple[str, ...] = ("lists",)
+
+
+def idea_tag(idea_id: int) -> str:
+    return f"idea:{idea_id}"
 
 
 class CachedPage(Protocol[P]):
     """A view wrapped by cached_page, marked so the generation is read before its queries."""
 
     cached_page: bool
+    cache_tags: Tags
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue: ...
 
 
-def cached_page(view: Callable[P, ResponseReturnValue]) -> CachedPage[P]:
-    """A page kept whole, and answered with 304 when the browser has it already.
+def cached(
+    *, tags: Tags = lambda **_: LISTS, shared: bool = False
+) -> Callable[[Callable[P, ResponseReturnValue]], CachedPage[P]]:
+    """A page kept, and answered with 304 when the browser has it already.
 
-    The key covers all the page depends on: the generation, the URL, who is looking (for a
-    signed-in person, their session's CSRF token too, since their forms carry it) and the expiry
-    period. Anonymous visitors share one copy. Pages with a flash message, or whose rendering
-    changed the session, are never kept or tagged.
+    The key covers all the page depends on: the generation, the numbers of the tags the page
+    shows (tags(**view_args)), the URL and who is looking. Anonymous visitors share one copy.
+    For someone signed in the page is kept with gaps for what is theirs alone (portal.personal:
+    their name, unread count, CSRF token, which ideas they voted for), filled in on each
+    request; with shared=True, one copy serves everyone of the same role who sees the same
+    boards, otherwise each person has their own. Pages with a flash message, or whose
+    rendering changed the session, are never kept or tagged.
     """
 
-    @functools.wraps(view)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
-        cache = _cache()
-        # A flash, or a comment's draft kept while signing in (portal.intent), is this one
-        # visitor's: such a page is made afresh.
-        if "_flashes" in session or "comment_draft" in session:
-            return view(*args, **kwargs)
-        anonymous = not current_user.is_authenticated
-        viewer = "anonymous" if anonymous else f"{current_user.id}:{session.get('csrf_token')}"
-        key = cache.key("page", request.full_path, viewer)
-        if key is None:
-            return view(*args, **kwargs)
-        etag = cache.etag(key)
-        # Weakly, as RFC 9110 says for If-None-Match: a compressing proxy marks ETags weak.
-        if request.if_none_match.contains_weak(etag):
-            _count("not_modified")
-            return _tagged(Response(status=304), etag, anonymous)
-        kept = cache.get(key)
-        if kept is not None:
-            body, mimetype = kept
-            response = Response(body, mimetype=mimetype)
-            response.headers["X-Cache"] = "hit"
-            _count("hit")
-            return _tagged(response, etag, anonymous)
-        response = current_app.make_response(view(*args, **kwargs))
-        if response.status_code != 200 or session.modified or response.direct_passthrough:
-            return response
-        body = response.get_data()
-        # A 200 made by Flask always has a media type; text/html is Response's own default.
-        cache.set(key, (body, response.mimetype or "text/html"), size=len(body))
-        response.headers["X-Cache"] = "miss"
-        _count("miss")
-        return _tagged(response, etag, anonymous)
+    def decorate(view: Callable[P, ResponseReturnValue]) -> CachedPage[P]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
+            return _serve(view, args, kwargs, tags, shared)
 
-    page = cast(CachedPage[P], wrapper)  # functools.wraps' type knows no extra attributes
-    page.cached_page = True
-    return page
+        page = cast(CachedPage[P], wrapper)  # functools.wraps' type knows no extra attributes
+        page.cached_page = True
+        page.cache_tags = tags
+        return page
+
+    return decorate
+
+
+cached_page = cached()
+
+
+def _serve(
+    view: Callable[..., ResponseReturnValue],
+    args: Any,
+    kwargs: Any,
+    tags: Tags,
+    shared: bool,
+) -> ResponseReturnValue:
+    cache = _cache()
+    # A flash, or a comment's draft kept while signing in (portal.intent), is this one
+    # visitor's: such a page is made afresh.
+    if "_flashes" in session or "comment_draft" in session:
+        return view(*args, **kwargs)
+    anonymous = not current_user.is_authenticated
+    viewer = "anonymous" if anonymous else audience(current_user, shared=shared)
+    key = cache.key(
+        "page", request.full_path, viewer, tags=tuple(tags(**(request.view_args or {})))
+    )
+    if key is None:
+        return view(*args, **kwargs)
+    if anonymous:
+        return _serve_anonymous(cache, key, view, args, kwargs)
+    return _serve_signed_in(cache, key, view, args, kwargs)
+
+
+def _serve_anonymous(
+    cache: Cache, key: str, view: Callable[..., ResponseReturnValue], args: Any, kwargs: Any
+) -> ResponseReturnValue:
+    etag = cache.etag(key)
+    # Weakly, as RFC 9110 says for If-None-Match: a compressing proxy marks ETags weak.
+    if request.if_none_match.contains_weak(etag):
+        _count("not_modified")
+        return _tagged(Response(status=304), etag, anonymous=True)
+    kept = cache.get(key)
+    if kept is None:
+        with cache.rendering(key):  # one thread renders a page at a time; the others wait
+            kept = cache.get(key)
+            if kept is None:
+                response = current_app.make_response(view(*args, **kwargs))
+                if response.status_code != 200 or session.modified or response.direct_passthrough:
+                    return response
+                body = response.get_data()
+                # A 200 made by Flask always has a media type; text/html is its own default.
+                cache.set(key, (body, response.mimetype or "text/html"), size=len(body))
+                response.headers["X-Cache"] = "miss"
+                _count("miss")
+                return _tagged(response, etag, anonymous=True)
+    body, mimetype = kept
+    response = Response(body, mimetype=mimetype)
+    response.headers["X-Cache"] = "hit"
+    _count("hit")
+    return _tagged(response, etag, anonymous=True)
+
+
+def _serve_signed_in(
+    cache: Cache, key: str, view: Callable[..., ResponseReturnValue], args: Any, kwargs: Any
+) -> ResponseReturnValue:
+    kept = cache.get(key)
+    result = "hit"
+    if kept is None:
+        with cache.rendering(key):
+            kept = cache.get(key)
+            if kept is None:
+                with personal.gaps() as gaps:
+                    response = current_app.make_response(view(*args, **kwargs))
+                if response.status_code != 200 or session.modified or response.direct_passthrough:
+                    # Not kept: its gaps are filled at once, for this person.
+                    if response.status_code == 200 and not response.direct_passthrough:
+                        response.set_data(personal.fill(gaps.kept(response.get_data()))[0])
+                    return response
+                kept = (gaps.kept(response.get_data()), response.mimetype or "text/html")
+                cache.set(key, kept, size=len(kept[0]))
+                result = "miss"
+    stored, mimetype = kept
+    body, theirs = personal.fill(stored)
+    # The tag covers what is theirs too: their votes, their unread count, their session.
+    etag = cache.etag(key, theirs)
+    if request.if_none_match.contains_weak(etag):
+        _count("not_modified")
+        return _tagged(Response(status=304), etag, anonymous=False)
+    response = Response(body, mimetype=mimetype)
+    response.headers["X-Cache"] = result
+    _count(result)
+    return _tagged(response, etag, anonymous=False)
 
 
 PAGES = counter(
@@ -265,7 +415,7 @@ def _count(result: str) -> None:
         PAGES.labels(result).inc()
 
 
-def _tagged(response: Response, etag: str, anonymous: bool) -> Response:
+def _tagged(response: Response, etag: str, *, anonymous: bool) -> Response:
     response.set_etag(etag)
     # Browsers keep the page but ask each time; shared caches never keep a signed-in page.
     response.headers["Cache-Control"] = "no-cache" if anonymous else "private, no-cache"
@@ -276,11 +426,20 @@ def _tagged(response: Response, etag: str, anonymous: bool) -> Response:
 # --- Noticing writes -----------------------------------------------------------------------
 
 
-def _is_write(statement: str) -> bool:
+def _written_table(statement: str) -> str | None:
+    """The table a statement writes to; "" for a write of unknown reach; None for a read or a
+    write to a table no page shows."""
     if _READS.match(statement):
-        return False
+        return None
     target = _TARGET.match(statement)
-    return target is None or target[1].lower() not in UNSHOWN_TABLES
+    if target is None:
+        return ""
+    table = target[1].lower()
+    return None if table in UNSHOWN_TABLES else table
+
+
+def _is_write(statement: str) -> bool:
+    return _written_table(statement) is not None
 
 
 def _watch_engine(engine: Engine) -> None:
@@ -297,8 +456,39 @@ def _note_write(
     _context: ExecutionContext | None,
     _executemany: bool,
 ) -> None:
-    if not conn.info.get(_WROTE) and _is_write(statement):
-        conn.info[_WROTE] = True
+    table = _written_table(statement)
+    if table is not None:
+        conn.info.setdefault(_WROTE, set()).add(table)
+
+
+@dataclass(frozen=True)
+class Touching:
+    """Writes that reach only these tables show only on the pages of these tags."""
+
+    tags: tuple[str, ...]
+    tables: frozenset[str]
+
+
+# A vote or a comment on one idea: its page, the lists (counts, order), nothing else. Their
+# notifications are shown nowhere the cache keeps (the unread count is filled in per request).
+IDEA_ACTIVITY_TABLES = frozenset(
+    {"votes", "follows", "ideas", "idea_organisations", "comments", "notifications", "mentions"}
+)
+
+
+@contextlib.contextmanager
+def touching(idea_id: int) -> Iterator[None]:
+    """What is committed inside reaches only this idea's page and the lists, if it writes only
+    to the tables of an idea's activity (its votes, follows, comments and counts); any other
+    write starts a new generation as always. The vote and comment views wrap their writes in
+    this, so that a vote does not make every idea's page afresh."""
+    previous = g.get(_TOUCHING)
+    g.setdefault(_TOUCHING, None)
+    setattr(g, _TOUCHING, Touching((idea_tag(idea_id), *LISTS), IDEA_ACTIVITY_TABLES))
+    try:
+        yield
+    finally:
+        setattr(g, _TOUCHING, previous)
 
 
 def _on_begin(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
@@ -308,12 +498,17 @@ def _on_begin(session: Session, _transaction: SessionTransaction, connection: Co
 
 def _on_commit(session: Session) -> None:
     connections = session.info.pop("portal_cache_connections", [])
-    wrote = [c.info.pop(_WROTE, False) for c in connections]
-    if any(wrote) and has_app_context() and EXTENSION in current_app.extensions:
-        current_app.extensions[EXTENSION].bump()
+    written: set[str] = set().union(*(c.info.pop(_WROTE, set()) for c in connections))
+    if written and has_app_context() and EXTENSION in current_app.extensions:
+        scope = g.get(_TOUCHING) if has_request_context() else None
+        narrow = isinstance(scope, Touching) and written <= scope.tables
+        current_app.extensions[EXTENSION].bump(
+            scope.tags if isinstance(scope, Touching) and narrow else ()
+        )
         # What this context reads from now on (a command, a job, a POST that reads back) is
         # newer than the generation it had read.
         g.pop("cache_generation", None)
+        g.pop("cache_tags", None)
 
 
 def _on_rollback(session: Session) -> None:
@@ -322,10 +517,14 @@ def _on_rollback(session: Session) -> None:
 
 
 def _read_generation_first() -> None:
-    """Before any query of this request: read the generation of a page that may be cached."""
+    """Before any query of this request: read the generation, and the numbers of the tags, of
+    a page that may be cached."""
     view = current_app.view_functions.get(request.endpoint or "")
     if request.method in ("GET", "HEAD") and getattr(view, "cached_page", False):
-        _cache().generation()
+        cache = _cache()
+        if cache.enabled:
+            tags: Tags = getattr(view, "cache_tags", lambda **_: LISTS)
+            cache._read(tuple(tags(**(request.view_args or {}))))
 
 
 def init_app(app: Flask) -> None:

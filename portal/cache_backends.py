@@ -1,6 +1,9 @@
-"""Where the page cache keeps its generation and its pages (see portal/cache.py).
+"""Where the page cache keeps its counters and its pages (see portal/cache.py).
 
-Without Redis: a counter in a memory-mapped file, shared by the workers of one machine, and an
+The counters are the generation (one number for the whole site) and one number per *tag* (an
+idea, the lists): a page's key holds the generation and the numbers of the tags it shows.
+
+Without Redis: counters in a memory-mapped file, shared by the workers of one machine, and an
 LRU in each worker's memory. With Redis: both in Redis, shared by every worker of every server.
 """
 
@@ -13,8 +16,9 @@ import os
 import struct
 import threading
 import time
+import zlib
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -24,8 +28,21 @@ Page = tuple[bytes, str]  # a kept page: its body and its media type
 
 
 class Generation(Protocol):
-    def read(self) -> int: ...
-    def bump(self) -> None: ...
+    def read(self) -> int:
+        """The generation."""
+        ...
+
+    def bump(self) -> None:
+        """Advance the generation: every page is made afresh."""
+        ...
+
+    def read_tags(self, tags: Sequence[str]) -> tuple[int, list[int]]:
+        """The generation and each tag's number, read together (one round trip)."""
+        ...
+
+    def bump_tags(self, tags: Sequence[str]) -> None:
+        """Advance these tags' numbers: the pages that show them are made afresh."""
+        ...
 
 
 class Store(Protocol):
@@ -37,19 +54,27 @@ class Store(Protocol):
 
 
 class FileGeneration:
-    """A counter in a memory-mapped file, shared by the processes of one machine."""
+    """Counters in a memory-mapped file, shared by the processes of one machine.
+
+    The first slot is the generation; each tag has one of the other slots, chosen by a hash of
+    its name. Two tags that share a slot advance together: a page is then made afresh once more
+    than it needed, never kept too long.
+    """
+
+    SLOTS = 8192
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
+        size = 8 * self.SLOTS
         with self._locked() as fd:
-            if os.fstat(fd).st_size < 8:
-                os.ftruncate(fd, 8)
+            if os.fstat(fd).st_size < size:
+                os.ftruncate(fd, size)  # a file of an older release keeps its generation
         # From a descriptor of its own: mmap keeps a duplicate open, and a duplicate of the
         # locked descriptor would hold the lock for as long as the map lives.
         fd = os.open(path, os.O_RDWR)
         try:
-            self._map = mmap.mmap(fd, 8)
+            self._map = mmap.mmap(fd, size)
         finally:
             os.close(fd)
 
@@ -62,15 +87,30 @@ class FileGeneration:
         finally:
             os.close(fd)  # closing releases the lock
 
+    def _offset(self, tag: str) -> int:
+        return 8 * (1 + zlib.crc32(tag.encode()) % (self.SLOTS - 1))
+
     def read(self) -> int:
         return struct.unpack_from("<Q", self._map)[0]
 
     def bump(self) -> None:
+        self.bump_tags(())
+
+    def read_tags(self, tags: Sequence[str]) -> tuple[int, list[int]]:
+        return self.read(), [struct.unpack_from("<Q", self._map, self._offset(t))[0] for t in tags]
+
+    def bump_tags(self, tags: Sequence[str]) -> None:
+        offsets = [self._offset(t) for t in tags] if tags else [0]
         with self._locked():
-            struct.pack_into("<Q", self._map, 0, self.read() + 1)
+            for offset in set(offsets):
+                struct.pack_into(
+                    "<Q", self._map, offset, struct.unpack_from("<Q", self._map, offset)[0] + 1
+                )
 
 
 class RedisGeneration:
+    """The generation at key, and each tag's number at key:tag-name."""
+
     def __init__(self, client: Redis, key: str) -> None:
         self._client, self._key = client, key
 
@@ -79,6 +119,22 @@ class RedisGeneration:
 
     def bump(self) -> None:
         self._client.incr(self._key)
+
+    def read_tags(self, tags: Sequence[str]) -> tuple[int, list[int]]:
+        if not tags:
+            return self.read(), []
+        values = self._client.mget([self._key, *(f"{self._key}:{t}" for t in tags)])
+        numbers = [int(v or 0) for v in values]
+        return numbers[0], numbers[1:]
+
+    def bump_tags(self, tags: Sequence[str]) -> None:
+        if not tags:
+            self.bump()
+            return
+        with self._client.pipeline(transaction=False) as pipe:
+            for tag in tags:
+                pipe.incr(f"{self._key}:{tag}")
+            pipe.execute()
 
 
 # --- Where entries are kept ----------------------------------------------------------------

@@ -8,6 +8,7 @@ from flask_limiter import RequestLimit
 from flask_login import current_user
 
 from portal import intent, limits
+from portal.cache import touching
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.ideas import bp
@@ -42,17 +43,18 @@ def comment(idea_id: int) -> ResponseReturnValue:
     def anchored(c: Comment) -> str:
         return url_for("ideas.detail", idea_id=idea.id, _anchor=f"comment-{c.id}")
 
-    done = handle_submission(
-        form,
-        lambda: comments.add_comment(
-            idea,
-            author=current_user,
-            body=form.body.data,
-            parent_id=parse_number(parent_id),
-        ),
-        success="Your comment is posted.",
-        redirect_to=anchored,
-    )
+    with touching(idea.id):  # the idea's page and the lists, not every page
+        done = handle_submission(
+            form,
+            lambda: comments.add_comment(
+                idea,
+                author=current_user,
+                body=form.body.data,
+                parent_id=parse_number(parent_id),
+            ),
+            success="Your comment is posted.",
+            redirect_to=anchored,
+        )
     if done:
         limits.counted()
         intent.drop_draft(idea)  # a draft kept while signing in is posted now

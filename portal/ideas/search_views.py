@@ -6,7 +6,7 @@ from flask import render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from portal.cache import cached_page
+from portal.cache import cached
 from portal.ideas import bp
 from portal.services import boards
 from portal.services.idea_lists import voted_ids
@@ -18,7 +18,7 @@ SEARCH_MAX_PAGE = 50  # past a thousand results, a better query beats more pages
 
 
 @bp.route("/search")
-@cached_page
+@cached(shared=True)
 def search() -> ResponseReturnValue:
     text = request.args.get("q", "").strip()[:200]
     page = number_arg("page", maximum=SEARCH_MAX_PAGE) or 1

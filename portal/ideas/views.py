@@ -9,7 +9,7 @@ from flask_login import current_user
 from wtforms.validators import InputRequired
 
 from portal import intent, limits
-from portal.cache import cached_page
+from portal.cache import cached, idea_tag, touching
 from portal.database import read_only
 from portal.extensions import csrf, db
 from portal.forms import apply_domain_error, handle_submission
@@ -161,7 +161,7 @@ def similar() -> ResponseReturnValue:
 
 
 @bp.route("/ideas/<id:idea_id>")
-@cached_page
+@cached(tags=lambda idea_id: (idea_tag(idea_id),))
 def detail(idea_id: int) -> ResponseReturnValue:
     idea = idea_or_404(idea_id)
     read_news_about(idea)
@@ -209,25 +209,28 @@ def vote(idea_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit() or form.action.data not in ("vote", "unvote"):
         abort(400)
     json = wants_json()  # the enhancing script updates the button in place
-    try:
-        if form.action.data == "vote":
-            if votes.cast_vote(idea, current_user):
-                limits.counted()
+    # A vote shows on the idea's page and in the lists: only those are made afresh.
+    with touching(idea.id):
+        try:
+            if form.action.data == "vote":
+                if votes.cast_vote(idea, current_user):
+                    limits.counted()
+            else:
+                votes.withdraw_vote(idea, current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            if json:
+                return jsonify(error=exc.message), 409
+            flash(exc.message, "error")
         else:
-            votes.withdraw_vote(idea, current_user)
-    except DomainError as exc:
-        db.session.rollback()
-        if json:
-            return jsonify(error=exc.message), 409
-        flash(exc.message, "error")
-    else:
-        db.session.commit()
-        if json:
-            # Reading the new count needs no write lock: on SQLite, other voters go on meanwhile.
-            with read_only():
-                db.session.refresh(idea)
-                answer = vote_answer(idea, current_user)
-            return jsonify(answer)
+            db.session.commit()
+            if json:
+                # Reading the new count needs no write lock: on SQLite, other voters go on
+                # meanwhile.
+                with read_only():
+                    db.session.refresh(idea)
+                    answer = vote_answer(idea, current_user)
+                return jsonify(answer)
     return redirect(back(url_for("ideas.detail", idea_id=idea.id)), code=303)
 
 

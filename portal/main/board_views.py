@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal import visibility
-from portal.cache import cached_page
+from portal.cache import cached, cached_page
 from portal.mail.compose import external_url
 from portal.main import bp
 from portal.main.feeds import FEED_SIZE, atom, idea_entry
@@ -18,7 +18,7 @@ from portal.services import board_pages, boards, feeds
 
 
 @bp.route("/boards/<slug>")
-@cached_page
+@cached(shared=True)
 def board(slug: str) -> ResponseReturnValue:
     found = boards.find_board(slug)
     if found is None or not visibility.can_see_board(current_user, found):

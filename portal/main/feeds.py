@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, abort, render_template
 from flask.typing import ResponseReturnValue
 
-from portal.cache import cached_page
+from portal.cache import cached, cached_page, idea_tag
 from portal.mail.compose import external_url
 from portal.main import bp
 from portal.models import Idea
@@ -87,7 +87,7 @@ def _team_reply_entries(idea: Idea, url: str) -> list[Entry]:
 
 
 @bp.route("/ideas/<id:idea_id>/feed.atom")
-@cached_page
+@cached(tags=lambda idea_id: (idea_tag(idea_id),))
 def idea_feed(idea_id: int) -> ResponseReturnValue:
     """Stage changes with the team's notes, and the team's comments, newest first."""
     try:

@@ -7,7 +7,7 @@ from flask import abort, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from portal.cache import cached_page
+from portal.cache import cached, cached_page
 from portal.main import bp
 from portal.markdown import render_markdown
 from portal.models import Board, Stage
@@ -61,13 +61,13 @@ def render_idea_list(template: str, board: Board | None = None, **context: Any) 
 
 
 @bp.route("/")
-@cached_page
+@cached(shared=True)
 def home() -> ResponseReturnValue:
     return render_idea_list("main/home.html")
 
 
 @bp.route("/guidelines")
-@cached_page
+@cached(tags=lambda **_: (), shared=True)
 def guidelines() -> ResponseReturnValue:
     return render_template(
         "main/guidelines.html", guidelines=render_markdown(get_setting("guidelines"))
@@ -75,7 +75,7 @@ def guidelines() -> ResponseReturnValue:
 
 
 @bp.route("/roadmap")
-@cached_page
+@cached(shared=True)
 def roadmap() -> ResponseReturnValue:
     board = board_arg()
     shipped = roadmap_service.recently_shipped(current_user)
@@ -116,7 +116,7 @@ def stage_colours() -> ResponseReturnValue:
 
 
 @bp.route("/shipped")
-@cached_page
+@cached(shared=True)
 def shipped() -> ResponseReturnValue:
     """The changelog: published releases with their notes and ideas, and ideas shipped alone."""
     board = board_arg()

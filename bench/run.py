@@ -11,7 +11,8 @@
    idea page and search for those people; the vote toggle) is measured twice in a row: without
    writes, then while a stream of vote toggles (10 a second, from other signed-in sessions, on
    random ideas, one in five on the home page's first page) arrives from threads beside wrk,
-   timed on their own. The votes the stream changed are taken back afterwards.
+   timed on their own. The votes the stream changed are taken back afterwards. With --profile,
+   a cProfile of the signed-in home and idea pages as the cache answers them joins the report.
 4. Serves bench/baseline.py (a fixed page) the same way and loads it the same way.
 5. Writes Markdown tables under bench/results/: requests per second, p50 and p99 latency, the
    share of the baseline's throughput, and the cost at 100,000 ideas relative to 1,000 ideas;
@@ -1009,7 +1010,77 @@ def measure_mixed(url: str, manifest: dict, args, backend: str) -> dict:
             results[key + "+votes"] = {**measured, "stream": stats}
         print("  taking back the stream's votes ...", file=sys.stderr, flush=True)
         results["restored"] = stream.restore()
+    if args.profile:
+        print("  profiling the signed-in pages ...", file=sys.stderr, flush=True)
+        results["profiles"] = profile_pages(
+            url,
+            crowd,
+            {
+                "Home page, signed-in people in turn": paths["home_signed_in"],
+                "Idea page with 50 comments, people in turn": paths["idea_page"],
+            },
+        )
     return results
+
+
+PROFILE_REQUESTS = 480  # ten for each of the 48 people
+
+
+def profile_pages(url: str, people: list[dict], paths: dict[str, str]) -> dict[str, str]:
+    """Where a signed-in page's time goes when the cache answers it: cProfile's hottest calls.
+
+    In this process, one request at a time, as the people of the mix in turn (each with a
+    session of their own, started as signing in starts one), after each has seen the page once.
+    Settings as the server's (cache and request log on); the log lines go nowhere. A
+    deterministic profile inflates small, frequent calls, so read shares, not milliseconds.
+    """
+    import cProfile
+    import io
+    import pstats
+
+    from sqlalchemy import select
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.models import User
+    from portal.services import sessions as signed_in
+
+    profiles = {}
+    with contextlib.redirect_stderr(io.StringIO()):
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            keys = [
+                signed_in.start_session(
+                    db.session.scalar(select(User).where(User.email == p["email"])),
+                    remember=False,
+                    ip=None,
+                    user_agent=USER_AGENT,
+                )
+                for p in people
+            ]
+            db.session.commit()
+        clients = []
+        for key in keys:
+            client = app.test_client()
+            with client.session_transaction() as session:
+                session["_user_id"] = key
+            clients.append(client)
+        for name, path in paths.items():
+            for client in clients:
+                client.get(path, headers={"User-Agent": USER_AGENT})
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for n in range(PROFILE_REQUESTS):
+                clients[n % len(clients)].get(path, headers={"User-Agent": USER_AGENT})
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(30)
+            text = out.getvalue().replace(str(ROOT) + "/", "").replace(sys.prefix + "/", "")
+            profiles[name] = text[text.index("ncalls") :].rstrip() if "ncalls" in text else text
+    with app.app_context():
+        db.engine.dispose()
+    return profiles
 
 
 def chosen_mixed_rows(args) -> list[str]:
@@ -1125,6 +1196,16 @@ def mixed_report(backend: str, mixed: dict, baseline: dict, manifest: dict, args
             f" uncached, one request at a time in one process: {ms:.1f} ms ({statements:.0f} SQL"
             f" statements); target under {SEARCH_UNCACHED_TARGET_MS} ms {verdict(met)}.",
         ]
+    for name, text in mixed.get("profiles", {}).items():
+        lines += [
+            "",
+            f"Profile (--profile): {name}, {PROFILE_REQUESTS} requests answered by the cache, one"
+            " at a time in one process (cProfile, the 30 calls with the most time inside them):",
+            "",
+            "```",
+            text,
+            "```",
+        ]
     lines += [
         "",
         f"Targets (issue 18) met: {sum(verdicts)} of {len(verdicts)}. The stream falls behind"
@@ -1174,6 +1255,12 @@ def main() -> None:
         help="signed-in sessions the mixed scenario takes in turn (default %(default)s)",
     )
     parser.add_argument("--label", help="added to the results files' names, e.g. before")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="with the mixed scenario: a cProfile of the signed-in home and idea pages as the"
+        " cache answers them, in its report",
+    )
     args = parser.parse_args()
     if args.duration is not None:
         if args.duration < 1:

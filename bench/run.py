@@ -1010,6 +1010,10 @@ def measure_mixed(url: str, manifest: dict, args, backend: str) -> dict:
             results[key + "+votes"] = {**measured, "stream": stats}
         print("  taking back the stream's votes ...", file=sys.stderr, flush=True)
         results["restored"] = stream.restore()
+        if "vote" in rows:
+            # wrk's vote rows may end on a vote: each person's idea goes back to having none.
+            for session in sessions:
+                stream.post(session, session.idea, "unvote")
     if args.profile:
         print("  profiling the signed-in pages ...", file=sys.stderr, flush=True)
         results["profiles"] = profile_pages(

@@ -5,12 +5,23 @@
 2. Serves each with gunicorn as `make run` does (WEB_CONCURRENCY workers, 4 threads each), signs
    in customers through the real sign-in form, and loads each endpoint with wrk: 16 connections,
    a warm-up, then a measured run.
-3. Serves bench/baseline.py (a fixed page) the same way and loads it the same way.
-4. Writes a Markdown table under bench/results/: requests per second, p50 and p99 latency, the
-   share of the baseline's throughput, and the cost at 100,000 ideas relative to 1,000 ideas.
+3. The mixed scenario (issue 18), on the large set: a live site rather than one page alone.
+   48 sessions of different people, each signed in through the form with its own cookie, are
+   taken in turn request by request on wrk's connections, and each row (anonymous home; home,
+   idea page and search for those people; the vote toggle) is measured twice in a row: without
+   writes, then while a stream of vote toggles (10 a second, from other signed-in sessions, on
+   random ideas, one in five on the home page's first page) arrives from threads beside wrk,
+   timed on their own. The votes the stream changed are taken back afterwards. With --profile,
+   a cProfile of the signed-in home and idea pages as the cache answers them joins the report.
+4. Serves bench/baseline.py (a fixed page) the same way and loads it the same way.
+5. Writes Markdown tables under bench/results/: requests per second, p50 and p99 latency, the
+   share of the baseline's throughput, and the cost at 100,000 ideas relative to 1,000 ideas;
+   for the mixed scenario (its own file, ...-mixed.md) the ratio of each row with votes to the
+   same row without, the stream's own rate and latency, and issue 18's targets, pass or fail.
 
     make bench                                  # SQLite under instance/bench/
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/portal_bench make bench
+    make bench BENCH_ARGS="--mixed --duration 10"   # the mixed scenario alone, in minutes
 
 The benchmark raises the sign-in and vote rate limits for its server only: it measures what a
 request costs, not how the limiter refuses the 51st vote of the day.
@@ -19,11 +30,15 @@ request costs, not how the limiter refuses the 51st vote of the day.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
+import functools
+import http.client
 import http.cookiejar
 import json
 import os
 import platform
+import queue
 import re
 import shutil
 import signal
@@ -31,12 +46,15 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from random import Random
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "instance" / "bench"
@@ -671,29 +689,605 @@ def report(backend: str, big: dict, small: dict, baseline: dict, manifests, args
     return "\n".join(lines)
 
 
+# --- The mixed scenario (issue 18) -----------------------------------------------------------
+# A live site rather than one page alone: several dozen people signed in, each request a
+# different one of them in turn, while a steady stream of votes arrives from others. Every row
+# is measured twice in a row, without the votes and with them, beside the same baseline.
+
+MIXED_SESSIONS = 48  # signed-in sessions rotated over wrk's connections, one person each if we can
+VOTE_SESSIONS = 8  # the vote stream's own signed-in sessions
+VOTE_RATE = 10.0  # votes a second, the issue's "while 10 votes a second arrive"
+VOTE_WORKERS = 8  # threads sending the stream's votes, so one slow answer does not delay the next
+TOP_VOTE_SHARE = 0.2  # one vote in five is on an idea on the home page's first page
+KEPT_UP = 0.95  # the stream fell behind when it sent less than this share of its rate
+
+
+@dataclass(frozen=True)
+class MixedTarget:
+    """Issue 18's targets for one row: least shares of the baseline, and p99 in milliseconds."""
+
+    share: float | None  # without the vote stream
+    share_with_votes: float | None
+    of_no_writes: float | None  # the least ratio of the row with votes to the row without
+    p99_ms: float
+
+
+MIXED_ROWS = {
+    "home_anonymous": ("Home page, anonymous", MixedTarget(None, 0.6, 0.9, 50)),
+    "home_signed_in": ("Home page, signed-in people in turn", MixedTarget(0.3, 0.3, None, 50)),
+    "idea_page": ("Idea page with 50 comments, people in turn", MixedTarget(0.3, 0.3, None, 50)),
+    "search": ("Search for a common word, people in turn", MixedTarget(None, None, None, 50)),
+    "vote": ("Vote toggle (POST), people in turn", MixedTarget(0.25, 0.25, None, 100)),
+}
+SEARCH_UNCACHED_TARGET_MS = 20
+
+
+def mixed_people(manifest: dict, count: int) -> tuple[list[dict], int]:
+    """`count` people to sign in, each with an idea they may vote for, and how many differ.
+
+    The manifest names three groups of customers (anyone, and people inside and outside the
+    private board's organisation); together they are as many different people as there are. When
+    that is fewer than `count`, some sign in again: a second session, as from a second device.
+    """
+    groups = [manifest["customers"]]
+    if "private_board" in manifest:
+        groups += [manifest["private_board"]["members"], manifest["private_board"]["outsiders"]]
+    people, seen = [], set()
+    for person in (p for group in groups for p in group):
+        if person["email"] not in seen:
+            seen.add(person["email"])
+            people.append(person)
+    return [people[i % len(people)] for i in range(count)], min(count, len(people))
+
+
+def vote_candidates(url: str, exclude: set[int], voters: list[int]) -> tuple[list[int], dict]:
+    """Ideas anyone may vote on now, and the ones each of the stream's voters has voted for.
+
+    Ideas on a public board, at a stage that takes votes, shown; without the ideas the wrk rows
+    toggle, so the stream and wrk never flip the same vote.
+    """
+    from sqlalchemy import select
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.models import Board, Idea, Stage, Vote
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        ideas = db.session.scalars(
+            select(Idea.id)
+            .join(Stage, Stage.id == Idea.stage_id)
+            .join(Board, Board.id == Idea.board_id)
+            .where(
+                Stage.voting_allowed.is_(True),
+                Stage.is_closed.is_(False),
+                Idea.hidden_at.is_(None),
+                Board.voting_open.is_(True),
+                Board.audience == "public",
+            )
+            .order_by(Idea.id)
+        ).all()
+        voted: dict[int, set[int]] = {user_id: set() for user_id in voters}
+        for user_id, idea_id in db.session.execute(
+            select(Vote.user_id, Vote.idea_id).where(Vote.user_id.in_(voters))
+        ):
+            voted[user_id].add(idea_id)
+        db.engine.dispose()
+    return [i for i in ideas if i not in exclude], voted
+
+
+def home_page_ideas(base_url: str, votable: set[int]) -> list[int]:
+    """The ideas on the anonymous home page's first page that take votes, in their order."""
+    with urllib.request.urlopen(base_url + "/", timeout=30) as response:
+        page = response.read().decode()
+    found = dict.fromkeys(int(i) for i in re.findall(r'href="/ideas/(\d+)"', page))
+    return [i for i in found if i in votable][:PER_PAGE]
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+class VoteStream:
+    """Vote toggles at a fixed rate from signed-in sessions, timed on their own, in threads.
+
+    Open loop: vote n is due at start + n / rate whether or not vote n - 1 has been answered, so
+    a slow server shows as latency and as lag behind the schedule, not as a politely lower rate.
+    Each vote picks a session in turn and a random idea (one in five on the home page's first
+    page), and toggles that person's vote on it: a vote where they had none, else a withdrawal.
+    What the stream leaves voted, restore() takes back, so the data set stays as it was built.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        sessions: list[tuple[int, Session]],
+        top: list[int],
+        rest: list[int],
+        voted: dict[int, set[int]],
+        rate: float,
+        seed: int,
+    ) -> None:
+        self.host, self.port = urllib.parse.urlsplit(base_url).netloc.split(":")
+        self.sessions, self.top, self.rest, self.rate = sessions, top, rest, rate
+        self.before = {user_id: set(ideas) for user_id, ideas in voted.items()}
+        self.voted = {user_id: set(ideas) for user_id, ideas in voted.items()}
+        self.rng = Random(seed)
+        self.sent = 0  # over every run, so the sessions keep turning
+        self.lock = threading.Lock()  # self.voted: the scheduler flips it, answers correct it
+
+    def choose(self) -> tuple[int, Session, int, str]:
+        user_id, session = self.sessions[self.sent % len(self.sessions)]
+        self.sent += 1
+        pool = self.top if self.top and self.rng.random() < TOP_VOTE_SHARE else self.rest
+        idea = self.rng.choice(pool)
+        with self.lock:
+            action = "unvote" if idea in self.voted[user_id] else "vote"
+            self.voted[user_id] ^= {idea}
+        return user_id, session, idea, action
+
+    def settle(self, user_id: int, idea: int, answer: dict | None) -> None:
+        """What the server says the person's vote now is (nothing changed when it refused)."""
+        with self.lock:
+            if answer is None:
+                self.voted[user_id] ^= {idea}
+            elif answer.get("voted"):
+                self.voted[user_id].add(idea)
+            else:
+                self.voted[user_id].discard(idea)
+
+    def post(self, session: Session, idea: int, action: str) -> tuple[int, dict | None]:
+        connection = http.client.HTTPConnection(self.host, int(self.port), timeout=30)
+        try:
+            connection.request(
+                "POST",
+                f"/ideas/{idea}/vote",
+                body=urllib.parse.urlencode({"csrf_token": session.csrf, "action": action}),
+                headers={
+                    "Cookie": session.cookie,
+                    "User-Agent": USER_AGENT,
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Accept": "application/json",
+                    "Connection": "close",
+                },
+            )
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        answer = json.loads(body) if response.status == 200 else None
+        return response.status, answer
+
+    @contextlib.contextmanager
+    def running(self):
+        """Votes at the rate while the block runs; yields the dict its figures will fill."""
+        stats: dict = {}
+        jobs: queue.Queue = queue.Queue()
+        sent, latencies, lags, statuses = [], [], [], collections.Counter()
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def work() -> None:
+            while (job := jobs.get()) is not None:
+                due, user_id, session, idea, action = job
+                started = time.monotonic()
+                with lock:
+                    sent.append(started)
+                try:
+                    status, answer = self.post(session, idea, action)
+                except OSError:
+                    status, answer = 0, None
+                finished = time.monotonic()
+                self.settle(user_id, idea, answer)
+                with lock:
+                    lags.append(started - due)
+                    latencies.append(finished - started)
+                    statuses[status] += 1
+
+        def schedule() -> None:
+            start = time.monotonic()
+            n = 0
+            while not stop.is_set():
+                due = start + n / self.rate
+                if (wait := due - time.monotonic()) > 0 and stop.wait(wait):
+                    break
+                jobs.put((due, *self.choose()))
+                n += 1
+
+        workers = [threading.Thread(target=work, daemon=True) for _ in range(VOTE_WORKERS)]
+        scheduler = threading.Thread(target=schedule, daemon=True)
+        for thread in workers:
+            thread.start()
+        began = time.monotonic()
+        scheduler.start()
+        try:
+            yield stats
+        finally:
+            stop.set()
+            scheduler.join()
+            stopped = time.monotonic()
+            with lock:
+                on_time = len(sent)  # those still queued at the end were due but not sent
+            for _ in workers:
+                jobs.put(None)
+            for thread in workers:
+                thread.join()
+            seconds = stopped - began
+            stats.update(
+                seconds=seconds,
+                rate=on_time / seconds,
+                p50_ms=percentile(latencies, 0.5) * 1000,
+                p99_ms=percentile(latencies, 0.99) * 1000,
+                lag_p99_ms=percentile(lags, 0.99) * 1000,
+                ok=statuses[200],
+                failed=sum(n for status, n in statuses.items() if status != 200),
+                statuses=dict(statuses),
+            )
+            stats["kept_up"] = stats["rate"] >= KEPT_UP * self.rate
+
+    def restore(self) -> int:
+        """Take back every vote the stream changed, as fast as the server answers; how many."""
+        session_of = dict(self.sessions)
+        undo = [
+            (session_of[user_id], idea, "unvote" if idea in now else "vote")
+            for user_id, now in self.voted.items()
+            for idea in now ^ self.before[user_id]
+        ]
+        with ThreadPoolExecutor(VOTE_WORKERS) as pool:
+            statuses = list(pool.map(lambda job: self.post(*job)[0], undo))
+        failed = sum(status != 200 for status in statuses)
+        if failed:
+            print(f"  ({failed} of the stream's votes could not be taken back)", file=sys.stderr)
+        return len(undo)
+
+
+def measure_mixed(url: str, manifest: dict, args, backend: str) -> dict:
+    """The mixed scenario's rows, each without and then with the vote stream, on one server."""
+    instance = BENCH_DIR / f"instance-{backend}-{args.ideas}"
+    instance.mkdir(parents=True, exist_ok=True)
+    env = portal_environment(url, instance)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "portal", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    rows = chosen_mixed_rows(args)
+    paths = {
+        "home_anonymous": "/",
+        "home_signed_in": "/",
+        "idea_page": f"/ideas/{manifest['benchmark_idea_id']}",
+        "search": "/search?q=" + urllib.parse.quote(manifest["search_word"]),
+        "vote": "/",
+    }
+    people, different = mixed_people(manifest, args.sessions + VOTE_SESSIONS)
+    crowd, voters = people[: args.sessions], people[args.sessions :]
+    results: dict = {
+        "sessions": len(crowd),
+        "people": len({p["email"] for p in crowd}),
+        "different": different,
+        "vote_sessions": len(voters),
+    }
+    if "search" in rows:
+        search = next(e for e in ENDPOINTS if e.key == "search")
+        results["search_uncached"] = uncached_costs(url, manifest, paths, [search])["search"]
+    rest, voted = vote_candidates(
+        url, {p["vote_idea_id"] for p in people}, sorted({p["user_id"] for p in voters})
+    )
+    with gunicorn("wsgi:app", env, args.workers, instance / "gunicorn.log") as base_url:
+        print(f"  signing in {len(people)} sessions ...", file=sys.stderr, flush=True)
+        signed = [
+            (p["user_id"], sign_in(base_url, p["email"], manifest["password"], p["vote_idea_id"]))
+            for p in people
+        ]
+        sessions = [s for _, s in signed[: args.sessions]]
+        top = home_page_ideas(base_url, set(rest))
+        stream = VoteStream(
+            base_url, signed[args.sessions :], top, rest, voted, args.vote_rate, seed=18
+        )
+        results["top_ideas"], results["candidate_ideas"] = len(top), len(rest)
+        for key in rows:
+            label = MIXED_ROWS[key][0]
+            load = functools.partial(
+                run_wrk,
+                base_url,
+                paths[key],
+                sessions=[] if key == "home_anonymous" else sessions,
+                post=key == "vote",
+                seconds=args.seconds,
+                warmup=args.warmup,
+                runs=args.runs,
+            )
+            print(f"  {label} ...", file=sys.stderr, flush=True)
+            results[key] = load()
+            print(f"  {label}, while {args.vote_rate:g} votes a second arrive ...", file=sys.stderr)
+            with stream.running() as stats:
+                measured = load()
+            results[key + "+votes"] = {**measured, "stream": stats}
+        print("  taking back the stream's votes ...", file=sys.stderr, flush=True)
+        results["restored"] = stream.restore()
+        if "vote" in rows:
+            # wrk's vote rows may end on a vote: each person's idea goes back to having none.
+            for session in sessions:
+                stream.post(session, session.idea, "unvote")
+    if args.profile:
+        print("  profiling the signed-in pages ...", file=sys.stderr, flush=True)
+        results["profiles"] = profile_pages(
+            url,
+            crowd,
+            {
+                "Home page, signed-in people in turn": paths["home_signed_in"],
+                "Idea page with 50 comments, people in turn": paths["idea_page"],
+            },
+        )
+    return results
+
+
+PROFILE_REQUESTS = 480  # ten for each of the 48 people
+
+
+def profile_pages(url: str, people: list[dict], paths: dict[str, str]) -> dict[str, str]:
+    """Where a signed-in page's time goes when the cache answers it: cProfile's hottest calls.
+
+    In this process, one request at a time, as the people of the mix in turn (each with a
+    session of their own, started as signing in starts one), after each has seen the page once.
+    Settings as the server's (cache and request log on); the log lines go nowhere. A
+    deterministic profile inflates small, frequent calls, so read shares, not milliseconds.
+    """
+    import cProfile
+    import io
+    import pstats
+
+    from sqlalchemy import select
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.models import User
+    from portal.services import sessions as signed_in
+
+    profiles = {}
+    with contextlib.redirect_stderr(io.StringIO()):
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            keys = [
+                signed_in.start_session(
+                    db.session.scalar(select(User).where(User.email == p["email"])),
+                    remember=False,
+                    ip=None,
+                    user_agent=USER_AGENT,
+                )
+                for p in people
+            ]
+            db.session.commit()
+        clients = []
+        for key in keys:
+            client = app.test_client()
+            with client.session_transaction() as session:
+                session["_user_id"] = key
+            clients.append(client)
+        for name, path in paths.items():
+            for client in clients:
+                client.get(path, headers={"User-Agent": USER_AGENT})
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for n in range(PROFILE_REQUESTS):
+                clients[n % len(clients)].get(path, headers={"User-Agent": USER_AGENT})
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(30)
+            text = out.getvalue().replace(str(ROOT) + "/", "").replace(sys.prefix + "/", "")
+            profiles[name] = text[text.index("ncalls") :].rstrip() if "ncalls" in text else text
+    with app.app_context():
+        db.engine.dispose()
+    return profiles
+
+
+def chosen_mixed_rows(args) -> list[str]:
+    """The mixed rows --only names (all of them by default), in the table's order."""
+    if not args.only:
+        return list(MIXED_ROWS)
+    keys = set(args.only.split(","))
+    unknown = keys - set(MIXED_ROWS)
+    if unknown:
+        raise SystemExit(
+            f"--only with --mixed: no row {', '.join(sorted(unknown))}"
+            f" (the rows: {', '.join(MIXED_ROWS)})"
+        )
+    return [key for key in MIXED_ROWS if key in keys]
+
+
+def verdict(met: bool) -> str:
+    return "pass" if met else "**FAIL**"
+
+
+def mixed_report(backend: str, mixed: dict, baseline: dict, manifest: dict, args) -> str:
+    now = datetime.now(UTC)
+    counts = manifest["counts"]
+    lines = [
+        f"# Mixed benchmark: {backend}, {now:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- Machine: {os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}.",
+        f"- Server: gunicorn as `make run` starts it, {args.workers} workers x 4 threads;"
+        f" load: wrk, 2 threads, {CONNECTIONS} connections, {args.warmup} s warm-up then the"
+        f" best of {args.runs} runs of {args.seconds} s per row (each with fresh connections),"
+        " on the same machine.",
+        "- Data: " + ", ".join(f"{value:,} {name}" for name, value in counts.items()) + ".",
+        f"- Signed-in rows: {mixed['sessions']} sessions of {mixed['people']} different people,"
+        " each signed in through the sign-in form with its own cookie, taken in turn request by"
+        " request (each of wrk's threads turns through its half), so each request is another"
+        " person's.",
+        f"- The vote stream: {args.vote_rate:g} vote toggles a second (POST with the CSRF token,"
+        f" as the vote button sends them) from {mixed['vote_sessions']} other signed-in sessions,"
+        f" on random ideas open to voting: one in {round(1 / TOP_VOTE_SHARE)} among the"
+        f" {mixed['top_ideas']} on the home page's first page, the rest among"
+        f" {mixed['candidate_ideas']:,}. Open loop (each vote is due at its time whatever the"
+        f" last one did); it runs through the row's warm-up and runs. Afterwards the"
+        f" {mixed['restored']:,} votes it changed were taken back.",
+        f"- Baseline (bench/baseline.py, a fixed page): {baseline['rps']:,.0f} requests/s"
+        f" (runs: {spread(baseline)}), p50 {baseline['p50_us'] / 1000:.1f} ms,"
+        f" p99 {baseline['p99_us'] / 1000:.1f} ms.",
+        "",
+        "| Row | Votes | Requests/s | Runs | p50 ms | p99 ms | Share of bare | With votes ÷"
+        " without | Target | Cache hits | Errors |",
+        "|---|---|---:|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    verdicts = []
+    for key in [k for k in MIXED_ROWS if k in mixed]:
+        label, target = MIXED_ROWS[key]
+        quiet = mixed[key]
+        for with_votes in (False, True):
+            r = mixed[key + "+votes"] if with_votes else quiet
+            share = r["rps"] / baseline["rps"]
+            least = target.share_with_votes if with_votes else target.share
+            checks = []
+            if least is not None:
+                checks.append((f"share ≥ {least:.0%}", share >= least))
+            ratio = r["rps"] / quiet["rps"] if quiet["rps"] else float("nan")
+            if with_votes and target.of_no_writes is not None:
+                checks.append(
+                    (f"≥ {target.of_no_writes:.0%} of no writes", ratio >= target.of_no_writes)
+                )
+            p99 = r["p99_us"] / 1000
+            checks.append((f"p99 < {target.p99_ms:.0f} ms", 0 < p99 < target.p99_ms))
+            if not r["requests"]:  # no answer came in time: nothing passes
+                checks = [("no answer within the run", False)]
+            verdicts += [met for _, met in checks]
+            lines.append(
+                f"| {label} | {f'{args.vote_rate:g}/s' if with_votes else 'none'} |"
+                f" {r['rps']:,.0f} | {spread(r)} | {r['p50_us'] / 1000:.1f} | {p99:.1f} |"
+                f" {share:.0%} | {f'{ratio:.0%}' if with_votes and quiet['rps'] else ''} |"
+                f" {'; '.join(f'{text} {verdict(met)}' for text, met in checks)} |"
+                f" {r['hits'] / max(1, r['requests']):.0%} | {r['errors']} |"
+            )
+    lines += [
+        "",
+        "The vote stream during each row with votes (its own timing, from a client beside wrk):",
+        "",
+        "| Row | Votes/s sent | p50 ms | p99 ms | Lag behind schedule, p99 ms | Answered 200 |"
+        " Other answers | Target |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for key in [k for k in MIXED_ROWS if k in mixed]:
+        s = mixed[key + "+votes"]["stream"]
+        statuses = sorted(s["statuses"].items())
+        others = (
+            ", ".join(f"{n} x {status or 'no answer'}" for status, n in statuses if status != 200)
+            or "none"
+        )
+        checks = [
+            (f"{args.vote_rate:g}/s kept up", s["kept_up"]),
+            ("p99 < 100 ms", s["p99_ms"] < 100),
+            ("no failures", s["failed"] == 0),
+        ]
+        verdicts += [met for _, met in checks]
+        lines.append(
+            f"| {MIXED_ROWS[key][0]} | {s['rate']:.1f} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} |"
+            f" {s['lag_p99_ms']:.1f} | {s['ok']} | {others} |"
+            f" {'; '.join(f'{text} {verdict(met)}' for text, met in checks)} |"
+        )
+    if "search_uncached" in mixed:
+        ms, statements = mixed["search_uncached"]
+        met = ms < SEARCH_UNCACHED_TARGET_MS
+        verdicts.append(met)
+        lines += [
+            "",
+            f"Search for “{manifest['search_word']}” ({manifest['search_matches']:,} ideas)"
+            f" uncached, one request at a time in one process: {ms:.1f} ms ({statements:.0f} SQL"
+            f" statements); target under {SEARCH_UNCACHED_TARGET_MS} ms {verdict(met)}.",
+        ]
+    for name, text in mixed.get("profiles", {}).items():
+        lines += [
+            "",
+            f"Profile (--profile): {name}, {PROFILE_REQUESTS} requests answered by the cache, one"
+            " at a time in one process (cProfile, the 30 calls with the most time inside them):",
+            "",
+            "```",
+            text,
+            "```",
+        ]
+    lines += [
+        "",
+        f"Targets (issue 18) met: {sum(verdicts)} of {len(verdicts)}. The stream falls behind"
+        f" when it sends less than {KEPT_UP:.0%} of its rate. Shares are of the baseline"
+        " measured in the same run; the machine may be shared, so compare rows of one run.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5, help="seconds per measured run")
     parser.add_argument("--runs", type=int, default=3, help="measured runs per endpoint")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per endpoint")
+    parser.add_argument(
+        "--duration",
+        type=int,
+        help="seconds measured per row in all: the best of 2 runs of half of it after a 2 s"
+        " warm-up (instead of --seconds, --runs and --warmup), e.g. 10 for a run of minutes",
+    )
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     parser.add_argument("--ideas", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=1_000, help="ideas in the growth set")
     parser.add_argument(
         "--only",
         help="comma-separated endpoint keys to measure, e.g. home_anonymous,idea_page"
-        f" (all of: {', '.join(e.key for e in ENDPOINTS)})",
+        f" (all of: {', '.join(e.key for e in ENDPOINTS)}); with --mixed, the mixed rows"
+        f" (all of: {', '.join(MIXED_ROWS)}). Without --mixed, the mixed scenario is left out",
+    )
+    parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="only the mixed scenario (issue 18): many signed-in people in turn while votes"
+        " arrive, on the large data set (by default it follows the endpoints' tables)",
+    )
+    parser.add_argument(
+        "--vote-rate",
+        type=float,
+        default=VOTE_RATE,
+        help="the mixed scenario's vote stream, votes a second (default %(default)g)",
+    )
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        default=MIXED_SESSIONS,
+        help="signed-in sessions the mixed scenario takes in turn (default %(default)s)",
+    )
+    parser.add_argument("--label", help="added to the results files' names, e.g. before")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="with the mixed scenario: a cProfile of the signed-in home and idea pages as the"
+        " cache answers them, in its report",
     )
     args = parser.parse_args()
-    chosen_endpoints(args)  # an unknown key stops here, before any data set is built
+    if args.duration is not None:
+        if args.duration < 1:
+            parser.error("--duration must be at least 1")
+        args.runs = 2 if args.duration >= 2 else 1
+        args.seconds, args.warmup = args.duration // args.runs, min(2, args.duration)
+    if args.vote_rate <= 0 or args.sessions < 1:
+        parser.error("--vote-rate and --sessions must be positive")
+    endpoints = not args.mixed
+    mixed = args.mixed or not args.only
+    if endpoints:
+        chosen_endpoints(args)  # an unknown key stops here, before any data set is built
+    else:
+        chosen_mixed_rows(args)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: sudo apt-get install wrk")
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     database_url = os.environ.get("DATABASE_URL")
     backend = "PostgreSQL" if database_url and database_url.startswith("postgres") else "SQLite"
+    label = f"-{args.label}" if args.label else ""
     manifests, measured = [], []
-    for ideas in (args.ideas, args.small):
+    for ideas in (args.ideas, args.small) if endpoints else (args.ideas,):
         large = ideas == args.ideas
         url = dataset_url(database_url, ideas, large=large)
         manifest_path = BENCH_DIR / f"manifest-{backend.lower()}-{ideas}.json"
@@ -701,16 +1295,32 @@ def main() -> None:
         # A database the benchmark named itself may be rebuilt; one you named is never wiped.
         manifest = build(url, ideas, manifest_path, replace=not (database_url and large))
         manifests.append(manifest)
-        print(f"Loading the portal ({ideas:,} ideas)", file=sys.stderr)
-        measured.append(measure_portal(url, ideas, manifest, args, backend.lower()))
+        if endpoints:
+            print(f"Loading the portal ({ideas:,} ideas)", file=sys.stderr)
+            measured.append(measure_portal(url, ideas, manifest, args, backend.lower()))
+    if mixed:
+        print(f"The mixed scenario ({args.ideas:,} ideas)", file=sys.stderr)
+        url = dataset_url(database_url, args.ideas, large=True)
+        mixed_results = measure_mixed(url, manifests[0], args, backend.lower())
+        # The raw figures, to read again when a table needs another look.
+        raw = BENCH_DIR / f"mixed-{backend.lower()}.json"
+        raw.write_text(json.dumps(mixed_results, indent=1, default=str))
     print("Loading the baseline", file=sys.stderr)
     baseline = measure_baseline(args)
-    text = report(backend, measured[0], measured[1], baseline, manifests, args)
-    part = "-" + args.only.replace(",", "-") if args.only else ""  # a part never hides the whole
-    out = RESULTS_DIR / f"{datetime.now(UTC):%Y-%m-%d}-{backend.lower()}{part}.md"
-    out.write_text(text)
-    print(text)
-    print(f"Written to {out.relative_to(ROOT)}", file=sys.stderr)
+    day = f"{datetime.now(UTC):%Y-%m-%d}-{backend.lower()}"
+    written = []
+    if endpoints:
+        text = report(backend, measured[0], measured[1], baseline, manifests, args)
+        part = "-" + args.only.replace(",", "-") if args.only else ""  # a part never hides all
+        written.append((RESULTS_DIR / f"{day}{part}{label}.md", text))
+    if mixed:
+        text = mixed_report(backend, mixed_results, baseline, manifests[0], args)
+        part = "-" + args.only.replace(",", "-") if args.only else ""
+        written.append((RESULTS_DIR / f"{day}-mixed{part}{label}.md", text))
+    for out, text in written:
+        out.write_text(text)
+        print(text)
+        print(f"Written to {out.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,6 @@ def register_extensions(app: Flask) -> None:
     from portal.database import configure_database
     from portal.extensions import csrf, db, login_manager, migrate
     from portal.limits import init_app as init_limits
-    from portal.services.sessions import user_for_session
 
     db.init_app(app)
     configure_database(app)
@@ -63,11 +62,10 @@ def register_extensions(app: Flask) -> None:
 
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
-    login_manager.user_loader(user_for_session)
-
     from portal import cache
     from portal.mail import delivery
 
+    login_manager.user_loader(cache.signed_in_person)
     cache.init_app(app)
     delivery.init_app(app)
 

@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
@@ -52,8 +53,9 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, Engine, ExecutionContext
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
 
 from portal import personal
 from portal.cache_backends import (
@@ -66,8 +68,11 @@ from portal.cache_backends import (
     Store,
 )
 from portal.extensions import db, redis_client
+from portal.models import User
+from portal.models.types import utcnow
 from portal.observability import counter
 from portal.permissions import is_verified
+from portal.services import sessions
 from portal.visibility import visible_board_ids
 
 log = logging.getLogger(__name__)
@@ -83,6 +88,9 @@ _TARGET = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re
 # sign-ins would otherwise empty the cache for nothing.
 UNSHOWN_TABLES = frozenset({"outbox", "user_sessions"})
 _WROTE = "portal_cache_wrote"
+# The tag of who is signed in with which session: advanced by writes to these tables.
+ACCOUNTS = "accounts"
+ACCOUNT_TABLES = frozenset({"users", "user_sessions"})
 _TOUCHING = "portal_cache_touching"
 MEMO_SIZE = 20_000
 # How long a request waits for another thread rendering the same page before rendering it too.
@@ -109,6 +117,8 @@ class Cache:
         self.memo: dict[str, tuple[int, Any]] = {}
         self.store: Store
         self._rendering: dict[str, threading.Lock] = {}
+        # signed_in_person(): session key -> (ACCOUNTS number, the person, session's end).
+        self.people: dict[str, tuple[int, User, datetime]] = {}
         self._locks_lock = threading.Lock()
         if config["REDIS_URL"]:
             client = redis_client(config["REDIS_URL"])
@@ -427,19 +437,17 @@ def _tagged(response: Response, etag: str, *, anonymous: bool) -> Response:
 
 
 def _written_table(statement: str) -> str | None:
-    """The table a statement writes to; "" for a write of unknown reach; None for a read or a
-    write to a table no page shows."""
+    """The table a statement writes to ("" for a write of unknown reach), or None for a read."""
     if _READS.match(statement):
         return None
     target = _TARGET.match(statement)
-    if target is None:
-        return ""
-    table = target[1].lower()
-    return None if table in UNSHOWN_TABLES else table
+    return "" if target is None else target[1].lower()
 
 
 def _is_write(statement: str) -> bool:
-    return _written_table(statement) is not None
+    """Whether a statement changes something a page shows."""
+    table = _written_table(statement)
+    return table is not None and table not in UNSHOWN_TABLES
 
 
 def _watch_engine(engine: Engine) -> None:
@@ -498,17 +506,23 @@ def _on_begin(session: Session, _transaction: SessionTransaction, connection: Co
 
 def _on_commit(session: Session) -> None:
     connections = session.info.pop("portal_cache_connections", [])
-    written: set[str] = set().union(*(c.info.pop(_WROTE, set()) for c in connections))
-    if written and has_app_context() and EXTENSION in current_app.extensions:
+    tables: set[str] = set().union(*(c.info.pop(_WROTE, set()) for c in connections))
+    if not (tables and has_app_context() and EXTENSION in current_app.extensions):
+        return
+    cache: Cache = current_app.extensions[EXTENSION]
+    if tables & ACCOUNT_TABLES or "" in tables:
+        # Who is signed in with which session is looked up afresh, by every process.
+        cache.bump((ACCOUNTS,))
+    written = tables - UNSHOWN_TABLES
+    if written:
         scope = g.get(_TOUCHING) if has_request_context() else None
-        narrow = isinstance(scope, Touching) and written <= scope.tables
-        current_app.extensions[EXTENSION].bump(
-            scope.tags if isinstance(scope, Touching) and narrow else ()
-        )
-        # What this context reads from now on (a command, a job, a POST that reads back) is
-        # newer than the generation it had read.
-        g.pop("cache_generation", None)
-        g.pop("cache_tags", None)
+        narrow = scope.tags if isinstance(scope, Touching) and written <= scope.tables else ()
+        cache.bump(narrow)
+    # What this context reads from now on (a command, a job, a POST that reads back) is
+    # newer than the numbers it had read.
+    g.pop("cache_generation", None)
+    g.pop("cache_tags", None)
+    g.pop("portal_accounts_number", None)
 
 
 def _on_rollback(session: Session) -> None:
@@ -518,13 +532,55 @@ def _on_rollback(session: Session) -> None:
 
 def _read_generation_first() -> None:
     """Before any query of this request: read the generation, and the numbers of the tags, of
-    a page that may be cached."""
+    a page that may be cached, and the number of the signed-in accounts when a session cookie
+    is sent (signed_in_person), all in one round trip."""
+    cache = _cache()
+    if not cache.enabled:
+        return
     view = current_app.view_functions.get(request.endpoint or "")
+    tags: tuple[str, ...] = ()
     if request.method in ("GET", "HEAD") and getattr(view, "cached_page", False):
-        cache = _cache()
-        if cache.enabled:
-            tags: Tags = getattr(view, "cache_tags", lambda **_: LISTS)
-            cache._read(tuple(tags(**(request.view_args or {}))))
+        shown: Tags = getattr(view, "cache_tags", lambda **_: LISTS)
+        tags = tuple(shown(**(request.view_args or {})))
+    signed_in = current_app.config["SESSION_COOKIE_NAME"] in request.cookies
+    if signed_in:
+        tags = (ACCOUNTS, *tags)
+    numbers = cache._read(tags) if tags else None
+    if signed_in and numbers is not None:
+        g.portal_accounts_number = numbers[0]
+
+
+def signed_in_person(key: str | None) -> User | None:
+    """Flask-Login's loader: the person signed in with this session key, or None.
+
+    Without a query while nobody's account or session has changed anywhere: each process keeps
+    who each session key belongs to, under the number of ACCOUNTS read before this request's
+    first query, which every committed write to users or sessions advances (a sign-out, a
+    suspension, a new role or password, a new session), for every process and server."""
+    cache = _cache()
+    number = g.get("portal_accounts_number")
+    if not key or number is None:
+        return sessions.user_for_session(key)
+    held = cache.people.get(key)
+    if held is not None and held[0] == number and held[2] > utcnow():
+        person = db.session.merge(held[1], load=False)
+        person.session_key = key
+        return person
+    found = sessions.session_of(key)
+    if found is None:
+        return None
+    user, expires_at = found
+    if len(cache.people) >= MEMO_SIZE:
+        cache.people.clear()
+    cache.people[key] = (number, _detached_copy(user), expires_at)
+    return user
+
+
+def _detached_copy(user: User) -> User:
+    """A copy of the person's columns, belonging to no session, for merge(load=False)."""
+    copy = User(**{a.key: getattr(user, a.key) for a in sa_inspect(User).column_attrs})
+    make_transient_to_detached(copy)
+    return copy
 
 
 def init_app(app: Flask) -> None:

@@ -576,3 +576,135 @@ def test_with_the_cache_off_pages_are_plain_and_right(app, idea, make_user, anot
     voter = person(plain, make_user())
     assert voter.post(f"/ideas/{idea.id}/vote", data={"action": "vote"}).status_code == 303
     assert home_card(visitor(plain).get("/"), idea.id).votes == 2
+
+
+# --- What a write makes afresh, and what is one person's own (issue 18) ---------------------
+
+
+def test_a_vote_makes_afresh_its_idea_and_the_lists_but_not_other_ideas(app, make_idea, make_user):
+    voted_on, other = make_idea("Export reports to Excel"), make_idea("Dark mode for the app")
+    voter, commenter = person(app, make_user()), person(app, make_user())
+    admin = person(app, make_user("admin"))
+    paths = ("/", f"/ideas/{voted_on.id}", f"/ideas/{other.id}", "/guidelines")
+    for path in paths:
+        visitor(app).get(path)
+        assert x_cache(visitor(app).get(path)) == "hit", path
+
+    assert voter.post(f"/ideas/{voted_on.id}/vote", data={"action": "vote"}).status_code == 303
+
+    after = {path: visitor(app).get(path) for path in paths}
+    assert {p: x_cache(r) for p, r in after.items()} == {
+        "/": "miss",
+        f"/ideas/{voted_on.id}": "miss",
+        f"/ideas/{other.id}": "hit",  # shows nothing of the vote: kept
+        "/guidelines": "hit",
+    }
+    assert home_card(after["/"], voted_on.id).votes == 2
+    assert idea_card(after[f"/ideas/{voted_on.id}"]).votes == 2
+
+    # A comment likewise; a write to anything else (a new category) makes every page afresh.
+    body = {"body": "We copy the numbers by hand."}
+    assert commenter.post(f"/ideas/{voted_on.id}/comments", data=body).status_code == 303
+    assert x_cache(visitor(app).get(f"/ideas/{other.id}")) == "hit"
+    assert idea_card(visitor(app).get(f"/ideas/{voted_on.id}")).comments == 1
+    admin.post("/admin/settings", data={"site_name": "Acme Ideas"})
+    assert x_cache(visitor(app).get(f"/ideas/{other.id}")) == "miss"
+
+
+def test_a_write_beyond_an_ideas_activity_inside_touching_makes_everything_afresh(app, idea):
+    start = generation(app)
+    with app.test_request_context("/"):
+        with cache.touching(idea.id):
+            db.session.execute(update(Idea).values(vote_count=Idea.vote_count + 1))
+            db.session.commit()
+        assert generation(app) == start, "votes' own tables: only the idea and the lists"
+        with cache.touching(idea.id):
+            db.session.execute(update(User).values(display_name="Someone"))
+            db.session.execute(update(Idea).values(vote_count=Idea.vote_count + 1))
+            db.session.commit()
+    assert generation(app) == start + 1, "a table outside them: every page"
+
+
+def test_people_who_see_the_same_share_one_copy_each_with_their_own_things(
+    app, idea, make_idea, make_user, another_app
+):
+    """One kept home page serves every customer who sees the same boards; each gets their own
+    name, unread count, votes and a CSRF token that works."""
+    production = another_app(Path(app.instance_path), WTF_CSRF_ENABLED=True)
+    other_idea = make_idea("Dark mode for the app")
+    fran = person(production, make_user(display_name="Fran First"))
+    sam = person(production, make_user(display_name="Sam Second"))
+    assert fran.post(f"/ideas/{idea.id}/vote", data={"action": "vote"}).status_code in (400, 303)
+    first = settled(fran, "/")
+    # Sam has never asked for the page: the copy rendered for Fran's role and boards serves.
+    sams = sam.get("/")
+    assert x_cache(sams) == "hit"
+    text = page_text(sams)
+    assert "Sam Second" in text and "Fran First" not in text
+    assert "Fran First" in page_text(first)
+    assert home_card(sams, idea.id).voted is False
+
+    # Sam votes with the token on their copy, and sees their own vote; Fran's copy says what
+    # Fran did, with the new count.
+    form = re.search(
+        rf'<form method="post" action="/ideas/{other_idea.id}/vote".*?</form>', text, re.S
+    )
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form[0])[1]
+    voted = sam.post(f"/ideas/{other_idea.id}/vote", data={"action": "vote", "csrf_token": token})
+    assert voted.status_code == 303
+    sams = sam.get("/")
+    assert home_card(sams, other_idea.id) == Card(votes=2, voted=True, comments=0)
+    frans = fran.get("/")
+    assert x_cache(frans) == "hit", "rendered once for both after the vote"
+    assert home_card(frans, other_idea.id) == Card(votes=2, voted=False, comments=0)
+    assert frans.headers["ETag"] != sams.headers["ETag"]
+
+    # A team member has a copy of their own role's.
+    team = settled(person(production, make_user("product_manager")), "/")
+    assert "Triage" in page_text(team) and "Triage" not in page_text(sams)
+
+
+def test_an_unread_count_is_current_on_a_kept_page(app, idea, make_idea, make_user):
+    reader = person(app, make_user(display_name="Fran Follower"))
+    commenter = person(app, make_user())
+    other = make_idea("Dark mode for the app")
+    assert reader.post(f"/ideas/{idea.id}/follow", data={"action": "follow"}).status_code == 303
+    settled(reader, f"/ideas/{other.id}")
+    assert x_cache(reader.get(f"/ideas/{other.id}")) == "hit"
+    assert "unread" not in page_text(reader.get(f"/ideas/{other.id}"))
+
+    body = {"body": "We need this for the board meeting."}
+    assert commenter.post(f"/ideas/{idea.id}/comments", data=body).status_code == 303
+
+    page = reader.get(f"/ideas/{other.id}")
+    assert x_cache(page) == "hit", "the comment was on another idea: the page is kept"
+    assert re.search(r'class="count">1<span class="visually-hidden"> unread', page_text(page))
+
+
+def test_who_is_signed_in_is_known_without_a_query_until_an_account_changes(
+    app, idea, make_user, another_app, count_queries
+):
+    other_worker = another_app(Path(app.instance_path))
+    user = make_user()
+    browser = person(app, user)
+    settled(browser, "/")
+    with count_queries() as queries:
+        assert x_cache(browser.get("/")) == "hit"
+    tables = {re.search(r"\bFROM (\w+)", s)[1] for s in queries.statements}
+    assert not tables & {"user_sessions", "users"}, queries.statements
+
+    # Another worker ends the session: this one knows at once.
+    key = browser.get_cookie("portal_session")
+    other = other_worker.test_client()
+    other.set_cookie("portal_session", key.value)
+    assert "Sign out" in page_text(other.get("/"))
+    assert other.post("/sign-out").status_code == 302
+    assert "Sign out" not in page_text(browser.get("/"))
+
+    # A suspension (here by a command), likewise.
+    suspended = make_user()
+    browser = person(app, suspended)
+    assert "Sign out" in page_text(settled(browser, "/"))
+    db.session.execute(update(User).where(User.id == suspended.id).values(suspended_at=func.now()))
+    db.session.commit()
+    assert "Sign out" not in page_text(browser.get("/"))

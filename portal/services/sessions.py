@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import delete, select
@@ -40,13 +41,24 @@ def start_session(user: User, *, remember: bool, ip: str | None, user_agent: str
 
 def user_for_session(key: str | None) -> User | None:
     """The signed-in person for a cookie's session key, or None if that session is over."""
+    found = session_of(key)
+    return found[0] if found else None
+
+
+def session_of(key: str | None) -> tuple[User, datetime] | None:
+    """The signed-in person for a cookie's session key and when that session ends, or None if
+    it is over."""
     if not key:
         return None
-    row = db.session.scalar(select(UserSession).where(UserSession.key_hash == _hash_key(key)))
-    if row is None or row.expires_at <= utcnow() or row.user.is_suspended:
+    row = db.session.execute(
+        select(User, UserSession.expires_at)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(UserSession.key_hash == _hash_key(key))
+    ).one_or_none()
+    if row is None or row.expires_at <= utcnow() or row.User.is_suspended:
         return None
-    row.user.session_key = key
-    return row.user
+    row.User.session_key = key
+    return row.User, row.expires_at
 
 
 def end_session(key: str | None) -> None:

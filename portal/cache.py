@@ -119,6 +119,8 @@ class Cache:
         self._rendering: dict[str, threading.Lock] = {}
         # signed_in_person(): session key -> (ACCOUNTS number, the person, session's end).
         self.people: dict[str, tuple[int, User, datetime]] = {}
+        # per_person(): name -> (the numbers it was computed at, the value).
+        self.personal: dict[str, tuple[tuple[int, ...], Any]] = {}
         self._locks_lock = threading.Lock()
         if config["REDIS_URL"]:
             client = redis_client(config["REDIS_URL"])
@@ -491,8 +493,9 @@ def touching(idea_id: int) -> Iterator[None]:
     write starts a new generation as always. The vote and comment views wrap their writes in
     this, so that a vote does not make every idea's page afresh."""
     previous = g.get(_TOUCHING)
-    g.setdefault(_TOUCHING, None)
-    setattr(g, _TOUCHING, Touching((idea_tag(idea_id), *LISTS), IDEA_ACTIVITY_TABLES))
+    # The person acting: their own votes, kept by per_person(), change with theirs.
+    theirs = (f"voter:{current_user.id}",) if current_user.is_authenticated else ()
+    setattr(g, _TOUCHING, Touching((idea_tag(idea_id), *LISTS, *theirs), IDEA_ACTIVITY_TABLES))
     try:
         yield
     finally:
@@ -513,6 +516,8 @@ def _on_commit(session: Session) -> None:
     if tables & ACCOUNT_TABLES or "" in tables:
         # Who is signed in with which session is looked up afresh, by every process.
         cache.bump((ACCOUNTS,))
+    if "notifications" in tables:
+        cache.bump(("notifications",))  # everyone's unread count (per_person)
     written = tables - UNSHOWN_TABLES
     if written:
         scope = g.get(_TOUCHING) if has_request_context() else None
@@ -563,7 +568,12 @@ def signed_in_person(key: str | None) -> User | None:
         return sessions.user_for_session(key)
     held = cache.people.get(key)
     if held is not None and held[0] == number and held[2] > utcnow():
-        person = db.session.merge(held[1], load=False)
+        person = db.session.identity_map.get(sa_inspect(held[1]).key)
+        if not isinstance(person, User):
+            # A copy of its own for this request's session (the kept one is never attached):
+            # as loaded, with nothing to write back.
+            person = _detached_copy(held[1])
+            db.session.add(person)
         person.session_key = key
         return person
     found = sessions.session_of(key)
@@ -576,8 +586,39 @@ def signed_in_person(key: str | None) -> User | None:
     return user
 
 
+def per_person(name: str, tags: tuple[str, ...], compute: Callable[[], T]) -> T:
+    """One person's value (their unread count, their votes), kept in this process under the
+    generation and the numbers of the tags whose writes change it: no query while nothing of it
+    changed (portal.personal).
+
+    The numbers are read before the value's query, with no database transaction open yet in
+    this request: a snapshot begun earlier could be older than the numbers say, so then the
+    value is only computed."""
+    cache = _cache()
+    generation = g.get("cache_generation") if cache.enabled else None
+    if generation is None or db.session.info.get("portal_cache_connections"):
+        return compute()
+    try:
+        _, numbers = cache.generations.read_tags(tags)
+    except Exception:
+        log.warning("cache numbers unreadable; computing", exc_info=True)
+        return compute()
+    stamp = (generation, *numbers)
+    held = cache.personal.get(name)
+    if held is not None and held[0] == stamp:
+        return cast(T, held[1])
+    value = compute()
+    if len(cache.personal) >= MEMO_SIZE:
+        cache.personal.clear()
+    cache.personal[name] = (stamp, value)
+    return value
+
+
+personal.remember = per_person
+
+
 def _detached_copy(user: User) -> User:
-    """A copy of the person's columns, belonging to no session, for merge(load=False)."""
+    """A copy of the person's columns, belonging to no session, as if loaded."""
     copy = User(**{a.key: getattr(user, a.key) for a in sa_inspect(User).column_attrs})
     make_transient_to_detached(copy)
     return copy

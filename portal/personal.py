@@ -22,11 +22,13 @@ import contextlib
 import json
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import g, session
+from flask import current_app, g, session
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
@@ -94,21 +96,68 @@ def _rendering() -> Gaps | None:
 # --- What the templates call -----------------------------------------------------------------
 
 
+# How a value of one person is kept between their requests (set by portal.cache: per person,
+# under the numbers of the tags whose writes change it), or computed each time.
+Remember = Callable[[str, tuple[str, ...], Callable[[], Any]], Any]
+
+
+def _computed(_name: str, _tags: tuple[str, ...], compute: Callable[[], Any]) -> Any:
+    return compute()
+
+
+remember: Remember = _computed
+
+
 def _unread() -> int:
     if "portal_unread" not in g:
-        g.portal_unread = inbox.unread_count(current_user) if is_signed_in(current_user) else 0
+        g.portal_unread = (
+            remember(
+                f"unread:{current_user.id}",
+                ("notifications",),
+                lambda: inbox.unread_count(current_user),
+            )
+            if is_signed_in(current_user)
+            else 0
+        )
     return int(g.portal_unread)
 
 
+def _voted(ids: list[Any]) -> set[Any]:
+    every = remember(
+        f"voted:{current_user.id}",
+        (f"voter:{current_user.id}",),
+        lambda: idea_lists.all_voted_ids(current_user),
+    )
+    return set(ids) & every
+
+
+# A session's CSRF secret -> its token, signed once: signing anew on every request costs as much
+# as the rest of filling a page in, and a token without a time limit never runs out.
+_SIGNED: dict[str, str] = {}
+
+
+def _csrf() -> str:
+    secret = session.get(_CSRF_FIELD)
+    if current_app.config["WTF_CSRF_TIME_LIMIT"] is not None or not isinstance(secret, str):
+        return generate_csrf()
+    token = _SIGNED.get(secret)
+    if token is None:
+        token = generate_csrf()
+        if len(_SIGNED) >= 20_000:
+            _SIGNED.clear()
+        _SIGNED[secret] = token
+    return token
+
+
 VALUES: dict[str, Callable[[], object]] = {
-    "csrf": generate_csrf,
+    "csrf": _csrf,
     "name": lambda: current_user.display_name,
     "unread": _unread,
 }
 
 # Each kind of choice, for the keys a page asks about: the keys whose answer is yes.
 CHOICES: dict[str, Callable[[list[Any]], set[Any]]] = {
-    "voted": lambda ids: idea_lists.voted_ids(current_user, ids),
+    "voted": _voted,
     "unread": lambda keys: set(keys) if _unread() else set(),
 }
 
@@ -136,13 +185,33 @@ def personal_choice(
 # --- Filling a kept page in ------------------------------------------------------------------
 
 
+# Kept pages as read, by their bytes: a page served again and again is parsed once.
+_PARSED: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+_PARSED_SIZE = 64
+_parsed_lock = threading.Lock()
+
+
+def _parsed(stored: bytes) -> dict[str, Any]:
+    with _parsed_lock:
+        page = _PARSED.get(stored)
+        if page is not None:
+            _PARSED.move_to_end(stored)
+            return page
+    page = json.loads(stored[len(KEPT) :])
+    with _parsed_lock:
+        _PARSED[stored] = page
+        while len(_PARSED) > _PARSED_SIZE:
+            _PARSED.popitem(last=False)
+    return page
+
+
 def fill(stored: bytes) -> tuple[bytes, str]:
     """A kept page with the person asking's own things in its gaps, and what sets this person's
     copy apart, for its ETag: what filled the gaps, but the CSRF token's own session secret for
     the token (signed anew on every request, it would change the page every second)."""
     if not stored.startswith(KEPT):
         return stored, str(session.get(_CSRF_FIELD, ""))
-    page = json.loads(stored[len(KEPT) :])
+    page = _parsed(stored)
     slots: list[list[Any]] = page["slots"]
     values: dict[str, str] = {}
     keys: dict[str, list[Any]] = {}

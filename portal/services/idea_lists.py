@@ -194,6 +194,17 @@ def voted_ids(viewer: Any, idea_ids: Collection[int]) -> set[int]:
     )
 
 
+def all_voted_ids(viewer: Any) -> frozenset[int]:
+    """Every idea the viewer's vote counts for (none for visitors)."""
+    if not is_signed_in(viewer):
+        return frozenset()
+    return frozenset(
+        db.session.scalars(
+            select(Vote.idea_id).where(Vote.user_id == viewer.id, Vote.hidden_at.is_(None))
+        )
+    )
+
+
 def organisation_counts(idea_ids: list[int]) -> dict[int, int]:
     """How many distinct organisations have people voting for each idea."""
     rows = db.session.execute(

@@ -57,7 +57,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, Engine, ExecutionContext
 from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
 
-from portal import personal
+from portal import personal, visibility
 from portal.cache_backends import (
     FileGeneration,
     Generation,
@@ -274,7 +274,7 @@ def audience(user: Any, *, shared: bool) -> str:
     mine = any(request.args.get(name) == "1" for name in ("mine", "voted", "following"))
     if not shared or mine or not is_verified(user):
         return f"person={user.id}"
-    boards = remembered(f"boards:{user.id}", lambda: visible_board_ids(user))
+    boards = visible_board_ids(user)  # kept until the next write anywhere (remembered)
     seen = "all" if boards is None else ",".join(map(str, sorted(boards)))
     return f"role={user.role}:boards={seen}"
 
@@ -615,6 +615,7 @@ def per_person(name: str, tags: tuple[str, ...], compute: Callable[[], T]) -> T:
 
 
 personal.remember = per_person
+visibility.remember = remembered
 
 
 def _detached_copy(user: User) -> User:

@@ -19,8 +19,8 @@ Lists, search, feeds and counts filter with `listed(viewer)`; a single idea is c
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
 
 from flask import g, has_request_context
 from sqlalchemy import (
@@ -49,6 +49,8 @@ from portal.models import (
 )
 from portal.models.user import Role
 from portal.permissions import can_see_hidden, is_signed_in
+
+T = TypeVar("T")
 
 TEAM_ROLES = (Role.PRODUCT_MANAGER.value, Role.ADMIN.value)
 _BOARDS = "_portal_boards"
@@ -139,6 +141,15 @@ def forget() -> None:
         g.pop(_VISIBLE, None)
 
 
+def _computed(_name: str, compute: Callable[[], T]) -> T:
+    return compute()
+
+
+# How a value read from the database is kept between requests: portal.cache sets its
+# remembered() (kept until the next write anywhere); computed each time without it.
+remember: Callable[[str, Callable[[], Any]], Any] = _computed
+
+
 @functools.cache
 def _boards_seen_by() -> Select[int, str, bool]:
     """Every board, and whether the person `viewer_id` may see it: built once (building the
@@ -161,10 +172,16 @@ def visible_board_ids(viewer: Any) -> frozenset[int] | None:
     in_request = has_request_context()
     cache: dict[int, tuple[int, frozenset[int]]] = g.setdefault(_VISIBLE, {}) if in_request else {}
     if viewer.id not in cache:
-        rows = db.session.execute(_boards_seen_by(), {"viewer_id": viewer.id}).all()
+
+        def query() -> list[tuple[int, str, bool]]:
+            rows = db.session.execute(_boards_seen_by(), {"viewer_id": viewer.id}).all()
+            return [(row.id, row.audience, bool(row.seen)) for row in rows]
+
+        # In a request, kept between requests until the next write anywhere (remember).
+        rows = remember(f"boards-seen:{viewer.id}", query) if in_request else query()
         if in_request and _BOARDS not in g:
-            setattr(g, _BOARDS, [(row.id, row.audience) for row in rows])
-        cache[viewer.id] = (len(rows), frozenset(row.id for row in rows if row.seen))
+            setattr(g, _BOARDS, [(board_id, audience) for board_id, audience, _ in rows])
+        cache[viewer.id] = (len(rows), frozenset(board_id for board_id, _, seen in rows if seen))
     count, ids = cache[viewer.id]
     return None if len(ids) == count else ids
 

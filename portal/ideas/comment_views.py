@@ -69,14 +69,15 @@ def edit_comment(comment_id: int) -> ResponseReturnValue:
     if not can_edit_comment_now(comment):
         abort(403)
     form = CommentForm(obj=comment)
-    done = handle_submission(
-        form,
-        lambda: comments.edit_comment(comment, actor=current_user, body=form.body.data),
-        success="Your comment is updated.",
-        redirect_to=url_for(
-            "ideas.detail", idea_id=comment.idea_id, _anchor=f"comment-{comment.id}"
-        ),
-    )
+    with touching(comment.idea_id):
+        done = handle_submission(
+            form,
+            lambda: comments.edit_comment(comment, actor=current_user, body=form.body.data),
+            success="Your comment is updated.",
+            redirect_to=url_for(
+                "ideas.detail", idea_id=comment.idea_id, _anchor=f"comment-{comment.id}"
+            ),
+        )
     if done:
         return done
     status = 400 if form.errors else 200
@@ -99,8 +100,9 @@ def delete_comment(comment_id: int) -> ResponseReturnValue:
         return render_template("ideas/delete_comment.html", comment=comment, idea=idea, form=form)
     if not form.validate_on_submit():
         abort(400)
-    comments.delete_comment(comment, actor=current_user)
-    db.session.commit()
+    with touching(comment.idea_id):
+        comments.delete_comment(comment, actor=current_user)
+        db.session.commit()
     flash("Your comment is deleted.", "success")
     return redirect(
         url_for("ideas.detail", idea_id=comment.idea_id, _anchor="conversation"), code=303

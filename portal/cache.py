@@ -1,27 +1,33 @@
 """A server-side cache with exact invalidation, and HTTP caching (ETag and 304) for pages.
 
-Exactness comes from one number, the *generation*: every committed transaction that wrote to
-the database adds one to it, after the commit and before the response that made the write is
-sent. Every cache key holds the generation, so an entry made before a write is never read
-after it. A request reads the generation before its first database query; what it computes
-from the database is therefore at least as new as the generation it files it under. Writing,
-then reading the page: the count is already the new one, on every worker and every server.
+Exactness comes from numbers read before a request's first query and advanced after each
+commit, before the response that made the write is sent:
+- the *generation*, which any committed write to a table a page shows advances;
+- one number per *tag*, for writes known to reach less: a vote, a comment or a follow on one
+  idea (touching()) advances only that idea's tag and "lists", if it wrote nothing but the
+  tables of an idea's activity; anything else written inside it advances the generation.
+Every key holds the generation and the numbers of the tags its page shows (cached(tags=...)),
+so an entry made before a write it shows is never read after it, and an idea's page stays kept
+while people vote on other ideas. Writing, then reading the page: the count is already the new
+one, on every worker and every server.
+
+What is cached: the pages marked `@cached_page` or `@cached(...)`. Anonymous visitors share one
+copy of each page. For someone signed in the page is kept with gaps for what is theirs alone
+(portal.personal: name, unread count, CSRF token, their votes), filled in on each request; with
+shared=True one copy serves everyone of the same role who sees the same boards. What fills the
+gaps is kept per person under the numbers that change it (per_person), and who is signed in
+with which session under the number of "accounts" (signed_in_person), so a signed-in page the
+cache holds is served without a query. A browser that has the page already gets 304.
 
 Where things live (the classes are in portal/cache_backends.py):
-- With REDIS_URL: the generation and the entries are in Redis, shared by every worker of every
+- With REDIS_URL: the numbers and the entries are in Redis, shared by every worker of every
   app server.
-- Without: entries are in each worker's memory (a bounded LRU), and the generation is a number
-  in a memory-mapped file in instance/, shared by the workers of this machine. Several app
-  servers on several machines need Redis (docs/deploying.md).
+- Without: entries are in each worker's memory (a bounded LRU), and the numbers are in a
+  memory-mapped file in instance/, shared by the workers of this machine. Several app servers
+  on several machines need Redis (docs/deploying.md).
 
 Entries also expire after CACHE_TTL_SECONDS, which bounds what the clock alone changes on a
 page: an answer from the team that falls overdue is marked so at most that late.
-
-What is cached: the pages marked `@cached_page` (the lists, idea pages, search, roadmap,
-feeds), whole. Anonymous visitors share one copy of each page; a signed-in person has their own,
-made for their session (their forms carry its CSRF token). A browser that has the page already
-gets 304 without the view running. Since any write starts a new generation, a page is rendered
-again after each write anywhere on the site: the cache pays off where reads outnumber writes.
 """
 
 from __future__ import annotations

@@ -467,8 +467,13 @@ def _sqlite_highlights(terms: _Terms, idea_ids: list[int]) -> Select[int, str, s
     def highlight(index: int) -> ColumnElement[str]:
         return func.highlight(literal_column(FTS_TABLE), index, MARK_START, MARK_END)
 
+    # `rowid IN (...)` alone would run the MATCH once per id, and a prefix ("export"*) builds
+    # the doclist of every word it covers each time: 20 times a common word's 27,000 entries.
+    # Written `rowid + 0`, the ids are checked on one pass over the match, which the range
+    # (an FTS5 constraint) keeps to the ids' span.
     return (
         select(_fts.c.rowid, highlight(0), highlight(1), highlight(2))
         .where(_sqlite_match(terms, "OR"))
-        .where(_fts.c.rowid.in_(idea_ids))
+        .where(_fts.c.rowid.between(min(idea_ids), max(idea_ids)))
+        .where((_fts.c.rowid + 0).in_(idea_ids))
     )

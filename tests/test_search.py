@@ -317,6 +317,46 @@ def test_hidden_ideas_are_not_counted_when_paging_past_the_end(post):
     assert page.hits == [] and page.total == 1
 
 
+# Many matches: only the newest are ranked ------------------------------------------------------
+
+
+def test_only_the_newest_matches_are_ranked_and_older_ones_follow_newest_first(post, monkeypatch):
+    monkeypatch.setattr(search, "RANKED_MATCHES", 3)
+    oldest_title_match = post("Dark mode", "")
+    body = [post(f"Idea {n}", "Please add a dark mode.", "A dark mode.") for n in range(3)]
+    newest_title_match = post("Dark mode", "")
+
+    page = search.search_ideas("dark mode", viewer=None)
+
+    # The three newest ranked (the title match first), then the two older ones, newest first.
+    assert [hit.idea.id for hit in page.hits] == [
+        newest_title_match.id,
+        body[2].id,
+        body[1].id,
+        body[0].id,
+        oldest_title_match.id,
+    ]
+    assert page.total == 5
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 7])
+def test_pages_across_the_ranked_matches_list_every_visible_match_once(post, monkeypatch, limit):
+    monkeypatch.setattr(search, "RANKED_MATCHES", 4)
+    ideas = [post(f"Report {n}", "Reports for finance.", hidden=n in (2, 7, 8)) for n in range(10)]
+    visible = [idea.id for idea in ideas if idea.hidden_at is None]
+
+    seen, totals = [], set()
+    for offset in range(0, 12, limit):
+        page = search.search_ideas("report", viewer=None, limit=limit, offset=offset)
+        seen += [hit.idea.id for hit in page.hits]
+        totals.add(page.total)
+
+    assert sorted(seen) == sorted(visible)  # each exactly once
+    assert totals == {len(visible)}
+    # The newest four matches (two of them hidden) are ranked; the rest follow newest first.
+    assert seen[2:] == sorted(visible, reverse=True)[2:]
+
+
 # Staying in sync -----------------------------------------------------------------------------
 
 
@@ -458,7 +498,8 @@ def test_a_page_of_results_costs_the_same_few_queries_whatever_its_length(
 
         assert len(page.hits) == 20 and page.total == 25
         assert len(rest.hits) == 5 and rest.total == 25
-        assert full.count == small.count == last.count == 3, full.statements
+        # The count (with where the ranked matches begin), the ranked ids, the ideas, the marks.
+        assert full.count == small.count == last.count == 4, full.statements
 
 
 def test_similar_ideas_cost_one_query(app, post, count_queries):

@@ -8,6 +8,7 @@ this run and dropped afterwards.
 from __future__ import annotations
 
 import contextvars
+import gc
 import os
 import secrets
 import socket
@@ -54,6 +55,20 @@ def database_url(tmp_path_factory, worker_id) -> Iterator[str]:
         db.metadata.create_all(engine)
         engine.dispose()
         yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _imports_out_of_the_collector() -> None:
+    """Leave the objects every test shares (modules, classes, compiled caches) out of the
+    garbage collector's full passes.
+
+    Each test builds an app of tens of thousands of objects in reference cycles, which only a
+    full pass frees, and every full pass also walked the few hundred thousand objects the
+    imports made, which live as long as the process anyway. Measured on tests/test_votes.py
+    and tests/test_comments.py: full passes took 2.3 s of the 15 s, 1.5 s once frozen.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")

@@ -49,10 +49,20 @@ def fresh_database(tmp_dir: Path, label: str) -> Iterator[str]:
 
 
 def empty_all_tables(engine: Engine) -> None:
+    """Delete every row, children before parents, and start the ids at 1 again.
+
+    On PostgreSQL this deletes rather than TRUNCATEs: TRUNCATE gives each of the three dozen
+    tables new files, which took a second per test on a busy server against a tenth of that
+    for deleting the few rows a test leaves. Resetting every sequence in the schema does what
+    TRUNCATE's RESTART IDENTITY did; SQLite starts ids after the largest one left, so at 1.
+    """
     with engine.begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.execute(table.delete())
         if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
+            conn.execute(
+                text(
+                    "SELECT setval(c.oid, 1, false) FROM pg_class c"
+                    " WHERE c.relkind = 'S' AND c.relnamespace = current_schema()::regnamespace"
+                )
+            )

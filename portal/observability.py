@@ -11,16 +11,20 @@ prometheus_client keeps every worker's values in files there and a scrape adds t
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import json
 import logging
 import os
+import queue
 import re
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
 from types import TracebackType
 from typing import TextIO
 
@@ -136,11 +140,55 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         """Ignored: StreamHandler.__init__ assigns one, and this handler looks it up each time."""
 
 
+class _BackgroundHandler(QueueHandler):
+    """Hands each line to a thread that writes it, so a request never waits on stderr.
+
+    Writing under the stream's lock made every request queue behind a slow or full pipe (a
+    busy terminal, a log shipper that stalls) and behind each other. The thread is started by
+    the first line a process logs, so each gunicorn worker, forked after the app was built
+    (with --preload too), starts its own, and a thread the master might have had is not
+    counted on, since threads do not survive a fork. At exit the thread writes what is queued
+    before the process ends.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(queue.SimpleQueue())
+        self._starting = threading.Lock()
+        self._listener: QueueListener | None = None
+        self._pid: int | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._pid != os.getpid():
+            self._start()
+        super().emit(record)
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._pid == os.getpid():
+                return
+            # A new queue: lines the parent had queued before a fork are the parent's to write.
+            self.queue = queue.SimpleQueue()
+            self._listener = QueueListener(self.queue, _StderrHandler())
+            self._listener.start()
+            self._pid = os.getpid()
+
+    def flush(self) -> None:
+        """Write every line queued so far, then go on in a new thread (at exit: the last)."""
+        with self._starting:
+            if self._listener is not None and self._pid == os.getpid():
+                self._listener.stop()  # writes what is queued, then ends its thread
+                self._listener, self._pid = None, None
+
+
+_background_handler = _BackgroundHandler()
+atexit.register(_background_handler.flush)
+
+
 def _log_to_stderr() -> None:
     """Send the request log to stderr, unless logging was configured for it already."""
     request_log.setLevel(logging.INFO)
     if not request_log.handlers:
-        request_log.addHandler(_StderrHandler())
+        request_log.addHandler(_background_handler)
         request_log.propagate = False  # a root handler, if any, would print each line twice
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -319,6 +320,40 @@ def test_a_crash_on_a_link_with_a_token_logs_no_token(app, client, caplog):
 
     assert "Exception on /test-only/boom/[redacted] [GET]" in caplog.text
     assert token not in caplog.text
+
+
+class StalledStderr:
+    """A stderr whose writes wait until released: a full pipe, a stalled log shipper."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.written: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.released.wait(timeout=30)
+        self.written.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_stalled_stderr_never_holds_up_a_request(client, monkeypatch):
+    stderr = StalledStderr()
+    monkeypatch.setattr("sys.stderr", stderr)
+    with ThreadPoolExecutor(1) as pool:
+        answered = pool.submit(client.get, "/healthz")
+        try:
+            response = answered.result(timeout=5)  # before stderr takes a single line
+            assert response.status_code == 200
+            assert stderr.written == []
+        finally:
+            stderr.released.set()
+    observability._background_handler.flush()  # as at exit: every queued line written
+
+    [line] = [json.loads(text) for text in stderr.written if text.strip()]
+    assert line["route"] == "/healthz"
+    assert line["request_id"] == response.headers["X-Request-ID"]
 
 
 @pytest.mark.parametrize("config_overrides", [{"REQUEST_LOG": "off"}], ids=["off"])

@@ -125,15 +125,24 @@ def _log_exception(
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):
-    """Writes to whatever sys.stderr is when a line is logged: pytest, for one, replaces it."""
+    """Writes to whatever sys.stderr was when the line was logged: pytest, for one, replaces it
+    for each test, and a line written later by the writer thread still belongs to that test."""
 
     def __init__(self) -> None:
         super().__init__()
         self.setFormatter(logging.Formatter("%(message)s"))
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        self.acquire()  # one writer thread per process: never waited on
+        try:
+            self._stream = getattr(record, "stderr", None) or sys.stderr
+            return super().handle(record)
+        finally:
+            self.release()
+
     @property
     def stream(self) -> TextIO:
-        return sys.stderr
+        return getattr(self, "_stream", None) or sys.stderr
 
     @stream.setter
     def stream(self, _value: TextIO) -> None:
@@ -156,6 +165,11 @@ class _BackgroundHandler(QueueHandler):
         self._starting = threading.Lock()
         self._listener: QueueListener | None = None
         self._pid: int | None = None
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        prepared = super().prepare(record)
+        prepared.stderr = sys.stderr  # where the line goes, as when lines were written at once
+        return prepared
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._pid != os.getpid():

@@ -17,11 +17,11 @@ import json
 import logging
 import os
 import queue
+import random
 import re
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
@@ -221,7 +221,17 @@ class _Observed:
 
 def _start_request() -> None:
     incoming = request.headers.get("X-Request-ID", "")
-    g.observed = _Observed(incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex)
+    g.observed = _Observed(incoming if REQUEST_ID.fullmatch(incoming) else _new_request_id())
+
+
+def _new_request_id() -> str:
+    """32 random hex digits, as uuid4().hex gave, without a system call for random bytes.
+
+    The id only ties a log line to a response; nobody is meant not to guess it, so Python's
+    generator (seeded afresh in each forked worker) serves, where uuid4 read os.urandom on
+    every request (the largest single cost before a cached page, in a profile).
+    """
+    return f"{random.getrandbits(128):032x}"
 
 
 def _note_response(response: Response) -> Response:

@@ -223,6 +223,20 @@ def test_an_anonymous_404_is_logged_as_unmatched(client, request_log):
     assert entry["user_id"] is None
 
 
+def test_request_ids_are_distinct_and_need_no_system_call(client, stages, monkeypatch):
+    # uuid4 read os.urandom on every request, the largest single cost before a cached page.
+    client.get("/")
+    reads = []
+    real_urandom = os.urandom
+    monkeypatch.setattr("os.urandom", lambda n: reads.append(n) or real_urandom(n))
+
+    ids = [client.get("/").headers["X-Request-ID"] for _ in range(50)]
+
+    assert reads == []
+    assert len(set(ids)) == 50
+    assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in ids)
+
+
 def test_a_safe_incoming_request_id_is_kept(client, request_log):
     response = client.get("/healthz", headers={"X-Request-ID": "lb-42.Zz_9"})
 

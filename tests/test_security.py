@@ -180,6 +180,19 @@ def test_hsts_is_sent_when_the_site_is_https(app, client, make_user):
         assert_protective_headers(response, https=True)
 
 
+def test_a_header_a_response_sets_itself_is_kept_whatever_its_case(app, client):
+    @app.get("/test-only/own-headers")
+    def own_headers():
+        return "kept", {"cache-control": "max-age=60", "X-FRAME-OPTIONS": "SAMEORIGIN"}
+
+    response = client.get("/test-only/own-headers")
+
+    assert response.headers.getlist("Cache-Control") == ["max-age=60"]
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert "Strict-Transport-Security" not in response.headers
+
+
 # ---------------------------------------------------------------------------------------------
 # CSRF (item 21).
 

@@ -216,8 +216,12 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         "sqlite:///" + str(Path(app.instance_path) / "portal.sqlite3")
     )
     app.config["SQLALCHEMY_DATABASE_URI"] = _database_uri(uri)
+    # A server's connection can drop (a restart, a failover, an idle timeout), so PostgreSQL's
+    # are tried before use and a dead one is replaced instead of failing a request. A SQLite
+    # "connection" is an open file that cannot drop, and the ping would cost a round trip into
+    # the driver before every checkout, so SQLite has none unless the options ask for it.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        "pool_pre_ping": True,
+        "pool_pre_ping": not uri.startswith("sqlite"),
         **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
     }
     if uri.startswith("postgres") and "connect_timeout" not in make_url(uri).query:

@@ -15,9 +15,9 @@ import functools
 import time
 from collections.abc import Callable
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import RequestLimit, RouteLimit
-from flask_limiter.util import get_remote_address
+from flask_limiter.util import get_qualified_name, get_remote_address
 from flask_login import current_user
 from limits.storage import Storage, storage_from_string
 
@@ -46,6 +46,44 @@ def init_app(app: Flask) -> None:
 
 
 _ONCE = "portal_used_once"
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# (endpoint, view, method) -> whether a limit of the route or its blueprint counts that method.
+# Routes get their limits when their modules are imported, before any request.
+_route_limits_reads: dict[tuple[str, str, str], bool] = {}
+
+
+@limiter.request_filter
+def _read_that_no_limit_counts() -> bool:
+    """Skip Flask-Limiter's checks for a read that no limit could count (True skips them).
+
+    Every limit of the portal is on a POST, yet the limiter resolved each page view's limits
+    before and after it, a good part of the time a cached page takes. Skipped only when
+    nothing could apply: no default, application-wide or meta limit is set (an operator may
+    set RATELIMIT_DEFAULT, say), and no limit of the route or its blueprint names the method.
+    """
+    endpoint = request.endpoint
+    if request.method not in READS or endpoint is None:
+        return False
+    manager = limiter.limit_manager
+    # Flask-Limiter keeps meta limits on the limiter alone; an unknown version never skips.
+    meta_limits = getattr(limiter, "_meta_limits", None)
+    if manager.default_limits or manager.application_limits or meta_limits != []:
+        return False
+    view = current_app.view_functions.get(endpoint)
+    key = (endpoint, get_qualified_name(view) if view else "", request.method)
+    counts = _route_limits_reads.get(key)
+    if counts is None:
+        limits = [
+            *manager.decorated_limits(key[1]),
+            *manager.blueprint_limits(current_app, request.blueprint or ""),
+        ]
+        counts = any(
+            limit.methods is None or request.method.lower() in limit.methods or limit.meta_limits
+            for limit in limits
+        )
+        _route_limits_reads[key] = counts
+    return not counts
 
 
 def first_use(key: str, *, remember_seconds: float) -> bool:

@@ -20,18 +20,32 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+# Every response's headers, unless the response set its own. Pages, exports and JSON answers
+# can hold a signed-in person's data, so no cache may keep them unless they say otherwise
+# themselves: the pages and feeds portal/cache.py keeps (revalidated, per cookie, private when
+# signed in) and static files (send_file) set their own Cache-Control.
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+    ("Cache-Control", "no-store"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
 def apply_security_headers(response: Response) -> Response:
+    """Add each header the response lacks, with one pass over the headers it has.
+
+    (Werkzeug's setdefault looks through every header of the response for each name.) HTTPS
+    is read at each request: under `flask run` the address is learnt from the first one.
+    """
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+    present = {name.lower() for name, _value in headers.items()}
+    wanted = SECURITY_HEADERS
     if current_app.config["BASE_URL"].startswith("https://"):
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    # Pages, exports and JSON answers can hold a signed-in person's data; no cache may keep
-    # them unless they say otherwise themselves: the pages and feeds portal/cache.py keeps
-    # (revalidated, per cookie, private when signed in) and static files (send_file).
-    headers.setdefault("Cache-Control", "no-store")
+        wanted = (*SECURITY_HEADERS, HSTS)
+    headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
     return response

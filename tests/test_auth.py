@@ -769,6 +769,75 @@ def test_cookies_are_secure_when_the_site_is_https(client, make_user):
         assert "samesite=lax" in attributes, header
 
 
+def set_cookies(response) -> dict[str, str]:
+    """The cookies a response sets (or clears), by name."""
+    return {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
+
+
+def test_a_signed_in_session_is_written_only_when_it_changes(client, make_user, stages):
+    user = make_user()
+    sign_in(client, user.email, ip="127.0.0.1")
+    client.get("/")  # shows the welcome (a flash): the session changes once more
+
+    first, second = client.get("/"), client.get("/")
+
+    assert "Sign out" in first.text
+    assert set_cookies(first) == {}
+    assert set_cookies(second) == {}
+    assert second.headers["X-Cache"] == "hit"  # the page kept for this session is used
+
+
+@pytest.mark.parametrize("how", ["signed out elsewhere", "suspended", "expired"])
+def test_a_browser_holding_an_ended_sign_in_forgets_it_once(app, client, make_user, stages, how):
+    user = make_user()
+    sign_in(client, user.email, remember=True, ip="127.0.0.1")
+    client.get("/")
+    if how == "signed out elsewhere":
+        db.session.execute(UserSession.__table__.delete())
+    elif how == "suspended":
+        user.suspended_at, user.suspension_reason = utcnow(), "Spam"
+    else:
+        db.session.execute(
+            UserSession.__table__.update().values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    db.session.commit()
+
+    forgetting = client.get("/")
+    client.get("/")  # Flask-Login marks a session without a sign-in as not fresh, once
+    later = [client.get("/") for _ in range(3)]
+
+    # The remember-me cookie is cleared and the session keeps no key of the ended sign-in ...
+    cleared = set_cookies(forgetting)
+    assert set(cleared) == {SESSION_COOKIE, REMEMBER_COOKIE}
+    assert "Expires=Thu, 01 Jan 1970" in cleared[REMEMBER_COOKIE]
+    assert client.get_cookie(REMEMBER_COOKIE) is None
+    # ... so later answers set no cookie, and the visitors' shared page is kept and used.
+    assert [set_cookies(response) for response in later] == [{}, {}, {}]
+    assert "Sign in" in later[-1].text and user.display_name not in later[-1].text
+    assert [response.headers.get("X-Cache") for response in later] == ["miss", "hit", "hit"]
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}], indirect=True)
+def test_new_tokens_sign_in_flashes_and_sign_out_still_write_the_session(app, make_user, stages):
+    user = make_user()
+    browser = app.test_client()
+
+    form = browser.get("/sign-in")
+    signed_in = browser.post(
+        "/sign-in",
+        data={"email": user.email, "password": DEFAULT_PASSWORD, "csrf_token": csrf_token_in(form)},
+    )
+    welcome, home = browser.get("/"), browser.get("/")
+    signed_out = browser.post("/sign-out", data={"csrf_token": csrf_token_in(home)})
+
+    assert SESSION_COOKIE in set_cookies(form)  # the form's new CSRF token
+    assert SESSION_COOKIE in set_cookies(signed_in)
+    assert "Welcome" in welcome.text and SESSION_COOKIE in set_cookies(welcome)  # flash shown
+    assert set_cookies(home) == {}
+    assert SESSION_COOKIE in set_cookies(signed_out)
+    assert not is_signed_in(browser)
+
+
 # Session fixation, sign-out replay, suspension (items 10-12) ----------------------------
 
 

@@ -80,10 +80,29 @@ def test_without_database_url_sqlite_lives_in_the_instance_folder(build_app, tmp
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{expected}"
 
 
-def test_connections_are_checked_before_use(build_app):
-    app = build_app()
+def test_postgresql_connections_are_checked_before_use(build_app):
+    app = build_app(SQLALCHEMY_DATABASE_URI="postgresql://portal@db.example/portal")
 
-    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
+    with app.app_context():
+        assert db.engine.pool._pre_ping is True
+
+
+def test_sqlite_connections_are_used_without_a_ping(build_app, tmp_path):
+    # An open file cannot drop like a server's connection; a ping would only cost time.
+    app = build_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'portal.sqlite3'}")
+
+    with app.app_context():
+        assert db.engine.pool._pre_ping is False
+
+
+def test_engine_options_given_in_the_configuration_win(build_app, tmp_path):
+    app = build_app(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+    )
+
+    with app.app_context():
+        assert db.engine.pool._pre_ping is True
 
 
 # PORTAL_* variables and instance/config.py

@@ -8,6 +8,7 @@ the SQLite one in the SQLite pass, the PostgreSQL-and-Redis one in the PostgreSQ
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import secrets
@@ -297,3 +298,34 @@ def test_a_sign_in_limit_reached_through_one_server_holds_on_the_other(
 
     keys = list(redis.Redis.from_url(redis_url).scan_iter(match=f"*{prefix}*"))
     assert keys, "the limit's counters should be in Redis"
+
+
+# --- The request log under workers --------------------------------------------------------------
+
+
+def test_every_request_is_logged_by_its_worker_up_to_the_last_before_it_stops(
+    start_server, tmp_path
+):
+    # A worker writes its lines from a thread of its own, started after the fork; the lines
+    # still queued when it is told to stop are written before it ends.
+    if dbutil.backend() != "sqlite":
+        pytest.skip("a one-machine test: it runs in the SQLite pass of the suite")
+    env = server_environment(
+        PORTAL_INSTANCE_PATH=str(tmp_path / "instance"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'portal.db'}",
+    )
+    flask_command(env, "db", "upgrade")
+    server = start_server("request-log", env, workers=2, threads=4)
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: Browser(server.url).get("/healthz").status, range(40)))
+    server.stop()
+
+    assert statuses == [200] * 40
+    logged = [
+        json.loads(line)
+        for line in server.stderr().splitlines()
+        if line.startswith("{") and '"route": "/healthz"' in line
+    ]
+    assert len(logged) == 40, server.report()
+    assert len({entry["request_id"] for entry in logged}) == 40

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -222,6 +223,20 @@ def test_an_anonymous_404_is_logged_as_unmatched(client, request_log):
     assert entry["user_id"] is None
 
 
+def test_request_ids_are_distinct_and_need_no_system_call(client, stages, monkeypatch):
+    # uuid4 read os.urandom on every request, the largest single cost before a cached page.
+    client.get("/")
+    reads = []
+    real_urandom = os.urandom
+    monkeypatch.setattr("os.urandom", lambda n: reads.append(n) or real_urandom(n))
+
+    ids = [client.get("/").headers["X-Request-ID"] for _ in range(50)]
+
+    assert reads == []
+    assert len(set(ids)) == 50
+    assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in ids)
+
+
 def test_a_safe_incoming_request_id_is_kept(client, request_log):
     response = client.get("/healthz", headers={"X-Request-ID": "lb-42.Zz_9"})
 
@@ -319,6 +334,40 @@ def test_a_crash_on_a_link_with_a_token_logs_no_token(app, client, caplog):
 
     assert "Exception on /test-only/boom/[redacted] [GET]" in caplog.text
     assert token not in caplog.text
+
+
+class StalledStderr:
+    """A stderr whose writes wait until released: a full pipe, a stalled log shipper."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.written: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.released.wait(timeout=30)
+        self.written.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_stalled_stderr_never_holds_up_a_request(client, monkeypatch):
+    stderr = StalledStderr()
+    monkeypatch.setattr("sys.stderr", stderr)
+    with ThreadPoolExecutor(1) as pool:
+        answered = pool.submit(client.get, "/healthz")
+        try:
+            response = answered.result(timeout=5)  # before stderr takes a single line
+            assert response.status_code == 200
+            assert stderr.written == []
+        finally:
+            stderr.released.set()
+    observability._background_handler.flush()  # as at exit: every queued line written
+
+    [line] = [json.loads(text) for text in stderr.written if text.strip()]
+    assert line["route"] == "/healthz"
+    assert line["request_id"] == response.headers["X-Request-ID"]
 
 
 @pytest.mark.parametrize("config_overrides", [{"REQUEST_LOG": "off"}], ids=["off"])

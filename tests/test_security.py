@@ -180,6 +180,41 @@ def test_hsts_is_sent_when_the_site_is_https(app, client, make_user):
         assert_protective_headers(response, https=True)
 
 
+def test_a_header_a_response_sets_itself_is_kept_whatever_its_case(app, client):
+    @app.get("/test-only/own-headers")
+    def own_headers():
+        return "kept", {"cache-control": "max-age=60", "X-FRAME-OPTIONS": "SAMEORIGIN"}
+
+    response = client.get("/test-only/own-headers")
+
+    assert response.headers.getlist("Cache-Control") == ["max-age=60"]
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_a_page_view_no_limit_counts_skips_the_rate_limiter(app, client, login_as, monkeypatch):
+    # Every limit is on a POST; resolving them for each page view was a good part of the time
+    # a cached page took. A default limit set by an operator still counts reads
+    # (tests/test_observability.py, test_healthz_is_never_rate_limited).
+    from portal.extensions import limiter
+
+    resolved = []
+    real_resolve = limiter.limit_manager.resolve_limits
+    monkeypatch.setattr(
+        limiter.limit_manager,
+        "resolve_limits",
+        lambda *args, **kwargs: resolved.append(args[1]) or real_resolve(*args, **kwargs),
+    )
+    login_as()
+
+    assert client.get("/").status_code == 200
+    assert client.get("/ideas/new").status_code == 200
+    assert resolved == []
+    client.post("/ideas/new", data={})
+    assert "ideas.new" in resolved  # its per-person limit is checked as before
+
+
 # ---------------------------------------------------------------------------------------------
 # CSRF (item 21).
 

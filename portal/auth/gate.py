@@ -1,10 +1,11 @@
-"""A private portal: visitors who are not signed in reach only the ways in."""
+"""Who comes in: a private portal's visitors reach only the ways in, and a browser still holding
+a sign-in that has ended is told to forget it."""
 
 from __future__ import annotations
 
-from flask import abort, jsonify, make_response, redirect, request, url_for
+from flask import Response, abort, g, jsonify, make_response, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
+from flask_login import current_user, logout_user
 
 from portal.auth import bp
 from portal.cache import remembered
@@ -60,3 +61,22 @@ def private_portal_gate() -> ResponseReturnValue | None:
 def access_for_templates() -> dict[str, object]:
     """The sign-in and sign-up pages say how to get into a private portal."""
     return {"portal_access": portal_access}
+
+
+@bp.after_app_request
+def forget_ended_sign_in(response: Response) -> Response:
+    """A cookie naming a sign-in that has ended is cleared once, not rewritten on every request.
+
+    When the sign-in behind a browser's cookies has ended (signed out on another device, a new
+    password, a suspension, expiry), the person is loaded as nobody, and Flask-Login, finding
+    the remember-me cookie, wrote its key back into the session on each request: every answer
+    set the session cookie, no page was kept for a visitor whose session was modified, and each
+    request looked the ended session up again, twice. Signing out here, as the sign-out page
+    does, drops the key from the session and the remember-me cookie from the browser (cleared
+    by Flask-Login's own after-request hook, which runs after this one), so from the next
+    request on they are a plain visitor. Only when this request loaded the person: a failure
+    to load them (the database down) changes nothing.
+    """
+    if "_login_user" in g and not is_signed_in(g._login_user) and "_user_id" in session:
+        logout_user()
+    return response

@@ -498,8 +498,8 @@ def test_a_page_of_results_costs_the_same_few_queries_whatever_its_length(
 
         assert len(page.hits) == 20 and page.total == 25
         assert len(rest.hits) == 5 and rest.total == 25
-        # The count (with where the ranked matches begin), the ranked ids, the ideas, the marks.
-        assert full.count == small.count == last.count == 4, full.statements
+        # Where the ranked matches begin, the count, the ranked ids, the ideas, the marks.
+        assert full.count == small.count == last.count == 5, full.statements
 
 
 def test_similar_ideas_cost_one_query(app, post, count_queries):
@@ -607,3 +607,19 @@ def test_migration_indexes_existing_ideas_and_downgrade_removes_search(migrated_
 
     flask_migrate.upgrade()
     assert len(search.search_ideas("dark mode", viewer=None).hits) == 3
+
+
+def test_past_the_matches_a_page_can_reach_the_count_says_more_than(client, post, monkeypatch):
+    """Counting every match of a common word cost most of a search; the page reaches only so far,
+    so past COUNTED_MATCHES it says "more than", and every page up to there is still right."""
+    monkeypatch.setattr(search, "COUNTED_MATCHES", 4)
+    for n in range(6):
+        post(f"Dark mode idea {n}", f"Problem {n} with dark screens.")
+    page = search.search_ideas("dark mode", limit=2, viewer=None)
+    assert page.total == 5, "counted up to one more than the limit"
+    everything = [
+        hit.idea.title
+        for offset in (0, 2, 4)
+        for hit in search.search_ideas("dark mode", limit=2, offset=offset, viewer=None).hits
+    ]
+    assert sorted(everything) == [f"Dark mode idea {n}" for n in range(6)]

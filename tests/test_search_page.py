@@ -167,6 +167,17 @@ def test_a_page_past_the_end_shows_no_results_but_the_count(client, many):
     assert result_count_text(response) == "25 ideas match “report”."
 
 
+def test_more_matches_than_a_search_counts_are_said_so(client, many, monkeypatch):
+    from portal.ideas import search_views
+    from portal.services import search as search_service
+
+    monkeypatch.setattr(search_service, "COUNTED_MATCHES", 20)
+    monkeypatch.setattr(search_views, "COUNTED_MATCHES", 20)
+    first, second = search(client, "report"), search(client, "report", page=2)
+    assert result_count_text(first) == "More than 20 ideas match “report”."
+    assert sorted(result_ids(first) + result_ids(second)) == sorted(i.id for i in many)
+
+
 def test_few_results_have_no_pager(client, post):
     post("Dark mode", "Eyes.")
     assert "Result pages" not in search(client, "dark").text

@@ -10,7 +10,7 @@ from portal.cache import cached
 from portal.ideas import bp
 from portal.services import boards
 from portal.services.idea_lists import voted_ids
-from portal.services.search import search_ideas
+from portal.services.search import COUNTED_MATCHES, search_ideas
 from portal.web import board_arg, number_arg
 
 SEARCH_PER_PAGE = 20
@@ -48,4 +48,5 @@ def search() -> ResponseReturnValue:
         voted=voted_ids(current_user, [hit.idea.id for hit in hits]),
         board=board,
         boards=boards.visible_boards(current_user),
+        counted_matches=COUNTED_MATCHES,
     )

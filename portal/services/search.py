@@ -26,14 +26,12 @@ from sqlalchemy import (
     Subquery,
     and_,
     bindparam,
-    case,
     column,
     false,
     func,
     literal_column,
     select,
     table,
-    true,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.orm import InstrumentedAttribute
@@ -50,6 +48,8 @@ SIMILAR_MIN_CHARS = 3
 # How many of the newest matches a search ranks against each other (see search_ideas). The
 # search page shows at most a thousand results (fifty pages of twenty).
 RANKED_MATCHES = 1_000
+# How many matches a search counts exactly; past it, the page says "more than" that many.
+COUNTED_MATCHES = 1_000
 
 # Objects Alembic autogenerate cannot describe: the FTS5 table with the shadow tables FTS5
 # creates beside it (ideas_fts_data, _idx, _docsize, _config, _content), and on PostgreSQL the
@@ -117,14 +117,15 @@ def search_ideas(
     """The ideas this person may see matching every word of `text` (on one board, if given),
     best first, with the matches marked.
 
-    Every visible match is counted and can be paged to, but only the newest RANKED_MATCHES
-    matches are ranked against each other; older ones follow them, newest first. Ranking
-    every match of a common word (a quarter of all ideas) cost ten times the rest of the
-    search together. A query matching fewer ideas than that is ranked in full.
+    Matches are counted up to COUNTED_MATCHES + 1 (as far as the search page reaches), and
+    only the newest RANKED_MATCHES matches are ranked against each other; older ones follow
+    them, newest first. Ranking, or counting, every match of a common word (a quarter of all
+    ideas) cost ten times the rest of the search together. A query matching fewer ideas than
+    that is ranked in full.
 
-    Four queries for a page: the count (with where the ranked matches begin), the page's
-    ids by rank (a page that runs past the ranked matches takes the rest from the older ones
-    in a fifth), then those ideas, then their marked-up text.
+    Five queries for a page: where the ranked matches begin, the count, the page's ids by rank
+    (a page that runs past the ranked matches takes the rest from the older ones in a sixth),
+    then those ideas, then their marked-up text.
     """
     limit = max(1, min(int(limit), MAX_PAGE_SIZE))
     offset = max(0, int(offset))
@@ -349,35 +350,33 @@ def _dialect() -> str:
 
 
 def _count(terms: _Terms, visible: ColumnElement[bool]) -> tuple[int, int, int]:
-    """How many visible ideas match, how many of them are among the ranked (newest) matches,
-    and the id from which matches are ranked (0 when every match is).
+    """How many visible ideas match, counted up to COUNTED_MATCHES + 1 (the page says "more
+    than" past it); how many of them are among the ranked (newest) matches, exactly; and the id
+    from which matches are ranked (0 when every match is).
 
-    One pass over the matches; the boundary is found by the search index in id order, which
-    both databases read newest first without sorting.
+    Counting every match of a common word looked up each of tens of thousands of ideas for
+    who may see it, most of an uncached search's time; the search page reaches no further than
+    COUNTED_MATCHES results anyway.
     """
-    # OFFSET 0 keeps PostgreSQL from copying the boundary's subquery into each use of it
-    # (it was found twice: 15 ms each for a word in a twentieth of the ideas).
-    window = select(_ranked_since(terms).label("since")).offset(0).subquery("ranked_window")
+    since = int(db.session.scalar(select(_ranked_since(terms))) or 0)
     if _dialect() == "postgresql":
         # The vector is a column of ideas: one table, no second look-up of each match.
         idea_id: ColumnElement[int] | InstrumentedAttribute[int] = Idea.id
-        stmt = (
-            select(window.c.since)
-            .join(Idea, true())
-            .where(_pg_vector().bool_op("@@")(_pg_query(terms, "&")))
-        )
+        matching = select(Idea.id).where(_pg_vector().bool_op("@@")(_pg_query(terms, "&")))
     else:
         ids = _match_ids(terms).subquery("fts_ids")
         idea_id = ids.c.idea_id
-        stmt = select(window.c.since).join(ids, true()).join(Idea, Idea.id == ids.c.idea_id)
-    stmt = stmt.with_only_columns(
-        func.count().label("total"),
-        func.count(case((idea_id >= window.c.since, 1))).label("ranked"),
-        func.min(window.c.since).label("since"),
-        maintain_column_froms=True,
-    ).where(visible)
-    row = db.session.execute(stmt).one()
-    return int(row.total), int(row.ranked), int(row.since or 0)
+        matching = select(ids.c.idea_id).join(Idea, Idea.id == ids.c.idea_id)
+    matching = matching.where(visible)
+    counted = matching.limit(COUNTED_MATCHES + 1).subquery("counted")
+    ranked = matching.where(idea_id >= since).subquery("ranked")
+    row = db.session.execute(
+        select(
+            select(func.count()).select_from(counted).scalar_subquery().label("total"),
+            select(func.count()).select_from(ranked).scalar_subquery().label("ranked"),
+        )
+    ).one()
+    return int(row.total), int(row.ranked), since
 
 
 def _ranked_page(

@@ -401,8 +401,8 @@ def _serve_signed_in(
                 with personal.gaps() as gaps:
                     response = current_app.make_response(view(*args, **kwargs))
                 if response.status_code != 200 or session.modified or response.direct_passthrough:
-                    # Not kept: its gaps are filled at once, for this person.
-                    if response.status_code == 200 and not response.direct_passthrough:
+                    # Not kept: its gaps (whatever its status) are filled at once, for this person.
+                    if not response.direct_passthrough:
                         response.set_data(personal.fill(gaps.kept(response.get_data()))[0])
                     return response
                 kept = (gaps.kept(response.get_data()), response.mimetype or "text/html")

@@ -532,11 +532,12 @@ def chosen_endpoints(args) -> list[Endpoint]:
 # --- One run ---------------------------------------------------------------------------------
 
 
-def measure_portal(url: str, ideas: int, manifest: dict, args, backend: str) -> dict:
+def upgraded_environment(url: str, backend: str, ideas: int) -> tuple[dict[str, str], Path]:
+    """The server's environment and instance folder, and the data set's schema upgraded as
+    `make run` does (a data set built by an older release gets the newer schema)."""
     instance = BENCH_DIR / f"instance-{backend}-{ideas}"
     instance.mkdir(parents=True, exist_ok=True)
     env = portal_environment(url, instance)
-    # As `make run` does; a data set built by an older release gets the newer schema.
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "portal", "db", "upgrade"],
         cwd=ROOT,
@@ -544,6 +545,11 @@ def measure_portal(url: str, ideas: int, manifest: dict, args, backend: str) -> 
         check=True,
         capture_output=True,
     )
+    return env, instance
+
+
+def measure_portal(url: str, ideas: int, manifest: dict, args, backend: str) -> dict:
+    env, instance = upgraded_environment(url, backend, ideas)
     deep_path, deep_page = deep_page_path(url, ideas)
     paths = {
         "home_anonymous": "/",
@@ -946,16 +952,7 @@ class VoteStream:
 
 def measure_mixed(url: str, manifest: dict, args, backend: str) -> dict:
     """The mixed scenario's rows, each without and then with the vote stream, on one server."""
-    instance = BENCH_DIR / f"instance-{backend}-{args.ideas}"
-    instance.mkdir(parents=True, exist_ok=True)
-    env = portal_environment(url, instance)
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "portal", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    env, instance = upgraded_environment(url, backend, args.ideas)
     rows = chosen_mixed_rows(args)
     paths = {
         "home_anonymous": "/",

@@ -198,8 +198,9 @@ def test_four_workers_on_one_sqlite_file_lose_no_vote_and_never_lock(
 # --- Two workers of one machine, without Redis ----------------------------------------------
 
 
-def test_without_redis_a_sign_in_limit_holds_across_two_workers(start_server, tmp_path):
-    # Each worker once counted on its own: 12 failures a minute passed where 6 are set.
+def one_machine_server(start_server, tmp_path, name: str):
+    """Two workers of gunicorn on one machine, on a SQLite file of their own (a test of one
+    machine runs in the SQLite pass of the suite only)."""
     if dbutil.backend() != "sqlite":
         pytest.skip("a one-machine test: it runs in the SQLite pass of the suite")
     env = server_environment(
@@ -207,7 +208,12 @@ def test_without_redis_a_sign_in_limit_holds_across_two_workers(start_server, tm
         DATABASE_URL=f"sqlite:///{tmp_path / 'portal.db'}",
     )
     flask_command(env, "db", "upgrade")
-    server = start_server("one-machine", env, workers=2, threads=4)
+    return start_server(name, env, workers=2, threads=4)
+
+
+def test_without_redis_a_sign_in_limit_holds_across_two_workers(start_server, tmp_path):
+    # Each worker once counted on its own: 12 failures a minute passed where 6 are set.
+    server = one_machine_server(start_server, tmp_path, "one-machine")
 
     def failed_attempt(n: int):
         browser = Browser(server.url)  # a new connection each time, to whichever worker
@@ -308,14 +314,7 @@ def test_every_request_is_logged_by_its_worker_up_to_the_last_before_it_stops(
 ):
     # A worker writes its lines from a thread of its own, started after the fork; the lines
     # still queued when it is told to stop are written before it ends.
-    if dbutil.backend() != "sqlite":
-        pytest.skip("a one-machine test: it runs in the SQLite pass of the suite")
-    env = server_environment(
-        PORTAL_INSTANCE_PATH=str(tmp_path / "instance"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'portal.db'}",
-    )
-    flask_command(env, "db", "upgrade")
-    server = start_server("request-log", env, workers=2, threads=4)
+    server = one_machine_server(start_server, tmp_path, "request-log")
 
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: Browser(server.url).get("/healthz").status, range(40)))

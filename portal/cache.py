@@ -273,12 +273,14 @@ def remembered(name: str, compute: Callable[[], T]) -> T:
     return _cache().remembered(name, compute)
 
 
-def audience(user: Any, *, shared: bool) -> str:
+def audience(user: Any, *, shared: bool, personal_args: tuple[str, ...] = ()) -> str:
     """Whose copy of a page a signed-in person is served: with shared, everyone's of the same
     role who sees the same boards (the page shows nothing else of them but its gaps); else their
-    own. Someone yet to confirm their address, or filtering by what is theirs, has their own."""
-    mine = any(request.args.get(name) == "1" for name in ("mine", "voted", "following"))
-    if not shared or mine or not is_verified(user):
+    own. Someone yet to confirm their address, or filtering by what is theirs (any of the
+    page's personal_args set to 1, as "Mine"), has their own."""
+    if not shared or not is_verified(user):
+        return f"person={user.id}"
+    if any(request.args.get(name) == "1" for name in personal_args):
         return f"person={user.id}"
     boards = visible_board_ids(user)  # kept until the next write anywhere (remembered)
     seen = "all" if boards is None else ",".join(map(str, sorted(boards)))
@@ -307,7 +309,7 @@ class CachedPage(Protocol[P]):
 
 
 def cached(
-    *, tags: Tags = lambda **_: LISTS, shared: bool = False
+    *, tags: Tags = lambda **_: LISTS, shared: bool = False, personal_args: tuple[str, ...] = ()
 ) -> Callable[[Callable[P, ResponseReturnValue]], CachedPage[P]]:
     """A page kept, and answered with 304 when the browser has it already.
 
@@ -316,14 +318,15 @@ def cached(
     For someone signed in the page is kept with gaps for what is theirs alone (portal.personal:
     their name, unread count, CSRF token, which ideas they voted for), filled in on each
     request; with shared=True, one copy serves everyone of the same role who sees the same
-    boards, otherwise each person has their own. Pages with a flash message, or whose
-    rendering changed the session, are never kept or tagged.
+    boards, otherwise each person has their own, as when a filter of theirs is on (a query
+    parameter of personal_args set to 1). Pages with a flash message, or whose rendering
+    changed the session, are never kept or tagged.
     """
 
     def decorate(view: Callable[P, ResponseReturnValue]) -> CachedPage[P]:
         @functools.wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
-            return _serve(view, args, kwargs, tags, shared)
+            return _serve(view, args, kwargs, tags, shared, personal_args)
 
         page = cast(CachedPage[P], wrapper)  # functools.wraps' type knows no extra attributes
         page.cached_page = True
@@ -342,6 +345,7 @@ def _serve(
     kwargs: Any,
     tags: Tags,
     shared: bool,
+    personal_args: tuple[str, ...],
 ) -> ResponseReturnValue:
     cache = _cache()
     # A flash, or a comment's draft kept while signing in (portal.intent), is this one
@@ -349,7 +353,11 @@ def _serve(
     if "_flashes" in session or "comment_draft" in session:
         return view(*args, **kwargs)
     anonymous = not current_user.is_authenticated
-    viewer = "anonymous" if anonymous else audience(current_user, shared=shared)
+    viewer = (
+        "anonymous"
+        if anonymous
+        else audience(current_user, shared=shared, personal_args=personal_args)
+    )
     key = cache.key(
         "page", request.full_path, viewer, tags=tuple(tags(**(request.view_args or {})))
     )

@@ -133,19 +133,22 @@ def _voted(ids: list[Any]) -> set[Any]:
 
 # A session's CSRF secret -> its token, signed once: signing anew on every request costs as much
 # as the rest of filling a page in, and a token without a time limit never runs out.
-_SIGNED: dict[str, str] = {}
+_SIGNED: dict[tuple[object, str], str] = {}
 
 
 def _csrf() -> str:
+    config = current_app.config
     secret = session.get(_CSRF_FIELD)
-    if current_app.config["WTF_CSRF_TIME_LIMIT"] is not None or not isinstance(secret, str):
+    if config["WTF_CSRF_TIME_LIMIT"] is not None or not isinstance(secret, str):
         return generate_csrf()
-    token = _SIGNED.get(secret)
+    # Under the key it is signed with, too (another app in this process has its own).
+    signed_with = (config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, secret)
+    token = _SIGNED.get(signed_with)
     if token is None:
         token = generate_csrf()
         if len(_SIGNED) >= 20_000:
             _SIGNED.clear()
-        _SIGNED[secret] = token
+        _SIGNED[signed_with] = token
     return token
 
 

@@ -362,11 +362,24 @@ class Outbox:
 
 @pytest.fixture
 def count_queries(app):
-    """with count_queries() as q: ...; q.count is the number of SQL statements run."""
+    """with count_queries() as q: ...; q.count is the number of SQL statements run.
+
+    Cold (the default): as a worker that has kept nothing yet, so two counts compare alike
+    whatever the requests before them left in the process (portal.cache keeps who is signed
+    in, their votes and the boards they see between requests). count_queries(cold=False)
+    counts with what is kept.
+    """
     import contextlib
 
+    from portal import cache
+
     @contextlib.contextmanager
-    def counting():
+    def counting(*, cold: bool = True):
+        if cold:
+            kept = app.extensions[cache.EXTENSION]
+            for memo in (kept.memo, kept.people, kept.personal):
+                memo.clear()
+
         class Counter:
             count = 0
             statements: list[str] = []

@@ -301,12 +301,12 @@ def test_a_304_runs_no_view_and_no_query(app, idea, make_user, count_queries, mo
 
     monkeypatch.setattr(main_views, "render_template", render)
 
-    with count_queries() as queries:
+    with count_queries(cold=False) as queries:
         response = anonymous.get("/", headers={"If-None-Match": anonymous_tag})
     assert (response.status_code, response.get_data()) == (304, b"")
     assert queries.statements == []
 
-    with count_queries() as queries:
+    with count_queries(cold=False) as queries:
         response = signed_in.get("/", headers={"If-None-Match": signed_in_tag})
     assert (response.status_code, response.get_data()) == (304, b"")
     # Who is signed in is looked up, and what is theirs alone on the page (their votes on the
@@ -688,7 +688,7 @@ def test_who_is_signed_in_is_known_without_a_query_until_an_account_changes(
     user = make_user()
     browser = person(app, user)
     settled(browser, "/")
-    with count_queries() as queries:
+    with count_queries(cold=False) as queries:
         assert x_cache(browser.get("/")) == "hit"
     tables = {re.search(r"\bFROM (\w+)", s)[1] for s in queries.statements}
     assert not tables & {"user_sessions", "users"}, queries.statements

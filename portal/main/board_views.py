@@ -14,11 +14,11 @@ from portal.main.feeds import FEED_SIZE, atom, idea_entry
 from portal.main.views import render_idea_list
 from portal.models import Audience
 from portal.models.types import utcnow
-from portal.services import board_pages, boards, feeds
+from portal.services import board_pages, boards, feeds, idea_lists
 
 
 @bp.route("/boards/<slug>")
-@cached(shared=True)
+@cached(shared=True, personal_args=idea_lists.PERSONAL_FILTERS)
 def board(slug: str) -> ResponseReturnValue:
     found = boards.find_board(slug)
     if found is None or not visibility.can_see_board(current_user, found):

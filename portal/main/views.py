@@ -26,9 +26,7 @@ def _filters_from_args(stages: list[Stage]) -> idea_lists.IdeaFilters:
         sort=sort if sort in idea_lists.SORTS else "trending",
         stage=stage if stage in {"open", "closed", "all"} | stage_slugs else "open",
         category_id=number_arg("category"),
-        mine=args.get("mine") == "1",
-        voted=args.get("voted") == "1",
-        following=args.get("following") == "1",
+        **{name: args.get(name) == "1" for name in idea_lists.PERSONAL_FILTERS},
     )
 
 
@@ -61,7 +59,7 @@ def render_idea_list(template: str, board: Board | None = None, **context: Any) 
 
 
 @bp.route("/")
-@cached(shared=True)
+@cached(shared=True, personal_args=idea_lists.PERSONAL_FILTERS)
 def home() -> ResponseReturnValue:
     return render_idea_list("main/home.html")
 

@@ -42,6 +42,11 @@ SORTS = {
 PER_PAGE = 20
 
 
+# The filters that list what is one person's own ("Mine", "Voted", "Following"): the query
+# parameters set to 1 that turn them on.
+PERSONAL_FILTERS = ("mine", "voted", "following")
+
+
 @dataclass
 class IdeaFilters:
     sort: str = "trending"

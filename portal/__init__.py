@@ -122,7 +122,11 @@ def serve_like_gunicorn_under_flask_run(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from portal.account import bp as account_bp
     from portal.admin import bp as admin_bp
+    from portal.api import bp as api_bp
+    from portal.api import docs_bp as api_docs_bp
+    from portal.api.core import register as register_api
     from portal.auth import bp as auth_bp
+    from portal.extensions import csrf
     from portal.ideas import bp as ideas_bp
     from portal.main import bp as main_bp
     from portal.organisations import bp as organisations_bp
@@ -130,6 +134,10 @@ def register_blueprints(app: Flask) -> None:
 
     for bp in (main_bp, ideas_bp, auth_bp, account_bp, admin_bp, organisations_bp, team_bp):
         app.register_blueprint(bp)
+    register_api(app)
+    csrf.exempt(api_bp)  # authenticated by bearer keys alone: no cookie, so nothing to forge
+    app.register_blueprint(api_bp)
+    app.register_blueprint(api_docs_bp)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -90,9 +90,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # write: a new kind of statement costs cache hits, never correctness.
 _READS = re.compile(r"\s*(SELECT|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|PRAGMA|SHOW|SET)\b", re.I)
 _TARGET = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.I)
-# The email outbox and sign-in sessions appear on no cached page; the delivery thread and
-# sign-ins would otherwise empty the cache for nothing.
-UNSHOWN_TABLES = frozenset({"outbox", "user_sessions"})
+# The email outbox, sign-in sessions and API keys' last use appear on no cached page; the
+# delivery thread, sign-ins and API calls would otherwise empty the cache for nothing.
+UNSHOWN_TABLES = frozenset({"api_keys", "outbox", "user_sessions"})
 _WROTE = "portal_cache_wrote"
 # The tag of who is signed in with which session: advanced by writes to these tables.
 ACCOUNTS = "accounts"

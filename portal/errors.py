@@ -68,6 +68,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
+        from portal.api.core import http_error_for_api
+
+        if (
+            exc.code is not None
+            and exc.code >= 400
+            and (api := http_error_for_api(exc, seconds_until_retry() if exc.code == 429 else None))
+        ):
+            return api
         if exc.code == 429 and exc.response is not None:
             return exc.response
         if exc.code is None or exc.code < 400:
@@ -83,5 +91,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(InternalServerError)
     def server_error(exc: InternalServerError) -> ResponseReturnValue:
+        from portal.api.core import server_error_for_api
+
         db.session.rollback()
+        if api := server_error_for_api():
+            return api
         return _render(500)

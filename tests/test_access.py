@@ -764,10 +764,15 @@ def _rules_by_endpoint(app) -> dict[str, list]:
 
 def test_every_route_is_in_the_matrix(app):
     rules = _rules_by_endpoint(app)
-    missing = sorted(set(rules) - set(MATRIX))
+    missing = sorted(set(rules) - set(MATRIX) - set(API_MATRIX))
     assert not missing, f"add these endpoints to MATRIX in tests/test_access.py: {missing}"
-    assert sorted(set(MATRIX) - set(rules)) == [], "MATRIX lists endpoints the app no longer has"
+    listed = set(MATRIX) | set(API_MATRIX)
+    assert sorted(listed - set(rules)) == [], "MATRIX lists endpoints the app no longer has"
     for endpoint, endpoint_rules in rules.items():
+        if endpoint in API_MATRIX:
+            assert len(endpoint_rules) == 1, f"{endpoint} has several URLs; test each"
+            assert endpoint_rules[0].methods - {"HEAD", "OPTIONS"} == {API_MATRIX[endpoint][0]}
+            continue
         assert len(endpoint_rules) == 1, f"{endpoint} has several URLs; test each"
         rule = endpoint_rules[0]
         untested = rule.methods - {"GET", "HEAD", "OPTIONS", "POST"}
@@ -1315,3 +1320,119 @@ def test_admin_sees_a_persons_account_history(client, admin, make_user):
     assert page.index(suspended) < page.index("Ada Admin changed Target Person's role")
     actions = [e.action for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert actions == ["user.role_changed", "user.suspended", "user.unsuspended"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The JSON API (/api/v1): who may call what. Callers are a visitor, a customer signed in with a
+# browser session and no key (a cookie never authenticates the API: always as the visitor),
+# and API keys: a customer's read key and write key, a product manager's write and team key.
+
+API_CALLERS = ("anonymous", "cookie", "read", "write", "team")
+
+
+def api_statuses(anonymous: int, read: int, write: int, team: int) -> dict[str, int]:
+    return {"anonymous": anonymous, "cookie": anonymous, "read": read, "write": write, "team": team}
+
+
+OPEN_READ = api_statuses(200, 200, 200, 200)
+KEYED_READ = api_statuses(401, 200, 200, 200)
+WRITE = api_statuses(401, 403, 200, 200)
+TEAM_ONLY = api_statuses(401, 403, 403, 200)
+
+# endpoint: (method, the body it sends, what each caller gets). <idea_id> is the target's idea.
+API_MATRIX: dict[str, tuple[str, dict | None, dict[str, int]]] = {
+    "api.openapi": ("GET", None, OPEN_READ),
+    "api_docs.docs": ("GET", None, OPEN_READ),
+    "api.list_ideas": ("GET", None, OPEN_READ),
+    "api.get_idea": ("GET", None, OPEN_READ),
+    "api.create_idea": (
+        "POST",
+        {"title": "An idea sent through the API", "problem": "Typed by a script."},
+        api_statuses(401, 403, 201, 201),
+    ),
+    # Only its author (the target) edits an idea, as on the site.
+    "api.edit_idea": (
+        "PATCH",
+        {"title": "Retitled through the API"},
+        api_statuses(401, 403, 403, 403),
+    ),
+    "api.cast_vote": ("PUT", None, WRITE),
+    "api.withdraw_vote": ("DELETE", None, WRITE),
+    "api.follow_idea": ("PUT", None, WRITE),
+    "api.unfollow_idea": ("DELETE", None, WRITE),
+    "api.list_comments": ("GET", None, OPEN_READ),
+    "api.create_comment": (
+        "POST",
+        {"body": "A comment sent through the API."},
+        api_statuses(401, 403, 201, 201),
+    ),
+    "api.list_stages": ("GET", None, OPEN_READ),
+    "api.list_moves": ("GET", None, OPEN_READ),
+    "api.create_move": (
+        "POST",
+        {"stage": "planned", "note": "Planned for the spring."},
+        api_statuses(401, 403, 403, 201),
+    ),
+    "api.list_categories": ("GET", None, OPEN_READ),
+    "api.list_boards": ("GET", None, OPEN_READ),
+    "api.get_roadmap": ("GET", None, OPEN_READ),
+    "api.me": ("GET", None, KEYED_READ),
+    "api.list_organisations": ("GET", None, TEAM_ONLY),
+    "api.get_organisation": ("GET", None, TEAM_ONLY),
+    "api.list_people": ("GET", None, TEAM_ONLY),
+    "api.get_person": ("GET", None, TEAM_ONLY),
+    "api.vote_on_behalf": (
+        "POST",
+        {"email": "buyer@example.com", "source": "sales_call"},
+        api_statuses(401, 403, 403, 201),
+    ),
+    "api.get_outcome": ("GET", None, OPEN_READ),
+    # The idea is not shipped: nobody is asked yet, so nobody may answer.
+    "api.answer_outcome": ("PUT", {"answer": "yes"}, api_statuses(401, 403, 403, 403)),
+}
+_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+# Undoing what was never done (no vote to withdraw, no follow to end) succeeds and changes nothing.
+_IDEMPOTENT = {"api.withdraw_vote", "api.unfollow_idea"}
+
+
+@pytest.mark.parametrize("caller", API_CALLERS)
+@pytest.mark.parametrize("endpoint", sorted(API_MATRIX))
+def test_each_api_caller_gets_exactly_what_it_may(
+    app, client, make_user, people, content, endpoint, caller
+):
+    from portal.services import api_keys
+
+    headers: dict[str, str] = {}
+    if caller == "cookie":
+        sign_in_client(client, make_user("customer", display_name="Browser Person"))
+    elif caller != "anonymous":
+        person = make_user("product_manager" if caller == "team" else "customer")
+        scopes = ["write", "team"] if caller == "team" else [caller]
+        _key, token = api_keys.create_key(person, name="matrix", scopes=scopes)
+        db.session.commit()
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.get("/api/v1/me", headers=headers).status_code == 200  # its first use
+    make_user("customer", email="buyer@example.com")  # whose vote the team adds
+    method, body, statuses = API_MATRIX[endpoint]
+    rule = _rules_by_endpoint(app)[endpoint][0]
+    values = {
+        "idea_id": content["idea"],
+        "organisation_id": content["organisation"],
+        "person_id": people["target"].id,
+    }
+    with app.test_request_context():
+        from flask import url_for
+
+        url = url_for(endpoint, **{k: v for k, v in values.items() if k in rule.arguments})
+    before = database_snapshot()
+    response = client.open(url, method=method, json=body, headers=headers)
+    after = database_snapshot()
+    where = f"{method} {url} as {caller}"
+    assert response.status_code == statuses[caller], (where, response.data[:300])
+    if response.status_code >= 400:
+        assert response.mimetype == "application/problem+json", where
+    if method in _WRITES and response.status_code < 300 and endpoint not in _IDEMPOTENT:
+        assert after != before, f"{where} was allowed but changed nothing"
+    else:
+        assert after == before, f"{where} changed the database"
+    assert "Set-Cookie" not in response.headers or endpoint == "api_docs.docs", where

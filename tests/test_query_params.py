@@ -218,6 +218,7 @@ def world(app, make_user, make_idea, make_category, make_organisation, stages) -
         "filename": "css/site.css",
         "board_id": boards.default_board().id,
         "slug": "ideas",  # the default board
+        "person_id": people["customer"].id,
     }
     clients = {role: app.test_client() for role in ROLES}
     for role, user in people.items():

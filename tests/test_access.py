@@ -1366,6 +1366,9 @@ API_MATRIX: dict[str, tuple[str, dict | None, dict[str, int]]] = {
         {"body": "A comment sent through the API."},
         api_statuses(401, 403, 201, 201),
     ),
+    # <comment_id> is the target's comment: only they correct or delete it.
+    "api.edit_comment": ("PATCH", {"body": "Corrected."}, api_statuses(401, 403, 403, 403)),
+    "api.delete_comment": ("DELETE", None, api_statuses(401, 403, 403, 403)),
     "api.list_stages": ("GET", None, OPEN_READ),
     "api.list_moves": ("GET", None, OPEN_READ),
     "api.create_move": (
@@ -1419,6 +1422,7 @@ def test_each_api_caller_gets_exactly_what_it_may(
         "idea_id": content["idea"],
         "organisation_id": content["organisation"],
         "person_id": people["target"].id,
+        "comment_id": content["customer_comment"],
     }
     with app.test_request_context():
         from flask import url_for

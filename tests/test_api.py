@@ -69,7 +69,7 @@ def test_public_reads_need_no_key_and_writes_do(client, make_idea):
     refused = client.post(f"{API}/ideas", json={"title": "x", "problem": "y"})
     assert refused.status_code == 401
     assert "Bearer" in refused.headers["WWW-Authenticate"]
-    assert problem_of(refused)["type"].endswith("/problems/unauthenticated")
+    assert problem_of(refused)["type"] == "http://portal.test/api#problem-unauthenticated"
 
 
 def test_a_browser_sign_in_never_authenticates_the_api(client, customer, make_idea):
@@ -399,3 +399,50 @@ def test_the_openapi_document_describes_every_operation(app, client):
     page = client.get("/api")
     assert page.status_code == 200
     assert b"GET /ideas" in page.data
+
+
+def test_authors_correct_and_delete_their_comments(client, customer, make_user, key_for, make_idea):
+    idea = make_idea()
+    headers = key_for(customer, "write")
+    posted = client.post(
+        f"{API}/ideas/{idea.id}/comments", json={"body": "Frist!"}, headers=headers
+    ).get_json()
+    other = key_for(make_user(), "write")
+    assert (
+        client.patch(
+            f"{API}/comments/{posted['id']}", json={"body": "Mine"}, headers=other
+        ).status_code
+        == 403
+    )
+    fixed = client.patch(f"{API}/comments/{posted['id']}", json={"body": "First!"}, headers=headers)
+    assert fixed.status_code == 200 and fixed.get_json()["body"] == "First!"
+    assert fixed.get_json()["edited_at"] is not None
+    gone = client.delete(f"{API}/comments/{posted['id']}", headers=headers)
+    assert gone.status_code == 204 and gone.data == b""
+    assert client.get(f"{API}/ideas/{idea.id}").get_json()["comment_count"] == 0
+    assert client.delete(f"{API}/comments/{posted['id']}", headers=headers).status_code == 404
+
+
+def test_the_audit_log_says_what_came_through_a_key(client, pm, key_for, make_idea):
+    from portal.services.audit_log import describe
+
+    idea = make_idea()
+    moved = client.post(
+        f"{API}/ideas/{idea.id}/moves",
+        json={"stage": "under_review", "note": "We are reading it with the sales team now."},
+        headers=key_for(pm, "team"),
+    )
+    assert moved.status_code == 201, moved.data
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "idea.stage_changed"))
+    assert "through the API key “test” (portal_" in describe(event)
+
+
+def test_every_kind_of_problem_is_described():
+    import re
+    from pathlib import Path
+
+    from portal.api import core
+
+    source = "".join(p.read_text() for p in Path(core.__file__).parent.glob("*.py"))
+    used = set(re.findall(r'kind="([a-z-]+)"', source))
+    assert used and used <= set(core.PROBLEM_KINDS)

@@ -27,9 +27,10 @@ from werkzeug.exceptions import HTTPException
 
 from portal.api import PREFIX, bp
 from portal.extensions import db
+from portal.mail.compose import external_url
 from portal.models import ApiKey, User
 from portal.permissions import PermissionDenied
-from portal.services import api_keys
+from portal.services import api_keys, audit
 from portal.services.errors import DomainError, InvalidFields, InvalidInput
 
 PROBLEM_TYPE = "application/problem+json"
@@ -83,6 +84,21 @@ class ApiError(Exception):
         self.kind = kind
 
 
+# The kinds of problem, each a URI of its own (the reference page's section on it).
+PROBLEM_KINDS = {
+    "unauthenticated": "The operation needs an API key and none was sent, or not as a Bearer.",
+    "invalid-key": "The key is unknown, revoked or expired, or its person is suspended.",
+    "insufficient-scope": "The key lacks the scope the operation needs.",
+    "forbidden": "The key's person may not do this (the site's own rule).",
+    "invalid-parameters": "A query parameter is not valid; `errors` names it.",
+    "invalid-cursor": "The cursor was not given by the API for this list and sort.",
+    "not-json": "The body is not JSON, or not sent as application/json.",
+    "invalid-fields": "Some body fields are not valid; `errors` names each with why.",
+    "refused": "A rule of the site refuses it now: voting closed, a move not allowed…",
+    "changed": "If-Match named a version that is no longer current.",
+    "rate-limited": "Too many of these in a short while; Retry-After says how long to wait.",
+}
+
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -112,7 +128,7 @@ def problem(
 ) -> Response:
     """A problem document as the response."""
     document = Problem(
-        type=f"{PREFIX}/problems/{kind}" if kind else "about:blank",
+        type=external_url("api_docs.docs", _anchor=f"problem-{kind}") if kind else "about:blank",
         title=_TITLES.get(status, "Error"),
         status=status,
         detail=detail,
@@ -389,7 +405,12 @@ def operation(
                 pass  # unknown parameters are ignored, as a web server would
             if body is not None:
                 kwargs["body"] = _body(body)
-            result = func(**kwargs)
+            key = caller().key
+            if key is None:
+                result = func(**kwargs)
+            else:
+                with audit.through(f"the API key “{key.name}” ({key.prefix}…)"):
+                    result = func(**kwargs)
             if isinstance(result, Response):
                 return result
             return json_response(result, status, etag=etag)

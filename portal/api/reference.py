@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, json, render_template, url_for
+from flask import Response, json, render_template
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from portal.api import PREFIX, bp, core, docs_bp
 from portal.api.core import OPERATIONS, Operation
+from portal.mail.compose import external_url
 from portal.models.site import site_name
 
 _SCOPE_TEXT = {
@@ -27,6 +29,35 @@ def _models() -> list[type[BaseModel]]:
             if model is not None:
                 found[model.__name__] = model
     return list(found.values())
+
+
+def _bodies() -> list[type[BaseModel]]:
+    return list({op.body.__name__: op.body for op in OPERATIONS if op.body}.values())
+
+
+def _answers() -> list[type[BaseModel]]:
+    """Every model an answer holds, its parts included, in the order first met."""
+    found: dict[str, type[BaseModel]] = {}
+
+    def visit(model: type[BaseModel]) -> None:
+        if model.__name__ in found:
+            return
+        found[model.__name__] = model
+        for info in model.model_fields.values():
+            for part in _models_in(info.annotation):
+                visit(part)
+
+    for op in OPERATIONS:
+        if op.response is not None:
+            visit(op.response)
+    visit(core.Problem)
+    return list(found.values())
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -143,7 +174,7 @@ def openapi_document() -> dict[str, Any]:
                 "an ETag; errors are RFC 9457 problem documents. Every rule of the site holds."
             ),
         },
-        "servers": [{"url": url_for("api.openapi", _external=True).removesuffix("/openapi.json")}],
+        "servers": [{"url": external_url("api.openapi").removesuffix("/openapi.json")}],
         "paths": paths,
         "components": {
             "schemas": definitions.get("$defs", {}),
@@ -157,6 +188,44 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+
+
+def _type_of(prop: dict[str, Any]) -> str:
+    """A property's type in words, for the reference page: "string", "list of Idea"…"""
+    if "$ref" in prop:
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in prop:
+        kinds = [_type_of(option) for option in prop["anyOf"]]
+        return " or ".join(kind for kind in kinds if kind != "null") + (
+            " or null" if "null" in kinds else ""
+        )
+    if "enum" in prop:
+        return "one of " + ", ".join(f"“{v}”" for v in prop["enum"])
+    if "const" in prop:
+        return f"“{prop['const']}”"
+    if prop.get("type") == "array":
+        return "list of " + _type_of(prop.get("items", {}))
+    if prop.get("type") == "object" and "additionalProperties" in prop:
+        return "map to " + _type_of(prop["additionalProperties"])
+    kind = str(prop.get("type", "any"))
+    return f"{kind} ({prop['format']})" if "format" in prop else kind
+
+
+@dataclass
+class Field:
+    name: str
+    type: str
+    required: bool
+    description: str
+
+
+def fields_of(model: type[BaseModel], mode: str = "serialization") -> list[Field]:
+    schema = model.model_json_schema(mode=mode)  # type: ignore[arg-type]
+    required = set(schema.get("required", []))
+    return [
+        Field(name, _type_of(prop), name in required, prop.get("description", ""))
+        for name, prop in schema.get("properties", {}).items()
+    ]
 
 
 @bp.route("/openapi.json")
@@ -176,4 +245,7 @@ def docs() -> str:
         operations=OPERATIONS,
         prefix=PREFIX,
         scopes=_SCOPE_TEXT.items(),
+        problem_kinds=core.PROBLEM_KINDS,
+        bodies={m.__name__: fields_of(m, "validation") for m in _bodies()},
+        objects={m.__name__: fields_of(m) for m in _answers()},
     )

@@ -63,7 +63,7 @@ class Idea(BaseModel):
     stage: StageRef
     category: CategoryRef | None
     board: BoardRef
-    author: PersonRef | None = Field(description="None once the author's account is gone.")
+    author: PersonRef | None = Field(description="null once the author's account is gone.")
     is_team_concept: bool
     vote_count: int
     comment_count: int
@@ -75,15 +75,17 @@ class Idea(BaseModel):
     merged_into: int | None = Field(description="The idea it was merged into, if it was.")
     hidden: bool = Field(description="Hidden by a moderator or awaiting approval.")
     voted: bool | None = Field(
-        description="Whether the key's person votes for it; None anonymously."
+        description="Whether the key's person votes for it; null without a key."
     )
-    following: bool | None = Field(description="Whether the key's person follows it.")
+    following: bool | None = Field(
+        description="Whether the key's person follows it; null without a key."
+    )
 
 
 class IdeaList(BaseModel):
     data: list[Idea]
     next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; None at the end."
+        description="Pass as `cursor` for the next page; null at the end."
     )
     total: int | None = Field(
         default=None,
@@ -115,10 +117,13 @@ LongText = Annotated[str, StringConstraints(max_length=100_000)]
 
 
 class NewIdea(Strict):
-    title: Title
-    problem: LongText
-    solution: LongText = ""
-    category_id: Id | None = None
+    title: Title = Field(description="A short summary; the site's length rules apply.")
+    problem: LongText = Field(description="The problem it solves, in Markdown.")
+    solution: LongText = Field(default="", description="A proposed solution, in Markdown.")
+    category_id: Id | None = Field(
+        default=None,
+        description="One of the board's categories (GET /categories); required when there are any.",
+    )
     board: Annotated[str, StringConstraints(min_length=1, max_length=60)] | None = Field(
         default=None,
         description="The board's slug; the first board this person may post to if omitted.",
@@ -187,6 +192,10 @@ class PageQuery(Query):
 class NewComment(Strict):
     body: LongText
     parent_id: Id | None = Field(default=None, description="The comment this one answers.")
+
+
+class CommentChanges(Strict):
+    body: LongText
 
 
 # --- Stages, moves, categories, boards -------------------------------------------------------

@@ -446,6 +446,51 @@ def create_comment(idea_id: int, body: schemas.NewComment) -> schemas.Comment:
     return comment_model(comment)
 
 
+def find_comment(comment_id: int) -> CommentRow:
+    """A comment still in the conversation, on an idea the key's person may see; 404 else."""
+    comment = db.session.get(CommentRow, comment_id)
+    if comment is not None and comment.hidden_at is None and comment.deleted_at is None:
+        find_idea(comment.idea_id)
+        return comment
+    raise ApiError(404, f"There is no comment {comment_id}, or this key may not see it.")
+
+
+@operation(
+    "PATCH",
+    "/comments/{comment_id}",
+    summary="Correct a comment",
+    tag=CONVERSATION,
+    scope="write",
+    body=schemas.CommentChanges,
+    response=schemas.Comment,
+    errors=(403, 404, 422),
+)
+def edit_comment(comment_id: int, body: schemas.CommentChanges) -> schemas.Comment:
+    """Its author corrects a comment, within the short while the site allows."""
+    comment = find_comment(comment_id)
+    with touching(comment.idea_id):
+        comments.edit_comment(comment, actor=acting_user(), body=body.body)
+        db.session.commit()
+    return comment_model(comment)
+
+
+@operation(
+    "DELETE",
+    "/comments/{comment_id}",
+    summary="Delete a comment",
+    tag=CONVERSATION,
+    scope="write",
+    errors=(403, 404),
+    status=204,
+)
+def delete_comment(comment_id: int) -> None:
+    """Its author deletes a comment; where it has replies, a placeholder keeps the thread."""
+    comment = find_comment(comment_id)
+    with touching(comment.idea_id):
+        comments.delete_comment(comment, actor=acting_user())
+        db.session.commit()
+
+
 # --- Stages, moves, categories, boards -------------------------------------------------------
 
 

@@ -8,6 +8,9 @@ records themselves: `audit.record("idea.owner_changed", ..., owner=kofi)` keeps
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from portal.extensions import db
@@ -50,6 +53,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Where the acting person acted from, when not the site's pages: "the API key “Sync” (portal_ab…)".
+_THROUGH: ContextVar[str | None] = ContextVar("audit_through", default=None)
+
+
+@contextmanager
+def through(channel: str) -> Iterator[None]:
+    """Every event recorded inside says it came through this channel (an API key, say)."""
+    token = _THROUGH.set(channel)
+    try:
+        yield
+    finally:
+        _THROUGH.reset(token)
+
+
 def record(
     action: str,
     *,
@@ -68,7 +85,8 @@ def record(
         target_type=type(target).__tablename__ if target is not None else None,
         target_id=target.id if target is not None else None,
         target_name=name_of(target),
-        detail={key: _plain(value) for key, value in detail.items()},
+        detail={key: _plain(value) for key, value in detail.items()}
+        | ({"via": via} if (via := _THROUGH.get()) is not None else {}),
     )
     db.session.add(event)
     return event

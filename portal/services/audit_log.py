@@ -460,6 +460,8 @@ def describe(event: AuditEvent, names: Names | None = None) -> str:
     if sentence is None:
         return _fallback(said)
     text = sentence(said) if callable(sentence) else sentence.format_map(said)
+    if said.raw.get("via"):  # done through the API rather than the site's pages
+        text = f"{text.removesuffix('.')}, through {said['via']}."
     return text[0].upper() + text[1:] if text else text
 
 

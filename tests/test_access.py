@@ -1325,13 +1325,25 @@ def test_admin_sees_a_persons_account_history(client, admin, make_user):
 # ---------------------------------------------------------------------------------------------
 # The JSON API (/api/v1): who may call what. Callers are a visitor, a customer signed in with a
 # browser session and no key (a cookie never authenticates the API: always as the visitor),
-# and API keys: a customer's read key and write key, a product manager's write and team key.
+# and API keys: a customer's read key and write key, a product manager's write and team key,
+# and an admin's key with every scope.
 
-API_CALLERS = ("anonymous", "cookie", "read", "write", "team")
+API_CALLERS = ("anonymous", "cookie", "read", "write", "team", "admin")
 
 
-def api_statuses(anonymous: int, read: int, write: int, team: int) -> dict[str, int]:
-    return {"anonymous": anonymous, "cookie": anonymous, "read": read, "write": write, "team": team}
+def api_statuses(
+    anonymous: int, read: int, write: int, team: int, admin: int | None = None
+) -> dict[str, int]:
+    """What each caller gets; an admin's key (every scope) gets what the team's does unless
+    told otherwise."""
+    return {
+        "anonymous": anonymous,
+        "cookie": anonymous,
+        "read": read,
+        "write": write,
+        "team": team,
+        "admin": team if admin is None else admin,
+    }
 
 
 OPEN_READ = api_statuses(200, 200, 200, 200)
@@ -1390,6 +1402,7 @@ API_MATRIX: dict[str, tuple[str, dict | None, dict[str, int]]] = {
         api_statuses(401, 403, 403, 201),
     ),
     "api.get_outcome": ("GET", None, OPEN_READ),
+    "api.list_audit_events": ("GET", None, api_statuses(401, 403, 403, 403, admin=200)),
     # The idea is not shipped: nobody is asked yet, so nobody may answer.
     "api.answer_outcome": ("PUT", {"answer": "yes"}, api_statuses(401, 403, 403, 403)),
 }
@@ -1409,8 +1422,11 @@ def test_each_api_caller_gets_exactly_what_it_may(
     if caller == "cookie":
         sign_in_client(client, make_user("customer", display_name="Browser Person"))
     elif caller != "anonymous":
-        person = make_user("product_manager" if caller == "team" else "customer")
-        scopes = ["write", "team"] if caller == "team" else [caller]
+        role = {"team": "product_manager", "admin": "admin"}.get(caller, "customer")
+        person = make_user(role)
+        scopes = {"team": ["write", "team"], "admin": ["write", "team", "admin"]}.get(
+            caller, [caller]
+        )
         _key, token = api_keys.create_key(person, name="matrix", scopes=scopes)
         db.session.commit()
         headers = {"Authorization": f"Bearer {token}"}

@@ -446,3 +446,28 @@ def test_every_kind_of_problem_is_described():
     source = "".join(p.read_text() for p in Path(core.__file__).parent.glob("*.py"))
     used = set(re.findall(r'kind="([a-z-]+)"', source))
     assert used and used <= set(core.PROBLEM_KINDS)
+
+
+def test_admin_keys_read_the_audit_log_a_page_at_a_time(client, make_user, key_for, make_idea):
+    from portal.services import audit
+
+    admin = make_user(Role.ADMIN)
+    for n in range(5):
+        audit.record("settings.changed", actor=admin, ip="192.0.2.1", changes={"n": n})
+    db.session.commit()
+    headers = key_for(admin, "admin")
+    seen, cursor = [], None
+    while True:
+        page = client.get(
+            f"{API}/audit-events?limit=2" + (f"&cursor={cursor}" if cursor else ""),
+            headers=headers,
+        ).get_json()
+        seen += [event["id"] for event in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(seen, reverse=True) and len(seen) >= 5
+    first = client.get(f"{API}/audit-events?action=settings.changed&limit=1", headers=headers)
+    assert first.get_json()["data"][0]["sentence"]
+    pm_key = key_for(make_user(Role.PRODUCT_MANAGER), "team")
+    assert client.get(f"{API}/audit-events", headers=pm_key).status_code == 403

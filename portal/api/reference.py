@@ -18,7 +18,7 @@ _SCOPE_TEXT = {
     "read": "read what the key's person may see",
     "write": "act as the key's person: ideas, votes, follows, comments, outcome answers",
     "team": "the product team's work: moves, organisations, people, votes on behalf",
-    "admin": "administration",
+    "admin": "administration: the audit log",
 }
 
 

@@ -349,3 +349,28 @@ class Outcome(BaseModel):
     asked: bool = Field(description="Whether the people who asked are being asked now.")
     own_answer: OutcomeAnswer | None
     counts: dict[str, int] | None = Field(description="Answers by kind, for team keys.")
+
+
+# --- The audit log (admin keys) --------------------------------------------------------------
+
+
+class AuditEvent(BaseModel):
+    id: int
+    created_at: datetime
+    action: str = Field(description="What was done, as a dotted name: idea.stage_changed…")
+    sentence: str = Field(description="What happened, in words, as the audit log page says it.")
+    actor: PersonRef | None = Field(description="Who did it; null for the system.")
+    target_type: str | None = Field(description="The kind of thing it was done to: ideas, users…")
+    target_id: int | None
+    ip: str | None
+
+
+class AuditEventList(BaseModel):
+    data: list[AuditEvent]
+    next_cursor: str | None
+
+
+class AuditQuery(PageQuery):
+    action: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="Only events of this action."
+    )

@@ -21,6 +21,7 @@ from portal.models import Comment as CommentRow
 from portal.models import OutcomeAnswer as OutcomeAnswerRow
 from portal.permissions import can_read_verdicts, can_submit_idea, can_triage, is_signed_in, require
 from portal.services import (
+    audit_log,
     boards,
     catalog,
     comments,
@@ -864,3 +865,48 @@ def answer_outcome(idea_id: int, body: schemas.NewOutcomeAnswer) -> schemas.Outc
     outcomes.answer_outcome(idea, acting_user(), answer=body.answer, comment=body.comment)
     db.session.commit()
     return _outcome(idea)
+
+
+# --- Administration --------------------------------------------------------------------------
+
+
+@operation(
+    "GET",
+    "/audit-events",
+    summary="Read the audit log",
+    tag="Administration",
+    scope="admin",
+    query=schemas.AuditQuery,
+    response=schemas.AuditEventList,
+    errors=(400,),
+)
+def list_audit_events(query: schemas.AuditQuery) -> schemas.AuditEventList:
+    """Who did what and when, newest first, each event with its sentence: for a security
+    system to keep. Pass `next_cursor` back as `cursor` for older events."""
+    before = _search_cursor(query.cursor) if query.cursor else None
+    rows = audit_log.newest(
+        audit_log.AuditFilters(action=query.action),
+        viewer=acting_user(),
+        before_id=before,
+        limit=query.limit + 1,
+    )
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return schemas.AuditEventList(
+        data=[
+            schemas.AuditEvent(
+                id=entry.event.id,
+                created_at=entry.event.created_at,
+                action=entry.event.action,
+                sentence=entry.sentence,
+                actor=schemas.PersonRef(id=entry.event.actor_id, name=entry.event.actor_name or "")
+                if entry.event.actor_id is not None
+                else None,
+                target_type=entry.event.target_type,
+                target_id=entry.event.target_id,
+                ip=entry.event.ip,
+            )
+            for entry in rows
+        ],
+        next_cursor=_encode_offset(rows[-1].event.id) if more else None,
+    )

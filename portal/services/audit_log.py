@@ -641,6 +641,18 @@ def page(
     return result
 
 
+def newest(
+    filters: AuditFilters, *, viewer: User, before_id: int | None, limit: int
+) -> list[Entry]:
+    """Events newest first (by id, the order they were written), older than `before_id`: a
+    page that stays put while new events are written, for the API."""
+    require(can_read_audit_log(viewer))
+    stmt = _query(filters).order_by(None).order_by(AuditEvent.id.desc()).limit(limit)
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
+    return entries(list(db.session.scalars(stmt).unique()))
+
+
 def user_history(user: User, *, viewer: User, limit: int = 20) -> list[Entry]:
     """The latest events that concern one person, newest first, for their admin page."""
     require(can_manage_users(viewer))

@@ -1,5 +1,6 @@
 """The database models; importing this package registers every table."""
 
+from portal.models.api_key import ApiKey
 from portal.models.audit import AuditEvent
 from portal.models.board import (
     Audience,
@@ -44,6 +45,7 @@ __all__ = [
     "NEW_SLUG",
     "OUTCOME_ANSWERS",
     "VOTE_SOURCES",
+    "ApiKey",
     "Audience",
     "AuditEvent",
     "Board",

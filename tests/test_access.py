@@ -197,7 +197,7 @@ MATRIX: dict[str, Route] = {
         post=signed_in(Outcome(200, changes=True)),
         data={"name": "Matrix key", "scopes": "read"},
     ),
-    # <key_id> is the target's key: anyone else's is as if it did not exist, admins' included.
+    # <credential_id> is the target's key: anyone else's is as if it did not exist, even to admins.
     "account.revoke_api_key": Route(get=everyone(NOT_ALLOWED), post=signed_in(NOT_FOUND)),
     "admin.users_list": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
     "admin.user_detail": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
@@ -654,7 +654,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "board_id": content["board"],
         "slug": "ideas",  # the default board, public
         "invite_id": content["invite"],
-        "key_id": content["api_key"],
+        "credential_id": content["api_key"],
     }
     return {name: samples[name] for name in rule.arguments}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 import click
 from flask import Flask
@@ -13,9 +14,10 @@ from portal.extensions import db
 from portal.mail.delivery import delivery_mode, run_worker
 from portal.mail.notify import queue_digests
 from portal.mail.outbox import deliver_due
-from portal.models import Role
-from portal.services import accounts, users
-from portal.services.errors import InvalidInput
+from portal.models import Role, User
+from portal.models.types import utcnow
+from portal.services import accounts, api_keys, users
+from portal.services.errors import DomainError, InvalidInput
 from portal.services.sessions import purge_expired_sessions
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
@@ -28,6 +30,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(digest_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(worker)
+    app.cli.add_command(api_key_cli)
 
 
 @click.group("user", help="Create users and change their roles.")
@@ -155,3 +158,95 @@ def worker(burst: bool) -> None:
     if warning := base_url_warning(app):
         app.logger.warning(warning)  # it writes the links of every email
     run_worker(app, burst=burst)
+
+
+@click.group("api-key", help="API keys: make, list and revoke a person's keys.")
+def api_key_cli() -> None:
+    pass
+
+
+def _person(email: str) -> User:
+    user = accounts.find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"No account uses {email}.")
+    return user
+
+
+@api_key_cli.command("create")
+@click.argument("email")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help=f"What the key may do: {', '.join(api_keys.SCOPES)} (repeat for several).",
+)
+@click.option("--name", default="Command line", show_default=True, help="What the key is for.")
+@click.option("--expires-in-days", type=click.IntRange(1, 36_500), help="Default: no expiry.")
+def create_api_key(
+    email: str, scopes: tuple[str, ...], name: str, expires_in_days: int | None
+) -> None:
+    """Make a key for a person and print only its token, for a script to read.
+
+    The token is shown this once; everything else goes to standard error.
+    """
+    user = _person(email)
+    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    try:
+        key, token = api_keys.create_key(
+            user, name=name, scopes=scopes, expires_at=expires_at, actor=None
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(
+        f"Made the key “{key.name}” ({key.prefix}…) for {user.email}: "
+        f"{', '.join(key.scope_list)}. This is the only time its token is shown.",
+        err=True,
+    )
+    click.echo(token)
+
+
+@api_key_cli.command("list")
+@click.argument("email")
+def list_api_keys(email: str) -> None:
+    """A person's keys, newest first: prefix, scopes, state and name."""
+    user = _person(email)
+    keys = api_keys.keys_of(user)
+    if not keys:
+        click.echo(f"{user.email} has no API keys.", err=True)
+    now = utcnow()
+    for key in keys:
+        state = (
+            "revoked"
+            if key.revoked_at
+            else "expired"
+            if key.expired(now)
+            else f"last used {key.last_used_at:%Y-%m-%d %H:%M}"
+            if key.last_used_at
+            else "never used"
+        )
+        click.echo(f"{key.prefix}\t{','.join(key.scope_list)}\t{state}\t{key.name}")
+
+
+@api_key_cli.command("revoke")
+@click.argument("prefix")
+def revoke_api_key(prefix: str) -> None:
+    """Revoke the one key whose shown prefix starts with PREFIX."""
+    found = api_keys.keys_by_prefix(prefix)
+    if not found:
+        raise click.ClickException(f"No API key starts with {prefix}.")
+    if len(found) > 1:
+        raise click.ClickException(
+            f"{len(found)} keys start with {prefix}: give more of the prefix "
+            "(see `flask api-key list EMAIL`)."
+        )
+    key = found[0]
+    try:
+        api_keys.revoke_key(key, actor=None)
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"Revoked “{key.name}” ({key.prefix}…) of {key.user.email}.")

@@ -191,6 +191,14 @@ MATRIX: dict[str, Route] = {
         post=signed_in(Outcome(303, "/account", changes=True)),
         data={"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
     ),
+    # Making a key answers with its token on the page itself (200), never by a redirect.
+    "account.api_keys": Route(
+        get=signed_in(PAGE),
+        post=signed_in(Outcome(200, changes=True)),
+        data={"name": "Matrix key", "scopes": "read"},
+    ),
+    # <credential_id> is the target's key: anyone else's is as if it did not exist, even to admins.
+    "account.revoke_api_key": Route(get=everyone(NOT_ALLOWED), post=signed_in(NOT_FOUND)),
     "admin.users_list": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
     "admin.user_detail": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
     "admin.change_role": Route(
@@ -646,6 +654,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "board_id": content["board"],
         "slug": "ideas",  # the default board, public
         "invite_id": content["invite"],
+        "credential_id": content["api_key"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -669,7 +678,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
     """An idea by the target, a comment on it by the target and one by the team; the team's
     comment gives the target (who follows their idea) a notification."""
     from portal.models.types import utcnow
-    from portal.services import comments, reports
+    from portal.services import api_keys, comments, reports
 
     idea = make_idea("The target's idea", author=people["target"])
     other_idea = make_idea("Another idea with the same need")
@@ -729,6 +738,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         expires_at=utcnow() + timedelta(days=14),
     )
     db.session.add(invite)
+    api_key, _token = api_keys.create_key(people["target"], name="Target's key", scopes=["read"])
     db.session.commit()
     notification = db.session.scalar(
         select(Notification).where(Notification.user_id == people["target"].id)
@@ -751,6 +761,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "saved_filter": saved_filter.id,
         "board": board.id,
         "invite": invite.id,
+        "api_key": api_key.id,
     }
 
 

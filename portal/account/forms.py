@@ -1,10 +1,12 @@
 """Forms on the account page."""
 
 from flask_wtf import FlaskForm
-from wtforms import Field, PasswordField, StringField
-from wtforms.validators import InputRequired, Length
+from wtforms import Field, PasswordField, SelectMultipleField, StringField
+from wtforms.fields import DateField
+from wtforms.validators import InputRequired, Length, Optional
 
-from portal.forms import check_new_password, new_password_field
+from portal.forms import Rule, check_new_password, new_password_field
+from portal.services import api_keys
 
 
 class DisplayNameForm(FlaskForm):
@@ -25,3 +27,22 @@ class ChangePasswordForm(FlaskForm):
 
     def validate_new_password(self, field: Field) -> None:
         check_new_password(self, field)
+
+
+class ApiKeyForm(FlaskForm):
+    """A new API key. The scopes offered are set per person; the service checks them all."""
+
+    # Every field is checked by the service, so one round names every problem in its words;
+    # the rule here only shows the name's limit.
+    name = StringField(
+        "Name",
+        validators=[Rule(lambda _name: None, limit=api_keys.NAME_MAX)],
+        description="What it is for, so you recognise it later: “Weekly report script”.",
+        render_kw={"autocomplete": "off"},
+    )
+    scopes = SelectMultipleField("What it may do", choices=[], validate_choice=False)
+    expires_at = DateField(
+        "Expires on (optional)",
+        validators=[Optional()],
+        invalid_value_message="Write the day as YYYY-MM-DD, such as 2027-03-31.",
+    )

@@ -302,6 +302,27 @@ def _saved_filter_created(s: Said) -> str:
     return f"{s['actor']} saved the triage filter {s['target']}{shared}."
 
 
+def _api_key(verb: str) -> Callable[[Said], str]:
+    """An API key made or revoked: whose, which (by name and the prefix its lists show), and
+    for a new key what it may do and until when."""
+
+    def sentence(s: Said) -> str:
+        event = s.event
+        who = "An operator, from the command line," if s.raw.get("command_line") else s["actor"]
+        own = event.actor_id is not None and event.actor_id == event.target_id
+        whose = "their" if own else f"{s['target']}'s"
+        kept = s.raw.get("key")
+        key: dict[str, Any] = kept if isinstance(kept, dict) else {}
+        text = f"{who} {verb} {whose} API key {_quoted(key.get('name'))} ({s['prefix']}…)"
+        if "scopes" in s.raw:
+            text += f" for {_and([str(v) for v in s.raw.get('scopes') or []] or ['nothing'])}"
+            expires = s.raw.get("expires_at")
+            text += f", expiring {str(expires)[:16].replace('T', ' ')} UTC" if expires else ""
+        return text + "."
+
+    return sentence
+
+
 SENTENCES: dict[str, Sentence] = {
     # Accounts and signing in
     "account.created": "{actor} created an account.",
@@ -434,6 +455,9 @@ SENTENCES: dict[str, Sentence] = {
         f"{_lower(s['source'])}" + (f": {_quoted(s.raw['quote'])}." if s.raw.get("quote") else ".")
     ),
     "vote.removed_by_team": "{actor} removed the vote the team added for {voter} on {target}.",
+    # API keys
+    "api_key.created": _api_key("created"),
+    "api_key.revoked": _api_key("revoked"),
 }
 
 

@@ -13,13 +13,9 @@ from portal.api import PREFIX, bp, core, docs_bp
 from portal.api.core import OPERATIONS, Operation
 from portal.mail.compose import external_url
 from portal.models.site import site_name
+from portal.services import api_keys
 
-_SCOPE_TEXT = {
-    "read": "read what the key's person may see",
-    "write": "act as the key's person: ideas, votes, follows, comments, outcome answers",
-    "team": "the product team's work: moves, organisations, people, votes on behalf",
-    "admin": "administration: the audit log",
-}
+_SCOPE_TEXT = api_keys.SCOPE_DESCRIPTIONS
 
 
 def _models() -> list[type[BaseModel]]:

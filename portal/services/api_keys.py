@@ -29,10 +29,12 @@ from portal.services.validation import too_long
 
 SCOPES: tuple[str, ...] = API_SCOPES
 SCOPE_DESCRIPTIONS = {
-    "read": "See what you can see on the site: ideas, comments, votes and your notifications.",
-    "write": "Act as you: post ideas and comments, vote and follow.",
-    "team": "Do a product manager's work: triage, move ideas between stages, answer for the team.",
-    "admin": "Do an admin's work: moderate, manage people and change the site's settings.",
+    "read": "Read what you can see on the site: ideas, comments, stages, boards, the roadmap.",
+    "write": "Act as you: post and edit ideas and comments, vote, follow, and say whether what "
+    "shipped met your need.",
+    "team": "Do a product manager's work: move ideas between stages with a note to followers, "
+    "add customers' votes on their behalf, read organisations and people.",
+    "admin": "Do an admin's work: read the audit log.",
 }
 # Who may give a key each scope: the same predicates the pages use for the same powers.
 _GRANTED_BY = {"read": is_verified, "write": is_verified, "team": is_team, "admin": is_admin}

@@ -115,6 +115,10 @@ class Defaults:
     # under 30 a minute and 200 a day. Withdrawing costs nothing. Scripted vote churn (vote,
     # withdraw, vote again to lift trending) is stopped at 30 a minute.
     LIMIT_VOTES = "30/minute;200/day"
+    # Every API request, per person (or per address without a key), on top of the limits of
+    # what it does: a sync script reading the whole portal a page at a time stays far below;
+    # a runaway loop is stopped within the minute, before it slows the site for everyone.
+    LIMIT_API = "1200/minute;20000/hour"
     # Someone helpfully reporting a wave of spam reports a few a minute; flooding the
     # moderators' queue is stopped at 10 a minute and 50 a day.
     LIMIT_REPORTS = "10/minute;50/day"

@@ -169,6 +169,13 @@ def per_person_limit(
     )
 
 
+def api_limit() -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """Every API operation draws on one budget per person (LIMIT_API), reads included."""
+    return limiter.shared_limit(
+        lambda: current_app.config["LIMIT_API"], scope="api", key_func=per_person
+    )
+
+
 def too_many_message(what: str, limit: RequestLimit | None) -> str:
     """Why the form came back: the limit, and how long to wait before sending it again."""
     return (

@@ -471,3 +471,16 @@ def test_admin_keys_read_the_audit_log_a_page_at_a_time(client, make_user, key_f
     assert first.get_json()["data"][0]["sentence"]
     pm_key = key_for(make_user(Role.PRODUCT_MANAGER), "team")
     assert client.get(f"{API}/audit-events", headers=pm_key).status_code == 403
+
+
+@pytest.mark.parametrize("config_overrides", [{"LIMIT_API": "3/minute"}])
+def test_every_api_request_draws_on_one_budget_per_person(client, customer, key_for, make_idea):
+    idea = make_idea()
+    headers = key_for(customer, "read")
+    for path in ("/ideas", f"/ideas/{idea.id}", "/stages"):
+        assert client.get(f"{API}{path}", headers=headers).status_code == 200
+    stopped = client.get(f"{API}/categories", headers=headers)
+    assert stopped.status_code == 429
+    assert problem_of(stopped)["type"].endswith("#problem-rate-limited")
+    assert int(stopped.headers["Retry-After"]) > 0
+    assert client.get(f"{API}/stages").status_code == 200  # a visitor's budget is their own

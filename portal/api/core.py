@@ -25,6 +25,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import HTTPException
 
+from portal import limits
 from portal.api import PREFIX, bp
 from portal.database import writing
 from portal.extensions import db
@@ -422,7 +423,7 @@ def operation(
                 return result
             return json_response(result, status, etag=etag)
 
-        served = limit(view) if limit is not None else view
+        served = limits.api_limit()(limit(view) if limit is not None else view)
         bp.add_url_rule(
             _flask_rule(path), endpoint=func.__name__, view_func=served, methods=[method]
         )

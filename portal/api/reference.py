@@ -91,7 +91,8 @@ _ERROR_TEXT = {
     412: "If-Match named an ETag that is no longer current.",
     415: "The body is not JSON.",
     422: "Some fields are not valid; `errors` says which and why.",
-    429: "Too many of these in a short while; Retry-After says how long to wait.",
+    429: "Too many requests (of these, or of all API requests) in a short while; "
+    "Retry-After says how long to wait.",
 }
 
 
@@ -108,7 +109,8 @@ def _operation(op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {str(op.status): success}
     if op.method == "get" and op.etag:
         responses["304"] = {"description": "Not modified since the ETag in If-None-Match."}
-    statuses = set(op.errors) | {400}  # a malformed request is refused anywhere
+    # A malformed request is refused anywhere, and every request draws on LIMIT_API.
+    statuses = set(op.errors) | {400, 429}
     if op.body is not None:
         statuses |= {415, 422}
     if op.scope is not None or op.body is not None:

@@ -128,16 +128,21 @@ def _board_by_slug(slug: str, *, in_query: bool) -> Board:
 # --- Ideas -----------------------------------------------------------------------------------
 
 
-def _search_cursor(cursor: str | None) -> int:
+def _number_cursor(cursor: str | None, *, maximum: int = 100_000) -> int:
+    """The number a cursor of ours holds: an offset into a list, or the last id on a page."""
     if cursor is None:
         return 0
     try:
-        offset = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        number = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        offset = -1
-    if not 0 <= offset <= 100_000:
+        number = -1
+    if not 0 <= number <= maximum:
         raise ApiError(400, "This cursor is not one the API gave.", kind="invalid-cursor")
-    return offset
+    return number
+
+
+def _id_after(cursor: str | None) -> int:
+    return _number_cursor(cursor, maximum=2**31 - 1)
 
 
 def _encode_offset(offset: int) -> str:
@@ -157,10 +162,11 @@ def _encode_offset(offset: int) -> str:
 def list_ideas(query: schemas.IdeaListQuery) -> schemas.IdeaList:
     """The ideas the key's person may see (anyone's public ones without a key), sorted and
     filtered as on the site, a page at a time: pass `next_cursor` back as `cursor`. With `q`,
-    the ideas matching every word, best match first, and how many match."""
+    the ideas matching every word, best match first, and how many match (`sort`, `stage`,
+    `category` and the personal filters then do not apply; `board` does)."""
     board = _board_by_slug(query.board, in_query=True) if query.board else None
     if query.q is not None:
-        offset = _search_cursor(query.cursor)
+        offset = _number_cursor(query.cursor)
         found = search_ideas(
             query.q,
             viewer=viewer(),
@@ -388,10 +394,6 @@ def comment_model(comment: CommentRow) -> schemas.Comment:
     )
 
 
-def _id_cursor(cursor: str | None) -> int:
-    return _search_cursor(cursor)
-
-
 @operation(
     "GET",
     "/ideas/{idea_id}/comments",
@@ -413,7 +415,7 @@ def list_comments(idea_id: int, query: schemas.PageQuery) -> schemas.CommentList
         for comment in (thread.comment, *thread.replies)
         if comment.deleted_at is None
     ]
-    offset = _id_cursor(query.cursor)
+    offset = _number_cursor(query.cursor)
     page = flat[offset : offset + query.limit]
     more = offset + len(page) < len(flat)
     return schemas.CommentList(
@@ -746,7 +748,7 @@ def person_model(user: User) -> schemas.Person:
 def list_people(query: schemas.PeopleQuery) -> schemas.PersonList:
     """Everyone with an account, oldest first (or the one with `email`)."""
     require(can_triage(acting_user()))
-    after = _search_cursor(query.cursor)
+    after = _id_after(query.cursor)
     stmt = select(User).where(User.id > after).order_by(User.id).limit(query.limit + 1)
     if query.email is not None:
         stmt = stmt.where(User.email == query.email.strip().lower())
@@ -883,7 +885,7 @@ def answer_outcome(idea_id: int, body: schemas.NewOutcomeAnswer) -> schemas.Outc
 def list_audit_events(query: schemas.AuditQuery) -> schemas.AuditEventList:
     """Who did what and when, newest first, each event with its sentence: for a security
     system to keep. Pass `next_cursor` back as `cursor` for older events."""
-    before = _search_cursor(query.cursor) if query.cursor else None
+    before = _id_after(query.cursor) if query.cursor else None
     rows = audit_log.newest(
         audit_log.AuditFilters(action=query.action),
         viewer=acting_user(),

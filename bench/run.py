@@ -119,6 +119,9 @@ ENDPOINTS = [
         people="outsiders",
     ),
     Endpoint("board_page_anonymous", "A public board's page (1 in 5 ideas), anonymous", None),
+    # The JSON API (issue 19): no page cache, so every request reads the database.
+    Endpoint("api_ideas_anonymous", "API: the top 20 ideas, without a key", None),
+    Endpoint("api_idea_anonymous", "API: one idea, without a key", None),
     Endpoint(
         "board_page_private",
         "The private board's page (1 in 20 ideas), its organisation",
@@ -268,6 +271,9 @@ def portal_environment(database_url: str, instance: Path) -> dict[str, str]:
         PORTAL_LIMIT_SIGN_IN_PER_IP="1000/minute",
         PORTAL_LIMIT_SIGN_IN_PER_ACCOUNT="1000/minute",
         PORTAL_LIMIT_VOTES="1000000/day",
+        # wrk is one address asking thousands of times a second: the API's budget is counted
+        # (its cost measured) but never reached.
+        PORTAL_LIMIT_API="100000000/minute",
     )
     return env
 
@@ -559,6 +565,8 @@ def measure_portal(url: str, ideas: int, manifest: dict, args, backend: str) -> 
         "search": "/search?q=" + urllib.parse.quote(manifest["search_word"]),
         "deep_page": deep_path,
         "vote": "/",
+        "api_ideas_anonymous": "/api/v1/ideas?sort=top",
+        "api_idea_anonymous": f"/api/v1/ideas/{manifest['benchmark_idea_id']}",
     }
     if "private_board" in manifest:
         paths |= {
@@ -960,6 +968,8 @@ def measure_mixed(url: str, manifest: dict, args, backend: str) -> dict:
         "idea_page": f"/ideas/{manifest['benchmark_idea_id']}",
         "search": "/search?q=" + urllib.parse.quote(manifest["search_word"]),
         "vote": "/",
+        "api_ideas_anonymous": "/api/v1/ideas?sort=top",
+        "api_idea_anonymous": f"/api/v1/ideas/{manifest['benchmark_idea_id']}",
     }
     people, different = mixed_people(manifest, args.sessions + VOTE_SESSIONS)
     crowd, voters = people[: args.sessions], people[args.sessions :]

@@ -186,6 +186,7 @@ SETTING_LABELS = {
     "private_portal": "private-portal setting (“on” is private)",
     "sign_up": "rule for who may create an account",
     "sign_up_domains": "email domains that may sign up",
+    "webhook_local_hosts": "hosts webhooks may call on the local network",
 }
 
 STAGE_FIELDS = {
@@ -434,6 +435,16 @@ SENTENCES: dict[str, Sentence] = {
         f"{_lower(s['source'])}" + (f": {_quoted(s.raw['quote'])}." if s.raw.get("quote") else ".")
     ),
     "vote.removed_by_team": "{actor} removed the vote the team added for {voter} on {target}.",
+    # Webhooks
+    "webhook.created": "{actor} added {target}, sending {events} to {url}.",
+    "webhook.updated": lambda s: f"{s['actor']} changed {s['target']}: {s['changed']}.",
+    "webhook.deleted": "{actor} deleted {target} ({url}).",
+    "webhook.enabled": "{actor} enabled {target} again.",
+    "webhook.disabled": "The portal disabled {target}: {reason}",
+    "webhook.secret_rotated": "{actor} rotated the signing secret of {target}.",
+    "webhook.secret_revealed": "{actor} looked at the signing secret of {target}.",
+    "webhook.test_sent": "{actor} sent a test event to {target}.",
+    "webhook.resent": "{actor} sent delivery #{delivery} ({event}) to {target} again.",
 }
 
 
@@ -449,8 +460,17 @@ TARGET_NOUNS = {
     "releases": "the release ",
     "saved_filters": "",
     "boards": "the board ",
+    "webhook_endpoints": "the webhook ",
 }
-QUOTED_TARGETS = {"ideas", "stages", "categories", "releases", "saved_filters", "boards"}
+QUOTED_TARGETS = {
+    "ideas",
+    "stages",
+    "categories",
+    "releases",
+    "saved_filters",
+    "boards",
+    "webhook_endpoints",
+}
 
 
 def describe(event: AuditEvent, names: Names | None = None) -> str:

@@ -87,8 +87,8 @@ def blocked_reason(address: IPAddress) -> str | None:
             isinstance(address, ipaddress.IPv4Address) and address in _SHARED,
             "a shared (CGNAT) address",
         ),
-        (address.is_private, "a private address"),
         (address.is_reserved, "a reserved address"),
+        (address.is_private, "a private address"),
         (not address.is_global, "not a public address"),
     )
     for hit, reason in checks:

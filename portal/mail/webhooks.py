@@ -202,7 +202,7 @@ def still_public(delivery: WebhookDelivery) -> bool:
         db.session.get(Idea, delivery.idea_id) if delivery.idea_id else None
     ):
         return False
-    about_comment = delivery.payload.get("comment") is not None
+    about_comment = delivery.event_type == "comment.created"
     return not about_comment or comment_is_public(
         db.session.get(Comment, delivery.comment_id) if delivery.comment_id else None
     )

@@ -347,9 +347,7 @@ def test_an_idea_approved_by_a_moderator_is_sent_when_it_appears(
 # --- Nothing hidden is sent ----------------------------------------------------------------
 
 
-def test_hidden_and_private_content_is_never_sent(
-    endpoint, receiver, make_idea, make_user, admin
-):
+def test_hidden_and_private_content_is_never_sent(endpoint, receiver, make_idea, make_user, admin):
     endpoint()
     # A comment hidden by moderators before it is sent.
     idea = make_idea("Public idea")
@@ -598,7 +596,7 @@ def test_public_addresses_are_accepted(admin):
 @pytest.mark.parametrize(
     "address",
     ["127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.0.1", "169.254.169.254", "fe80::1", "::1",
-     "fc00::1", "100.64.0.1", "0.0.0.0", "::ffff:127.0.0.1", "::ffff:169.254.169.254"],
+     "fc00::1", "100.64.0.1", "0.0.0.0", "::ffff:127.0.0.1", "::ffff:169.254.169.254"],  # noqa: S104
 )  # fmt: skip
 def test_each_internal_address_class_is_blocked(address):
     import ipaddress
@@ -700,9 +698,7 @@ def test_teams_gets_a_message_card_with_a_button(endpoint, receiver, make_idea, 
 # --- The admin pages -----------------------------------------------------------------------
 
 
-def test_an_admin_adds_a_webhook_reveals_its_secret_and_sends_a_test(
-    client, admin, receiver
-):
+def test_an_admin_adds_a_webhook_reveals_its_secret_and_sends_a_test(client, admin, receiver):
     sign_in_client(client, admin)
     response = client.post(
         "/admin/webhooks/new",

@@ -79,7 +79,7 @@ def outbox_changed(session: Session | None = None) -> None:
 
 def retry(row: OutboxMessage) -> None:
     """An admin sends a message that gave up once more."""
-    leases.requeue(row)
+    leases.requeue(row, utcnow())
     outbox_changed()
 
 
@@ -143,7 +143,7 @@ def _newest(where: ColumnElement[bool], limit: int) -> list[OutboxMessage]:
 
 
 def due_ids(limit: int = 200) -> list[int]:
-    return leases.due_ids(OutboxMessage, limit)
+    return leases.due_ids(OutboxMessage, utcnow(), limit)
 
 
 def deliver_due(limit: int = 200) -> int:
@@ -166,7 +166,7 @@ def _message_for(row: OutboxMessage) -> EmailMessage | None:
 
 def deliver(row_id: int) -> str | None:
     """Send one message if it is due and nobody else has it; the status it ends in."""
-    if not leases.claim(OutboxMessage, row_id):
+    if not leases.claim(OutboxMessage, row_id, utcnow()):
         return None
     row = db.session.get_one(OutboxMessage, row_id)
     try:
@@ -193,7 +193,8 @@ def _failed(row_id: int, exc: Exception) -> str:
     """Record a failed attempt: retry after a back-off, or give up after the last one."""
     row = db.session.get_one(OutboxMessage, row_id)
     error = f"{type(exc).__name__}: {exc}"
-    if leases.record_failure(row, error, max_attempts=current_app.config["MAIL_MAX_ATTEMPTS"]):
+    max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
+    if leases.record_failure(row, error, now=utcnow(), max_attempts=max_attempts):
         log.error("gave up on email %s to %s: %s", row.id, row.to_address, row.last_error)
     else:
         log.warning("email %s failed, retrying later: %s", row.id, row.last_error)

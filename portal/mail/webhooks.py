@@ -212,7 +212,7 @@ def still_public(delivery: WebhookDelivery) -> bool:
 
 
 def due_ids(limit: int = 200) -> list[int]:
-    return leases.due_ids(WebhookDelivery, limit)
+    return leases.due_ids(WebhookDelivery, utcnow(), limit)
 
 
 def deliver_due(limit: int = 200) -> int:
@@ -224,7 +224,7 @@ def deliver_due(limit: int = 200) -> int:
 
 def deliver(delivery_id: int) -> str | None:
     """Try one delivery if it is due and nobody else has it; the status it ends in."""
-    if not leases.claim(WebhookDelivery, delivery_id):
+    if not leases.claim(WebhookDelivery, delivery_id, utcnow()):
         return None
     row = db.session.get_one(WebhookDelivery, delivery_id)
     endpoint = db.session.get_one(WebhookEndpoint, row.endpoint_id)
@@ -314,6 +314,7 @@ def _record(
         gave_up = leases.record_failure(
             row,
             error,
+            now=utcnow(),
             max_attempts=int(cfg["WEBHOOK_MAX_ATTEMPTS"]),
             delays=list(cfg["WEBHOOK_RETRY_DELAYS"]),
         )

@@ -276,7 +276,7 @@ def send_again(row: WebhookDelivery, *, actor: User, ip: str | None) -> None:
         raise InvalidInput("Enable the endpoint before sending anything to it again.")
     if row.status in (OutboxStatus.PENDING, OutboxStatus.SENDING):
         raise InvalidInput("That delivery is still being sent.")
-    requeue(row)
+    requeue(row, utcnow())
     outbox_changed()
     audit.record(
         "webhook.resent", actor=actor, ip=ip, target=endpoint, delivery=row.id, event=row.event_type

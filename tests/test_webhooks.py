@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -233,6 +234,20 @@ def test_a_merge_names_both_ideas(endpoint, receiver, make_idea, pm):
     assert event["data"]["note"] == NOTE
 
 
+def test_an_unmerged_idea_is_sent_as_moved_back(endpoint, receiver, make_idea, pm):
+    endpoint(["idea.moved"])
+    kept = make_idea("Export to Excel")
+    duplicate = make_idea("Excel export please")
+    pipeline.merge_ideas(duplicate, kept, actor=pm, note=NOTE, ip=None)
+    db.session.commit()
+    pipeline.unmerge_ideas(duplicate, actor=pm, note=NOTE, ip=None)
+    db.session.commit()
+    deliver()
+    (event,) = receiver.events()
+    assert event["data"]["from_stage"]["slug"] == "merged"
+    assert event["data"]["to_stage"]["slug"] == "new"
+
+
 def test_a_comment_is_sent_with_its_author_and_link(endpoint, receiver, make_idea, make_user):
     hook = endpoint(["comment.created"])
     idea = make_idea()
@@ -438,6 +453,22 @@ def test_a_redirect_is_not_followed(endpoint, receiver, make_idea):
     assert row.status == OutboxStatus.PENDING
     assert row.response_status == 302
     assert "Redirect" in row.last_error and "not followed" in row.last_error
+
+
+@pytest.mark.parametrize("config_overrides", [{"WEBHOOK_TIMEOUT": 1.0}])
+def test_a_receiver_that_never_answers_is_given_up_on_after_the_timeout(
+    endpoint, silent_server, make_idea, admin
+):
+    settings.set_setting("webhook_local_hosts", f"127.0.0.1:{silent_server}", actor=None)
+    db.session.commit()
+    endpoint(["idea.created"], url=f"http://127.0.0.1:{silent_server}/hook")
+    make_idea()
+    started = time.monotonic()
+    deliver()
+    assert time.monotonic() - started < 5
+    attempt = db.session.scalar(select(WebhookAttempt))
+    assert "Timeout" in attempt.error or "timed out" in attempt.error, attempt.error
+    assert db.session.scalar(select(WebhookDelivery)).status == OutboxStatus.PENDING
 
 
 def test_only_the_start_of_a_long_answer_is_read(endpoint, receiver, make_idea, app):

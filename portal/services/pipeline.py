@@ -346,8 +346,10 @@ def unmerge_ideas(source: Idea, *, actor: User, note: str, ip: str | None) -> Id
     merge.undone_by_id = actor.id
     db.session.refresh(source)
     db.session.refresh(target)
+    merged_stage = source.stage
     record_move(source, back_to, actor=actor, note=note)
     db.session.flush()
+    webhooks.idea_moved(source, merged_stage, note=note)
     notifications.notify_followers(
         source,
         NotificationKind.STAGE_CHANGE,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -376,16 +376,22 @@ def _queue(
 def _emit(
     event_type: str,
     idea: Idea,
-    data: dict[str, Any],
+    build: Callable[[], dict[str, Any]],
     *,
     comment: Comment | None = None,
 ) -> int:
-    """Queue the event for every endpoint that asked for it, if it may be told; how many."""
-    if not delivery.idea_is_public(idea):
+    """Queue the event for every endpoint that asked for it, if it may be told; how many.
+
+    Who asked is looked up first (one query; most sites have no endpoint), and the payload is
+    built only for someone, from the database as this transaction leaves it.
+    """
+    targets = _subscribed(event_type)
+    if not targets or not delivery.idea_is_public(idea):
         return 0
     if comment is not None and not delivery.comment_is_public(comment):
         return 0
-    targets = _subscribed(event_type)
+    db.session.flush()
+    data = build()
     for endpoint in targets:
         _queue(endpoint, event_type, data, idea=idea, comment=comment)
     return len(targets)
@@ -411,18 +417,17 @@ def idea_data(idea: Idea) -> dict[str, Any]:
         "board": {"slug": idea.board.slug, "name": idea.board.name},
         "votes": votes,
         "comments": comments,
-        "created_at": idea.created_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "created_at": _stamp(idea.created_at),
     }
 
 
 def idea_created(idea: Idea) -> None:
     """idea.created: {"idea", "problem", "solution"}. Also when a moderator approves an idea
     that waited, since that is when it appears."""
-    db.session.flush()
     _emit(
         "idea.created",
         idea,
-        {"idea": idea_data(idea), "problem": idea.problem, "solution": idea.solution},
+        lambda: {"idea": idea_data(idea), "problem": idea.problem, "solution": idea.solution},
     )
 
 
@@ -430,18 +435,22 @@ def idea_moved(
     idea: Idea, from_stage: Stage | None, *, note: str, release: Release | None = None
 ) -> None:
     """idea.moved: {"idea", "from_stage", "to_stage", "note"}; and idea.shipped ({"idea",
-    "note", "release"}) when it moved to Shipped."""
-    db.session.flush()
-    data = {
-        "idea": idea_data(idea),
-        "from_stage": _stage(from_stage),
-        "to_stage": _stage(idea.stage),
-        "note": note,
-    }
-    _emit("idea.moved", idea, data)
+    "note", "release"}: the release that shipped it, or null) when it moved to Shipped."""
+    _emit(
+        "idea.moved",
+        idea,
+        lambda: {
+            "idea": idea_data(idea),
+            "from_stage": _stage(from_stage),
+            "to_stage": _stage(idea.stage),
+            "note": note,
+        },
+    )
     if idea.stage is not None and idea.stage.slug == SHIPPED_SLUG:
         _emit(
-            "idea.shipped", idea, {"idea": data["idea"], "note": note, "release": _release(release)}
+            "idea.shipped",
+            idea,
+            lambda: {"idea": idea_data(idea), "note": note, "release": _release(release)},
         )
 
 
@@ -464,34 +473,41 @@ def ideas_shipped(
 
 
 def idea_merged(source: Idea, target: Idea, *, note: str) -> None:
-    """idea.merged: {"idea" (the duplicate), "into" (the idea kept), "note"}. Sent when the
-    kept idea may be told of; the duplicate itself may have been hidden (then nothing)."""
-    db.session.flush()
-    if not delivery.idea_is_public(target):
-        return
+    """idea.merged: {"idea" (the duplicate), "into" (the idea kept), "note"}. The kept idea
+    is always one visitors may see (pipeline.merge_ideas checks); a hidden duplicate is not
+    told of."""
     _emit(
         "idea.merged",
         source,
-        {"idea": idea_data(source), "into": idea_data(target), "note": note},
+        lambda: {"idea": idea_data(source), "into": idea_data(target), "note": note},
     )
+
+
+def _stamp(when: datetime) -> str:
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def comment_created(comment: Comment, idea: Idea) -> None:
     """comment.created: {"idea", "comment": {"id", "url", "body", "author", "parent_id",
     "created_at"}}."""
-    db.session.flush()
-    data = {
-        "idea": idea_data(idea),
-        "comment": {
-            "id": comment.id,
-            "url": external_url("ideas.detail", _anchor=f"comment-{comment.id}", idea_id=idea.id),
-            "body": comment.body,
-            "author": comment.author.display_name if comment.author is not None else None,
-            "parent_id": comment.parent_id,
-            "created_at": comment.created_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+    _emit(
+        "comment.created",
+        idea,
+        lambda: {
+            "idea": idea_data(idea),
+            "comment": {
+                "id": comment.id,
+                "url": external_url(
+                    "ideas.detail", _anchor=f"comment-{comment.id}", idea_id=idea.id
+                ),
+                "body": comment.body,
+                "author": comment.author.display_name if comment.author is not None else None,
+                "parent_id": comment.parent_id,
+                "created_at": _stamp(comment.created_at),
+            },
         },
-    }
-    _emit("comment.created", idea, data, comment=comment)
+        comment=comment,
+    )
 
 
 def vote_counted(idea: Idea) -> None:
@@ -511,13 +527,12 @@ def vote_counted(idea: Idea) -> None:
     for endpoint in targets:
         thresholds = endpoint.vote_thresholds or []
         if thresholds and votes in thresholds:
-            payload = {"idea": data, "votes": votes, "threshold": votes}
             insert_ignoring_duplicates(
                 WebhookDelivery,
                 endpoint_id=endpoint.id,
                 message_id=f"msg_votes_{endpoint.id}_{idea.id}_{votes}",
                 event_type="vote.created",
-                payload=payload,
+                payload={"idea": data, "votes": votes, "threshold": votes},
                 idea_id=idea.id,
                 status=OutboxStatus.PENDING,
                 attempts=0,
@@ -526,12 +541,8 @@ def vote_counted(idea: Idea) -> None:
             )
             outbox_changed()
         elif not thresholds and votes > 1:
-            _queue(
-                endpoint,
-                "vote.created",
-                {"idea": data, "votes": votes, "threshold": None},
-                idea=idea,
-            )
+            payload = {"idea": data, "votes": votes, "threshold": None}
+            _queue(endpoint, "vote.created", payload, idea=idea)
 
 
 def outcome_answered(idea: Idea, *, answer: str, comment: str) -> None:
@@ -540,7 +551,7 @@ def outcome_answered(idea: Idea, *, answer: str, comment: str) -> None:
     _emit(
         "outcome.answered",
         idea,
-        {"idea": idea_data(idea), "answer": answer, "comment": comment},
+        lambda: {"idea": idea_data(idea), "answer": answer, "comment": comment},
     )
 
 

@@ -255,7 +255,7 @@ def reveal_secret(endpoint: WebhookEndpoint, *, actor: User, ip: str | None) -> 
 
 
 def send_test(endpoint: WebhookEndpoint, *, actor: User, ip: str | None) -> WebhookDelivery:
-    """Queue a webhook.test event for this endpoint alone, enabled or not... if enabled."""
+    """Queue a webhook.test event for this (enabled) endpoint alone."""
     require(can_manage_webhooks(actor))
     if not endpoint.enabled:
         raise InvalidInput("Enable the endpoint before sending it a test event.")

@@ -90,9 +90,19 @@ ROOT = Path(__file__).resolve().parent.parent
 # write: a new kind of statement costs cache hits, never correctness.
 _READS = re.compile(r"\s*(SELECT|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|PRAGMA|SHOW|SET)\b", re.I)
 _TARGET = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.I)
-# The email outbox, sign-in sessions and API keys' last use appear on no cached page; the
-# delivery thread, sign-ins and API calls would otherwise empty the cache for nothing.
-UNSHOWN_TABLES = frozenset({"api_keys", "outbox", "user_sessions"})
+# The email outbox, webhook deliveries, sign-in sessions and API keys' last use appear on no
+# cached page; the delivery thread, sign-ins and API calls would otherwise empty the cache for
+# nothing.
+UNSHOWN_TABLES = frozenset(
+    {
+        "api_keys",
+        "outbox",
+        "user_sessions",
+        "webhook_attempts",
+        "webhook_deliveries",
+        "webhook_endpoints",
+    }
+)
 _WROTE = "portal_cache_wrote"
 # The tag of who is signed in with which session: advanced by writes to these tables.
 ACCOUNTS = "accounts"

@@ -179,6 +179,17 @@ class Defaults:
     MAIL_RETRY_DELAYS = [60, 300, 1800, 7200, 21600]  # seconds after the 1st, 2nd... failure
     MAIL_MAX_ATTEMPTS = 6  # then the message is failed and shown to admins
     DIGEST_LOOKBACK_DAYS = 7  # a digest covers unread notifications up to this old
+    # Webhooks, delivered by the same workers as the outbox (portal.mail.webhooks).
+    WEBHOOK_RETRY_DELAYS = [30, 300, 1800, 7200]  # seconds after the 1st, 2nd... failure
+    WEBHOOK_MAX_ATTEMPTS = 5  # then the delivery has failed
+    WEBHOOK_CONNECT_TIMEOUT = 3.0
+    WEBHOOK_TIMEOUT = 10.0  # the whole exchange
+    WEBHOOK_RESPONSE_CAP = 4096  # bytes of the answer read and kept
+    # An endpoint is disabled, and the admins told, when this many deliveries in a row failed
+    # every attempt, or when it has failed for this long without one success.
+    WEBHOOK_DISABLE_AFTER_FAILURES = 5
+    WEBHOOK_DISABLE_AFTER_HOURS = 72
+    WEBHOOK_ROTATION_GRACE_HOURS = 24  # a rotated-out secret still signs for this long
 
     DEMO_PASSWORD: str | None = None
 

@@ -150,6 +150,11 @@ def can_manage_outbox(user: Any) -> bool:
     return is_admin(user)
 
 
+def can_manage_webhooks(user: Any) -> bool:
+    """Register webhook endpoints, read their secrets and delivery logs: the admins."""
+    return is_admin(user)
+
+
 def is_exempt_from_limits(user: Any) -> bool:
     """The team answers customers all day; rate and new-account limits are there for spam."""
     return is_team(user)

@@ -34,6 +34,8 @@ from portal.models import (
     SavedFilter,
     User,
     UserSession,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 from .conftest import DEFAULT_PASSWORD, sign_in_client
@@ -132,6 +134,7 @@ HIDE_BY_TEAM = {
 }
 TO_ORGANISATION = Outcome(303, "/admin/settings/organisations/{organisation_id}", changes=True)
 TO_BOARD_PEOPLE = Outcome(303, "/admin/boards/{board_id}/people", changes=True)
+TO_WEBHOOK = Outcome(303, "/admin/webhooks/{endpoint_id}", changes=True)
 
 MATRIX: dict[str, Route] = {
     "main.home": Route(get=everyone(PAGE), post=everyone(NOT_ALLOWED)),
@@ -587,6 +590,42 @@ MATRIX: dict[str, Route] = {
     "account.email_outcome": Route(get=everyone(BAD_REQUEST), post=everyone(BAD_REQUEST)),
     "admin.outbox": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
     "admin.outbox_message": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.webhooks_list": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.webhook_local_hosts": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/webhooks", changes=True)),
+        data={"local_hosts": "127.0.0.1 localhost"},
+    ),
+    "admin.new_webhook": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/webhooks/{new_endpoint_id}", changes=True)),
+        data={"url": "http://127.0.0.1:9/new", "format": "slack", "events": "idea.created"},
+    ),
+    "admin.webhook_endpoint": Route(
+        get=admins(PAGE),
+        post=admins(TO_WEBHOOK),
+        data={
+            "url": "http://127.0.0.1:9/hook",
+            "description": "Renamed by the matrix",
+            "format": "standard",
+            "events": "idea.moved",
+            "enabled": "y",
+        },
+    ),
+    # The secret is shown on the page answering the POST, and the audit log notes who saw it.
+    "admin.reveal_webhook_secret": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(200, changes=True))
+    ),
+    "admin.rotate_webhook_secret": Route(get=everyone(NOT_ALLOWED), post=admins(TO_WEBHOOK)),
+    "admin.test_webhook": Route(get=everyone(NOT_ALLOWED), post=admins(TO_WEBHOOK)),
+    # Enabled already: nothing to do.
+    "admin.enable_webhook": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/webhooks/{endpoint_id}"))
+    ),
+    "admin.delete_webhook": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/webhooks", changes=True))
+    ),
+    "admin.resend_webhook_delivery": Route(get=everyone(NOT_ALLOWED), post=admins(TO_WEBHOOK)),
     "admin.retry_message": Route(
         get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/outbox", changes=True))
     ),
@@ -655,6 +694,8 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "slug": "ideas",  # the default board, public
         "invite_id": content["invite"],
         "credential_id": content["api_key"],
+        "endpoint_id": content["webhook_endpoint"],
+        "delivery_id": content["webhook_delivery"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -678,7 +719,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
     """An idea by the target, a comment on it by the target and one by the team; the team's
     comment gives the target (who follows their idea) a notification."""
     from portal.models.types import utcnow
-    from portal.services import api_keys, comments, reports
+    from portal.services import api_keys, comments, reports, settings
 
     idea = make_idea("The target's idea", author=people["target"])
     other_idea = make_idea("Another idea with the same need")
@@ -739,6 +780,23 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
     )
     db.session.add(invite)
     api_key, _token = api_keys.create_key(people["target"], name="Target's key", scopes=["read"])
+    # A webhook to a closed port on this machine (allowed for local use), with a delivery
+    # that failed, for admins to send again.
+    settings.set_setting("webhook_local_hosts", "127.0.0.1", actor=None)
+    endpoint = WebhookEndpoint(
+        url="http://127.0.0.1:9/hook", events=["idea.created"], secret="whsec_QUFBQQ=="
+    )
+    db.session.add(endpoint)
+    db.session.flush()
+    delivery = WebhookDelivery(
+        endpoint_id=endpoint.id,
+        message_id="msg_matrix",
+        event_type="webhook.test",
+        payload={"message": "Hello"},
+        status=OutboxStatus.FAILED,
+        attempts=5,
+    )
+    db.session.add(delivery)
     db.session.commit()
     notification = db.session.scalar(
         select(Notification).where(Notification.user_id == people["target"].id)
@@ -762,6 +820,8 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "board": board.id,
         "invite": invite.id,
         "api_key": api_key.id,
+        "webhook_endpoint": endpoint.id,
+        "webhook_delivery": delivery.id,
     }
 
 
@@ -830,6 +890,8 @@ def test_each_role_gets_exactly_what_it_may_from_each_route(
                 "idea_id": content["idea"],
                 "new_idea_id": newest_idea_id(),
                 "new_release_id": db.session.scalar(select(func.max(Release.id))),
+                "new_endpoint_id": db.session.scalar(select(func.max(WebhookEndpoint.id))),
+                "endpoint_id": content["webhook_endpoint"],
                 "other_idea_id": content["other_idea"],
                 "board_id": content["board"],
                 **values,

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import ImmutableMultiDict
 
 from portal.extensions import db
-from portal.models import AuditEvent, OutboxMessage, OutboxStatus, Release
+from portal.models import AuditEvent, OutboxMessage, OutboxStatus, Release, WebhookEndpoint
 from portal.services import boards, comments
 
 from .conftest import sign_in_client
@@ -108,6 +108,7 @@ PARAMS: dict[str, dict[str, Param]] = {
         "page": Param("number", 100_000),
     },
     "admin.audit_csv": AUDIT,
+    "admin.webhook_endpoint": {"page": Param("number", 100_000)},
     "team.queue": {**TRIAGE, "show": CHOICE},
     "team.queue_csv": {**TRIAGE, "show": CHOICE},
     "team.priority": TRIAGE | {"sort": CHOICE},
@@ -202,6 +203,8 @@ def world(app, make_user, make_idea, make_category, make_organisation, stages) -
     db.session.add(message)
     release = Release(title="Spring update", note="Scheduled exports are here for everyone.")
     db.session.add(release)
+    endpoint = WebhookEndpoint(url="https://hooks.example.com/portal", secret="whsec_AAAA")
+    db.session.add(endpoint)
     db.session.commit()
     values = {
         "release_id": release.id,
@@ -219,6 +222,7 @@ def world(app, make_user, make_idea, make_category, make_organisation, stages) -
         "board_id": boards.default_board().id,
         "slug": "ideas",  # the default board
         "person_id": people["customer"].id,
+        "endpoint_id": endpoint.id,
     }
     clients = {role: app.test_client() for role in ROLES}
     for role, user in people.items():

@@ -1,4 +1,5 @@
-"""Administration: people and roles, moderation, site settings, stages, boards, the audit log."""
+"""Administration: people and roles, moderation, site settings, stages, boards, webhooks, the
+audit log."""
 
 from flask import Blueprint
 
@@ -12,4 +13,5 @@ from portal.admin import (  # noqa: E402, F401
     roadmap_settings_views,
     settings_views,
     views,
+    webhook_views,
 )

@@ -1,4 +1,4 @@
-"""Who delivers the outbox, and when: started by each commit that adds to it.
+"""Who delivers the outbox (email and webhooks), and when: started by each commit that adds to it.
 
 By MAIL_DELIVERY:
 - "rq": with REDIS_URL, a commit enqueues a job for `flask --app portal worker` (RQ), which
@@ -22,7 +22,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from portal.extensions import db, redis_client
-from portal.mail.outbox import CHANGED, deliver_due
+from portal.mail import outbox, webhooks
+from portal.mail.outbox import CHANGED
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "portal-mail"
 JOB = "portal.mail.delivery.run_job"
 _wake = threading.Event()
+
+
+def deliver_due() -> int:
+    """Send every email and webhook delivery that is due; how many went out."""
+    return outbox.deliver_due() + webhooks.deliver_due()
 
 
 def delivery_mode() -> str:

@@ -23,11 +23,11 @@ from typing import Any
 
 from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from portal.database import rows_affected
 from portal.extensions import db
+from portal.mail import leases
 from portal.mail.compose import IDEA_KINDS, SECRET_KINDS, compose, compose_for
 from portal.mail.transport import transport_send
 from portal.models import OutboxMessage, OutboxStatus, User
@@ -79,10 +79,7 @@ def outbox_changed(session: Session | None = None) -> None:
 
 def retry(row: OutboxMessage) -> None:
     """An admin sends a message that gave up once more."""
-    row.status = OutboxStatus.PENDING
-    row.attempts = 0
-    row.next_attempt_at = utcnow()
-    row.locked_until = None
+    leases.requeue(row, utcnow())
     outbox_changed()
 
 
@@ -145,21 +142,8 @@ def _newest(where: ColumnElement[bool], limit: int) -> list[OutboxMessage]:
 # --- Delivering ----------------------------------------------------------------------------
 
 
-def _due() -> ColumnElement[bool]:
-    """Rows to send now: pending and due, or claimed by a worker whose lease ran out."""
-    now = utcnow()
-    return or_(
-        and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now),
-        and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.locked_until < now),
-    )
-
-
 def due_ids(limit: int = 200) -> list[int]:
-    return list(
-        db.session.scalars(
-            select(OutboxMessage.id).where(_due()).order_by(OutboxMessage.id).limit(limit)
-        )
-    )
+    return leases.due_ids(OutboxMessage, utcnow(), limit)
 
 
 def deliver_due(limit: int = 200) -> int:
@@ -169,24 +153,8 @@ def deliver_due(limit: int = 200) -> int:
     return sum(1 for row_id in ids if deliver(row_id) == OutboxStatus.SENT)
 
 
-def _claim(row_id: int) -> bool:
-    lease = timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
-    claimed = rows_affected(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == row_id, _due())
-        .values(
-            status=OutboxStatus.SENDING,
-            locked_until=utcnow() + lease,
-            attempts=OutboxMessage.attempts + 1,
-        )
-    )
-    db.session.commit()
-    return claimed == 1
-
-
 def retry_delay(attempts: int) -> timedelta:
-    delays = current_app.config["MAIL_RETRY_DELAYS"]
-    return timedelta(seconds=delays[min(attempts, len(delays)) - 1])
+    return leases.retry_delay(attempts)
 
 
 def _message_for(row: OutboxMessage) -> EmailMessage | None:
@@ -198,7 +166,7 @@ def _message_for(row: OutboxMessage) -> EmailMessage | None:
 
 def deliver(row_id: int) -> str | None:
     """Send one message if it is due and nobody else has it; the status it ends in."""
-    if not _claim(row_id):
+    if not leases.claim(OutboxMessage, row_id, utcnow()):
         return None
     row = db.session.get_one(OutboxMessage, row_id)
     try:
@@ -224,14 +192,11 @@ def deliver(row_id: int) -> str | None:
 def _failed(row_id: int, exc: Exception) -> str:
     """Record a failed attempt: retry after a back-off, or give up after the last one."""
     row = db.session.get_one(OutboxMessage, row_id)
-    row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-    row.locked_until = None
-    if row.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
-        row.status = OutboxStatus.FAILED
+    error = f"{type(exc).__name__}: {exc}"
+    max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
+    if leases.record_failure(row, error, now=utcnow(), max_attempts=max_attempts):
         log.error("gave up on email %s to %s: %s", row.id, row.to_address, row.last_error)
     else:
-        row.status = OutboxStatus.PENDING
-        row.next_attempt_at = utcnow() + retry_delay(row.attempts)
         log.warning("email %s failed, retrying later: %s", row.id, row.last_error)
     db.session.commit()
     return row.status

@@ -39,6 +39,12 @@ from portal.models.release import Release, ReleaseIdea, ReleaseStatus
 from portal.models.site import SiteSetting
 from portal.models.triage import HideReview, SavedFilter
 from portal.models.user import Role, User, UserSession
+from portal.models.webhook import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookFormat,
+)
 
 __all__ = [
     "MERGED_SLUG",
@@ -88,4 +94,8 @@ __all__ = [
     "User",
     "UserSession",
     "Vote",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookFormat",
 ]

@@ -186,6 +186,7 @@ SETTING_LABELS = {
     "private_portal": "private-portal setting (“on” is private)",
     "sign_up": "rule for who may create an account",
     "sign_up_domains": "email domains that may sign up",
+    "webhook_local_hosts": "hosts webhooks may call on the local network",
 }
 
 STAGE_FIELDS = {
@@ -458,6 +459,16 @@ SENTENCES: dict[str, Sentence] = {
     # API keys
     "api_key.created": _api_key("created"),
     "api_key.revoked": _api_key("revoked"),
+    # Webhooks
+    "webhook.created": "{actor} added {target}, sending {events} to {url}.",
+    "webhook.updated": lambda s: f"{s['actor']} changed {s['target']}: {s['changed']}.",
+    "webhook.deleted": "{actor} deleted {target} ({url}).",
+    "webhook.enabled": "{actor} enabled {target} again.",
+    "webhook.disabled": "The portal disabled {target}: {reason}",
+    "webhook.secret_rotated": "{actor} rotated the signing secret of {target}.",
+    "webhook.secret_revealed": "{actor} looked at the signing secret of {target}.",
+    "webhook.test_sent": "{actor} sent a test event to {target}.",
+    "webhook.resent": "{actor} sent delivery #{delivery} ({event}) to {target} again.",
 }
 
 
@@ -473,8 +484,17 @@ TARGET_NOUNS = {
     "releases": "the release ",
     "saved_filters": "",
     "boards": "the board ",
+    "webhook_endpoints": "the webhook ",
 }
-QUOTED_TARGETS = {"ideas", "stages", "categories", "releases", "saved_filters", "boards"}
+QUOTED_TARGETS = {
+    "ideas",
+    "stages",
+    "categories",
+    "releases",
+    "saved_filters",
+    "boards",
+    "webhook_endpoints",
+}
 
 
 def describe(event: AuditEvent, names: Names | None = None) -> str:

@@ -20,7 +20,7 @@ from portal.permissions import (
     require,
     speaks_for_team,
 )
-from portal.services import abuse, ideas, notifications, trending, votes
+from portal.services import abuse, ideas, notifications, trending, votes, webhooks
 from portal.services.errors import InvalidInput
 from portal.services.reports import close_reports, target_of
 from portal.services.validation import clean_comment_body
@@ -55,6 +55,7 @@ def add_comment(idea: Idea, *, author: User, body: str, parent_id: int | None = 
         notifications.notify_followers(
             idea, NotificationKind.COMMENT, actor=author, comment=comment
         )
+    webhooks.comment_created(comment, idea)
     return comment
 
 

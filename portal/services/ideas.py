@@ -18,7 +18,7 @@ from portal.permissions import (
     require,
     speaks_for_team,
 )
-from portal.services import abuse, board_pages, boards, catalog, trending, votes
+from portal.services import abuse, board_pages, boards, catalog, trending, votes, webhooks
 from portal.services.premoderation import needs_approval
 from portal.services.validation import IdeaText, clean_category, clean_idea_text
 
@@ -81,6 +81,7 @@ def submit_idea(
     votes.cast_vote(idea, author)
     if held:
         idea.hidden_at = now  # after the author's own vote: nobody votes on hidden ideas
+    webhooks.idea_created(idea)
     return idea
 
 

@@ -31,7 +31,7 @@ from portal.models import (
 )
 from portal.models.types import utcnow
 from portal.permissions import can_hide_content, can_moderate, hides_need_review, require
-from portal.services import audit, notifications, votes
+from portal.services import audit, notifications, votes, webhooks
 from portal.services.errors import InvalidInput
 from portal.services.reports import QUEUE_SIZE, close_reports, target_of
 from portal.services.text import without_control_characters
@@ -414,6 +414,7 @@ def approve_idea(idea: Idea, *, actor: User, ip: str | None) -> None:
         f"Your idea “{idea.title}” is approved and public: everyone can now see it and vote.",
     )
     audit.record("idea.approved", actor=actor, ip=ip, target=idea)
+    webhooks.idea_created(idea)  # it appears only now
 
 
 def recently_hidden(*, limit: int = 50) -> tuple[list[Idea], list[Comment]]:

@@ -20,7 +20,7 @@ from portal.models import (
 )
 from portal.models.types import utcnow
 from portal.permissions import can_read_verdicts, is_signed_in, require
-from portal.services import inbox
+from portal.services import inbox, webhooks
 from portal.services.errors import InvalidInput
 from portal.services.validation import long_text, too_long
 
@@ -61,6 +61,7 @@ def answer_outcome(idea: Idea, user: User, *, answer: str, comment: str = "") ->
         row.answer, row.comment, row.updated_at = answer, comment, utcnow()
     # The question is answered: it no longer waits in the person's notifications.
     inbox.mark_read_about(user, idea, kind=NotificationKind.OUTCOME_QUESTION)
+    webhooks.outcome_answered(idea, answer=answer, comment=comment)
     return row
 
 

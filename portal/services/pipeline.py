@@ -22,7 +22,7 @@ from portal.models import (
 )
 from portal.models.types import utcnow
 from portal.permissions import can_triage, require
-from portal.services import audit, catalog, ideas, merging, notifications, outcomes
+from portal.services import audit, catalog, ideas, merging, notifications, outcomes, webhooks
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.validation import long_text, too_long
 
@@ -133,9 +133,11 @@ def move_stage(idea: Idea, to_stage: Stage, *, actor: User, note: str, ip: str |
     require(can_triage(actor))
     note = _clean_note(note)
     _refuse_unless_allowed(idea, to_stage)
-    from_name = idea.stage.name
+    from_stage = idea.stage
+    from_name = from_stage.name
     record_move(idea, to_stage, actor=actor, note=note)
     db.session.flush()
+    webhooks.idea_moved(idea, from_stage, note=note)
     message = f"Now {to_stage.name}: {note}"
     if to_stage.slug in outcomes.ASKED_STAGES:
         # Closing the loop: the customers, not the team, judge whether it met their need. One
@@ -303,6 +305,7 @@ def merge_ideas(source: Idea, target: Idea, *, actor: User, note: str, ip: str |
     db.session.refresh(target)
     record_move(source, merged, actor=actor, note=note)
     db.session.flush()
+    webhooks.idea_merged(source, target, note=note)
     notifications.notify_followers(
         source,
         NotificationKind.MERGED,
@@ -343,8 +346,10 @@ def unmerge_ideas(source: Idea, *, actor: User, note: str, ip: str | None) -> Id
     merge.undone_by_id = actor.id
     db.session.refresh(source)
     db.session.refresh(target)
+    merged_stage = source.stage
     record_move(source, back_to, actor=actor, note=note)
     db.session.flush()
+    webhooks.idea_moved(source, merged_stage, note=note)
     notifications.notify_followers(
         source,
         NotificationKind.STAGE_CHANGE,

@@ -29,7 +29,7 @@ from portal.models import (
 )
 from portal.models.types import utcnow
 from portal.permissions import can_triage, require
-from portal.services import audit, catalog, notifications, pipeline
+from portal.services import audit, catalog, notifications, pipeline, webhooks
 from portal.services.errors import DomainError, InvalidFields, InvalidInput
 from portal.services.text import clean_line, visible_length
 from portal.services.validation import long_text, too_long
@@ -363,9 +363,11 @@ def publish(release: Release, *, actor: User, ip: str | None) -> Published:
     linked = ideas_of([release.id])[release.id]
     moved = [idea for idea in linked if idea.stage_id != shipped.id]
     stage_note = f"Shipped in **{release.title}**.\n\n{release.note}"
+    left = [(idea, idea.stage) for idea in moved]
     for idea in moved:
         pipeline.move_telling_nobody(idea, shipped, actor=actor, note=stage_note)
     db.session.flush()
+    webhooks.ideas_shipped(release, left, note=stage_note)
     notifications.notify_release(
         release.id,
         [idea.id for idea in moved],

@@ -62,6 +62,9 @@ DEFAULTS = {
     "sign_up": "anyone",
     # With sign_up "invited": email domains whose people may sign up too, space-separated.
     "sign_up_domains": "",
+    # Hosts webhooks may call although they are inside the network, space-separated, such as
+    # "localhost 127.0.0.1:8080" (portal.mail.netguard); empty: none.
+    "webhook_local_hosts": "",
 }
 
 

@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.models import Follow, Idea, IdeaOrganisation, User, Vote
 from portal.models.types import utcnow
 from portal.permissions import is_signed_in, require
-from portal.services import trending
+from portal.services import trending, webhooks
 from portal.services.errors import DomainError
 
 
@@ -74,6 +74,7 @@ def count_vote(idea: Idea, *, organisation_id: int | None, cast_at: datetime) ->
                 set_={"voters": IdeaOrganisation.voters + 1},
             )
         )
+    webhooks.vote_counted(idea)
 
 
 def uncount_vote(idea: Idea, *, organisation_id: int | None, cast_at: datetime) -> None:

@@ -187,6 +187,36 @@ def test_admin_pages(page, checks, site):
     )
 
 
+def test_admin_webhook_pages(page, checks, site):
+    """An admin adds a webhook with the forms alone, then each webhook page is toured."""
+    sign_in(page, site.people["admin"])
+    page.goto("/admin/webhooks")
+    page.get_by_label("Hosts allowed on the local network").fill("127.0.0.1")
+    page.get_by_role("button", name="Save hosts").click()
+    expect(page.locator(".flashes")).to_contain_text("saved")
+    page.goto("/admin/webhooks/new")
+    page.get_by_label("Address (URL)").fill("http://127.0.0.1:9/a-rather-long-path/for/the/hook")
+    page.get_by_label("Description").fill("Product channel")
+    page.get_by_label("Slack incoming webhook").check()
+    for box in page.locator("input[name=events]").all():
+        box.uncheck()
+    page.locator("input[name=events][value='outcome.answered']").check()
+    page.get_by_role("button", name="Add webhook").click()
+    expect(page.locator(".flashes")).to_contain_text("Webhook added")
+    endpoint = urlsplit(page.url).path
+    assert re.fullmatch(r"/admin/webhooks/\d+", endpoint), endpoint
+    tour(
+        page,
+        checks,
+        "admin",
+        [
+            ("webhooks", "/admin/webhooks"),
+            ("webhook-new", "/admin/webhooks/new"),
+            ("webhook", endpoint),
+        ],
+    )
+
+
 # --- The design system -----------------------------------------------------------------------
 
 

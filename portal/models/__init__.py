@@ -30,6 +30,7 @@ from portal.models.idea import (
     OutcomeAnswer,
     Vote,
 )
+from portal.models.imports import ImportRecord
 from portal.models.mail import EmailPreference, OutboxMessage, OutboxStatus
 from portal.models.merge import IdeaMerge, MergedFollow, MergedVote
 from portal.models.organisation import Organisation, OrganisationDomain
@@ -61,6 +62,7 @@ __all__ = [
     "IdeaMerge",
     "IdeaOrganisation",
     "IdeaRevision",
+    "ImportRecord",
     "InternalNote",
     "Invite",
     "MergedFollow",

@@ -416,6 +416,11 @@ SENTENCES: dict[str, Sentence] = {
         "changed", "{target}'s details", ORGANISATION_FIELDS
     ),
     "organisation.import": _imported,
+    "ideas.imported": lambda s: (
+        f"{s['actor']} imported from {s.raw.get('source')} CSV files: "
+        + ", ".join(_count(s.raw.get(k), k[:-1]) for k in ("ideas", "votes", "comments"))
+        + f" and {_count(s.raw.get('people'), 'new person').replace('persons', 'people')}."
+    ),
     "release.drafted": lambda s: (
         f"{s['actor']} drafted {s['target']} with {_titles(s.raw.get('ideas'))}."
     ),

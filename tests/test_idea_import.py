@@ -369,3 +369,57 @@ def test_column_names_are_matched_whatever_their_case_and_separators(app):
     (idea,) = bundle.ideas
     assert idea.title == "A title here" and idea.author_email == "x@y.example"
     assert idea.created_at == datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def test_canny_votes_export_names_posts_by_title(runner, stages, tmp_path):
+    shutil.copy(DATA / "canny" / "posts.csv", tmp_path / "posts.csv")
+    (tmp_path / "votes.csv").write_text(
+        "Post Title,Voter Name,Voter Email,Voted At\n"
+        "Two-factor sign-in,Gina Park,gina@initech.example,2023-01-21T08:00:00.000Z\n"
+        "Two-factor sign-in,Frank Li,FRANK@umbrella.example,2023-01-20T11:45:00.000Z\n"
+    )
+
+    result = run(runner, "--format", "canny", tmp_path)
+
+    assert result.exit_code == 0, result.output
+    two_factor = idea_titled("Two-factor sign-in")
+    assert two_factor.vote_count == counted_votes(two_factor) == 2  # Frank once, and Gina
+    gina = db.session.scalars(select(Vote).where(Vote.user_id == user("gina@initech.example").id))
+    assert gina.one().created_at == datetime(2023, 1, 21, 8, tzinfo=UTC)
+
+
+def test_uservoice_supporters_export(runner, stages, tmp_path):
+    (tmp_path / "suggestions.csv").write_text(
+        "Suggestion ID,Title,Description,Status,Creator Email,Created At,Votes\n"
+        "7,Calendar sync both ways,Meetings drift apart.,completed,ivy@hooli.example,"
+        "2020-05-05 10:00:00,2\n"
+    )
+    (tmp_path / "supporters.csv").write_text(
+        "Suggestion ID,Email,Name,Created At\n"
+        "7,ivy@hooli.example,Ivy,2020-05-05 10:00:00\n"
+        "7,jon@hooli.example,Jon,2020-05-06 10:00:00\n"
+    )
+
+    result = run(runner, "--format", "uservoice", tmp_path)
+
+    assert result.exit_code == 0, result.output
+    calendar = idea_titled("Calendar sync both ways")
+    assert calendar.stage.slug == "shipped"
+    assert calendar.vote_count == counted_votes(calendar) == 2
+    assert "counts 2 votes" not in result.output  # the count and the supporters agree
+
+
+def test_duplicate_ids_and_replies_in_a_circle_are_problems(runner, stages, tmp_path):
+    (tmp_path / "ideas.csv").write_text(
+        "id,title\n1,First idea of two\n1,Second with the same id\n"
+    )
+    (tmp_path / "comments.csv").write_text(
+        "id,idea_id,parent_id,body\na,1,b,One\nb,1,a,Two\nc,1,a,Three\n"
+    )
+
+    result = run(runner, tmp_path)
+
+    assert result.exit_code == 1
+    assert "ideas.csv:3: The id '1' is used at ideas.csv:2 too." in result.output
+    assert "comments.csv:2: It replies to the comment" in result.output
+    assert count(Idea) == 0 and count(Comment) == 0

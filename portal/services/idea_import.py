@@ -478,16 +478,23 @@ USERVOICE = _ToolLayout(
 
 
 def _kind_of(keys: set[str], layout: _ToolLayout) -> str | None:
-    """Which of a tool's files this is, by its columns: posts have a title; comments a text."""
+    """Which of a tool's files this is, by its columns. Votes and comments files name the post
+    they belong to and have none of a post's own columns (details, status, board); of those, a
+    comments file has a text. Anything else with a title is a posts file."""
 
     def any_of(names: tuple[str, ...]) -> bool:
         return bool(keys.intersection(names))
 
-    if any_of(layout.posts["title"]) and not any_of(layout.comments["body"][:2]):
-        return "posts"
-    if any_of(layout.comments["body"]) and any_of(layout.comments["idea"]):
+    own_columns = {*layout.posts["details"], *layout.posts["status"], *layout.posts["board"]}
+    own_columns -= set(layout.comments["body"])  # UserVoice calls both texts "Text"
+    refers = any_of(layout.comments["idea"]) and not any_of(tuple(own_columns))
+    if any_of(("comment", "commenttext", "commentvalue", "commentid")) and any_of(
+        layout.comments["idea"]
+    ):
+        return "comments"  # unmistakably, whatever else it carries
+    if refers and any_of(layout.comments["body"]):
         return "comments"
-    if any_of(layout.votes["email"]) and any_of(layout.votes["idea"]):
+    if refers and any_of(layout.votes["email"]):
         return "votes"
     if any_of(layout.posts["title"]):
         return "posts"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -435,9 +436,10 @@ def _plan_votes(plan: Plan, bundle: Bundle, records: dict[tuple[str, str], int])
             continue
         plan.votes.append(_Vote(external, row.idea_id, row.email, row.created_at, row.origin))
         tally.new += 1
+    named_voters = Counter(v.idea_key for v in plan.votes)
     for idea in plan.ideas.values():
         stated = idea.row.votes_stated
-        named = sum(1 for v in plan.votes if v.idea_key == idea.row.external_id)
+        named = named_voters[idea.row.external_id]
         if stated is not None and stated != named:
             plan.notes.append(
                 Problem(

@@ -202,11 +202,11 @@ def test_a_vote_cast_here_before_the_import_counts_once(runner, stages, own_file
 
 def test_bad_rows_are_reported_with_file_and_line_and_nothing_is_written(runner, stages, own_files):
     (own_files / "ideas.csv").write_text(
-        "id,title,problem,created_at\n"
-        "1,Good idea to import,It helps.,2023-01-01\n"
-        "2,Bad,Title too short.,2023-01-02\n"
-        '3,"Another good one","Spans\ntwo lines",next tuesday\n'
-        "4,Fine idea number four,,\n",
+        "id,title,problem,created_at,author_email\n"
+        "1,Good idea to import,It helps.,2023-01-01,\n"
+        "2,Bad,Title too short.,2023-01-02,left@out.example\n"
+        '3,"Another good one","Spans\ntwo lines",next tuesday,\n'
+        "4,Fine idea number four,,,\n",
         encoding="utf-8",
     )
     (own_files / "votes.csv").write_text("idea_id,email\n99,zed@example.com\n1,not-an-address\n")
@@ -228,6 +228,7 @@ def test_bad_rows_are_reported_with_file_and_line_and_nothing_is_written(runner,
     assert skipping.exit_code == 0, skipping.output
     titles = set(db.session.scalars(select(Idea.title)))
     assert titles == {"Good idea to import", "Fine idea number four"}
+    assert count(User) == 2  # ana and bo of people.csv; not the author of the idea left out
     # With no description, the title stands in for the problem the portal asks for.
     assert idea_titled("Fine idea number four").problem == "Fine idea number four"
 

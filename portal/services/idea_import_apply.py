@@ -129,6 +129,7 @@ class _Vote:
     external_id: str
     idea_key: str
     email: str
+    name: str
     created_at: datetime | None
     origin: Origin
 
@@ -155,6 +156,7 @@ class Plan:
     votes: list[_Vote] = field(default_factory=list)
     comments: dict[str, _Comment] = field(default_factory=dict)
     imported_comments: dict[str, int] = field(default_factory=dict)
+    left_out: set[Origin] = field(default_factory=set)  # rows left out for another's problem
 
     @property
     def has_work(self) -> bool:
@@ -193,10 +195,10 @@ def plan_import(
             raise InvalidInput(f"No category is called “{category_name}”.")
     plan = Plan(bundle.source, problems=list(bundle.problems), notes=list(bundle.notes))
     records = _records(bundle.source)
-    _plan_people(plan, bundle, records)
     _plan_ideas(plan, bundle, records, default_board, default_category, categories)
     _plan_votes(plan, bundle, records)
     _plan_comments(plan, bundle, records)
+    _plan_people(plan, bundle, records)  # only those the rows to write name
     return plan
 
 
@@ -206,15 +208,16 @@ def plan_import(
 def _plan_people(plan: Plan, bundle: Bundle, records: dict[tuple[str, str], int]) -> None:
     """Everyone the files name, once each by address: people.csv first, then authors, voters
     and commenters. An account with the address (in any case) is theirs already."""
+    # Not those only rows left out name: a problem's row, or a vote or comment of such an idea.
+    left_out = bundle.bad_rows | {p.origin for p in plan.problems} | plan.left_out
     named: list[tuple[str | None, str, datetime | None, Origin]] = [
         (p.email, p.name, p.created_at, p.origin) for p in bundle.people
     ]
     named += [(i.author_email, i.author_name, None, i.origin) for i in bundle.ideas]
     named += [(v.email, v.name, None, v.origin) for v in bundle.votes]
     named += [(c.author_email, c.author_name, None, c.origin) for c in bundle.comments]
-    bad = bundle.bad_rows
     for email, name, created_at, origin in named:
-        if email is None or origin in bad:
+        if email is None or origin in left_out:
             continue
         person = plan.people.get(email)
         if person is None:
@@ -386,6 +389,7 @@ def _idea_known(plan: Plan, key: str, origin: Origin, what: str, skipped: set[st
     if key in plan.ideas or key in plan.imported_ideas:
         return True
     if key in skipped:
+        plan.left_out.add(origin)
         plan.notes.append(Problem(origin, f"Its idea has a problem, so this {what} is left out."))
     else:
         plan.problems.append(
@@ -422,19 +426,20 @@ def _plan_votes(plan: Plan, bundle: Bundle, records: dict[tuple[str, str], int])
         if ("vote", external) in records:
             tally.imported_before += 1
             continue
-        person = plan.people[row.email]
         local_idea = plan.imported_ideas.get(row.idea_id)
+        voter = find_user_by_email(row.email) if local_idea is not None else None
         if (
-            local_idea is not None
-            and person.user is not None
+            voter is not None
             and db.session.scalar(
-                select(Vote.id).where(Vote.idea_id == local_idea, Vote.user_id == person.user.id)
+                select(Vote.id).where(Vote.idea_id == local_idea, Vote.user_id == voter.id)
             )
             is not None
         ):
             tally.already_here += 1
             continue
-        plan.votes.append(_Vote(external, row.idea_id, row.email, row.created_at, row.origin))
+        plan.votes.append(
+            _Vote(external, row.idea_id, row.email, row.name, row.created_at, row.origin)
+        )
         tally.new += 1
     named_voters = Counter(v.idea_key for v in plan.votes)
     for idea in plan.ideas.values():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -25,7 +26,7 @@ from portal.services.idea_import import parse_when, read_export
 from portal.services.passwords import verify_password
 
 from .conftest import DEFAULT_PASSWORD
-from .helpers import database_snapshot, page_text
+from .helpers import database_snapshot, link_in, page_text
 
 DATA = Path(__file__).parent / "data" / "import"
 
@@ -139,6 +140,27 @@ def test_new_people_have_no_password_until_they_reset_one(runner, stages, own_fi
     assert not verify_password(person.password_hash, "")
     assert not verify_password(person.password_hash, DEFAULT_PASSWORD)
     assert person.email_verified_at is None  # the reset link proves the mailbox
+
+
+def test_a_new_person_sets_a_password_through_the_reset_link_and_signs_in(
+    runner, stages, app, outbox, own_files
+):
+    run(runner, own_files)
+    new_password = "a fresh passphrase of mine"
+
+    app.test_client().post("/password/forgot", data={"email": "Cy@Acme.example"})
+    [reset] = [m for m in outbox.to("cy@acme.example") if "Reset" in m["Subject"]]
+    path = urlsplit(link_in(reset, "/password/reset/")).path
+    assert app.test_client().post(path, data={"password": new_password}).status_code == 302
+
+    signed_in = app.test_client()
+    response = signed_in.post(
+        "/sign-in", data={"email": "cy@acme.example", "password": new_password}
+    )
+    assert response.status_code == 302
+    assert signed_in.get("/account").status_code == 200
+    db.session.expire_all()
+    assert user("cy@acme.example").email_verified_at is not None
 
 
 def test_people_are_merged_by_email_whatever_its_case(runner, stages, make_user, own_files):

@@ -411,6 +411,20 @@ def test_canny_votes_export_names_posts_by_title(runner, stages, tmp_path):
     assert gina.one().created_at == datetime(2023, 1, 21, 8, tzinfo=UTC)
 
 
+def test_an_odd_voter_address_leaves_out_that_vote_not_the_post(runner, stages, tmp_path):
+    (tmp_path / "posts.csv").write_text(
+        "Title,Details,Author Email,Voters\n"
+        'Webhooks for every event,We poll the API.,kim@soylent.example,"kim@soylent.example, '
+        'lee@soylent.example, lee@@broken"\n'
+    )
+
+    result = run(runner, "--format", "canny", tmp_path)
+
+    assert result.exit_code == 0, result.output
+    assert "posts.csv:2: The voter 'lee@@broken' is left out" in result.output
+    assert idea_titled("Webhooks for every event").vote_count == 2
+
+
 def test_uservoice_supporters_export(runner, stages, tmp_path):
     (tmp_path / "suggestions.csv").write_text(
         "Suggestion ID,Title,Description,Status,Creator Email,Created At,Votes\n"

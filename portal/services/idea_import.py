@@ -573,15 +573,19 @@ def _read_posts(
             bundle.ideas.append(idea)
             by_title.setdefault(title.lower(), external)
         # Voters: a list in one cell (Canny), or one per row of the full export (UserVoice).
-        listed = addresses_in(table.get(row, "voters"))
         single = table.get(row, "voter_email")
-        for raw in [*listed, *([single] if single else [])]:
-            email = reader.email(raw, origin, "voter", required=True)
-            if email:
-                voted = reader.when(table, row, "voted_at") if single else None
-                bundle.votes.append(
-                    VoteIn(external, email, table.get(row, "voter_name"), voted, origin)
-                )
+        voters: list[tuple[str, str, datetime | None]] = [
+            (raw, "", None) for raw in addresses_in(table.get(row, "voters"))
+        ]
+        if single:
+            voters.append(
+                (single, table.get(row, "voter_name"), reader.when(table, row, "voted_at"))
+            )
+        for raw, name, voted in voters:
+            try:  # an odd address among the voters leaves out that vote, not the post
+                bundle.votes.append(VoteIn(external, normalise_email(raw), name, voted, origin))
+            except InvalidInput as exc:
+                reader.note(origin, f"The voter {raw!r} is left out: {exc.message}")
 
 
 def _idea_ref(reader: _Reader, table: _Table, row: CsvRow, by_title: dict[str, str]) -> str:

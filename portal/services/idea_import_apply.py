@@ -12,16 +12,17 @@ tsvector as a generated column.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 
-from portal.database import insert_ignoring_duplicates, upsert
+from portal.database import upsert
 from portal.extensions import db
 from portal.models import (
     MERGED_SLUG,
@@ -32,6 +33,7 @@ from portal.models import (
     Follow,
     Idea,
     ImportRecord,
+    OrganisationDomain,
     Stage,
     User,
     Vote,
@@ -42,7 +44,6 @@ from portal.services.accounts import (
     DISPLAY_NAME_MAX,
     clean_display_name,
     find_user_by_email,
-    organisation_for_email,
 )
 from portal.services.errors import InvalidFields, InvalidInput
 from portal.services.idea_import import (
@@ -60,6 +61,7 @@ KINDS = ("person", "idea", "vote", "comment")
 KIND_LABELS = {"person": "people", "idea": "ideas", "vote": "votes", "comment": "comments"}
 # Dates more than this far ahead are a mistake in the file (a day's slack for time zones).
 FUTURE_SLACK = timedelta(days=1)
+CHUNK = 500  # values per IN (...) list, well within every database's limit on parameters
 
 # What other tools call their statuses, as stage slugs of the default pipeline. A status is
 # first matched to a stage by its own slug or name; these are the fallbacks.
@@ -225,9 +227,17 @@ def _plan_people(plan: Plan, bundle: Bundle, records: dict[tuple[str, str], int]
         if not person.name and name:
             person.name = name
     tally = plan.tallies["person"]
+    accounts: dict[str, User] = {}
+    emails = list(plan.people)
+    for start in range(0, len(emails), CHUNK):
+        wanted = emails[start : start + CHUNK]
+        accounts.update(
+            (u.email, u)
+            for u in db.session.scalars(select(User).where(User.email.in_(wanted))).unique()
+        )
     for person in plan.people.values():
         local = records.get(("person", person.email))
-        person.user = find_user_by_email(person.email)
+        person.user = accounts.get(person.email)  # stored lower-cased, as these are
         person.recorded = local is not None
         if person.recorded and person.user is not None and person.user.id == local:
             tally.imported_before += 1
@@ -519,10 +529,9 @@ def _plan_comments(plan: Plan, bundle: Bundle, records: dict[tuple[str, str], in
 # --- Writing ---------------------------------------------------------------------------------
 
 
-def _record(source: str, kind: str, external_id: str, local_id: int) -> None:
-    db.session.add(
-        ImportRecord(source=source, kind=kind, external_id=external_id, local_id=local_id)
-    )
+def _chunks(values: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
 
 
 def apply_plan(plan: Plan) -> None:
@@ -531,35 +540,83 @@ def apply_plan(plan: Plan) -> None:
     People are made without a usable password: each account's hash is of a random secret
     nobody keeps, so signing in with it fails as slowly as any wrong password does, and the
     person sets their own through "Forgot your password?".
+
+    Rows go in by the hundred (an export holds tens of thousands of votes), and what the site
+    keeps as counters is then brought up to date from them: vote_count and the organisations
+    behind each idea counted again from its votes (votes.recount_votes, recount_organisations),
+    comment_count and the trending score moved by exactly what was added, as when each vote and
+    comment is made on the site.
     """
-    source = plan.source
+    records: list[dict[str, object]] = []
+
+    def record(kind: str, external_id: str, local_id: int) -> None:
+        records.append(
+            {"source": plan.source, "kind": kind, "external_id": external_id, "local_id": local_id}
+        )
+
+    _write_people(plan, record)
+    local_ideas = _write_ideas(plan, record)
+    _write_votes(plan, local_ideas, record)
+    _write_comments(plan, local_ideas, record)
+    if records:
+        db.session.execute(insert(ImportRecord), records)
+    audit.record(
+        "ideas.imported",
+        actor=None,
+        ip=None,
+        source=plan.source,
+        **{KIND_LABELS[k]: t.new for k, t in plan.tallies.items()},
+    )
+
+
+Recorder = Callable[[str, str, int], None]
+
+
+def _write_people(plan: Plan, record: Recorder) -> None:
     now = utcnow()
+    organisations: dict[str, int] = {
+        domain: organisation_id
+        for domain, organisation_id in db.session.execute(
+            select(func.lower(OrganisationDomain.domain), OrganisationDomain.organisation_id)
+        )
+    }
     secret_hash = hash_password(secrets.token_urlsafe(32))
+    made = []
     for person in plan.people.values():
         if person.user is None:
             person.user = User(
                 email=person.email,
                 display_name=person.name,
                 password_hash=secret_hash,
-                organisation=organisation_for_email(person.email),
+                # By email domain, as at sign-up (accounts.organisation_for_email).
+                organisation_id=organisations.get(person.email.rpartition("@")[2]),
                 created_at=person.created_at or now,
             )
-            db.session.add(person.user)
-            db.session.flush()
+            made.append(person.user)
+    db.session.add_all(made)
+    db.session.flush()
+    for person in plan.people.values():
+        assert person.user is not None
         if not person.recorded:
-            _record(source, "person", person.email, person.user.id)
-        else:  # imported before, and the account has since gone or changed: this one now
+            record("person", person.email, person.user.id)
+        else:  # imported before, and the account has since gone: this one now
             db.session.execute(
                 update(ImportRecord)
                 .where(
-                    ImportRecord.source == source,
+                    ImportRecord.source == plan.source,
                     ImportRecord.kind == "person",
                     ImportRecord.external_id == person.email,
                 )
                 .values(local_id=person.user.id)
+                .execution_options(synchronize_session=False)
             )
 
-    local_ideas: dict[str, Idea] = {}
+
+def _write_ideas(plan: Plan, record: Recorder) -> dict[str, tuple[int, datetime]]:
+    """The new ideas; returns every idea the plan names, new or imported before, by its
+    external id: (id here, when it was posted)."""
+    now = utcnow()
+    made: list[tuple[str, Idea]] = []
     for key, planned in plan.ideas.items():
         author = plan.people[planned.row.author_email].user if planned.row.author_email else None
         idea = Idea(
@@ -577,84 +634,155 @@ def apply_plan(plan: Plan) -> None:
             trending_score=trending.weight_at(trending.IDEA_WEIGHT, planned.created_at),
         )
         ideas.promise_next_answer(idea, planned.stage, since=now)
-        db.session.add(idea)
-        db.session.flush()
-        _record(source, "idea", key, idea.id)
-        if author is not None:
-            _follow(idea.id, author.id, planned.created_at)
-        local_ideas[key] = idea
-    for key, local_id in plan.imported_ideas.items():
-        local_ideas[key] = db.session.get_one(Idea, local_id)
+        made.append((key, idea))
+    db.session.add_all(idea for _, idea in made)
+    db.session.flush()
+    local: dict[str, tuple[int, datetime]] = {}
+    follows = []
+    for key, idea in made:
+        record("idea", key, idea.id)
+        local[key] = (idea.id, idea.created_at)
+        if idea.author_id is not None:
+            follows.append((idea.id, idea.author_id, idea.created_at))
+    _follow_by_choice(follows)
+    imported = list(plan.imported_ideas.items())
+    posted: dict[int, datetime] = {}
+    for ids in _chunks([local_id for _, local_id in imported]):
+        for idea_id, created_at in db.session.execute(
+            select(Idea.id, Idea.created_at).where(Idea.id.in_(ids))
+        ):
+            posted[idea_id] = created_at
+    for key, local_id in imported:
+        local[key] = (local_id, posted.get(local_id, now))
+    return local
 
+
+def _write_votes(
+    plan: Plan, local_ideas: dict[str, tuple[int, datetime]], record: Recorder
+) -> None:
+    rows: list[tuple[int, int, datetime]] = []  # idea, voter, when it was cast
     for vote in plan.votes:
-        idea = local_ideas[vote.idea_key]
+        idea_id, posted = local_ideas[vote.idea_key]
         user = plan.people[vote.email].user
         assert user is not None
-        cast_at = vote.created_at or idea.created_at
-        vote_id = db.session.scalar(
-            upsert(Vote)
-            .values(idea_id=idea.id, user_id=user.id, created_at=cast_at)
-            .on_conflict_do_nothing()
-            .returning(Vote.id)
-        )
-        if vote_id is None:  # cast here meanwhile (another run at once): theirs stands
-            continue
-        votes.count_vote(idea, organisation_id=user.organisation_id, cast_at=cast_at)
-        votes.follow_with_vote(idea, user, now=cast_at)
-        _record(source, "vote", vote.external_id, vote_id)
+        rows.append((idea_id, user.id, vote.created_at or posted))
+    if not rows:
+        return
+    # A vote cast here between the plan and now (on PostgreSQL, where imports and voters run
+    # at once) stands, and is counted once: the recounts below read the rows.
+    values = [{"idea_id": i, "user_id": u, "created_at": when} for i, u, when in rows]
+    db.session.execute(upsert(Vote).on_conflict_do_nothing(), values)
+    db.session.execute(
+        upsert(Follow).on_conflict_do_nothing(), [{**v, "via_vote": True} for v in values]
+    )
+    idea_ids = sorted({idea_id for idea_id, _, _ in rows})
+    ids_by_pair: dict[tuple[int, int], int] = {}
+    for chunk in _chunks(idea_ids):
+        for vote_id, idea_id, user_id in db.session.execute(
+            select(Vote.id, Vote.idea_id, Vote.user_id).where(
+                Vote.idea_id.in_(chunk), Vote.user_id.is_not(None)
+            )
+        ):
+            if user_id is not None:
+                ids_by_pair[(idea_id, user_id)] = vote_id
+    for vote, (idea_id, user_id, _) in zip(plan.votes, rows, strict=True):
+        record("vote", vote.external_id, ids_by_pair[(idea_id, user_id)])
+    weights: dict[int, list[float]] = defaultdict(list)
+    for idea_id, _, cast_at in rows:
+        weights[idea_id].append(trending.weight_at(trending.VOTE_WEIGHT, cast_at))
+    ideas_table = Idea.__table__
+    assert isinstance(ideas_table, Table)  # typed as any FROM clause; executemany needs a Table
+    db.session.execute(
+        update(ideas_table)
+        .where(ideas_table.c.id == bindparam("idea"))
+        .values(trending_score=ideas_table.c.trending_score + bindparam("change")),
+        [{"idea": idea_id, "change": math.fsum(w)} for idea_id, w in weights.items()],
+    )
+    for chunk in _chunks(idea_ids):
+        votes.recount_votes(select(Idea.id).where(Idea.id.in_(chunk)))
+        votes.recount_organisations(chunk)
 
+
+def _write_comments(
+    plan: Plan, local_ideas: dict[str, tuple[int, datetime]], record: Recorder
+) -> None:
     local_comments = dict(plan.imported_comments)
+    parents: dict[int, int | None] = {}  # a comment here -> its parent, for replies to replies
+    added: dict[int, list[datetime]] = defaultdict(list)  # idea -> when each comment was written
+    follows = []
     # Top-level comments before replies, so a reply finds its parent's id.
     ordered = sorted(plan.comments.items(), key=lambda item: item[1].parent_key is not None)
     for key, entry in ordered:
-        idea = local_ideas[entry.row.idea_id]
+        idea_id, _ = local_ideas[entry.row.idea_id]
         author = plan.people[entry.row.author_email].user if entry.row.author_email else None
         parent_id = local_comments.get(entry.parent_key) if entry.parent_key else None
         if parent_id is not None:  # replies stay one level deep, as on the site
-            parent = db.session.get_one(Comment, parent_id)
-            parent_id = parent.parent_id or parent.id
-        comment = Comment(
-            idea_id=idea.id,
-            author_id=author.id if author else None,
-            parent_id=parent_id,
-            body=entry.body,
-            created_at=entry.created_at,
-        )
-        db.session.add(comment)
-        db.session.flush()
-        local_comments[key] = comment.id
-        _record(source, "comment", key, comment.id)
-        weight = trending.weight_at(trending.COMMENT_WEIGHT, entry.created_at)
-        db.session.execute(
-            update(Idea)
-            .where(Idea.id == idea.id)
+            if parent_id not in parents:
+                parents[parent_id] = db.session.scalar(
+                    select(Comment.parent_id).where(Comment.id == parent_id)
+                )
+            parent_id = parents[parent_id] or parent_id
+        comment_id = db.session.scalar(
+            insert(Comment)
             .values(
-                comment_count=Idea.comment_count + 1, trending_score=Idea.trending_score + weight
+                idea_id=idea_id,
+                author_id=author.id if author else None,
+                parent_id=parent_id,
+                body=entry.body,
+                created_at=entry.created_at,
+                is_official=False,
+                hidden_with_author=False,
             )
+            .returning(Comment.id)
         )
-        db.session.execute(
-            update(Idea)
-            .where(Idea.id == idea.id, Idea.last_activity_at < entry.created_at)
-            .values(last_activity_at=entry.created_at)
-        )
+        assert comment_id is not None
+        parents[comment_id] = parent_id
+        local_comments[key] = comment_id
+        record("comment", key, comment_id)
+        added[idea_id].append(entry.created_at)
         if author is not None:
-            _follow(idea.id, author.id, entry.created_at)
-    audit.record(
-        "ideas.imported",
-        actor=None,
-        ip=None,
-        source=source,
-        **{KIND_LABELS[k]: t.new for k, t in plan.tallies.items()},
+            follows.append((idea_id, author.id, entry.created_at))
+    if not added:
+        return
+    ideas_table = Idea.__table__
+    assert isinstance(ideas_table, Table)
+    db.session.execute(
+        update(ideas_table)
+        .where(ideas_table.c.id == bindparam("idea"))
+        .values(
+            comment_count=ideas_table.c.comment_count + bindparam("n"),
+            trending_score=ideas_table.c.trending_score + bindparam("change"),
+        ),
+        [
+            {
+                "idea": idea_id,
+                "n": len(times),
+                "change": math.fsum(trending.weight_at(trending.COMMENT_WEIGHT, t) for t in times),
+            }
+            for idea_id, times in added.items()
+        ],
     )
-
-
-def _follow(idea_id: int, user_id: int, when: datetime) -> None:
-    """Posting or commenting follows the idea, by choice, as on the site."""
-    if not insert_ignoring_duplicates(
-        Follow, idea_id=idea_id, user_id=user_id, created_at=when, via_vote=False
-    ):
-        db.session.execute(
-            update(Follow)
-            .where(Follow.idea_id == idea_id, Follow.user_id == user_id)
-            .values(via_vote=False)
+    db.session.execute(
+        update(ideas_table)
+        .where(
+            ideas_table.c.id == bindparam("idea"), ideas_table.c.last_activity_at < bindparam("at")
         )
+        .values(last_activity_at=bindparam("at")),
+        [{"idea": idea_id, "at": max(times)} for idea_id, times in added.items()],
+    )
+    _follow_by_choice(follows)
+
+
+def _follow_by_choice(follows: list[tuple[int, int, datetime]]) -> None:
+    """Posting or commenting follows the idea by choice, as on the site: a follow that came
+    with a vote becomes theirs."""
+    if not follows:
+        return
+    stmt = upsert(Follow)
+    db.session.execute(
+        stmt.on_conflict_do_update(index_elements=["idea_id", "user_id"], set_={"via_vote": False}),
+        [
+            {"idea_id": idea_id, "user_id": user_id, "created_at": when, "via_vote": False}
+            for idea_id, user_id, when in dict.fromkeys(follows)
+        ],
+    )

@@ -417,9 +417,13 @@ SENTENCES: dict[str, Sentence] = {
     ),
     "organisation.import": _imported,
     "ideas.imported": lambda s: (
-        f"{s['actor']} imported from {s.raw.get('source')} CSV files: "
+        "An operator imported "
         + ", ".join(_count(s.raw.get(k), k[:-1]) for k in ("ideas", "votes", "comments"))
-        + f" and {_count(s.raw.get('people'), 'new person').replace('persons', 'people')}."
+        + f" and {_count(s.raw.get('people'), 'new account')} from "
+        + {"canny": "a Canny export", "uservoice": "a UserVoice export"}.get(
+            str(s.raw.get("source")), "the portal's own CSV files"
+        )
+        + " (flask import)."
     ),
     "release.drafted": lambda s: (
         f"{s['actor']} drafted {s['target']} with {_titles(s.raw.get('ideas'))}."

@@ -3,9 +3,10 @@ caller's one transaction, with every rule the site applies to the same things ty
 
 `plan_import` decides, row by row, what is new, what a record says was imported before, and
 what is wrong, reading the database but writing nothing: a dry run prints exactly this. Then
-`apply_plan` writes the new things. Counters move through the services' own SQL (votes.count_vote
-for each vote, `comment_count + 1` for each comment), so vote counts, the organisations behind an
-idea and the trending score come out as if each vote had been cast when the export says it was.
+`apply_plan` writes the new things, then brings the counters up to date from the rows with the
+votes service's recount helpers (vote_count, the organisations behind an idea) and by adding
+exactly what was added (comment_count, the trending score from when each vote or comment was
+made), so they come out as if each had been made on the site when the export says it was.
 The search index follows by itself: SQLite's FTS table by its triggers, PostgreSQL's stored
 tsvector as a generated column.
 """

@@ -11,6 +11,7 @@ from flask import Flask
 from portal.config import base_url_warning
 from portal.demo import demo_accounts, demo_password, load_demo
 from portal.extensions import db
+from portal.import_command import import_command
 from portal.mail.delivery import delivery_mode, run_worker
 from portal.mail.notify import queue_digests
 from portal.mail.outbox import deliver_due
@@ -31,6 +32,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(outbox_cli)
     app.cli.add_command(worker)
     app.cli.add_command(api_key_cli)
+    app.cli.add_command(import_command)
 
 
 @click.group("user", help="Create users and change their roles.")

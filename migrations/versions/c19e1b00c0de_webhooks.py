@@ -1,7 +1,7 @@
 """Webhooks: endpoints admins register, each event's delivery to one, and each try (the delivery log)
 
 Revision ID: c19e1b00c0de
-Revises: b17a0a1b2c01
+Revises: c19k3y5a0001
 Create Date: 2026-12-07 19:04:14.240736
 
 """

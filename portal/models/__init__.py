@@ -31,6 +31,7 @@ from portal.models.idea import (
     OutcomeAnswer,
     Vote,
 )
+from portal.models.imports import ImportRecord
 from portal.models.mail import EmailPreference, OutboxMessage, OutboxStatus
 from portal.models.merge import IdeaMerge, MergedFollow, MergedVote
 from portal.models.organisation import Organisation, OrganisationDomain
@@ -69,6 +70,7 @@ __all__ = [
     "IdeaMerge",
     "IdeaOrganisation",
     "IdeaRevision",
+    "ImportRecord",
     "InternalNote",
     "Invite",
     "MergedFollow",

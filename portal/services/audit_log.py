@@ -438,6 +438,15 @@ SENTENCES: dict[str, Sentence] = {
         "changed", "{target}'s details", ORGANISATION_FIELDS
     ),
     "organisation.import": _imported,
+    "ideas.imported": lambda s: (
+        "An operator imported "
+        + ", ".join(_count(s.raw.get(k), k[:-1]) for k in ("ideas", "votes", "comments"))
+        + f" and {_count(s.raw.get('people'), 'new account')} from "
+        + {"canny": "a Canny export", "uservoice": "a UserVoice export"}.get(
+            str(s.raw.get("source")), "the portal's own CSV files"
+        )
+        + " (flask import)."
+    ),
     "release.drafted": lambda s: (
         f"{s['actor']} drafted {s['target']} with {_titles(s.raw.get('ideas'))}."
     ),

@@ -7,7 +7,6 @@ what is applied; rows with a problem are shown with it and left out, never half-
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -17,6 +16,7 @@ from portal.extensions import db
 from portal.models import Organisation, OrganisationDomain, User
 from portal.permissions import can_manage_users, require
 from portal.services import audit
+from portal.services.csv_files import read_rows
 from portal.services.errors import InvalidInput
 from portal.services.organisations import (
     ORGANISATION_NAME_MAX,
@@ -118,20 +118,13 @@ def _shown(name: str, value: object) -> str:
     return str(value)
 
 
-def _reader(text: str) -> list[list[str]]:
-    text = text.removeprefix("\ufeff")
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
-
-
 def read_import(text: str, *, viewer: User) -> ImportPreview:
     """What importing this CSV would do, row by row, without changing anything."""
     require(can_manage_users(viewer))
     if len(text.encode("utf-8", "replace")) > IMPORT_MAX_BYTES:
         return ImportPreview([], [f"The file is over {IMPORT_MAX_BYTES // 1000:,} kB."], [])
     try:
-        table = [r for r in _reader(text) if any(cell.strip() for cell in r)]
+        table = [row.cells for row in read_rows(text)]
     except csv.Error as exc:
         return ImportPreview([], [f"This is not a CSV file we can read: {exc}."], [])
     if not table:

@@ -29,12 +29,12 @@ from portal import visibility
 from portal.extensions import db
 from portal.models import Board, BoardMember, BoardOrganisation, Idea, Notification, User
 from portal.models.board import Audience
-from portal.services import comments, email_settings, pipeline, releases, votes
+from portal.services import api_keys, comments, email_settings, pipeline, releases, votes
 from portal.services import ideas as idea_service
 
 from .conftest import sign_in_client
 from .helpers import database_snapshot, page_text
-from .test_access import MATRIX
+from .test_access import API_MATRIX, MATRIX
 from .test_email import mailbox, run, smtp_server  # noqa: F401  (fixtures)
 from .test_query_params import PARAMS
 
@@ -228,9 +228,16 @@ def world(app, make_user, make_organisation, stages) -> World:
 
 
 def browser(app, user: User | None):
+    """A browser signed in as the person, which also sends an API key of theirs (the site's
+    pages ignore it; the API reads nothing else), so every route is asked as them."""
     client = app.test_client()
     if user is not None:
         sign_in_client(client, user)
+        if not user.is_suspended:  # nobody suspended may make a key; theirs stop working
+            _key, token = api_keys.create_key(user, name="audiences", scopes=["write"])
+            db.session.commit()
+            client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+            assert client.get("/api/v1/me").status_code == 200  # its first use, written now
     return client
 
 
@@ -333,7 +340,7 @@ def values(rule, w: World, which: str) -> dict[str, object]:
 def get_rules(app) -> list:
     rules = [r for r in app.url_map.iter_rules() if r.endpoint != "static" and "GET" in r.methods]
     # The matrix lists every route: a route it lacks fails there, and would be missed here.
-    assert {r.endpoint for r in rules} <= set(MATRIX), "a route is missing from MATRIX"
+    assert {r.endpoint for r in rules} <= set(MATRIX) | set(API_MATRIX), "a route is missing"
     return sorted(rules, key=lambda r: r.endpoint)
 
 
@@ -466,7 +473,8 @@ def test_every_write_aimed_at_a_private_idea_is_a_404_and_changes_nothing(app, w
     rules = [
         r
         for r in app.url_map.iter_rules()
-        if "POST" in r.methods and any(_private_names(a) for a in r.arguments)
+        if r.methods & {"POST", "PUT", "PATCH", "DELETE"}
+        and any(_private_names(a) for a in r.arguments)
     ]
     customer_actions = {
         "ideas.vote",
@@ -485,18 +493,26 @@ def test_every_write_aimed_at_a_private_idea_is_a_404_and_changes_nothing(app, w
     }
     problems = []
     for rule in sorted(rules, key=lambda r: r.endpoint):
-        route = MATRIX[rule.endpoint]
-        data = {k: v.format_map(_Filled(placeholders)) for k, v in route.data.items()}
+        if rule.endpoint in API_MATRIX:  # asked with the outsider's own API key
+            method, body, _statuses = API_MATRIX[rule.endpoint]
+            sent: dict[str, object] = {"method": method, "json": body}
+        else:
+            route = MATRIX[rule.endpoint]
+            data = {k: v.format_map(_Filled(placeholders)) for k, v in route.data.items()}
+            method, sent = "POST", {"method": "POST", "data": data}
         before = database_snapshot()
         private_url = url(app, rule, values(rule, w, "private"))
-        private = client.post(private_url, data=data)
+        private = client.open(private_url, **sent)
         changed = database_snapshot() != before
-        missing = client.post(url(app, rule, values(rule, w, "missing")), data=data)
-        where = f"POST {private_url} as the outsider"
+        missing = client.open(url(app, rule, values(rule, w, "missing")), **sent)
+        where = f"{method} {private_url} as the outsider"
         if changed:
             problems.append(f"{where} changed the database")
         if private.status_code != missing.status_code:
             problems.append(f"{where}: {private.status_code}, {missing.status_code} if missing")
+        may_do = rule.endpoint in API_MATRIX and API_MATRIX[rule.endpoint][2]["write"] < 300
+        if may_do and private.status_code != 404:
+            problems.append(f"{where}: {private.status_code}, not 404")
         if rule.endpoint in customer_actions and private.status_code != 404:
             problems.append(f"{where}: {private.status_code}, not 404")
         if found := leaks(answer_text(private), private_url):

@@ -108,7 +108,7 @@ def find_idea(idea_id: int) -> Idea:
     try:
         return ideas.get_idea(idea_id, viewer=viewer())
     except ideas.IdeaNotFound:
-        raise ApiError(404, f"There is no idea {idea_id}, or this key may not see it.") from None
+        raise ApiError(404, "There is no such idea, or this key may not see it.") from None
 
 
 def _board_by_slug(slug: str, *, in_query: bool) -> Board:
@@ -455,7 +455,7 @@ def find_comment(comment_id: int) -> CommentRow:
     if comment is not None and comment.hidden_at is None and comment.deleted_at is None:
         find_idea(comment.idea_id)
         return comment
-    raise ApiError(404, f"There is no comment {comment_id}, or this key may not see it.")
+    raise ApiError(404, "There is no such comment, or this key may not see it.")
 
 
 @operation(
@@ -718,7 +718,7 @@ def get_organisation(organisation_id: int) -> schemas.Organisation:
     for row in organisations.overview(viewer=acting_user()):
         if row.organisation.id == organisation_id:
             return _organisation_model(row)
-    raise ApiError(404, f"There is no organisation {organisation_id}.")
+    raise ApiError(404, "There is no such organisation.")
 
 
 def person_model(user: User) -> schemas.Person:
@@ -775,7 +775,7 @@ def get_person(person_id: int) -> schemas.Person:
     require(can_triage(acting_user()))
     user = db.session.get(User, person_id)
     if user is None:
-        raise ApiError(404, f"There is no person {person_id}.")
+        raise ApiError(404, "There is no such person.")
     return person_model(user)
 
 

@@ -71,7 +71,7 @@ SHIPPED_SLUG = "shipped"
 FORMAT_LABELS = {
     WebhookFormat.STANDARD: "Standard Webhooks (signed JSON)",
     WebhookFormat.SLACK: "Slack incoming webhook",
-    WebhookFormat.TEAMS: "Microsoft Teams incoming webhook",
+    WebhookFormat.TEAMS: "Microsoft Teams Workflows webhook (Adaptive Card)",
 }
 AUDIENCE_LABELS = {
     WebhookAudience.PUBLIC: "What visitors see: ideas on public boards only",

@@ -12,6 +12,7 @@ from portal.config import base_url_warning
 from portal.demo import demo_accounts, demo_password, load_demo
 from portal.extensions import db
 from portal.import_command import import_command
+from portal.mail import webhooks as webhook_delivery
 from portal.mail.delivery import delivery_mode, run_worker
 from portal.mail.notify import queue_digests
 from portal.mail.outbox import deliver_due
@@ -132,16 +133,18 @@ def send_digests() -> None:
     )
 
 
-@click.group("outbox", help="The outbox of email waiting to be sent.")
+@click.group("outbox", help="The outbox of email and webhook deliveries waiting to be sent.")
 def outbox_cli() -> None:
     pass
 
 
 @outbox_cli.command("send")
 def send_outbox() -> None:
-    """Send every message that is due now (for cron, or after a mail server outage)."""
+    """Send every email and webhook delivery that is due now (for cron, or after an outage)."""
 
-    click.echo(f"Sent {deliver_due()} message(s).")
+    sent = deliver_due()
+    delivered = webhook_delivery.deliver_due()
+    click.echo(f"Sent {sent} message(s) and {delivered} webhook delivery(ies).")
 
 
 @click.command("worker")

@@ -622,8 +622,9 @@ MATRIX: dict[str, Route] = {
     "admin.enable_webhook": Route(
         get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/webhooks/{endpoint_id}"))
     ),
+    # GET asks for confirmation (the address, the deliveries logged); only the POST deletes.
     "admin.delete_webhook": Route(
-        get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/webhooks", changes=True))
+        get=admins(PAGE), post=admins(Outcome(303, "/admin/webhooks", changes=True))
     ),
     "admin.resend_webhook_delivery": Route(get=everyone(NOT_ALLOWED), post=admins(TO_WEBHOOK)),
     "admin.retry_message": Route(

@@ -484,3 +484,16 @@ def test_every_api_request_draws_on_one_budget_per_person(client, customer, key_
     assert problem_of(stopped)["type"].endswith("#problem-rate-limited")
     assert int(stopped.headers["Retry-After"]) > 0
     assert client.get(f"{API}/stages").status_code == 200  # a visitor's budget is their own
+
+
+def test_a_private_portal_answers_the_api_only_with_a_key(client, customer, key_for, make_idea):
+    from portal.services.settings import set_setting
+
+    make_idea()
+    set_setting("private_portal", "on", actor=None)
+    db.session.commit()
+    refused = client.get(f"{API}/ideas")
+    assert refused.status_code == 401
+    assert "private" in problem_of(refused)["detail"]
+    listed = client.get(f"{API}/ideas", headers=key_for(customer, "read"))
+    assert listed.status_code == 200 and len(listed.get_json()["data"]) == 1

@@ -399,6 +399,231 @@ def test_hidden_and_private_content_is_never_sent(endpoint, receiver, make_idea,
     assert all(b"Hidden before delivery" not in r["body"] for r in receiver.requests)
 
 
+# --- What each endpoint may receive -------------------------------------------------------
+
+
+@pytest.fixture
+def boards(app, stages):
+    """A signed-in-only board and a private one (the team and nobody else)."""
+    members = Board(name="Members", slug="members", audience="signed_in", position=1)
+    private = Board(name="Internal", slug="internal", audience="private", position=2)
+    db.session.add_all([members, private])
+    db.session.commit()
+    return {"members": members, "private": private}
+
+
+def received(receiver: Receiver) -> dict[str, list[str]]:
+    """The titles of the ideas each path on the receiver was told of."""
+    found: dict[str, list[str]] = {}
+    for request in receiver.requests:
+        body = json.loads(request["body"])
+        found.setdefault(request["path"], []).append(body["data"]["idea"]["title"])
+    return found
+
+
+def test_a_team_endpoint_hears_of_every_board_and_a_public_one_only_of_public_boards(
+    endpoint, receiver, make_idea, admin, boards
+):
+    from portal.services import ideas
+
+    endpoint(["idea.created"], url=receiver.url("/public"))
+    endpoint(["idea.created"], url=receiver.url("/team"), audience="team")
+    make_idea("On the public board")
+    for board in boards.values():
+        ideas.submit_idea(
+            author=admin, title=f"On the {board.name} board", problem="Staff only.", board=board
+        )
+    db.session.commit()
+    deliver()
+    assert received(receiver) == {
+        "/public": ["On the public board"],
+        "/team": ["On the public board", "On the Members board", "On the Internal board"],
+    }
+
+
+def test_in_a_private_portal_nothing_is_public_so_only_a_team_endpoint_hears(
+    endpoint, receiver, make_idea
+):
+    from portal.services.settings import set_setting
+
+    endpoint(["idea.created"], url=receiver.url("/public"))
+    endpoint(["idea.created"], url=receiver.url("/team"), audience="team")
+    set_setting("private_portal", "on", actor=None)
+    db.session.commit()
+    make_idea("On the public board of a private portal")
+    deliver()
+    assert received(receiver) == {"/team": ["On the public board of a private portal"]}
+
+
+def test_hidden_content_is_sent_to_no_endpoint_whatever_it_may_receive(
+    endpoint, receiver, make_idea, make_user, admin, boards
+):
+    from portal.services import ideas
+
+    endpoint(["idea.created", "comment.created"], url=receiver.url("/public"))
+    endpoint(["idea.created", "comment.created"], url=receiver.url("/team"), audience="team")
+    # Hidden between the event and its delivery: both are skipped when sent.
+    late = ideas.submit_idea(
+        author=admin, title="Hidden before delivery", problem="Spam.", board=boards["private"]
+    )
+    public_late = make_idea("Public, hidden before delivery")
+    db.session.commit()
+    assert db.session.scalar(select(func.count(WebhookDelivery.id))) == 3
+    for idea in (late, public_late):
+        idea.hidden_at, idea.hidden_reason = utcnow(), "Spam"
+    db.session.commit()
+    assert deliver() == 0
+    assert receiver.requests == []
+    skipped = db.session.scalars(select(WebhookDelivery.status)).all()
+    assert skipped == [OutboxStatus.SKIPPED] * 3
+    # Hidden when the event happens: nothing is even queued, for either endpoint.
+    shown = ideas.submit_idea(
+        author=admin, title="Shown idea", problem="Fine.", board=boards["members"]
+    )
+    db.session.commit()
+    deliver()
+    assert received(receiver) == {"/team": ["Shown idea"]}
+    comment = comments.add_comment(shown, author=make_user(), body="Spam, spam, spam")
+    comment.hidden_at, comment.hidden_reason = utcnow(), "Spam"
+    db.session.commit()
+    assert deliver() == 0
+    # Waiting for approval: a team endpoint is not told either, until it is approved.
+    settings.set_setting("pre_moderation", "on", actor=None)
+    db.session.commit()
+    waiting = ideas.submit_idea(
+        author=make_user(), title="Waiting", problem="Soon.", board=boards["members"]
+    )
+    db.session.commit()
+    assert waiting.awaiting_approval
+    assert deliver() == 0
+    moderation.approve_idea(waiting, actor=admin, ip=None)
+    db.session.commit()
+    deliver()
+    assert received(receiver) == {"/team": ["Shown idea", "Waiting"]}
+
+
+def test_a_board_made_private_after_the_event_is_not_sent_to_a_public_endpoint(
+    endpoint, receiver, make_idea, boards
+):
+    endpoint(["idea.created"], url=receiver.url("/public"))
+    endpoint(["idea.created"], url=receiver.url("/team"), audience="team")
+    idea = make_idea("Soon internal")
+    idea.board = boards["private"]
+    db.session.commit()
+    deliver()
+    assert received(receiver) == {"/team": ["Soon internal"]}
+    public_row = db.session.scalar(
+        select(WebhookDelivery).join(WebhookEndpoint).where(WebhookEndpoint.audience == "public")
+    )
+    assert public_row.status == OutboxStatus.SKIPPED
+
+
+def test_votes_on_a_private_board_reach_only_a_team_endpoint(
+    endpoint, receiver, make_user, admin, boards
+):
+    from portal.services import ideas
+
+    endpoint(["vote.created"], url=receiver.url("/public"))
+    endpoint(["vote.created"], url=receiver.url("/team"), audience="team")
+    idea = ideas.submit_idea(
+        author=admin, title="Internal tooling", problem="Ours.", board=boards["private"]
+    )
+    db.session.commit()
+    votes.cast_vote(idea, make_user(Role.PRODUCT_MANAGER))
+    db.session.commit()
+    deliver()
+    assert received(receiver) == {"/team": ["Internal tooling"]}
+
+
+def test_an_idea_moved_to_a_board_an_endpoint_newly_sees_is_sent_as_created_there_only(
+    endpoint, receiver, admin, pm, boards
+):
+    from portal.services import board_moves, ideas
+
+    endpoint(["idea.created"], url=receiver.url("/public"))
+    endpoint(["idea.created"], url=receiver.url("/team"), audience="team")
+    idea = ideas.submit_idea(
+        author=admin, title="Moving out", problem="Staff first.", board=boards["members"]
+    )
+    db.session.commit()
+    deliver()
+    assert received(receiver) == {"/team": ["Moving out"]}
+    public_board = db.session.scalar(select(Board).where(Board.audience == "public"))
+    board_moves.move_idea(idea, public_board, actor=pm, note="", ip=None)
+    db.session.commit()
+    deliver()
+    # The public endpoint sees it appear; the team's had it already.
+    assert received(receiver) == {"/public": ["Moving out"], "/team": ["Moving out"]}
+    # Back to a board neither newly sees: nothing more to anyone.
+    board_moves.move_idea(idea, boards["private"], actor=pm, note="", ip=None)
+    db.session.commit()
+    assert deliver() == 0
+    assert len(receiver.requests) == 2
+
+
+def test_the_admin_lets_an_endpoint_receive_what_the_team_sees_and_the_audit_log_says_so(
+    client, admin, receiver
+):
+    from portal.services import audit_log
+
+    sign_in_client(client, admin)
+    form = page_text(client.get("/admin/webhooks/new"))
+    assert "What it may receive" in form
+    assert "point it only at your company's own systems" in form
+    response = client.post(
+        "/admin/webhooks/new",
+        data={
+            "url": receiver.url(),
+            "format": "slack",
+            "audience": "team",
+            "events": ["idea.created"],
+        },
+    )
+    assert response.status_code == 303
+    hook = db.session.scalar(select(WebhookEndpoint))
+    assert hook.audience == "team"
+    created = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "webhook.created"))
+    assert "everything the team sees" in audit_log.describe(created)
+    assert "Receives everything the team sees" in page_text(client.get("/admin/webhooks"))
+    # Back to what visitors see: said too.
+    response = client.post(
+        f"/admin/webhooks/{hook.id}",
+        data={
+            "url": receiver.url(),
+            "format": "slack",
+            "audience": "public",
+            "events": ["idea.created"],
+            "enabled": "y",
+        },
+    )
+    assert response.status_code == 303
+    assert fresh(WebhookEndpoint, hook.id).audience == "public"
+    updated = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "webhook.updated"))
+    assert "limited it to what visitors see" in audit_log.describe(updated)
+    # Anything else is refused, and nothing changes.
+    refused = client.post(
+        f"/admin/webhooks/{hook.id}",
+        data={
+            "url": receiver.url(),
+            "format": "slack",
+            "audience": "all",
+            "events": "idea.created",
+        },
+    )
+    assert refused.status_code == 400
+    assert "Choose what it may receive" in page_text(refused)
+    assert fresh(WebhookEndpoint, hook.id).audience == "public"
+
+
+def test_an_endpoint_made_without_a_choice_receives_what_visitors_see(endpoint):
+    hook = endpoint(["idea.created"])
+    assert fresh(WebhookEndpoint, hook.id).audience == "public"
+    created = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "webhook.created"))
+    from portal.services import audit_log
+
+    assert "team sees" not in audit_log.describe(created)
+
+
 # --- Retries, redirects, caps, failures ----------------------------------------------------
 
 
@@ -709,21 +934,45 @@ def test_slack_gets_a_text_message_with_a_link(endpoint, receiver, make_idea, pm
     assert Webhook(hook.secret).verify(request["body"], request["headers"]) == body
 
 
-def test_teams_gets_a_message_card_with_a_button(endpoint, receiver, make_idea, pm, stages):
-    endpoint(["idea.shipped"], format="teams")
+def test_teams_gets_an_adaptive_card_with_a_button(endpoint, receiver, make_idea, pm, stages):
+    hook = endpoint(["idea.shipped"], format="teams")
     idea = make_idea("Scheduled exports", stage="in_progress")
     pipeline.move_stage(idea, stages["shipped"], actor=pm, note=NOTE, ip=None)
     db.session.commit()
     deliver()
     (request,) = receiver.requests
-    card = json.loads(request["body"])
-    assert card["@type"] == "MessageCard"
-    assert card["@context"] == "https://schema.org/extensions"
-    assert card["title"] == "Shipped: “Scheduled exports”"
-    assert card["text"] == NOTE
-    (action,) = card["potentialAction"]
-    assert action["@type"] == "OpenUri"
-    assert action["targets"] == [{"os": "default", "uri": f"http://portal.test/ideas/{idea.id}"}]
+    message = json.loads(request["body"])
+    # What a Teams "Workflows" incoming webhook takes: a message with the card attached.
+    assert message["type"] == "message"
+    (attachment,) = message["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert attachment["contentUrl"] is None
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard"
+    assert card["version"] == "1.4"
+    assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+    headline, text = card["body"]
+    assert headline["type"] == text["type"] == "TextBlock"
+    assert headline["text"] == "Shipped: “Scheduled exports”"
+    assert text["text"] == NOTE and text["wrap"] is True
+    (action,) = card["actions"]
+    assert action == {
+        "type": "Action.OpenUrl",
+        "title": "Open",
+        "url": f"http://portal.test/ideas/{idea.id}",
+    }
+    assert "@type" not in message and "potentialAction" not in card
+    assert Webhook(hook.secret).verify(request["body"], request["headers"]) == message
+
+
+def test_a_teams_test_event_has_no_button(endpoint, receiver, admin):
+    hook = endpoint(["idea.created"], format="teams")
+    webhooks.send_test(hook, actor=admin, ip=None)
+    db.session.commit()
+    deliver()
+    card = json.loads(receiver.requests[0]["body"])["attachments"][0]["content"]
+    assert "actions" not in card
+    assert card["body"][0]["text"].startswith("A test event, sent by Ada Admin")
 
 
 # --- The admin pages -----------------------------------------------------------------------
@@ -810,3 +1059,39 @@ def test_nothing_is_queued_while_no_endpoint_wants_it(make_idea, count_queries):
     assert db.session.scalar(select(func.count(WebhookDelivery.id))) == 0
     assert db.session.scalar(select(func.count(OutboxMessage.id))) == 0
     assert db.session.scalar(select(func.count(Idea.id))) == 1
+
+
+def test_deleting_asks_first_and_only_the_post_deletes(client, admin, endpoint, make_idea):
+    hook = endpoint(["idea.created"], description="Sales channel")
+    hook_id = hook.id
+    make_idea()
+    make_idea("Another")
+    deliver()
+    sign_in_client(client, admin)
+    page = page_text(client.get(f"/admin/webhooks/{hook_id}"))
+    assert "Delete webhook and its log" in page
+    confirm = client.get(f"/admin/webhooks/{hook_id}/delete")
+    assert confirm.status_code == 200
+    text = page_text(confirm)
+    assert hook.url in text and "Sales channel" in text
+    assert "2 deliveries logged" in text
+    assert f'action="/admin/webhooks/{hook_id}/delete"' in confirm.get_data(as_text=True)
+    assert fresh(WebhookEndpoint, hook_id) is not None
+    assert db.session.scalar(select(func.count(WebhookDelivery.id))) == 2
+    response = client.post(f"/admin/webhooks/{hook_id}/delete")
+    assert response.status_code == 303
+    assert fresh(WebhookEndpoint, hook_id) is None
+    assert db.session.scalar(select(func.count(WebhookDelivery.id))) == 0
+    assert client.get(f"/admin/webhooks/{hook_id}/delete").status_code == 404
+
+
+def test_the_outbox_send_command_delivers_due_webhooks_too(app, endpoint, receiver, make_idea):
+    hook = endpoint(["idea.created"])
+    make_idea("Sent from cron")
+    assert receiver.requests == []
+    result = app.test_cli_runner().invoke(args=["outbox", "send"])
+    assert result.exit_code == 0, result.output
+    assert "1 webhook delivery" in result.output
+    assert "Sent 0 message(s)" in result.output
+    (event,) = receiver.events(hook.secret)
+    assert event["data"]["idea"]["title"] == "Sent from cron"

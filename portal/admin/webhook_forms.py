@@ -32,6 +32,12 @@ class WebhookForm(FlaskForm):
         default="standard",
         validate_choice=False,
     )
+    audience = RadioField(
+        "What it may receive",
+        choices={a.value: label for a, label in webhooks.AUDIENCE_LABELS.items()},
+        default="public",
+        validate_choice=False,
+    )
     vote_thresholds = StringField(
         "Vote counts",
         description="For votes: only tell when an idea's vote count reaches one of these, "

@@ -97,6 +97,7 @@ def new_webhook() -> ResponseReturnValue:
             format=form.format.data or "",
             events=events,
             vote_thresholds=form.vote_thresholds.data or "",
+            audience=form.audience.data or "",
         ),
         success="Webhook added. Reveal its signing secret below to set up the receiver, "
         "then send it a test event.",
@@ -121,6 +122,7 @@ def _endpoint_page(
                 "description": endpoint.description,
                 "format": endpoint.format,
                 "vote_thresholds": ", ".join(str(n) for n in endpoint.vote_thresholds or []),
+                "audience": endpoint.audience,
                 "enabled": endpoint.enabled,
             },
         )
@@ -163,6 +165,7 @@ def webhook_endpoint(endpoint_id: int) -> ResponseReturnValue:
             events=events,
             vote_thresholds=form.vote_thresholds.data or "",
             enabled=bool(form.enabled.data),
+            audience=form.audience.data or "",
         ),
         success="Webhook saved.",
         redirect_to=url_for("admin.webhook_endpoint", endpoint_id=endpoint.id),
@@ -235,10 +238,18 @@ def enable_webhook(endpoint_id: int) -> BaseResponse:
     )
 
 
-@bp.route("/webhooks/<id:endpoint_id>/delete", methods=["POST"])
+@bp.route("/webhooks/<id:endpoint_id>/delete", methods=["GET", "POST"])
 @role_required(can_manage_webhooks)
-def delete_webhook(endpoint_id: int) -> BaseResponse:
+def delete_webhook(endpoint_id: int) -> ResponseReturnValue:
+    """GET: what deleting would remove, with the button; POST (that button) deletes."""
     endpoint = db.get_or_404(WebhookEndpoint, endpoint_id)
+    if request.method == "GET":
+        return render_template(
+            "admin/webhooks/delete.html",
+            endpoint=endpoint,
+            logged=webhooks.delivery_count(endpoint),
+            action_form=ActionForm(),
+        )
     if not ActionForm().validate_on_submit():
         abort(400)
     webhooks.delete_endpoint(endpoint, actor=current_user, ip=client_ip())

@@ -51,6 +51,8 @@ def private_portal_gate() -> ResponseReturnValue | None:
         return None
     if request.endpoint is None or request.endpoint in FEED_ENDPOINTS:
         abort(404)
+    if request.blueprint == "api":  # a script, not a browser: no sign-in page to go to
+        abort(401, "This portal is private: send an API key, as 'Authorization: Bearer <key>'.")
     if wants_json():
         return make_response(jsonify(error="authentication required"), 401)
     next_path = request.full_path.rstrip("?") if request.method == "GET" else None

@@ -9,7 +9,8 @@ is disabled and every admin is emailed.
 Bodies follow Standard Webhooks (https://www.standardwebhooks.com): the headers webhook-id,
 webhook-timestamp and webhook-signature ("v1,<base64 HMAC-SHA256 of id.timestamp.body>",
 with a second signature by the previous secret while a rotation's grace lasts). Endpoints in
-the "slack" or "teams" format get a chat message instead, with the same headers.
+the "slack" or "teams" format get a chat message instead (Teams: an Adaptive Card, as its
+Workflows webhooks take), with the same headers.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from portal.mail.compose import external_url
 from portal.mail.outbox import queue_email
 from portal.models import (
     AuditEvent,
+    Board,
     Comment,
     Idea,
     OutboxStatus,
@@ -40,6 +42,7 @@ from portal.models import (
     SiteSetting,
     User,
     WebhookAttempt,
+    WebhookAudience,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookFormat,
@@ -155,21 +158,37 @@ def slack_body(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def teams_body(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    """A Microsoft Teams incoming webhook message: a MessageCard with a button to open it."""
+    """A Microsoft Teams "Workflows" incoming webhook message: an Adaptive Card (1.4) with the
+    headline, more text, and a button to open it. (Office 365 connectors and their MessageCard
+    are being retired; a Workflows webhook takes this message with the card attached.)"""
     headline, more, url = summary(event_type, data)
     card: dict[str, Any] = {
-        "@type": "MessageCard",
-        "@context": "https://schema.org/extensions",
-        "summary": headline,
-        "themeColor": "1D4ED8",
-        "title": headline,
-        "text": _cut(more) if more else site_name(),
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.4",
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": headline,
+                "weight": "Bolder",
+                "size": "Medium",
+                "wrap": True,
+            },
+            {"type": "TextBlock", "text": _cut(more) if more else site_name(), "wrap": True},
+        ],
     }
     if url:
-        card["potentialAction"] = [
-            {"@type": "OpenUri", "name": "Open", "targets": [{"os": "default", "uri": url}]}
-        ]
-    return card
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open", "url": url}]
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
 
 
 def body_bytes(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> bytes:
@@ -185,21 +204,54 @@ def body_bytes(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> bytes:
 # --- What may be sent ----------------------------------------------------------------------
 
 
+def _portal_is_private() -> bool:
+    """Whether the whole portal is private (only people signed in see anything): then no idea
+    is public, whatever its board."""
+    setting = select(SiteSetting.value).where(SiteSetting.key == "private_portal")
+    return db.session.scalar(setting) == "on"
+
+
 def idea_is_public(idea: Idea | None) -> bool:
-    """What webhooks may tell of: what a visitor who is not signed in may see (a public board,
-    not hidden, not waiting for approval)."""
-    return idea is not None and not idea.awaiting_approval and visibility.can_see_idea(None, idea)
+    """What webhooks may tell of: what a visitor who is not signed in may see (a public board
+    of a portal that is not private, not hidden, not waiting for approval)."""
+    return (
+        idea is not None
+        and not idea.awaiting_approval
+        and visibility.can_see_idea(None, idea)
+        and not _portal_is_private()
+    )
+
+
+def idea_is_shown(idea: Idea | None) -> bool:
+    """What an endpoint that receives everything the team sees may tell of: an idea on any
+    board, but never a hidden one or one waiting for approval."""
+    return idea is not None and not idea.awaiting_approval and idea.hidden_at is None
+
+
+def may_tell(endpoint: WebhookEndpoint, idea: Idea | None) -> bool:
+    """Whether this endpoint may be told of this idea, by the audience the admins chose."""
+    if endpoint.audience == WebhookAudience.TEAM:
+        return idea_is_shown(idea)
+    return idea_is_public(idea)
+
+
+def may_tell_of_board(endpoint: WebhookEndpoint, board: Board) -> bool:
+    """Whether this endpoint may hear of (shown) ideas on this board."""
+    if endpoint.audience == WebhookAudience.TEAM:
+        return True
+    return visibility.can_see_board(None, board) and not _portal_is_private()
 
 
 def comment_is_public(comment: Comment | None) -> bool:
     return comment is not None and comment.hidden_at is None and comment.deleted_at is None
 
 
-def still_public(delivery: WebhookDelivery) -> bool:
-    """Checked again when it is sent: content hidden since the event is not sent."""
+def still_allowed(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> bool:
+    """Checked again when it is sent: content hidden since the event (or now on a board this
+    endpoint may not hear of) is not sent."""
     about_idea = delivery.payload.get("idea") is not None
-    if about_idea and not idea_is_public(
-        db.session.get(Idea, delivery.idea_id) if delivery.idea_id else None
+    if about_idea and not may_tell(
+        endpoint, db.session.get(Idea, delivery.idea_id) if delivery.idea_id else None
     ):
         return False
     about_comment = delivery.event_type == "comment.created"
@@ -228,7 +280,7 @@ def deliver(delivery_id: int) -> str | None:
         return None
     row = db.session.get_one(WebhookDelivery, delivery_id)
     endpoint = db.session.get_one(WebhookEndpoint, row.endpoint_id)
-    if not endpoint.enabled or not still_public(row):
+    if not endpoint.enabled or not still_allowed(endpoint, row):
         row.status = OutboxStatus.SKIPPED
         row.locked_until = None
         row.last_error = (

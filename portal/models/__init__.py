@@ -42,6 +42,7 @@ from portal.models.triage import HideReview, SavedFilter
 from portal.models.user import Role, User, UserSession
 from portal.models.webhook import (
     WebhookAttempt,
+    WebhookAudience,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookFormat,
@@ -97,6 +98,7 @@ __all__ = [
     "UserSession",
     "Vote",
     "WebhookAttempt",
+    "WebhookAudience",
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookFormat",

@@ -21,6 +21,14 @@ class WebhookFormat(enum.StrEnum):
     TEAMS = "teams"
 
 
+class WebhookAudience(enum.StrEnum):
+    """What an endpoint may be told of: what a visitor who is not signed in may see, or
+    everything the team sees (every board; never hidden content or ideas awaiting approval)."""
+
+    PUBLIC = "public"
+    TEAM = "team"
+
+
 class WebhookEndpoint(Model):
     """A URL told about chosen events, with the secret its deliveries are signed with.
 
@@ -35,6 +43,10 @@ class WebhookEndpoint(Model):
             "format IN ({})".format(", ".join(f"'{f}'" for f in WebhookFormat)),
             name="format_known",
         ),
+        CheckConstraint(
+            "audience IN ({})".format(", ".join(f"'{a}'" for a in WebhookAudience)),
+            name="audience_known",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,6 +57,11 @@ class WebhookEndpoint(Model):
     events: Mapped[list] = mapped_column(JSON, default=list)
     # vote.created only when an idea's vote count reaches one of these; empty: every vote.
     vote_thresholds: Mapped[list] = mapped_column(JSON, default=list)
+    audience: Mapped[str] = mapped_column(
+        String(16),
+        default=WebhookAudience.PUBLIC.value,
+        server_default=WebhookAudience.PUBLIC.value,
+    )
     enabled: Mapped[bool] = mapped_column(default=True)
     secret: Mapped[str] = mapped_column(String(100))
     previous_secret: Mapped[str | None] = mapped_column(String(100))

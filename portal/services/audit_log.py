@@ -324,6 +324,15 @@ def _api_key(verb: str) -> Callable[[Said], str]:
     return sentence
 
 
+def _webhook_audience(audience: Any) -> str:
+    """Said when an admin lets a webhook receive what only the team sees."""
+    if audience == "team":
+        return ", and let it receive everything the team sees (private boards included)"
+    if audience == "public":
+        return ", and limited it to what visitors see"
+    return ""
+
+
 SENTENCES: dict[str, Sentence] = {
     # Accounts and signing in
     "account.created": "{actor} created an account.",
@@ -469,8 +478,16 @@ SENTENCES: dict[str, Sentence] = {
     "api_key.created": _api_key("created"),
     "api_key.revoked": _api_key("revoked"),
     # Webhooks
-    "webhook.created": "{actor} added {target}, sending {events} to {url}.",
-    "webhook.updated": lambda s: f"{s['actor']} changed {s['target']}: {s['changed']}.",
+    "webhook.created": lambda s: (
+        f"{s['actor']} added {s['target']}, sending {s['events']} to {s['url']}"
+        + (_webhook_audience("team") if s.raw.get("audience") == "team" else "")
+        + "."
+    ),
+    "webhook.updated": lambda s: (
+        f"{s['actor']} changed {s['target']}: {s['changed']}"
+        + _webhook_audience((s.raw.get("audience") or {}).get("new"))
+        + "."
+    ),
     "webhook.deleted": "{actor} deleted {target} ({url}).",
     "webhook.enabled": "{actor} enabled {target} again.",
     "webhook.disabled": "The portal disabled {target}: {reason}",

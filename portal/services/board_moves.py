@@ -13,7 +13,7 @@ from portal import visibility
 from portal.extensions import db
 from portal.models import Board, Follow, Idea, NotificationKind, Stage, User
 from portal.permissions import can_triage, require
-from portal.services import audit, boards, ideas, notifications, pipeline
+from portal.services import audit, boards, ideas, notifications, pipeline, webhooks
 from portal.services.errors import InvalidInput
 from portal.services.pipeline import InvalidTransition
 from portal.services.validation import long_text, too_long
@@ -142,6 +142,7 @@ def move_idea(
     if category_cleared is not None:
         detail["category_cleared"] = category_cleared
     audit.record("idea.board_moved", actor=actor, ip=ip, target=idea, **detail)
+    webhooks.idea_board_moved(idea, from_board)
     return BoardMove(idea, from_board, to_board, category_cleared, new_stage)
 
 

@@ -6,9 +6,12 @@ its own transaction; a delivery row is written for every enabled endpoint that a
 event, and portal.mail.webhooks sends it after the commit. So the web pages, the JSON API and
 the commands all emit the same events.
 
-Only what a visitor who is not signed in may see is sent: ideas on public boards, not hidden
-and not waiting for approval, and comments not hidden or deleted. It is checked when the
-event happens and again when it is sent (portal.mail.webhooks.still_public).
+What is sent depends on the endpoint's audience. By default ("public") only what a visitor who
+is not signed in may see: ideas on public boards, not hidden and not waiting for approval. An
+endpoint the admins set to "team" (their company's own systems) hears of ideas on every board,
+still never hidden ones or ones waiting for approval. Comments hidden or deleted are never
+sent. It is checked when the event happens and again when it is sent
+(portal.mail.webhooks.may_tell, still_allowed).
 
 Payloads ("data" of the Standard Webhooks body) have stable field names; see EVENT_TYPES.
 """
@@ -34,6 +37,7 @@ from portal.mail.compose import external_url
 from portal.mail.leases import requeue
 from portal.mail.outbox import outbox_changed
 from portal.models import (
+    Board,
     Comment,
     Idea,
     OutboxStatus,
@@ -41,6 +45,7 @@ from portal.models import (
     Stage,
     User,
     WebhookAttempt,
+    WebhookAudience,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookFormat,
@@ -66,7 +71,12 @@ SHIPPED_SLUG = "shipped"
 FORMAT_LABELS = {
     WebhookFormat.STANDARD: "Standard Webhooks (signed JSON)",
     WebhookFormat.SLACK: "Slack incoming webhook",
-    WebhookFormat.TEAMS: "Microsoft Teams incoming webhook",
+    WebhookFormat.TEAMS: "Microsoft Teams Workflows webhook (Adaptive Card)",
+}
+AUDIENCE_LABELS = {
+    WebhookAudience.PUBLIC: "What visitors see: ideas on public boards only",
+    WebhookAudience.TEAM: "Everything the team sees: ideas on every board, signed-in only and "
+    "private boards included",
 }
 URL_MAX = 2000
 DESCRIPTION_MAX = 200
@@ -92,6 +102,7 @@ class EndpointText:
     format: str
     events: list[str]
     vote_thresholds: list[int]
+    audience: str
 
 
 def parse_thresholds(raw: str) -> list[int]:
@@ -109,7 +120,12 @@ def parse_thresholds(raw: str) -> list[int]:
 
 
 def _clean(
-    url: str, description: str, format: str, events: Iterable[str], thresholds: str
+    url: str,
+    description: str,
+    format: str,
+    events: Iterable[str],
+    thresholds: str,
+    audience: str,
 ) -> EndpointText:
     problems: dict[str, str] = {}
     url = (url or "").strip()
@@ -127,6 +143,8 @@ def _clean(
         problems["description"] = f"Keep the description under {DESCRIPTION_MAX} characters."
     if format not in {f.value for f in WebhookFormat}:
         problems["format"] = "Choose one of the formats."
+    if audience not in {a.value for a in WebhookAudience}:
+        problems["audience"] = "Choose what it may receive."
     chosen = [e for e in EVENT_TYPES if e in set(events)]
     if not chosen:
         problems["events"] = "Choose at least one event to send."
@@ -137,7 +155,7 @@ def _clean(
         vote_thresholds = []
     if problems:
         raise InvalidFields(problems)
-    return EndpointText(url, description, format, chosen, vote_thresholds)
+    return EndpointText(url, description, format, chosen, vote_thresholds, audience)
 
 
 def create_endpoint(
@@ -149,16 +167,18 @@ def create_endpoint(
     format: str = WebhookFormat.STANDARD,
     events: Iterable[str] = (),
     vote_thresholds: str = "",
+    audience: str = WebhookAudience.PUBLIC,
 ) -> WebhookEndpoint:
     """Register an endpoint (enabled, with a new secret); the URL must be one it may call."""
     require(can_manage_webhooks(actor))
-    text = _clean(url, description, format, events, vote_thresholds)
+    text = _clean(url, description, format, events, vote_thresholds, audience)
     endpoint = WebhookEndpoint(
         url=text.url,
         description=text.description,
         format=text.format,
         events=text.events,
         vote_thresholds=text.vote_thresholds,
+        audience=text.audience,
         enabled=True,
         secret=new_secret(),
         created_by_id=actor.id,
@@ -166,7 +186,13 @@ def create_endpoint(
     db.session.add(endpoint)
     db.session.flush()
     audit.record(
-        "webhook.created", actor=actor, ip=ip, target=endpoint, url=text.url, events=text.events
+        "webhook.created",
+        actor=actor,
+        ip=ip,
+        target=endpoint,
+        url=text.url,
+        events=text.events,
+        audience=text.audience,
     )
     return endpoint
 
@@ -182,16 +208,18 @@ def update_endpoint(
     events: Iterable[str],
     vote_thresholds: str,
     enabled: bool,
+    audience: str = WebhookAudience.PUBLIC,
 ) -> list[str]:
     """Save an endpoint's settings; returns the names of those that changed."""
     require(can_manage_webhooks(actor))
-    text = _clean(url, description, format, events, vote_thresholds)
+    text = _clean(url, description, format, events, vote_thresholds, audience)
     wanted: dict[str, Any] = {
         "url": text.url,
         "description": text.description,
         "format": text.format,
         "events": text.events,
         "vote_thresholds": text.vote_thresholds,
+        "audience": text.audience,
         "enabled": enabled,
     }
     changed = {k: v for k, v in wanted.items() if getattr(endpoint, k) != v}
@@ -295,6 +323,16 @@ def deliveries(endpoint: WebhookEndpoint, *, page: int = 1, per_page: int = 50) 
     )
 
 
+def delivery_count(endpoint: WebhookEndpoint) -> int:
+    """How many deliveries the endpoint's log holds (deleting it deletes them)."""
+    return (
+        db.session.scalar(
+            select(func.count(WebhookDelivery.id)).where(WebhookDelivery.endpoint_id == endpoint.id)
+        )
+        or 0
+    )
+
+
 def attempts_of(delivery_ids: Iterable[int]) -> dict[int, list[WebhookAttempt]]:
     """Each delivery's tries, oldest first: one query for a page of the log."""
     ids = sorted(set(delivery_ids))
@@ -379,14 +417,19 @@ def _emit(
     build: Callable[[], dict[str, Any]],
     *,
     comment: Comment | None = None,
+    only: Callable[[WebhookEndpoint], bool] | None = None,
 ) -> int:
-    """Queue the event for every endpoint that asked for it, if it may be told; how many.
+    """Queue the event for every endpoint that asked for it and may be told; how many.
 
     Who asked is looked up first (one query; most sites have no endpoint), and the payload is
     built only for someone, from the database as this transaction leaves it.
     """
-    targets = _subscribed(event_type)
-    if not targets or not delivery.idea_is_public(idea):
+    targets = [
+        e
+        for e in _subscribed(event_type)
+        if delivery.may_tell(e, idea) and (only is None or only(e))
+    ]
+    if not targets:
         return 0
     if comment is not None and not delivery.comment_is_public(comment):
         return 0
@@ -428,6 +471,18 @@ def idea_created(idea: Idea) -> None:
         "idea.created",
         idea,
         lambda: {"idea": idea_data(idea), "problem": idea.problem, "solution": idea.solution},
+    )
+
+
+def idea_board_moved(idea: Idea, from_board: Board) -> None:
+    """An idea moved to another board: idea.created (as idea_created says it) for the
+    endpoints that could not hear of it on its old board and may on the new one, since to
+    them it newly appears. Those that could already hear of it are told nothing."""
+    _emit(
+        "idea.created",
+        idea,
+        lambda: {"idea": idea_data(idea), "problem": idea.problem, "solution": idea.solution},
+        only=lambda endpoint: not delivery.may_tell_of_board(endpoint, from_board),
     )
 
 
@@ -518,8 +573,8 @@ def vote_counted(idea: Idea) -> None:
     made of them and unique); one without hears of every vote but an idea's first, its
     author's own on posting (idea.created says it).
     """
-    targets = _subscribed("vote.created")
-    if not targets or not delivery.idea_is_public(idea):
+    targets = [e for e in _subscribed("vote.created") if delivery.may_tell(e, idea)]
+    if not targets:
         return
     db.session.flush()
     data = idea_data(idea)

@@ -497,3 +497,17 @@ def test_a_private_portal_answers_the_api_only_with_a_key(client, customer, key_
     assert "private" in problem_of(refused)["detail"]
     listed = client.get(f"{API}/ideas", headers=key_for(customer, "read"))
     assert listed.status_code == 200 and len(listed.get_json()["data"]) == 1
+
+
+def test_a_page_of_ideas_costs_the_same_queries_however_many_authors(
+    client, make_user, make_idea, count_queries
+):
+    make_idea("The first idea on the list")
+    client.get(f"{API}/ideas")
+    with count_queries() as one:
+        client.get(f"{API}/ideas")
+    for n in range(6):
+        make_idea(f"Another idea, number {n}", author=make_user())
+    with count_queries() as seven:
+        assert len(client.get(f"{API}/ideas").get_json()["data"]) == 7
+    assert seven.count <= one.count + 1

@@ -61,6 +61,11 @@ def idea_models(rows: list[Idea]) -> list[schemas.Idea]:
     who = viewer()
     signed_in = is_signed_in(who)
     ids = [idea.id for idea in rows]
+    # The authors in one query: lists load ideas without them, and reading idea.author would
+    # be a query for each.
+    wanted = {idea.author_id for idea in rows if idea.author_id is not None}
+    found = db.session.scalars(select(User).where(User.id.in_(wanted))) if wanted else ()
+    authors = {user.id: user for user in found}
     voted = idea_lists.voted_ids(who, ids) if signed_in else set()
     following: set[int] = set()
     if signed_in and ids:
@@ -81,7 +86,7 @@ def idea_models(rows: list[Idea]) -> list[schemas.Idea]:
             if idea.category
             else None,
             board=schemas.BoardRef(slug=idea.board.slug, name=idea.board.name),
-            author=person_ref(idea.author),
+            author=person_ref(authors.get(idea.author_id)) if idea.author_id else None,
             is_team_concept=idea.is_team_concept,
             vote_count=idea.vote_count,
             comment_count=idea.comment_count,

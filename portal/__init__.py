@@ -50,12 +50,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     from portal import models  # noqa: F401  (registers the tables)
+    from portal.api.core import register as register_api
     from portal.database import configure_database
     from portal.extensions import csrf, db, login_manager, migrate
     from portal.limits import init_app as init_limits
 
     db.init_app(app)
     configure_database(app)
+    # After the request's clock and id and its read or write mark, before anything that reads
+    # who is signed in (CSRF, the rate limiter, the private portal's gate): the API's key.
+    register_api(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     init_limits(app)
@@ -124,7 +128,6 @@ def register_blueprints(app: Flask) -> None:
     from portal.admin import bp as admin_bp
     from portal.api import bp as api_bp
     from portal.api import docs_bp as api_docs_bp
-    from portal.api.core import register as register_api
     from portal.auth import bp as auth_bp
     from portal.extensions import csrf
     from portal.ideas import bp as ideas_bp
@@ -134,7 +137,6 @@ def register_blueprints(app: Flask) -> None:
 
     for bp in (main_bp, ideas_bp, auth_bp, account_bp, admin_bp, organisations_bp, team_bp):
         app.register_blueprint(bp)
-    register_api(app)
     csrf.exempt(api_bp)  # authenticated by bearer keys alone: no cookie, so nothing to forge
     app.register_blueprint(api_bp)
     app.register_blueprint(api_docs_bp)

@@ -90,6 +90,7 @@ def test_malformed_and_unknown_keys_are_refused(client):
         response = client.get(f"{API}/ideas", headers={"Authorization": header})
         assert response.status_code == 401, header
         problem_of(response)
+        assert response.headers["X-Request-ID"]  # logged like any request
 
 
 def test_a_suspended_persons_key_stops_at_once(client, customer, key_for):

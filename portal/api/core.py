@@ -489,8 +489,8 @@ def _http_problem(exc: HTTPException, retry_after: int | None) -> Response:
 def register(app: Flask) -> None:
     """The API's own session rule and identity hook, on an application."""
     app.session_interface = ApiSessionInterface()
-    # First of all hooks, so no other reads who is signed in from a cookie.
-    app.before_request_funcs.setdefault(None, []).insert(0, identify_caller)
+    # Called by create_app before the hooks that read who is signed in are registered.
+    app.before_request(identify_caller)
 
 
 @bp.errorhandler(ApiError)

@@ -113,6 +113,7 @@ def test_anonymous_pages(page, checks):
             ("shipped", "/shipped"),
             ("release", release),
             ("guidelines", "/guidelines"),
+            ("api-reference", "/api"),
             ("sign-in", "/sign-in"),
             ("sign-up", "/sign-up"),
             ("forgot-password", "/password/forgot"),

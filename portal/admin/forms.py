@@ -1,10 +1,16 @@
-"""Forms on the admin pages."""
+"""Forms on the admin pages, and the one way a button on them acts."""
 
+from collections.abc import Callable
+
+from flask import abort, flash, redirect
 from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as BaseResponse
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
+from portal.extensions import db
 from portal.models import Role
+from portal.services.errors import DomainError
 
 ROLE_CHOICES = {r.value: r.label for r in Role}
 
@@ -56,6 +62,22 @@ class SuspendForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button and a CSRF token."""
+
+
+def button_action(action: Callable[[], object], success: str, *, back: str) -> BaseResponse:
+    """A one-click action behind a CSRF-checked button: act, commit and say so, or say why
+    not; then back to the page it was pressed on."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        action()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        flash(success, "success")
+    return redirect(back, code=303)
 
 
 class OrganisationForm(FlaskForm):

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.admin import bp
-from portal.admin.forms import ActionForm, HideForm, ModeratorCommentForm, ModeratorIdeaForm
+from portal.admin.forms import (
+    ActionForm,
+    HideForm,
+    ModeratorCommentForm,
+    ModeratorIdeaForm,
+    button_action,
+)
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import Comment, Idea
 from portal.permissions import can_hide_content, can_moderate, hides_need_review
 from portal.services import moderation, premoderation, reports
-from portal.services.errors import DomainError
 from portal.web import client_ip, role_required, safe_next
 
 
@@ -40,18 +45,8 @@ def _back() -> str:
 
 
 def _button_action(action: Callable[[], object], success: str) -> BaseResponse:
-    """A one-click action (restore, approve, dismiss) behind a CSRF-checked button."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        action()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        db.session.commit()
-        flash(success, "success")
-    return redirect(_back(), code=303)
+    """A one-click action (restore, approve, dismiss), back to the moderator's own pages."""
+    return button_action(action, success, back=_back())
 
 
 @bp.route("/moderation")

@@ -10,14 +10,13 @@ from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.admin import bp
-from portal.admin.forms import ActionForm
+from portal.admin.forms import ActionForm, button_action
 from portal.admin.webhook_forms import LocalHostsForm, WebhookForm
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import OutboxStatus, WebhookDelivery, WebhookEndpoint
 from portal.permissions import can_manage_webhooks
 from portal.services import webhooks
-from portal.services.errors import DomainError
 from portal.web import client_ip, number_arg, role_required
 
 PER_PAGE = 50
@@ -177,18 +176,10 @@ def webhook_endpoint(endpoint_id: int) -> ResponseReturnValue:
 
 
 def _act(endpoint: WebhookEndpoint, action: Callable[[], object], success: str) -> BaseResponse:
-    """A button on the endpoint page: act, commit, say so, and back to the page."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        action()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        db.session.commit()
-        flash(success, "success")
-    return redirect(url_for("admin.webhook_endpoint", endpoint_id=endpoint.id), code=303)
+    """A button on the endpoint page: act, say so, and back to the page."""
+    return button_action(
+        action, success, back=url_for("admin.webhook_endpoint", endpoint_id=endpoint.id)
+    )
 
 
 @bp.route("/webhooks/<id:endpoint_id>/secret", methods=["POST"])

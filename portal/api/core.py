@@ -235,8 +235,8 @@ def identify_caller() -> Response | None:
     if api_keys.use_is_due(key):
         with writing():
             api_keys.note_use_of(key)
-    else:
-        db.session.commit()  # ends the read, so the request's own transaction begins afresh
+    # Otherwise the request goes on in this transaction (begun as its method wants it, by the
+    # hook before this one): ending it would only expire the key and person, read again later.
     g._login_user = user
     setattr(g, _CALLER, Caller(key=key, user=user, scopes=frozenset(scopes)))
     return None
@@ -370,12 +370,13 @@ def _if_none_match() -> set[str]:
     return {part.strip().removeprefix("W/") for part in header.split(",") if part.strip()}
 
 
-def check_if_match(current: BaseModel) -> None:
-    """With If-Match, refuse a change to something changed since the caller read it (412)."""
+def check_if_match(current: Callable[[], BaseModel]) -> None:
+    """With If-Match, refuse a change to something changed since the caller read it (412).
+    `current()` builds what a GET would answer now, only when the header asks."""
     header = request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return
-    tag = etag_of(current.model_dump_json(by_alias=True).encode())
+    tag = etag_of(current().model_dump_json(by_alias=True).encode())
     if tag not in {part.strip() for part in header.split(",")}:
         raise ApiError(
             412,

@@ -275,7 +275,7 @@ def edit_idea(idea_id: int, body: schemas.IdeaChanges) -> schemas.Idea:
     """Change an idea's text or category, as its author (or the team) may on the site; the
     earlier text is kept. Send `If-Match` with the ETag you read to refuse a lost update."""
     idea = find_idea(idea_id)
-    core.check_if_match(idea_model(idea))
+    core.check_if_match(lambda: idea_model(idea))
     sent = body.model_fields_set
     ideas.edit_idea(
         idea,
@@ -294,8 +294,8 @@ def edit_idea(idea_id: int, body: schemas.IdeaChanges) -> schemas.Idea:
 # --- Votes and follows -----------------------------------------------------------------------
 
 
-def _vote_state(idea_id: int) -> schemas.VoteState:
-    idea = find_idea(idea_id)
+def _vote_state(idea: Idea) -> schemas.VoteState:
+    """The idea's count and the person's vote as they are now (the commit expired both)."""
     db.session.refresh(idea)
     return schemas.VoteState(
         idea_id=idea.id,
@@ -321,7 +321,7 @@ def cast_vote(idea_id: int) -> schemas.VoteState:
         if votes.cast_vote(idea, acting_user()):
             limits.counted()
         db.session.commit()
-    return _vote_state(idea_id)
+    return _vote_state(idea)
 
 
 @operation(
@@ -339,7 +339,7 @@ def withdraw_vote(idea_id: int) -> schemas.VoteState:
     with touching(idea.id):
         votes.withdraw_vote(idea, acting_user())
         db.session.commit()
-    return _vote_state(idea_id)
+    return _vote_state(idea)
 
 
 def _follow_state(idea_id: int, following: bool) -> schemas.FollowState:

@@ -202,7 +202,31 @@ MATRIX: dict[str, Route] = {
     ),
     # <credential_id> is the target's key: anyone else's is as if it did not exist, even to admins.
     "account.revoke_api_key": Route(get=everyone(NOT_ALLOWED), post=signed_in(NOT_FOUND)),
+    # <session_id> is the target's session: to anyone else it is as if it did not exist.
+    "account.end_session": Route(get=everyone(NOT_ALLOWED), post=signed_in(NOT_FOUND)),
+    "account.end_other_sessions": Route(
+        get=everyone(NOT_ALLOWED), post=signed_in(Outcome(303, "/account", changes=True))
+    ),
+    # The acting admin is the only admin, who may not erase themselves.
+    "account.delete_account": Route(
+        get=signed_in(PAGE),
+        post={**signed_in(Outcome(303, "/", changes=True)), "admin": BAD_REQUEST},
+        data={"confirmation": DEFAULT_PASSWORD},
+    ),
     "admin.users_list": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.erase_user": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
+        data={"confirm": "y"},
+    ),
+    "admin.end_session": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
+    ),
+    "admin.end_all_sessions": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
+    ),
     "admin.user_detail": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
     "admin.change_role": Route(
         get=everyone(NOT_ALLOWED),
@@ -697,6 +721,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "credential_id": content["api_key"],
         "endpoint_id": content["webhook_endpoint"],
         "delivery_id": content["webhook_delivery"],
+        "session_id": content["session"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -798,6 +823,10 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         attempts=5,
     )
     db.session.add(delivery)
+    session = UserSession(
+        key_hash="1" * 64, user_id=people["target"].id, expires_at=utcnow() + timedelta(days=1)
+    )
+    db.session.add(session)
     db.session.commit()
     notification = db.session.scalar(
         select(Notification).where(Notification.user_id == people["target"].id)
@@ -823,6 +852,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "api_key": api_key.id,
         "webhook_endpoint": endpoint.id,
         "webhook_delivery": delivery.id,
+        "session": session.id,
     }
 
 

@@ -1,7 +1,7 @@
 """Forms on the account page."""
 
 from flask_wtf import FlaskForm
-from wtforms import Field, PasswordField, SelectMultipleField, StringField
+from wtforms import BooleanField, Field, PasswordField, SelectMultipleField, StringField
 from wtforms.fields import DateField
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -45,4 +45,18 @@ class ApiKeyForm(FlaskForm):
         "Expires on (optional)",
         validators=[Optional()],
         invalid_value_message="Write the day as YYYY-MM-DD, such as 2027-03-31.",
+    )
+
+
+class EraseAccountForm(FlaskForm):
+    """Erasing one's own account, confirmed with the password (or the email address)."""
+
+    confirmation = PasswordField(
+        "Your password",
+        validators=[InputRequired(message="Type it to confirm."), Length(max=256)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    remove_posts = BooleanField(
+        "Also remove my ideas and comments",
+        description="Otherwise they stay, shown as by “A former member”.",
     )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from flask import render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
+from flask_login import current_user, logout_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.account import bp
-from portal.account.forms import ChangePasswordForm, DisplayNameForm
+from portal.account.forms import ChangePasswordForm, DisplayNameForm, EraseAccountForm
+from portal.extensions import db
 from portal.forms import handle_submission
-from portal.services import accounts
+from portal.models import UserSession
+from portal.services import accounts, erase, sessions
 from portal.web import client_ip, login_required
 
 
@@ -27,6 +31,11 @@ def _render(
             password_form=password_form
             if password_form is not None
             else ChangePasswordForm(formdata=None),
+            sessions=sessions.active_sessions(current_user),
+            browser_summary=sessions.browser_summary,
+            end_url=lambda s: url_for("account.end_session", session_id=s.id),
+            is_current=_is_current,
+            action_form=FlaskForm(),
         ),
         status,
     )
@@ -67,3 +76,67 @@ def change_password() -> ResponseReturnValue:
         redirect_to=url_for("account.profile"),
     )
     return done or _render(password_form=form, status=400)
+
+
+def _is_current(row: UserSession) -> bool:
+    return sessions.is_key_of(row, current_user.session_key)
+
+
+@bp.route("/sessions/<id:session_id>/end", methods=["POST"])
+@login_required
+def end_session(session_id: int) -> BaseResponse:
+    """End one of one's other sessions (signing out here is the sign-out button)."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    row = db.session.get(UserSession, session_id)
+    if row is None or row.user_id != current_user.id or _is_current(row):
+        abort(404)
+    sessions.end_one_for(current_user, session_id, actor=current_user, ip=client_ip())
+    db.session.commit()
+    flash("That session is ended: that browser is signed out.", "success")
+    return redirect(url_for("account.profile"), code=303)
+
+
+@bp.route("/sessions/end-others", methods=["POST"])
+@login_required
+def end_other_sessions() -> BaseResponse:
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    sessions.end_all_for(
+        current_user, actor=current_user, ip=client_ip(), except_key=current_user.session_key
+    )
+    db.session.commit()
+    flash("Every other session is ended. You are still signed in here.", "success")
+    return redirect(url_for("account.profile"), code=303)
+
+
+def _erase_form() -> EraseAccountForm:
+    form = EraseAccountForm()
+    if not erase.has_usable_password(current_user):
+        form.confirmation.label.text = "Your email address"
+    return form
+
+
+@bp.route("/delete", methods=["GET", "POST"])
+@login_required
+def delete_account() -> ResponseReturnValue:
+    """Erase one's own account (portal.services.erase), confirmed with the password."""
+    form = _erase_form()
+    done = handle_submission(
+        form,
+        lambda: erase.erase_own_account(
+            current_user,
+            confirmation=form.confirmation.data,
+            remove_posts=form.remove_posts.data,
+            ip=client_ip(),
+        ),
+        success="Your account is erased. Thank you for your ideas.",
+        redirect_to=url_for("main.home"),
+    )
+    if done is not None:
+        logout_user()
+        return done
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "account/delete.html", form=form, uses_password=erase.has_usable_password(current_user)
+    ), status

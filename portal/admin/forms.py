@@ -147,3 +147,16 @@ class ModeratorCommentForm(FlaskForm):
         validators=[InputRequired(message="Tell the author why."), Length(min=3, max=500)],
         render_kw={"maxlength": 500, "rows": 2},
     )
+
+
+class EraseForm(FlaskForm):
+    """An admin erases an account at the person's request."""
+
+    confirm = BooleanField(
+        "The person asked for their account to be erased",
+        validators=[InputRequired(message="Tick this to confirm the person asked for it.")],
+    )
+    remove_posts = BooleanField(
+        "Also remove their ideas and comments",
+        description="Otherwise they stay, shown as by “A former member”.",
+    )

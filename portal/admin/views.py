@@ -13,11 +13,13 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal.admin import bp
 from portal.admin.forms import (
     ActionForm,
+    EraseForm,
     OrganisationForm,
     RoleForm,
     StageForm,
     SuspendForm,
     UserSearchForm,
+    button_action,
 )
 from portal.downloads import csv_download
 from portal.extensions import db
@@ -30,7 +32,7 @@ from portal.permissions import (
     can_read_audit_log,
     can_suspend,
 )
-from portal.services import audit_log, catalog, moderation, organisations, users
+from portal.services import audit_log, catalog, erase, moderation, organisations, sessions, users
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, date_arg, number_arg, parse_number, role_required
 
@@ -77,6 +79,7 @@ def _render_user(
     role_form: RoleForm | None = None,
     suspend_form: SuspendForm | None = None,
     organisation_form: OrganisationForm | None = None,
+    erase_form: EraseForm | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
     history = audit_log.user_history(user, viewer=current_user)
@@ -92,6 +95,11 @@ def _render_user(
             can_change_role=can_change_role(current_user, user),
             can_suspend=can_suspend(current_user, user),
             hidden_with_account=moderation.hidden_with_account(user),
+            erase_form=erase_form if erase_form is not None else EraseForm(formdata=None),
+            is_erased=erase.is_erased(user),
+            sessions=sessions.active_sessions(user),
+            browser_summary=sessions.browser_summary,
+            end_url=lambda s: url_for("admin.end_session", user_id=user.id, session_id=s.id),
         ),
         status,
     )
@@ -170,6 +178,45 @@ def restore_content(user_id: int) -> BaseResponse:
         "success",
     )
     return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
+
+
+@bp.route("/users/<id:user_id>/erase", methods=["POST"])
+@role_required(can_manage_users)
+def erase_user(user_id: int) -> ResponseReturnValue:
+    """Erase an account at the person's request (see portal.services.erase)."""
+    user = _get_user(user_id)
+    form = EraseForm()
+    done = handle_submission(
+        form,
+        lambda: erase.erase_on_request(
+            user, actor=current_user, remove_posts=form.remove_posts.data, ip=client_ip()
+        ),
+        success=f"Account #{user.id} is erased.",
+        redirect_to=url_for("admin.user_detail", user_id=user.id),
+    )
+    return done or _render_user(user, erase_form=form, status=400)
+
+
+@bp.route("/users/<id:user_id>/sessions/<id:session_id>/end", methods=["POST"])
+@role_required(can_manage_users)
+def end_session(user_id: int, session_id: int) -> BaseResponse:
+    user = _get_user(user_id)
+    return button_action(
+        lambda: sessions.end_one_for(user, session_id, actor=current_user, ip=client_ip()),
+        f"That session of {user.display_name} is ended: that browser is signed out.",
+        back=url_for("admin.user_detail", user_id=user.id),
+    )
+
+
+@bp.route("/users/<id:user_id>/sessions/end-all", methods=["POST"])
+@role_required(can_manage_users)
+def end_all_sessions(user_id: int) -> BaseResponse:
+    user = _get_user(user_id)
+    return button_action(
+        lambda: sessions.end_all_for(user, actor=current_user, ip=client_ip()),
+        f"{user.display_name} is signed out everywhere.",
+        back=url_for("admin.user_detail", user_id=user.id),
+    )
 
 
 def _counted(n: int, noun: str) -> str:

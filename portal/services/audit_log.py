@@ -360,6 +360,14 @@ SENTENCES: dict[str, Sentence] = {
         if s.raw.get("old") is None
         else f"{s['actor']} moved {s['target']} from {s['old']} to {s['new']}."
     ),
+    "user.erased": lambda s: (
+        f"Account #{s.event.target_id} was erased"
+        + (" by its owner" if s.event.actor_id is None else f" by {s['actor']}, at the person's request")
+        + (", with their ideas and comments removed." if s.raw.get("posts_removed") else ".")
+    ),
+    "session.ended": "{actor} ended one of {target}'s signed-in sessions.",
+    "session.ended_all": "{actor} ended all of {target}'s signed-in sessions.",
+    "session.ended_others": "{actor} ended all their other signed-in sessions.",
     # Organisations
     "organisation.created": "{actor} added the organisation {name}.",
     "organisation.renamed": "{actor} renamed the organisation {old} to {new}.",

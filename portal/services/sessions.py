@@ -13,6 +13,7 @@ from portal.database import rows_affected
 from portal.extensions import db
 from portal.models import User, UserSession
 from portal.models.types import utcnow
+from portal.services import audit
 
 
 def _hash_key(key: str) -> str:
@@ -75,3 +76,90 @@ def end_all_sessions(user: User, *, except_key: str | None = None) -> None:
 
 def purge_expired_sessions() -> int:
     return rows_affected(delete(UserSession).where(UserSession.expires_at <= utcnow()))
+
+
+def active_sessions(user: User) -> list[UserSession]:
+    """The person's sessions that still work, newest first."""
+    return list(
+        db.session.scalars(
+            select(UserSession)
+            .where(UserSession.user_id == user.id, UserSession.expires_at > utcnow())
+            .order_by(UserSession.created_at.desc(), UserSession.id.desc())
+        )
+    )
+
+
+def is_key_of(row: UserSession, key: str | None) -> bool:
+    """Whether this session is the one a cookie's key opens (the browser asking)."""
+    return bool(key) and row.key_hash == _hash_key(key or "")
+
+
+def end_session_of(user: User, session_id: int) -> bool:
+    """End one of this person's sessions by its id; False if they have no such session."""
+    return (
+        rows_affected(
+            delete(UserSession).where(UserSession.id == session_id, UserSession.user_id == user.id)
+        )
+        > 0
+    )
+
+
+def browser_summary(user_agent: str | None) -> str:
+    """'Firefox on Windows' from a user agent string, or 'Unknown browser'."""
+    ua = user_agent or ""
+    browser = next(
+        (
+            label
+            for token, label in (
+                ("Edg/", "Edge"),
+                ("OPR/", "Opera"),
+                ("Firefox/", "Firefox"),
+                ("Chromium/", "Chromium"),
+                ("Chrome/", "Chrome"),
+                ("Safari/", "Safari"),
+                ("curl/", "curl"),
+            )
+            if token in ua
+        ),
+        None,
+    )
+    system = next(
+        (
+            label
+            for token, label in (
+                ("Android", "Android"),
+                ("iPhone", "iPhone"),
+                ("iPad", "iPad"),
+                ("Windows", "Windows"),
+                ("Mac OS X", "macOS"),
+                ("CrOS", "ChromeOS"),
+                ("Linux", "Linux"),
+            )
+            if token in ua
+        ),
+        None,
+    )
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or (ua[:40] if ua else "Unknown browser")
+
+
+def end_one_for(target: User, session_id: int, *, actor: User, ip: str | None) -> bool:
+    """An admin, or the person themselves, ends one session; audited. False if none such."""
+    ended = end_session_of(target, session_id)
+    if ended:
+        audit.record("session.ended", actor=actor, ip=ip, target=target, session=session_id)
+    return ended
+
+
+def end_all_for(
+    target: User, *, actor: User, ip: str | None, except_key: str | None = None
+) -> None:
+    """An admin ends every session of a person, or the person every session but this one."""
+    end_all_sessions(target, except_key=except_key)
+    audit.record(
+        "session.ended_all" if except_key is None else "session.ended_others",
+        actor=actor,
+        ip=ip,
+        target=target,
+    )

@@ -362,7 +362,11 @@ SENTENCES: dict[str, Sentence] = {
     ),
     "user.erased": lambda s: (
         f"Account #{s.event.target_id} was erased"
-        + (" by its owner" if s.event.actor_id is None else f" by {s['actor']}, at the person's request")
+        + (
+            " by its owner"
+            if s.event.actor_id is None
+            else f" by {s['actor']}, at the person's request"
+        )
         + (", with their ideas and comments removed." if s.raw.get("posts_removed") else ".")
     ),
     "session.ended": "{actor} ended one of {target}'s signed-in sessions.",

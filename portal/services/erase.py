@@ -39,6 +39,7 @@ from portal.models import (
     SavedFilter,
     User,
     UserSession,
+    WebhookAttempt,
     WebhookDelivery,
 )
 from portal.models.types import utcnow
@@ -51,7 +52,7 @@ REMOVED_IDEA_TITLE = "Removed idea"
 REMOVED_REASON = "Removed at its author's request."
 ERASED_DOMAIN = "invalid"
 # Stored as the password hash: no hasher produces it, so no password ever matches.
-UNUSABLE_PASSWORD = "!erased"
+UNUSABLE_HASH = "!erased"
 
 
 class Handling(enum.StrEnum):
@@ -120,9 +121,7 @@ def _is_last_admin(user: User) -> bool:
     return not others
 
 
-def erase_own_account(
-    user: User, *, confirmation: str, remove_posts: bool, ip: str | None
-) -> None:
+def erase_own_account(user: User, *, confirmation: str, remove_posts: bool, ip: str | None) -> None:
     """The person erases their own account, confirming with their password (or email)."""
     from portal.services.passwords import verify_password
 
@@ -156,7 +155,7 @@ def erase(user: User, *, actor: User | None, remove_posts: bool, ip: str | None)
 
     user.email = f"erased-{secrets.token_hex(12)}@{ERASED_DOMAIN}"
     user.display_name = FORMER_MEMBER
-    user.password_hash = UNUSABLE_PASSWORD
+    user.password_hash = UNUSABLE_HASH
     user.role = Role.CUSTOMER.value
     user.email_verified_at = None
     user.guidelines_accepted_at = None
@@ -178,6 +177,21 @@ def _remove_posts(uid: int) -> None:
     """Their ideas are hidden with their text replaced, their comments deleted and blanked
     (a placeholder keeps a thread with replies readable), as deleting a comment does."""
     now = utcnow()
+    # Webhook deliveries carry the posts' text: those about their posts go with the posts.
+    about_them = select(WebhookDelivery.id).where(
+        or_(
+            WebhookDelivery.comment_id.in_(select(Comment.id).where(Comment.author_id == uid)),
+            WebhookDelivery.idea_id.in_(select(Idea.id).where(Idea.author_id == uid)),
+        )
+    )
+    db.session.execute(
+        delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(about_them.scalar_subquery()))
+    )
+    db.session.execute(
+        delete(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(about_them.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
     touched = list(
         db.session.scalars(
             select(Comment.idea_id)

@@ -12,13 +12,14 @@ from portal.config import base_url_warning
 from portal.demo import demo_accounts, demo_password, load_demo
 from portal.extensions import db
 from portal.import_command import import_command
+from portal.mail import delivery
 from portal.mail import webhooks as webhook_delivery
 from portal.mail.delivery import delivery_mode, run_worker
 from portal.mail.notify import queue_digests
 from portal.mail.outbox import deliver_due
 from portal.models import Role, User
 from portal.models.types import utcnow
-from portal.services import accounts, api_keys, users
+from portal.services import accounts, api_keys, my_data, users
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.sessions import purge_expired_sessions
 
@@ -111,6 +112,7 @@ def purge_sessions() -> None:
     """Delete sessions that have expired (run it daily from cron)."""
 
     removed = purge_expired_sessions()
+    my_data.purge_expired_exports()
     db.session.commit()
     click.echo(f"Removed {removed} expired session{'' if removed == 1 else 's'}.")
 
@@ -142,9 +144,13 @@ def outbox_cli() -> None:
 def send_outbox() -> None:
     """Send every email and webhook delivery that is due now (for cron, or after an outage)."""
 
+    prepared = delivery.other_work()  # data exports, whose emails then go out below
     sent = deliver_due()
     delivered = webhook_delivery.deliver_due()
-    click.echo(f"Sent {sent} message(s) and {delivered} webhook delivery(ies).")
+    click.echo(
+        f"Sent {sent} message(s) and {delivered} webhook delivery(ies); "
+        f"prepared {prepared} data export(s)."
+    )
 
 
 @click.command("worker")

@@ -21,6 +21,7 @@ from portal.models import (
     Board,
     BoardMember,
     Category,
+    DataExport,
     Idea,
     Invite,
     Notification,
@@ -213,6 +214,11 @@ MATRIX: dict[str, Route] = {
         post={**signed_in(Outcome(303, "/", changes=True)), "admin": BAD_REQUEST},
         data={"confirmation": DEFAULT_PASSWORD},
     ),
+    "account.my_data": Route(
+        get=signed_in(PAGE), post=signed_in(Outcome(303, "/account/my-data", changes=True))
+    ),
+    # <export_id> is the target's ready copy: anyone else gets 404, admins included.
+    "account.download_my_data": Route(get=signed_in(NOT_FOUND), post=everyone(NOT_ALLOWED)),
     "admin.users_list": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
     "admin.erase_user": Route(
         get=everyone(NOT_ALLOWED),
@@ -722,6 +728,7 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "endpoint_id": content["webhook_endpoint"],
         "delivery_id": content["webhook_delivery"],
         "session_id": content["session"],
+        "export_id": content["data_export"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -827,6 +834,15 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         key_hash="1" * 64, user_id=people["target"].id, expires_at=utcnow() + timedelta(days=1)
     )
     db.session.add(session)
+    data_export = DataExport(
+        user_id=people["target"].id,
+        status=OutboxStatus.SENT,
+        archive=b"PK",
+        size=2,
+        ready_at=utcnow(),
+        expires_at=utcnow() + timedelta(days=7),
+    )
+    db.session.add(data_export)
     db.session.commit()
     notification = db.session.scalar(
         select(Notification).where(Notification.user_id == people["target"].id)
@@ -853,6 +869,7 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "webhook_endpoint": endpoint.id,
         "webhook_delivery": delivery.id,
         "session": session.id,
+        "data_export": data_export.id,
     }
 
 

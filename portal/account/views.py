@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import Response, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import UserSession
 from portal.services import accounts, erase, sessions
+from portal.services import my_data as data_exports
 from portal.web import client_ip, login_required
 
 
@@ -140,3 +141,47 @@ def delete_account() -> ResponseReturnValue:
     return render_template(
         "account/delete.html", form=form, uses_password=erase.has_usable_password(current_user)
     ), status
+
+
+@bp.route("/my-data", methods=["GET", "POST"])
+@login_required
+def my_data() -> ResponseReturnValue:
+    """Ask for a copy of one's data, see how the requests stand, download the ready one."""
+    form = FlaskForm()
+    if form.is_submitted():
+        if not form.validate():
+            abort(400)
+        try:
+            data_exports.request_export(current_user, ip=client_ip())
+        except data_exports.ExportRefused as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash(
+                "We are preparing your copy. We will email you when it is ready to download.",
+                "success",
+            )
+        return redirect(url_for("account.my_data"), code=303)
+    exports = data_exports.exports_of(current_user)
+    return render_template(
+        "account/my_data.html",
+        form=form,
+        exports=exports,
+        status_of=data_exports.status_of,
+        days=data_exports.EXPORT_DAYS,
+        per_day=data_exports.PER_DAY,
+    )
+
+
+@bp.route("/my-data/<id:export_id>/download")
+@login_required
+def download_my_data(export_id: int) -> Response:
+    """The archive, for the person who asked only; anyone else, or too late, gets 404."""
+    archive = data_exports.download_for(current_user, export_id)
+    if archive is None:
+        abort(404)
+    response = Response(archive, mimetype="application/zip")
+    response.headers["Content-Disposition"] = f'attachment; filename="my-data-{export_id}.zip"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

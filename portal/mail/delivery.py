@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, current_app, g, has_request_context
@@ -35,9 +36,30 @@ JOB = "portal.mail.delivery.run_job"
 _wake = threading.Event()
 
 
+# Other queued work the same workers do, registered by services (data exports): each is
+# called with no arguments and returns how many rows it finished, claiming rows with
+# portal.mail.leases like the outbox.
+_QUEUES: list[Callable[[], int]] = []
+
+
+def also_deliver(work: Callable[[], int]) -> Callable[[], int]:
+    """Run this with every delivery round (a decorator); a queue that has rows to do marks its
+    transaction with outbox.outbox_changed() so the commit starts a round."""
+    if work not in _QUEUES:
+        _QUEUES.append(work)
+    return work
+
+
 def deliver_due() -> int:
-    """Send every email and webhook delivery that is due; how many went out."""
-    return outbox.deliver_due() + webhooks.deliver_due()
+    """Send every email and webhook delivery that is due, and do the other queued work; how
+    many went out."""
+    done = other_work()  # first: an export's email goes out in this round
+    return done + outbox.deliver_due() + webhooks.deliver_due()
+
+
+def other_work() -> int:
+    """Do the registered queues' due work (see also_deliver); how many rows were finished."""
+    return sum(work() for work in _QUEUES)
 
 
 def delivery_mode() -> str:

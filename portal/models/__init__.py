@@ -21,6 +21,7 @@ from portal.models.conversation import (
     Report,
     ReportResolution,
 )
+from portal.models.data_export import DataExport
 from portal.models.idea import (
     OUTCOME_ANSWERS,
     VOTE_SOURCES,
@@ -64,6 +65,7 @@ __all__ = [
     "BoardStage",
     "Category",
     "Comment",
+    "DataExport",
     "EmailPreference",
     "Follow",
     "HideReview",

@@ -369,6 +369,7 @@ SENTENCES: dict[str, Sentence] = {
         )
         + (", with their ideas and comments removed." if s.raw.get("posts_removed") else ".")
     ),
+    "account.data_export_requested": "{actor} asked for a copy of their data.",
     "session.ended": "{actor} ended one of {target}'s signed-in sessions.",
     "session.ended_all": "{actor} ended all of {target}'s signed-in sessions.",
     "session.ended_others": "{actor} ended all their other signed-in sessions.",

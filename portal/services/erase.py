@@ -26,6 +26,7 @@ from portal.models import (
     AuditEvent,
     BoardMember,
     Comment,
+    DataExport,
     EmailPreference,
     Follow,
     Idea,
@@ -68,7 +69,8 @@ ERASE_PLAN: dict[tuple[str, str], Handling] = {
     ("api_keys", "user_id"): Handling.DELETED,
     ("audit_events", "actor_id"): Handling.SCRUBBED,
     ("board_members", "user_id"): Handling.DELETED,
-    ("comments", "author_id"): Handling.KEPT,  # or blanked and deleted when removal is asked
+    ("comments", "author_id"): Handling.KEPT,
+    ("data_exports", "user_id"): Handling.DELETED,  # or blanked and deleted when removal is asked
     ("email_preferences", "user_id"): Handling.DELETED,
     ("follows", "user_id"): Handling.DELETED,
     ("hide_reviews", "hidden_by_id"): Handling.KEPT,
@@ -227,6 +229,7 @@ def _delete_linked_rows(uid: int, *, email: str) -> None:
     for model, where in (
         (UserSession, UserSession.user_id == uid),
         (ApiKey, ApiKey.user_id == uid),
+        (DataExport, DataExport.user_id == uid),
         (BoardMember, BoardMember.user_id == uid),
         (EmailPreference, EmailPreference.user_id == uid),
         (Follow, Follow.user_id == uid),

@@ -34,7 +34,7 @@ def test_a_person_gets_everything_in_a_zip_by_a_link_only_they_can_open(
     other_idea = make_idea("Faster exports")
     votes.cast_vote(other_idea, person)
     comments.add_comment(idea, author=person, body="Also for the dashboard.")
-    key, token = api_keys.create_key(person, name="Weekly script", scopes=["read"])
+    _key, token = api_keys.create_key(person, name="Weekly script", scopes=["read"])
     db.session.add(SavedFilter(owner_id=person.id, name="Mine", query="owner=me"))
     db.session.commit()
     sign_in_client(client, person)

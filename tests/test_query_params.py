@@ -223,6 +223,7 @@ def world(app, make_user, make_idea, make_category, make_organisation, stages) -
         "slug": "ideas",  # the default board
         "person_id": people["customer"].id,
         "endpoint_id": endpoint.id,
+        "export_id": 1,  # nobody's: each role gets its 404 or sign-in, never a 500
     }
     clients = {role: app.test_client() for role in ROLES}
     for role, user in people.items():

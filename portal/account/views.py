@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms.widgets import EmailInput
 
 from portal.account import bp
 from portal.account.forms import ChangePasswordForm, DisplayNameForm, EraseAccountForm
@@ -115,6 +116,8 @@ def _erase_form() -> EraseAccountForm:
     form = EraseAccountForm()
     if not erase.has_usable_password(current_user):
         form.confirmation.label.text = "Your email address"
+        form.confirmation.widget = EmailInput()
+        form.confirmation.render_kw = {"autocomplete": "email"}
     return form
 
 

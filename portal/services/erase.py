@@ -227,6 +227,8 @@ def _remove_posts(uid: int) -> None:
 
 def _delete_linked_rows(uid: int, *, email: str) -> None:
     for model, where in (
+        # Mail first: it may point at their notifications.
+        (OutboxMessage, or_(OutboxMessage.user_id == uid, OutboxMessage.to_address == email)),
         (UserSession, UserSession.user_id == uid),
         (ApiKey, ApiKey.user_id == uid),
         (DataExport, DataExport.user_id == uid),
@@ -238,7 +240,6 @@ def _delete_linked_rows(uid: int, *, email: str) -> None:
         (Report, Report.reporter_id == uid),
         (SavedFilter, SavedFilter.owner_id == uid),
         (Invite, or_(Invite.used_by_id == uid, Invite.email == email)),
-        (OutboxMessage, or_(OutboxMessage.user_id == uid, OutboxMessage.to_address == email)),
     ):
         db.session.execute(delete(model).where(where).execution_options(synchronize_session=False))
 

@@ -137,6 +137,8 @@ def test_customer_pages(page, checks, site):
             ("notifications", "/notifications"),
             ("account", "/account"),
             ("email-settings", "/account/email"),
+            ("my-data", "/account/my-data"),
+            ("delete-account", "/account/delete"),
             ("new-idea", "/ideas/new"),
             ("report", f"{idea}/report"),
         ],

@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 from itsdangerous import BadData, URLSafeSerializer
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import Field, HiddenField, PasswordField, StringField
+from wtforms import BooleanField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, StopValidation, ValidationError
 
 from portal import limits
@@ -221,3 +221,38 @@ def csrf_field(form: FlaskForm) -> Markup:
     global); nothing when CSRF is off, as in tests."""
     field = getattr(form, "csrf_token", None)
     return field(id=False) if field is not None else Markup("")
+
+
+# --- Two-factor codes (sign-in and the account page) ---------------------------------------
+
+
+def code_field(label: str = "Code from your app") -> StringField:
+    return StringField(
+        label,
+        validators=[InputRequired(message="Type the code."), Length(max=19)],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "numeric",
+            "autocapitalize": "none",
+            "spellcheck": "false",
+            "maxlength": 19,
+        },
+    )
+
+
+class TwoFactorSetupForm(FlaskForm):
+    code = code_field()
+
+
+class TwoFactorSignInForm(FlaskForm):
+    code = code_field("Code")
+    remember_device = BooleanField("Don't ask for a code on this device for 30 days")
+
+
+class TwoFactorOffForm(FlaskForm):
+    password = PasswordField(
+        "Your password",
+        validators=[InputRequired(message="Enter your password."), Length(max=256)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    code = code_field()

@@ -30,7 +30,7 @@ from portal.permissions import (
     can_read_audit_log,
     can_suspend,
 )
-from portal.services import audit_log, catalog, moderation, organisations, users
+from portal.services import audit_log, catalog, moderation, organisations, two_factor, users
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, date_arg, number_arg, parse_number, role_required
 
@@ -92,6 +92,7 @@ def _render_user(
             can_change_role=can_change_role(current_user, user),
             can_suspend=can_suspend(current_user, user),
             hidden_with_account=moderation.hidden_with_account(user),
+            two_factor_required=two_factor.is_required(user),
         ),
         status,
     )
@@ -170,6 +171,27 @@ def restore_content(user_id: int) -> BaseResponse:
         "success",
     )
     return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
+
+
+@bp.route("/users/<id:user_id>/two-factor/reset", methods=["GET", "POST"])
+@role_required(can_manage_users)
+def reset_two_factor(user_id: int) -> ResponseReturnValue:
+    """Asks first (the GET page); the POST clears their two-factor and ends their sessions."""
+    user = _get_user(user_id)
+    form = ActionForm()
+    if not user.two_factor_on and user.totp_secret is None:
+        flash(f"{user.display_name} has no two-factor sign-in to reset.", "error")
+        return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
+    if form.validate_on_submit():
+        two_factor.reset(user, actor=current_user, ip=client_ip())
+        db.session.commit()
+        flash(
+            f"{user.display_name}'s two-factor sign-in is reset and they are signed out "
+            "everywhere. We emailed them.",
+            "success",
+        )
+        return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
+    return render_template("admin/two_factor_reset.html", user=user, action_form=form)
 
 
 def _counted(n: int, noun: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from flask import (
@@ -30,7 +31,7 @@ from portal.extensions import db, limiter
 from portal.forms import apply_domain_error
 from portal.models import User
 from portal.permissions import is_signed_in
-from portal.services import accounts, audit, invites, sessions
+from portal.services import accounts, audit, invites, sessions, two_factor
 from portal.services.errors import (
     AccountSuspended,
     AlreadyConfirmed,
@@ -132,13 +133,42 @@ def sign_in() -> ResponseReturnValue:
             message = _suspended_message(exc) if isinstance(exc, AccountSuspended) else exc.message
             form.form_errors.append(message)
         else:
-            back_again = user.last_sign_in_at is not None  # before this sign-in sets it
-            _start_signed_in_session(user, remember=form.remember.data)
-            flash(f"Welcome{' back' if back_again else ''}, {user.display_name}.", "success")
-            if offered is not None:  # they pressed "Sign in and vote" on a page saying so
-                return redirect(intent.carry_out(offered, user))
-            return redirect(safe_next(form.next.data))
+            if _needs_second_step(user):
+                db.session.commit()  # the audit row of the right password
+                session[limits.TWO_FACTOR_PENDING] = {
+                    "user": user.id,
+                    "remember": bool(form.remember.data),
+                    "next": form.next.data or "",
+                    "intent": offered.action if offered else "",
+                    "idea": offered.idea.id if offered else "",
+                    "started": time.time(),
+                }
+                return redirect(url_for("auth.two_factor"), code=303)
+            return signed_in(
+                user, remember=form.remember.data, offered=offered, next_=form.next.data
+            )
     return render_template("auth/sign_in.html", form=form, offered_intent=offered)
+
+
+def _needs_second_step(user: User) -> bool:
+    """After the right password: a code (or setting two-factor up) unless neither is needed,
+    or this browser is a remembered device of theirs."""
+    if not user.two_factor_on:
+        return two_factor.is_required(user)
+    cookie = request.cookies.get(current_app.config["TWO_FACTOR_DEVICE_COOKIE_NAME"])
+    return not two_factor.is_remembered(user, cookie, ip=client_ip())
+
+
+def signed_in(
+    user: User, *, remember: bool, offered: intent.Intent | None, next_: str | None
+) -> BaseResponse:
+    """Start the session, welcome them, and do what they came to do or go where they were."""
+    back_again = user.last_sign_in_at is not None  # before this sign-in sets it
+    _start_signed_in_session(user, remember=remember)
+    flash(f"Welcome{' back' if back_again else ''}, {user.display_name}.", "success")
+    if offered is not None:  # they pressed "Sign in and vote" on a page saying so
+        return redirect(intent.carry_out(offered, user))
+    return redirect(safe_next(next_))
 
 
 @bp.route("/sign-out", methods=["POST"])

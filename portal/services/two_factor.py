@@ -318,17 +318,20 @@ def turn_off(user: User, *, password: str, code: str | None, ip: str | None) -> 
     )
 
 
-def reset(user: User, *, actor: User, ip: str | None) -> None:
-    """An admin clears someone's two-factor (a lost phone): their sessions end, and their next
-    sign-in sets it up again if it is required for them."""
+def reset(user: User, *, actor: User | None, ip: str | None) -> None:
+    """An admin (or, with no actor, the operator's `flask user reset-two-factor`) clears
+    someone's two-factor, for a lost phone: their sessions end, and their next sign-in sets it
+    up again if it is required for them."""
     _clear(user)
     sessions.end_all_sessions(user)
-    audit.record("two_factor.reset", actor=actor, ip=ip, target=user)
+    detail = {} if actor is not None else {"via": "cli"}
+    audit.record("two_factor.reset", actor=actor, ip=ip, target=user, **detail)
+    who = f"An admin ({actor.display_name})" if actor is not None else "The site's operator"
     _tell(
         user,
         "Your two-factor sign-in was reset",
-        f"An admin ({actor.display_name}) reset two-factor sign-in for your account and signed "
-        "you out everywhere. Set it up again from your account page.",
+        f"{who} reset two-factor sign-in for your account and signed you out everywhere. "
+        "Set it up again from your account page.",
     )
 
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from flask import current_app, flash, redirect
+from flask import current_app, flash, redirect, session
 from flask_wtf import FlaskForm
 from itsdangerous import BadData, URLSafeSerializer
 from markupsafe import Markup
@@ -17,6 +17,7 @@ from wtforms.validators import InputRequired, Length, StopValidation, Validation
 
 from portal import limits
 from portal.extensions import db
+from portal.services import two_factor
 from portal.services.errors import DomainError, InvalidFields
 from portal.services.passwords import password_problem
 from portal.services.validation import text_problem
@@ -256,3 +257,26 @@ class TwoFactorOffForm(FlaskForm):
         render_kw={"autocomplete": "current-password"},
     )
     code = code_field()
+
+
+_SETUP_KEY = "two_factor_setup"  # the secret being set up, in the signed session
+
+
+def setup_secret(user_id: int) -> str:
+    """The secret the setup page shows this person: the one already shown (so a wrong code or
+    a reload keeps the same QR code), else a new one. Kept in the session, not the database,
+    until a code confirms it; signing in clears it."""
+    kept = session.get(_SETUP_KEY)
+    if (
+        isinstance(kept, dict)
+        and kept.get("user") == user_id
+        and isinstance(kept.get("secret"), str)
+    ):
+        return str(kept["secret"])
+    secret = two_factor.new_secret()
+    session[_SETUP_KEY] = {"user": user_id, "secret": secret}
+    return secret
+
+
+def forget_setup_secret() -> None:
+    session.pop(_SETUP_KEY, None)

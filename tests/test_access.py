@@ -190,19 +190,19 @@ MATRIX: dict[str, Route] = {
         data={"code": "123456"},
     ),
     "account.profile": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
-    # Setting two-factor up: the page keeps the secret it shows (so a reload shows the same QR
-    # code); a wrong code is refused and recorded in the audit log.
+    # Setting two-factor up: a wrong code is refused and recorded in the audit log.
     "account.two_factor": Route(
-        get=signed_in(Outcome(200, changes=True)),
+        get=signed_in(PAGE),
         post=signed_in(Outcome(400, changes=True)),
         data={"code": "000000"},
     ),
     "account.new_recovery_codes": Route(
         get=everyone(NOT_ALLOWED), post=signed_in(Outcome(303, "/account/two-factor"))
     ),
+    # Nobody in the matrix has two-factor on: nothing to turn off.
     "account.two_factor_off": Route(
         get=everyone(NOT_ALLOWED),
-        post=signed_in(Outcome(400, changes=True)),
+        post=signed_in(BAD_REQUEST),
         data={"password": DEFAULT_PASSWORD, "code": "000000"},
     ),
     "account.change_display_name": Route(

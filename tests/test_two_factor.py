@@ -14,7 +14,14 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AuditEvent, RecoveryCode, RememberedDevice, User, UserSession
+from portal.models import (
+    AuditEvent,
+    OutboxMessage,
+    RecoveryCode,
+    RememberedDevice,
+    User,
+    UserSession,
+)
 from portal.models.types import utcnow
 from portal.services import settings as site_settings
 
@@ -91,7 +98,7 @@ def test_setup_refuses_a_wrong_code_keeps_the_secret_and_then_turns_on(client, l
     assert page.status_code == 200
     assert "<svg" in page.text  # the QR code, drawn here
     secret = secret_on_page(page)
-    assert fresh(user).totp_secret == secret
+    assert fresh(user).totp_secret is None  # kept by the page until confirmed
 
     wrong = client.post("/account/two-factor", data={"code": "000000"})
     assert wrong.status_code == 400
@@ -444,3 +451,15 @@ def test_wrong_codes_are_limited_per_address_and_right_ones_do_not_count(
     for _ in range(2):
         assert send_code(client, code_at(-5), ip=ip).status_code == 400
     assert send_code(client, next_code(user.email), ip=ip).status_code == 429
+
+
+def test_the_operator_resets_two_factor_from_the_command_line(runner, make_user, outbox):
+    admin = make_user("admin", email="onlyadmin@example.com")
+    enrol_two_factor(admin)
+    result = runner.invoke(args=["user", "reset-two-factor", "onlyadmin@example.com"])
+    assert result.exit_code == 0, result.output
+    assert not fresh(admin).two_factor_on
+    told = db.session.scalar(select(OutboxMessage).where(OutboxMessage.to_address == admin.email))
+    assert "reset" in told.subject
+    missing = runner.invoke(args=["user", "reset-two-factor", "nobody@example.com"])
+    assert missing.exit_code != 0

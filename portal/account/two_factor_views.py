@@ -13,7 +13,7 @@ from flask_wtf import FlaskForm
 from portal import limits
 from portal.account import bp
 from portal.extensions import db
-from portal.forms import TwoFactorOffForm, TwoFactorSetupForm
+from portal.forms import TwoFactorOffForm, TwoFactorSetupForm, forget_setup_secret, setup_secret
 from portal.services import two_factor
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, login_required
@@ -38,8 +38,7 @@ def _page(
             "codes_left": two_factor.recovery_codes_left(user),
         }
     else:
-        secret = two_factor.secret_for_setup(user)
-        db.session.commit()  # the same secret when the page comes back
+        secret = setup_secret(user.id)
         context |= {
             "form": setup_form or TwoFactorSetupForm(formdata=None),
             "secret": two_factor.grouped(secret),
@@ -63,13 +62,16 @@ def two_factor_setup() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _page(setup_form=form, status=400 if form.is_submitted() else 200)
     try:
-        codes = two_factor.confirm_setup(current_user, form.code.data, ip=client_ip())
+        codes = two_factor.confirm_setup(
+            current_user, setup_secret(current_user.id), form.code.data, ip=client_ip()
+        )
     except InvalidInput as exc:
         db.session.commit()  # the audit row of the wrong code; the secret stays the same
         limits.code_failed()
         form.code.errors = [exc.message]
         return _page(setup_form=form, status=400)
     db.session.commit()
+    forget_setup_secret()
     flash("Two-factor sign-in is on.", "success")
     return render_template(
         "account/recovery_codes.html", codes=codes, then=url_for("account.two_factor")

@@ -19,7 +19,7 @@ from portal import intent, limits
 from portal.auth import bp
 from portal.auth.views import signed_in
 from portal.extensions import db
-from portal.forms import TwoFactorSetupForm, TwoFactorSignInForm
+from portal.forms import TwoFactorSetupForm, TwoFactorSignInForm, setup_secret
 from portal.models import User
 from portal.permissions import is_signed_in
 from portal.services import two_factor
@@ -44,8 +44,7 @@ def _pending() -> tuple[User, dict[str, Any]] | None:
 def _page(user: User, form: Any, *, status: int = 200, rate_limited: str | None = None) -> Any:
     context: dict[str, Any] = {"form": form, "person": user, "rate_limited": rate_limited}
     if not user.two_factor_on:
-        secret = two_factor.secret_for_setup(user)
-        db.session.commit()  # the same secret when the page comes back
+        secret = setup_secret(user.id)
         context |= {
             "secret": two_factor.grouped(secret),
             "qr": two_factor.qr_svg(two_factor.provisioning_uri(user, secret)),
@@ -121,7 +120,9 @@ def _set_up(
     if not form.validate_on_submit():
         return _page(user, form, status=400 if request.method == "POST" else 200)
     try:
-        codes = two_factor.confirm_setup(user, form.code.data, ip=client_ip())
+        codes = two_factor.confirm_setup(
+            user, setup_secret(user.id), form.code.data, ip=client_ip()
+        )
     except InvalidInput as exc:
         db.session.commit()
         limits.code_failed()

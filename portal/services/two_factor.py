@@ -111,14 +111,10 @@ def end_sessions_if_newly_required(user: User) -> None:
 # --- Setting it up --------------------------------------------------------------------------
 
 
-def secret_for_setup(user: User) -> str:
-    """The secret to show while two-factor is not on yet: the one already begun (so a wrong
-    code or a reload keeps the same QR code), else a new one."""
-    if user.two_factor_on:
-        raise InvalidInput("Two-factor sign-in is already on.")
-    if not user.totp_secret:
-        user.totp_secret = pyotp.random_base32()
-    return user.totp_secret
+def new_secret() -> str:
+    """A secret for setting up; kept by the page (the signed session) until a code confirms
+    it, so showing the setup page writes nothing."""
+    return pyotp.random_base32()
 
 
 def provisioning_uri(user: User, secret: str) -> str:
@@ -143,40 +139,47 @@ def _clean_code(raw: str | None) -> str:
     return "".join((raw or "").split()).replace("-", "").lower()
 
 
-def _accept_code(user: User, raw: str | None) -> bool:
-    """Whether raw is a current code of the user's secret, never accepted before; records its
-    step so it is not accepted again (one UPDATE, so two requests cannot both use it)."""
+def _matching_step(secret: str, raw: str | None) -> int | None:
+    """The time step (this one or one either side) whose code raw is, if any."""
     code = _clean_code(raw)
-    if not user.totp_secret or len(code) != 6 or not code.isdigit():
-        return False
-    totp = pyotp.TOTP(user.totp_secret)
+    if len(code) != 6 or not code.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
     now = int(time.time()) // STEP
     for step in (now - 1, now, now + 1):
         if hmac.compare_digest(totp.at(step * STEP), code):
-            used = rows_affected(
-                update(User)
-                .where(
-                    User.id == user.id,
-                    or_(User.totp_last_step.is_(None), User.totp_last_step < step),
-                )
-                .values(totp_last_step=step)
-                .execution_options(synchronize_session=False)
-            )
-            if used == 1:
-                user.totp_last_step = step
-                return True
-            return False
-    return False
+            return step
+    return None
 
 
-def confirm_setup(user: User, code: str | None, *, ip: str | None) -> list[str]:
-    """Turn two-factor on with a code from the secret being set up; returns the new recovery
-    codes, to show once."""
+def _accept_code(user: User, raw: str | None) -> bool:
+    """Whether raw is a current code of the user's secret, never accepted before; records its
+    step so it is not accepted again (one UPDATE, so two requests cannot both use it)."""
+    step = _matching_step(user.totp_secret, raw) if user.totp_secret else None
+    if step is None:
+        return False
+    used = rows_affected(
+        update(User)
+        .where(User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if used == 1:
+        user.totp_last_step = step
+    return used == 1
+
+
+def confirm_setup(user: User, secret: str, code: str | None, *, ip: str | None) -> list[str]:
+    """Turn two-factor on with the secret being set up and a code from it; returns the new
+    recovery codes, to show once."""
     if user.two_factor_on:
         raise InvalidInput("Two-factor sign-in is already on.")
-    if not _accept_code(user, code):
+    step = _matching_step(secret, code)
+    if step is None:
         audit.record("two_factor.code_failed", actor=user, ip=ip, target=user, during="setup")
         raise InvalidInput(WRONG_CODE, field="code")
+    user.totp_secret = secret
+    user.totp_last_step = step
     user.totp_enabled_at = utcnow()
     codes = _new_recovery_codes(user)
     audit.record("two_factor.enabled", actor=user, ip=ip, target=user)

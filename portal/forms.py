@@ -280,3 +280,12 @@ def setup_secret(user_id: int) -> str:
 
 def forget_setup_secret() -> None:
     session.pop(_SETUP_KEY, None)
+
+
+def setup_context(user: Any) -> dict[str, str]:
+    """What the setup page shows: the secret grouped for typing, and its QR code."""
+    secret = setup_secret(user.id)
+    return {
+        "secret": two_factor.grouped(secret),
+        "qr": two_factor.qr_svg(two_factor.provisioning_uri(user, secret)),
+    }

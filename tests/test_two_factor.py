@@ -26,7 +26,7 @@ from portal.models.types import utcnow
 from portal.services import settings as site_settings
 
 from .conftest import DEFAULT_PASSWORD, sign_in_client
-from .helpers import KNOWN_TOTP_SECRET, enrol_two_factor, next_code
+from .helpers import KNOWN_TOTP_SECRET, enrol_two_factor, link_in, next_code
 from .helpers import page_text as text_of
 
 _ips = itertools.count(1)
@@ -463,3 +463,15 @@ def test_the_operator_resets_two_factor_from_the_command_line(runner, make_user,
     assert "reset" in told.subject
     missing = runner.invoke(args=["user", "reset-two-factor", "nobody@example.com"])
     assert missing.exit_code != 0
+
+
+def test_a_password_reset_link_does_not_skip_the_code(client, make_user, outbox):
+    user = make_user(email="forgetful@example.com")
+    enrol_two_factor(user)
+    client.post("/password/forgot", data={"email": user.email})
+    token = link_in(outbox.to(user.email)[-1], "/password/reset/").rsplit("/", 1)[1]
+    done = client.post(f"/password/reset/{token}", data={"password": "a fresh passphrase 99"})
+    assert location(done) == "/sign-in/two-factor"
+    assert not is_signed_in(client)
+    assert location(send_code(client, next_code(user.email))) == "/account"
+    assert is_signed_in(client)

@@ -13,7 +13,13 @@ from flask_wtf import FlaskForm
 from portal import limits
 from portal.account import bp
 from portal.extensions import db
-from portal.forms import TwoFactorOffForm, TwoFactorSetupForm, forget_setup_secret, setup_secret
+from portal.forms import (
+    TwoFactorOffForm,
+    TwoFactorSetupForm,
+    forget_setup_secret,
+    setup_context,
+    setup_secret,
+)
 from portal.services import two_factor
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, login_required
@@ -38,11 +44,9 @@ def _page(
             "codes_left": two_factor.recovery_codes_left(user),
         }
     else:
-        secret = setup_secret(user.id)
         context |= {
             "form": setup_form or TwoFactorSetupForm(formdata=None),
-            "secret": two_factor.grouped(secret),
-            "qr": two_factor.qr_svg(two_factor.provisioning_uri(user, secret)),
+            **setup_context(user),
         }
     return render_template("account/two_factor.html", **context), status
 

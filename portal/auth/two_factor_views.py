@@ -19,7 +19,7 @@ from portal import intent, limits
 from portal.auth import bp
 from portal.auth.views import signed_in
 from portal.extensions import db
-from portal.forms import TwoFactorSetupForm, TwoFactorSignInForm, setup_secret
+from portal.forms import TwoFactorSetupForm, TwoFactorSignInForm, setup_context, setup_secret
 from portal.models import User
 from portal.permissions import is_signed_in
 from portal.services import two_factor
@@ -44,11 +44,7 @@ def _pending() -> tuple[User, dict[str, Any]] | None:
 def _page(user: User, form: Any, *, status: int = 200, rate_limited: str | None = None) -> Any:
     context: dict[str, Any] = {"form": form, "person": user, "rate_limited": rate_limited}
     if not user.two_factor_on:
-        secret = setup_secret(user.id)
-        context |= {
-            "secret": two_factor.grouped(secret),
-            "qr": two_factor.qr_svg(two_factor.provisioning_uri(user, secret)),
-        }
+        context |= setup_context(user)
     return current_app.make_response((render_template("auth/two_factor.html", **context), status))
 
 

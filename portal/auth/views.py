@@ -133,21 +133,30 @@ def sign_in() -> ResponseReturnValue:
             message = _suspended_message(exc) if isinstance(exc, AccountSuspended) else exc.message
             form.form_errors.append(message)
         else:
-            if _needs_second_step(user):
-                db.session.commit()  # the audit row of the right password
-                session[limits.TWO_FACTOR_PENDING] = {
-                    "user": user.id,
-                    "remember": bool(form.remember.data),
-                    "next": form.next.data or "",
-                    "intent": offered.action if offered else "",
-                    "idea": offered.idea.id if offered else "",
-                    "started": time.time(),
-                }
-                return redirect(url_for("auth.two_factor"), code=303)
-            return signed_in(
-                user, remember=form.remember.data, offered=offered, next_=form.next.data
-            )
+            remember, next_ = form.remember.data, form.next.data
+            second = second_step(user, remember=remember, offered=offered, next_=next_)
+            return second or signed_in(user, remember=remember, offered=offered, next_=next_)
     return render_template("auth/sign_in.html", form=form, offered_intent=offered)
+
+
+def second_step(
+    user: User, *, remember: bool, offered: intent.Intent | None, next_: str | None
+) -> BaseResponse | None:
+    """Before any session starts (a password typed, a reset link, a confirmation link): when
+    the person must type a code or set two-factor up, keep only who they are, where they were
+    going and what they came to do, and send them to that step; None when no step is needed."""
+    if not _needs_second_step(user):
+        return None
+    db.session.commit()  # what came before: the audit row of the right password, a new one
+    session[limits.TWO_FACTOR_PENDING] = {
+        "user": user.id,
+        "remember": bool(remember),
+        "next": next_ or "",
+        "intent": offered.action if offered else "",
+        "idea": offered.idea.id if offered else "",
+        "started": time.time(),
+    }
+    return redirect(url_for("auth.two_factor"), code=303)
 
 
 def _needs_second_step(user: User) -> bool:
@@ -232,7 +241,12 @@ def sign_up() -> ResponseReturnValue:
             return _after_sign_up(form.email.data, offered)
         else:
             if user is not None and joined is not None:
-                # Invited at this very address: in at once, on the board they were invited to.
+                # Invited at this very address: in at once, on the board they were invited to
+                # (through setting two-factor up first, where it is required for everyone).
+                landing = invite_landing(joined)
+                second = second_step(user, remember=False, offered=None, next_=landing)
+                if second is not None:
+                    return second
                 _start_signed_in_session(user, remember=False)
                 place = f"“{joined.board.name}”" if joined.board else "the portal"
                 flash(f"Welcome to {place}, {user.display_name}.", "success")
@@ -276,6 +290,10 @@ def verify_email(token: str) -> ResponseReturnValue:
         db.session.rollback()
         flash(_suspended_message(exc), "error")
         return redirect(url_for("auth.sign_in"))
+    second = second_step(user, remember=False, offered=None, next_=request.args.get("next"))
+    if second is not None:
+        flash("Your email address is confirmed.", "success")
+        return second
     _start_signed_in_session(user, remember=False)
     flash(f"Your email address is confirmed. Welcome, {user.display_name}!", "success")
     waiting = intent.remembered()  # signed up in this browser to vote, follow or comment
@@ -339,7 +357,11 @@ def reset_password(token: str) -> ResponseReturnValue:
             db.session.rollback()
             apply_domain_error(form, exc)
         else:
-            _start_signed_in_session(user, remember=False)
             flash("Your password is changed and every other session is signed out.", "success")
-            return redirect(url_for("account.profile"))
+            profile = url_for("account.profile")
+            second = second_step(user, remember=False, offered=None, next_=profile)
+            if second is not None:
+                return second
+            _start_signed_in_session(user, remember=False)
+            return redirect(profile)
     return render_template("auth/reset_password.html", form=form, error=None, user=user)

@@ -24,7 +24,7 @@ from portal.services import accounts
 from portal.services.accounts import SIGN_IN_FAILED
 
 from .conftest import DEFAULT_PASSWORD
-from .helpers import link_in, next_code
+from .helpers import link_in, pass_two_factor
 from .helpers import page_text as text_of
 
 NEW_PASSWORD = "a fresh and rather long passphrase"
@@ -683,7 +683,7 @@ def test_demo_password_is_generated_per_instance_and_printed(
     assert response.headers["Location"] == "/sign-in/two-factor"
     assert "Set up two-factor sign-in" in text_of(browser.get("/sign-in/two-factor"))
     assert not is_signed_in(browser)
-    done = browser.post("/sign-in/two-factor", data={"code": next_code("admin@portal.example")})
+    done = pass_two_factor(browser, response, "admin@portal.example")  # scans, types a code
     assert "Your recovery codes" in text_of(done)
     assert is_signed_in(browser)
 

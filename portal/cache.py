@@ -97,6 +97,8 @@ UNSHOWN_TABLES = frozenset(
     {
         "api_keys",
         "outbox",
+        "recovery_codes",
+        "remembered_devices",
         "user_sessions",
         "webhook_attempts",
         "webhook_deliveries",

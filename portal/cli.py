@@ -19,7 +19,7 @@ from portal.mail.notify import queue_digests
 from portal.mail.outbox import deliver_due
 from portal.models import Role, User
 from portal.models.types import utcnow
-from portal.services import accounts, api_keys, my_data, users
+from portal.services import accounts, api_keys, my_data, two_factor, users
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.sessions import purge_expired_sessions
 
@@ -82,6 +82,18 @@ def set_role(email: str, role: str) -> None:
     click.echo(f"{user.email} is now {Role(role).label.lower()}.")
 
 
+@user_cli.command("reset-two-factor")
+@click.argument("email")
+def reset_two_factor(email: str) -> None:
+    """Clear a person's two-factor sign-in (a lost phone, and no admin to reset it)."""
+    user = accounts.find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"No account uses {email}.")
+    two_factor.reset(user, actor=None, ip=None)
+    db.session.commit()
+    click.echo(f"{user.email} signs in with their password and sets two-factor up again.")
+
+
 @click.group("demo", help="Demo data for trying the portal out.")
 def demo_cli() -> None:
     pass
@@ -100,6 +112,9 @@ def demo_load(quiet: bool) -> None:
     click.echo(f"\nDemo accounts (password for all: {demo_password()}):")
     for email, label in demo_accounts():
         click.echo(f"  {label:<16} {email}")
+    click.echo(
+        "Admins sign in with a code from an authenticator app too: the first sign-in sets it up."
+    )
 
 
 @click.group("sessions", help="Signed-in sessions.")

@@ -51,6 +51,11 @@ class Defaults:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     # A browser-session sign-in stays valid on the server for this long at most.
     SESSION_LIFETIME = timedelta(days=7)
+    # Two-factor sign-in (portal.services.two_factor): the time between a right password and
+    # the code, and how long "remember this device" skips the code on one browser.
+    TWO_FACTOR_PENDING_MAX_AGE = timedelta(minutes=10)
+    TWO_FACTOR_DEVICE_COOKIE_NAME = "portal_device"
+    TWO_FACTOR_DEVICE_DURATION = timedelta(days=30)
 
     # argon2id, OWASP's minimum (m=19 MiB, t=2, p=1); raise, never lower.
     ARGON2_TIME_COST = 2
@@ -89,6 +94,11 @@ class Defaults:
     # Nobody mistypes their own password ten times in an hour (they reset it sooner); guessing
     # one account's password is held to 10 tries an hour.
     LIMIT_SIGN_IN_PER_ACCOUNT = "10/hour"
+    # Wrong two-factor codes (sign-in, setup, turning it off), counted on failures only. A
+    # person fumbling their phone's clock mistypes a few; a six-digit code guessed at 10 an
+    # hour would take decades. From one address, an office's worth of fumbling.
+    LIMIT_TWO_FACTOR_PER_ACCOUNT = "5/15minutes;10/hour"
+    LIMIT_TWO_FACTOR_PER_IP = "10/minute;50/hour"
     # Accounts made (and confirmation emails sent) from one address. A whole office signing up
     # on launch day behind one NAT: a room of 20 at once, dozens in the hour, up to 200 in the
     # day. A script making accounts is stopped at 60 an hour, and each account still needs its

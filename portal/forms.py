@@ -7,16 +7,17 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from flask import current_app, flash, redirect
+from flask import current_app, flash, redirect, session
 from flask_wtf import FlaskForm
 from itsdangerous import BadData, URLSafeSerializer
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import Field, HiddenField, PasswordField, StringField
+from wtforms import BooleanField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, StopValidation, ValidationError
 
 from portal import limits
 from portal.extensions import db
+from portal.services import two_factor
 from portal.services.errors import DomainError, InvalidFields
 from portal.services.passwords import password_problem
 from portal.services.validation import text_problem
@@ -221,3 +222,70 @@ def csrf_field(form: FlaskForm) -> Markup:
     global); nothing when CSRF is off, as in tests."""
     field = getattr(form, "csrf_token", None)
     return field(id=False) if field is not None else Markup("")
+
+
+# --- Two-factor codes (sign-in and the account page) ---------------------------------------
+
+
+def code_field(label: str = "Code from your app") -> StringField:
+    return StringField(
+        label,
+        validators=[InputRequired(message="Type the code."), Length(max=19)],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "numeric",
+            "autocapitalize": "none",
+            "spellcheck": "false",
+            "maxlength": 19,
+        },
+    )
+
+
+class TwoFactorSetupForm(FlaskForm):
+    code = code_field()
+
+
+class TwoFactorSignInForm(FlaskForm):
+    code = code_field("Code")
+    remember_device = BooleanField("Don't ask for a code on this device for 30 days")
+
+
+class TwoFactorOffForm(FlaskForm):
+    password = PasswordField(
+        "Your password",
+        validators=[InputRequired(message="Enter your password."), Length(max=256)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    code = code_field()
+
+
+_SETUP_KEY = "two_factor_setup"  # the secret being set up, in the signed session
+
+
+def setup_secret(user_id: int) -> str:
+    """The secret the setup page shows this person: the one already shown (so a wrong code or
+    a reload keeps the same QR code), else a new one. Kept in the session, not the database,
+    until a code confirms it; signing in clears it."""
+    kept = session.get(_SETUP_KEY)
+    if (
+        isinstance(kept, dict)
+        and kept.get("user") == user_id
+        and isinstance(kept.get("secret"), str)
+    ):
+        return str(kept["secret"])
+    secret = two_factor.new_secret()
+    session[_SETUP_KEY] = {"user": user_id, "secret": secret}
+    return secret
+
+
+def forget_setup_secret() -> None:
+    session.pop(_SETUP_KEY, None)
+
+
+def setup_context(user: Any) -> dict[str, str]:
+    """What the setup page shows: the secret grouped for typing, and its QR code."""
+    secret = setup_secret(user.id)
+    return {
+        "secret": two_factor.grouped(secret),
+        "qr": two_factor.qr_svg(two_factor.provisioning_uri(user, secret)),
+    }

@@ -14,8 +14,9 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request, session
 from flask_limiter import RequestLimit, RouteLimit
 from flask_limiter.util import get_qualified_name, get_remote_address
 from flask_login import current_user
@@ -182,3 +183,55 @@ def too_many_message(what: str, limit: RequestLimit | None) -> str:
         f"You have {what} several times in a short while. To keep spam out there is a limit; "
         f"please wait {wait_phrase(limit)} and send it again. What you typed is still here."
     )
+
+
+# --- Two-factor codes -----------------------------------------------------------------------
+
+ViewT = TypeVar("ViewT", bound=Callable[..., Any])
+TWO_FACTOR_PENDING = "two_factor_pending"  # the session key of a sign-in waiting for its code
+
+
+def code_failed() -> None:
+    """Count this request against the two-factor limits (a wrong code or password)."""
+    g.two_factor_failed = True
+
+
+def _two_factor_account() -> str:
+    """The account a code is typed for: the one signing in, or the one signed in."""
+    pending = session.get(TWO_FACTOR_PENDING)
+    if isinstance(pending, dict) and pending.get("user"):
+        return f"two-factor-account:{pending['user']}"
+    if is_signed_in(current_user):
+        return f"two-factor-account:{current_user.id}"
+    return "two-factor-account:none"
+
+
+def two_factor_limits(
+    on_breach: Callable[[RequestLimit], Response],
+) -> Callable[[ViewT], ViewT]:
+    """Wrong codes, per account and per address, over every page that takes one (one shared
+    budget: LIMIT_TWO_FACTOR_PER_ACCOUNT and _PER_IP). Only failures count."""
+
+    def deduct(_response: Response) -> bool:
+        return bool(g.get("two_factor_failed"))
+
+    per_ip = limiter.shared_limit(
+        lambda: current_app.config["LIMIT_TWO_FACTOR_PER_IP"],
+        scope="two-factor-ip",
+        methods=["POST"],
+        deduct_when=deduct,
+        on_breach=on_breach,
+    )
+    per_account = limiter.shared_limit(
+        lambda: current_app.config["LIMIT_TWO_FACTOR_PER_ACCOUNT"],
+        scope="two-factor-account",
+        key_func=_two_factor_account,
+        methods=["POST"],
+        deduct_when=deduct,
+        on_breach=on_breach,
+    )
+
+    def decorate(view: ViewT) -> ViewT:
+        return per_ip(per_account(view))  # type: ignore[return-value]
+
+    return decorate

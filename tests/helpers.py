@@ -90,3 +90,52 @@ def organisation_backing() -> tuple[dict, dict]:
         .group_by(Vote.idea_id, organisation)
     )
     return kept, {(idea, org): n for idea, org, n in rows}
+
+
+# --- Two-factor sign-in: real codes from the account's secret ------------------------------
+
+# A secret tests enrol people with, so a test (or a browser test's helper) can make their codes.
+KNOWN_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def enrol_two_factor(user, secret: str = KNOWN_TOTP_SECRET) -> None:
+    """Turn two-factor on for user with a known secret, as if they had set it up."""
+    from portal.models.types import utcnow
+
+    user.totp_secret = secret
+    user.totp_enabled_at = utcnow()
+    db.session.commit()
+
+
+def next_code(email: str) -> str:
+    """A code from the person's secret that is accepted now: the current step, or the next one
+    when the current one was used already (the portal takes one step either side)."""
+    import time
+
+    import pyotp
+
+    from portal.models import User
+
+    db.session.expire_all()
+    user = db.session.scalar(select(User).where(User.email == email.lower()))
+    assert user is not None and user.totp_secret, f"{email} has no two-factor secret"
+    now = int(time.time()) // 30
+    step = max(now - 1, (user.totp_last_step or 0) + 1)
+    assert step <= now + 1, "every code of this minute was used; wait for the next step"
+    return pyotp.TOTP(user.totp_secret).at(step * 30)
+
+
+def pass_two_factor(client, response, email: str):
+    """After the password: when sign-in asks for the second step, take it as a person would:
+    set two-factor up with the secret the page shows (when it is required and not set up), or
+    type a current code. Returns the last response; the first one when no step was asked for."""
+    import re
+
+    import pyotp
+
+    if response.status_code != 303 or response.headers["Location"] != "/sign-in/two-factor":
+        return response
+    page = client.get("/sign-in/two-factor")
+    shown = re.search(r'id="two-factor-secret">([A-Z2-7 ]+)<', page.text)
+    code = pyotp.TOTP(shown.group(1).replace(" ", "")).now() if shown else next_code(email)
+    return client.post("/sign-in/two-factor", data={"code": code})

@@ -184,7 +184,28 @@ MATRIX: dict[str, Route] = {
         post=everyone(BAD_REQUEST),
         data={"password": NEW_PASSWORD},
     ),
+    # The second step of signing in: with no password typed first, back to sign-in.
+    "auth.two_factor": Route(
+        get=visitors(Outcome(303, "/sign-in"), HOME),
+        post=visitors(Outcome(303, "/sign-in"), HOME),
+        data={"code": "123456"},
+    ),
     "account.profile": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
+    # Setting two-factor up: a wrong code is refused and recorded in the audit log.
+    "account.two_factor": Route(
+        get=signed_in(PAGE),
+        post=signed_in(Outcome(400, changes=True)),
+        data={"code": "000000"},
+    ),
+    "account.new_recovery_codes": Route(
+        get=everyone(NOT_ALLOWED), post=signed_in(Outcome(303, "/account/two-factor"))
+    ),
+    # Nobody in the matrix has two-factor on: nothing to turn off.
+    "account.two_factor_off": Route(
+        get=everyone(NOT_ALLOWED),
+        post=signed_in(BAD_REQUEST),
+        data={"password": DEFAULT_PASSWORD, "code": "000000"},
+    ),
     "account.change_display_name": Route(
         get=everyone(NOT_ALLOWED),
         post=signed_in(Outcome(303, "/account", changes=True)),
@@ -238,6 +259,11 @@ MATRIX: dict[str, Route] = {
         get=everyone(NOT_ALLOWED),
         post=admins(Outcome(303, "/admin/users/{user_id}", changes=True)),
         data={"role": "product_manager"},
+    ),
+    # The target has no two-factor to reset: back to their page, saying so.
+    "admin.reset_two_factor": Route(
+        get=admins(Outcome(303, "/admin/users/{user_id}")),
+        post=admins(Outcome(303, "/admin/users/{user_id}")),
     ),
     "admin.suspend": Route(
         get=everyone(NOT_ALLOWED),
@@ -318,6 +344,11 @@ MATRIX: dict[str, Route] = {
         get=admins(PAGE),
         post=admins(Outcome(303, "/admin/settings/roadmap", changes=True)),
         data={"scheme": "quarters"},
+    ),
+    "admin.save_two_factor_required": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/settings", changes=True)),
+        data={"required": "team"},
     ),
     "admin.save_guidelines": Route(
         get=everyone(NOT_ALLOWED),

@@ -24,7 +24,7 @@ from portal.services import accounts
 from portal.services.accounts import SIGN_IN_FAILED
 
 from .conftest import DEFAULT_PASSWORD
-from .helpers import link_in
+from .helpers import link_in, pass_two_factor
 from .helpers import page_text as text_of
 
 NEW_PASSWORD = "a fresh and rather long passphrase"
@@ -678,7 +678,13 @@ def test_demo_password_is_generated_per_instance_and_printed(
     assert f"password for all: {generated}" in result.output
     assert "admin@portal.example" in result.output
     browser = app.test_client()
-    assert sign_in(browser, "admin@portal.example", generated).status_code == 302
+    # The demo admin sets two-factor up on their first sign-in, as every admin must.
+    response = sign_in(browser, "admin@portal.example", generated)
+    assert response.headers["Location"] == "/sign-in/two-factor"
+    assert "Set up two-factor sign-in" in text_of(browser.get("/sign-in/two-factor"))
+    assert not is_signed_in(browser)
+    done = pass_two_factor(browser, response, "admin@portal.example")  # scans, types a code
+    assert "Your recovery codes" in text_of(done)
     assert is_signed_in(browser)
 
     from portal.demo import demo_password

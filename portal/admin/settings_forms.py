@@ -9,6 +9,7 @@ from portal.services.catalog import CATEGORY_DESCRIPTION_MAX, CATEGORY_NAME_MAX
 from portal.services.organisation_import import IMPORT_MAX_BYTES
 from portal.services.organisations import ORGANISATION_NAME_MAX, PLAN_MAX, SEGMENT_MAX
 from portal.services.settings import GUIDELINES_MAX, SITE_NAME_MAX
+from portal.services.two_factor import REQUIRED_CHOICES
 
 PRE_MODERATION_HINT = (
     "When on, ideas by people who have no approved idea yet wait in the moderation queue, "
@@ -174,4 +175,15 @@ class PortalAccessForm(FlaskForm):
         "or separated by spaces. Everyone else needs an invitation.",
         validators=[Length(max=4000)],
         render_kw={"rows": 3, "autocapitalize": "none", "spellcheck": "false"},
+    )
+
+
+class TwoFactorRequiredForm(FlaskForm):
+    required = RadioField(
+        "Who must sign in with a code from an authenticator app",
+        description="Admins always must. Whoever it newly applies to and has not set it up is "
+        "signed out, and sets it up when they next sign in.",
+        choices=REQUIRED_CHOICES,
+        default="admins",
+        validate_choice=False,  # the service says what is wrong, in words
     )

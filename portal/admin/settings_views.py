@@ -18,12 +18,13 @@ from portal.admin.settings_forms import (
     NewOrganisationForm,
     OrganisationImportForm,
     OrganisationNameForm,
+    TwoFactorRequiredForm,
 )
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import Category, Organisation
 from portal.permissions import can_configure_site, can_manage_users
-from portal.services import catalog, organisation_import, organisations
+from portal.services import catalog, organisation_import, organisations, two_factor
 from portal.services import settings as site_settings
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, parse_number, role_required
@@ -34,6 +35,7 @@ from portal.web import client_ip, parse_number, role_required
 def _settings_page(
     general_form: GeneralSettingsForm | None = None,
     guidelines_form: GuidelinesForm | None = None,
+    two_factor_form: TwoFactorRequiredForm | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
     if general_form is None:
@@ -48,8 +50,15 @@ def _settings_page(
         guidelines_form = GuidelinesForm(
             formdata=None, data={"guidelines": site_settings.get_setting("guidelines")}
         )
+    if two_factor_form is None:
+        two_factor_form = TwoFactorRequiredForm(
+            formdata=None, data={"required": two_factor.required_level()}
+        )
     return render_template(
-        "admin/settings/index.html", general_form=general_form, guidelines_form=guidelines_form
+        "admin/settings/index.html",
+        general_form=general_form,
+        guidelines_form=guidelines_form,
+        two_factor_form=two_factor_form,
     ), status
 
 
@@ -86,6 +95,21 @@ def save_guidelines() -> ResponseReturnValue:
         redirect_to=url_for("admin.settings", _anchor="guidelines-section"),
     )
     return done or _settings_page(guidelines_form=form, status=400)
+
+
+@bp.route("/settings/two-factor", methods=["POST"])
+@role_required(can_configure_site)
+def save_two_factor_required() -> ResponseReturnValue:
+    form = TwoFactorRequiredForm()
+    done = handle_submission(
+        form,
+        lambda: two_factor.set_required_level(
+            form.required.data or "", actor=current_user, ip=client_ip()
+        ),
+        success="Saved: who must use two-factor sign-in.",
+        redirect_to=url_for("admin.settings", _anchor="two-factor-section"),
+    )
+    return done or _settings_page(two_factor_form=form, status=400)
 
 
 # --- Categories -----------------------------------------------------------------------------

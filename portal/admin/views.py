@@ -32,7 +32,16 @@ from portal.permissions import (
     can_read_audit_log,
     can_suspend,
 )
-from portal.services import audit_log, catalog, erase, moderation, organisations, sessions, users
+from portal.services import (
+    audit_log,
+    catalog,
+    erase,
+    moderation,
+    organisations,
+    sessions,
+    two_factor,
+    users,
+)
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, date_arg, number_arg, parse_number, role_required
 
@@ -100,6 +109,7 @@ def _render_user(
             sessions=sessions.active_sessions(user),
             browser_summary=sessions.browser_summary,
             end_url=lambda s: url_for("admin.end_session", user_id=user.id, session_id=s.id),
+            two_factor_required=two_factor.is_required(user),
         ),
         status,
     )
@@ -217,6 +227,27 @@ def end_all_sessions(user_id: int) -> BaseResponse:
         f"{user.display_name} is signed out everywhere.",
         back=url_for("admin.user_detail", user_id=user.id),
     )
+
+
+@bp.route("/users/<id:user_id>/two-factor/reset", methods=["GET", "POST"])
+@role_required(can_manage_users)
+def reset_two_factor(user_id: int) -> ResponseReturnValue:
+    """Asks first (the GET page); the POST clears their two-factor and ends their sessions."""
+    user = _get_user(user_id)
+    form = ActionForm()
+    if not user.two_factor_on and user.totp_secret is None:
+        flash(f"{user.display_name} has no two-factor sign-in to reset.", "error")
+        return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
+    if form.validate_on_submit():
+        two_factor.reset(user, actor=current_user, ip=client_ip())
+        db.session.commit()
+        flash(
+            f"{user.display_name}'s two-factor sign-in is reset and they are signed out "
+            "everywhere. We emailed them.",
+            "success",
+        )
+        return redirect(url_for("admin.user_detail", user_id=user.id), code=303)
+    return render_template("admin/two_factor_reset.html", user=user, action_form=form)
 
 
 def _counted(n: int, noun: str) -> str:

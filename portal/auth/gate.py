@@ -17,6 +17,7 @@ from portal.web import wants_json
 OPEN_ENDPOINTS = frozenset(
     {
         "auth.sign_in",
+        "auth.two_factor",
         "auth.sign_up",
         "auth.check_email",
         "auth.verify_email",

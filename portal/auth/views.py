@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from flask import (
@@ -30,7 +31,7 @@ from portal.extensions import db, limiter
 from portal.forms import apply_domain_error
 from portal.models import User
 from portal.permissions import is_signed_in
-from portal.services import accounts, audit, invites, sessions
+from portal.services import accounts, audit, invites, sessions, two_factor
 from portal.services.errors import (
     AccountSuspended,
     AlreadyConfirmed,
@@ -132,13 +133,51 @@ def sign_in() -> ResponseReturnValue:
             message = _suspended_message(exc) if isinstance(exc, AccountSuspended) else exc.message
             form.form_errors.append(message)
         else:
-            back_again = user.last_sign_in_at is not None  # before this sign-in sets it
-            _start_signed_in_session(user, remember=form.remember.data)
-            flash(f"Welcome{' back' if back_again else ''}, {user.display_name}.", "success")
-            if offered is not None:  # they pressed "Sign in and vote" on a page saying so
-                return redirect(intent.carry_out(offered, user))
-            return redirect(safe_next(form.next.data))
+            remember, next_ = form.remember.data, form.next.data
+            second = second_step(user, remember=remember, offered=offered, next_=next_)
+            return second or signed_in(user, remember=remember, offered=offered, next_=next_)
     return render_template("auth/sign_in.html", form=form, offered_intent=offered)
+
+
+def second_step(
+    user: User, *, remember: bool, offered: intent.Intent | None, next_: str | None
+) -> BaseResponse | None:
+    """Before any session starts (a password typed, a reset link, a confirmation link): when
+    the person must type a code or set two-factor up, keep only who they are, where they were
+    going and what they came to do, and send them to that step; None when no step is needed."""
+    if not _needs_second_step(user):
+        return None
+    db.session.commit()  # what came before: the audit row of the right password, a new one
+    session[limits.TWO_FACTOR_PENDING] = {
+        "user": user.id,
+        "remember": bool(remember),
+        "next": next_ or "",
+        "intent": offered.action if offered else "",
+        "idea": offered.idea.id if offered else "",
+        "started": time.time(),
+    }
+    return redirect(url_for("auth.two_factor"), code=303)
+
+
+def _needs_second_step(user: User) -> bool:
+    """After the right password: a code (or setting two-factor up) unless neither is needed,
+    or this browser is a remembered device of theirs."""
+    if not user.two_factor_on:
+        return two_factor.is_required(user)
+    cookie = request.cookies.get(current_app.config["TWO_FACTOR_DEVICE_COOKIE_NAME"])
+    return not two_factor.is_remembered(user, cookie, ip=client_ip())
+
+
+def signed_in(
+    user: User, *, remember: bool, offered: intent.Intent | None, next_: str | None
+) -> BaseResponse:
+    """Start the session, welcome them, and do what they came to do or go where they were."""
+    back_again = user.last_sign_in_at is not None  # before this sign-in sets it
+    _start_signed_in_session(user, remember=remember)
+    flash(f"Welcome{' back' if back_again else ''}, {user.display_name}.", "success")
+    if offered is not None:  # they pressed "Sign in and vote" on a page saying so
+        return redirect(intent.carry_out(offered, user))
+    return redirect(safe_next(next_))
 
 
 @bp.route("/sign-out", methods=["POST"])
@@ -202,7 +241,12 @@ def sign_up() -> ResponseReturnValue:
             return _after_sign_up(form.email.data, offered)
         else:
             if user is not None and joined is not None:
-                # Invited at this very address: in at once, on the board they were invited to.
+                # Invited at this very address: in at once, on the board they were invited to
+                # (through setting two-factor up first, where it is required for everyone).
+                landing = invite_landing(joined)
+                second = second_step(user, remember=False, offered=None, next_=landing)
+                if second is not None:
+                    return second
                 _start_signed_in_session(user, remember=False)
                 place = f"“{joined.board.name}”" if joined.board else "the portal"
                 flash(f"Welcome to {place}, {user.display_name}.", "success")
@@ -246,6 +290,10 @@ def verify_email(token: str) -> ResponseReturnValue:
         db.session.rollback()
         flash(_suspended_message(exc), "error")
         return redirect(url_for("auth.sign_in"))
+    second = second_step(user, remember=False, offered=None, next_=request.args.get("next"))
+    if second is not None:
+        flash("Your email address is confirmed.", "success")
+        return second
     _start_signed_in_session(user, remember=False)
     flash(f"Your email address is confirmed. Welcome, {user.display_name}!", "success")
     waiting = intent.remembered()  # signed up in this browser to vote, follow or comment
@@ -309,7 +357,11 @@ def reset_password(token: str) -> ResponseReturnValue:
             db.session.rollback()
             apply_domain_error(form, exc)
         else:
-            _start_signed_in_session(user, remember=False)
             flash("Your password is changed and every other session is signed out.", "success")
-            return redirect(url_for("account.profile"))
+            profile = url_for("account.profile")
+            second = second_step(user, remember=False, offered=None, next_=profile)
+            if second is not None:
+                return second
+            _start_signed_in_session(user, remember=False)
+            return redirect(profile)
     return render_template("auth/reset_password.html", form=form, error=None, user=user)

@@ -40,7 +40,7 @@ from portal.models.pipeline import MERGED_SLUG, NEW_SLUG, Stage, StageChange, St
 from portal.models.release import Release, ReleaseIdea, ReleaseStatus
 from portal.models.site import SiteSetting
 from portal.models.triage import HideReview, SavedFilter
-from portal.models.user import Role, User, UserSession
+from portal.models.user import RecoveryCode, RememberedDevice, Role, User, UserSession
 from portal.models.webhook import (
     WebhookAttempt,
     WebhookAudience,
@@ -85,9 +85,11 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "OutcomeAnswer",
+    "RecoveryCode",
     "Release",
     "ReleaseIdea",
     "ReleaseStatus",
+    "RememberedDevice",
     "Report",
     "ReportResolution",
     "Role",

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Model
@@ -67,6 +67,13 @@ class User(UserMixin, Model):
     verify_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     verify_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # Two-factor sign-in (portal.services.two_factor): the TOTP secret, set when setup begins;
+    # two-factor is on only once a code from it was confirmed (totp_enabled_at). The last time
+    # step a code was accepted for, so no code works twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
     organisation: Mapped[Organisation | None] = relationship(lazy="joined", innerjoin=False)
 
     # Set by the session loader: the key of the session this request is signed in with.
@@ -89,6 +96,10 @@ class User(UserMixin, Model):
     @property
     def role_enum(self) -> Role:
         return Role(self.role)
+
+    @property
+    def two_factor_on(self) -> bool:
+        return self.totp_enabled_at is not None
 
     @property
     def is_suspended(self) -> bool:
@@ -117,3 +128,29 @@ class UserSession(Model):
     user_agent: Mapped[str | None] = mapped_column(String(255))
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class RecoveryCode(Model):
+    """A one-time code for signing in without the authenticator app; only its hash is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RememberedDevice(Model):
+    """A browser that skips the two-factor code for a while. The cookie carries a random
+    token; only its hash is stored."""
+
+    __tablename__ = "remembered_devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str | None] = mapped_column(String(255))

@@ -19,7 +19,7 @@ from portal.models import Organisation, OrganisationDomain, OutboxMessage, Role,
 from portal.models.site import site_name
 from portal.models.types import utcnow
 from portal.permissions import is_team
-from portal.services import audit, sessions
+from portal.services import audit, sessions, two_factor
 from portal.services.errors import (
     AccountSuspended,
     AlreadyConfirmed,
@@ -347,6 +347,7 @@ def change_password(
     user.password_hash = hash_password(new_password)
     user.end_emailed_links()
     sessions.end_all_sessions(user, except_key=user.session_key)
+    two_factor.forget_devices(user)  # a new password: every browser types a code again
     audit.record("account.password_changed", actor=user, ip=ip, target=user)
 
 
@@ -420,5 +421,6 @@ def reset_password(token: str, new_password: str, *, ip: str | None) -> User:
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()  # the link proved they read this mailbox
     sessions.end_all_sessions(user)
+    two_factor.forget_devices(user)
     audit.record("account.password_reset", actor=user, ip=ip, target=user)
     return user

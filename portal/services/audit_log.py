@@ -344,6 +344,15 @@ SENTENCES: dict[str, Sentence] = {
     "sign_in.failed": "Someone failed to sign in as {email}.",
     "sign_in.refused_suspended": "{actor} tried to sign in while suspended, and was refused.",
     "sign_out": "{actor} signed out.",
+    "two_factor.enabled": "{actor} turned on two-factor sign-in.",
+    "two_factor.disabled": "{actor} turned off two-factor sign-in.",
+    "two_factor.recovery_codes_regenerated": "{actor} made a new set of recovery codes.",
+    "two_factor.recovery_code_used": "{actor} signed in with a recovery code ({left} left).",
+    "two_factor.code_failed": "{actor} typed a wrong two-factor code.",
+    "two_factor.device_remembered_used": (
+        "{actor} signed in on a remembered device, without a code."
+    ),
+    "two_factor.reset": "{actor} reset {target}'s two-factor sign-in and signed them out.",
     # People
     "user.role_changed": lambda s: (
         f"{s['actor']} changed {s['target']}'s role from {_role(s.raw.get('old'))} "

@@ -65,6 +65,9 @@ DEFAULTS = {
     # Hosts webhooks may call although they are inside the network, space-separated, such as
     # "localhost 127.0.0.1:8080" (portal.mail.netguard); empty: none.
     "webhook_local_hosts": "",
+    # Who must sign in with a two-factor code besides admins (always): "admins", "team" (product
+    # managers too) or "everyone" (portal.services.two_factor).
+    "two_factor_required": "admins",
 }
 
 

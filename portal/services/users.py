@@ -9,7 +9,7 @@ from portal.extensions import db
 from portal.models import Role, User
 from portal.models.types import utcnow
 from portal.permissions import can_change_role, can_manage_users, can_suspend, require
-from portal.services import audit, moderation, sessions
+from portal.services import audit, moderation, sessions, two_factor
 from portal.services.errors import InvalidInput
 from portal.services.text import without_control_characters
 
@@ -77,6 +77,7 @@ def _set_role(
         return
     old_role = target.role
     target.role = new_role.value
+    two_factor.end_sessions_if_newly_required(target)  # they sign in again, through setup
     audit.record(
         "user.role_changed",
         actor=actor,

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import PASSWORD, PageChecks, Site, serve_demo_site
+from tests.browser.conftest import PASSWORD, PageChecks, Site, pass_two_factor, serve_demo_site
 from tests.browser.test_journeys import ScriptlessChecks
 from tests.browser.test_pages import OVERFLOW
 from tests.browser.test_touch_mail import _link_in_email
@@ -85,6 +85,7 @@ class Person:
         page.get_by_label("Email address").fill(email)
         page.get_by_label("Password", exact=True).fill(password)
         page.get_by_role("button", name="Sign in").click()
+        pass_two_factor(page, email)
         expect(page.locator(".flashes")).to_contain_text("Welcome")
         return page
 

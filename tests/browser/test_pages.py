@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, PageChecks
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, PageChecks, pass_two_factor
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +54,7 @@ def sign_in(page, email: str) -> None:
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    pass_two_factor(page, email)
     expect(page.locator(".flashes")).to_contain_text("Welcome")
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import Site, serve_demo_site
+from tests.browser.conftest import Site, pass_two_factor, serve_demo_site
 from tests.servers import ROOT
 
 OUT = ROOT / "docs" / "screenshots"
@@ -52,6 +52,7 @@ def _sign_in(page: Page, email: str) -> None:
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    pass_two_factor(page, email)
     page.wait_for_url(lambda url: "/sign-in" not in url)
 
 

@@ -16,7 +16,7 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, pass_two_factor
 from tests.browser.test_journeys import ScriptlessChecks
 
 pytestmark = pytest.mark.slow
@@ -27,6 +27,7 @@ def sign_in(page: Page, email: str) -> None:
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    pass_two_factor(page, email)
     expect(page).not_to_have_url(re.compile(r"/sign-in"))
 
 

@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, pass_two_factor
 
 pytestmark = pytest.mark.slow
 
@@ -21,6 +21,7 @@ def _sign_in(page: Page, email: str) -> None:
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    pass_two_factor(page, email)
     expect(page.locator(".flashes")).to_contain_text("Welcome")
 
 

@@ -21,6 +21,7 @@ from portal.models import (
     Board,
     BoardMember,
     Category,
+    ExternalIdentity,
     Idea,
     Invite,
     Notification,
@@ -32,6 +33,7 @@ from portal.models import (
     ReleaseIdea,
     Role,
     SavedFilter,
+    SsoProvider,
     User,
     UserSession,
     WebhookDelivery,
@@ -183,6 +185,28 @@ MATRIX: dict[str, Route] = {
         post=everyone(BAD_REQUEST),
         data={"password": NEW_PASSWORD},
     ),
+    # Single sign-on: <slug> names a provider whose discovery address does not answer, so
+    # starting says so on the sign-in page, and a callback is refused (and audited).
+    "auth.sso_start": Route(
+        get=everyone(NOT_ALLOWED), post=visitors(Outcome(303, "/sign-in"), HOME)
+    ),
+    "auth.sso_callback": Route(
+        get=everyone(Outcome(303, "/sign-in", changes=True)), post=everyone(NOT_ALLOWED)
+    ),
+    "auth.sso_connect": Route(
+        get=everyone(NOT_ALLOWED),
+        post={
+            **signed_in(Outcome(303, "/account/sign-in-methods")),
+            "anonymous": Outcome(302, "/sign-in"),
+        },
+    ),
+    # No token: refused, and the refusal audited.
+    "auth.identify_sign_in": Route(
+        get=everyone(Outcome(400, changes=True)), post=everyone(Outcome(400, changes=True))
+    ),
+    "account.sign_in_methods": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
+    # <identity_id> is the target's: anyone else's is as if it did not exist.
+    "account.disconnect_provider": Route(get=everyone(NOT_ALLOWED), post=signed_in(NOT_FOUND)),
     "account.profile": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
     "account.change_display_name": Route(
         get=everyone(NOT_ALLOWED),
@@ -627,6 +651,44 @@ MATRIX: dict[str, Route] = {
         get=admins(PAGE), post=admins(Outcome(303, "/admin/webhooks", changes=True))
     ),
     "admin.resend_webhook_delivery": Route(get=everyone(NOT_ALLOWED), post=admins(TO_WEBHOOK)),
+    "admin.sso_providers": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.new_sso_provider": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/sso", changes=True)),
+        data={
+            "name": "Matrix login",
+            "slug": "matrix",
+            "discovery_url": "https://id.example.com/.well-known/openid-configuration",
+            "client_id": "matrix",
+            "client_secret": "matrix-secret",
+            "scopes": "openid email",
+            "enabled": "y",
+        },
+    ),
+    "admin.edit_sso_provider": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/sso", changes=True)),
+        data={
+            "name": "Renamed login",
+            "slug": "ideas",
+            "discovery_url": "https://id.example.com/.well-known/openid-configuration",
+            "client_id": "matrix",
+            "scopes": "openid email",
+            "enabled": "y",
+        },
+    ),
+    "admin.delete_sso_provider": Route(
+        get=admins(PAGE), post=admins(Outcome(303, "/admin/sso", changes=True))
+    ),
+    "admin.identify_settings": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/sso", changes=True)),
+        data={"algorithm": "HS256"},
+    ),
+    # The new secret is shown on the page answering the POST.
+    "admin.identify_secret": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(200, changes=True))
+    ),
     "admin.retry_message": Route(
         get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/outbox", changes=True))
     ),
@@ -697,6 +759,8 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "credential_id": content["api_key"],
         "endpoint_id": content["webhook_endpoint"],
         "delivery_id": content["webhook_delivery"],
+        "identity_id": content["identity"],
+        "provider_id": content["sso_provider"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -798,6 +862,19 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         attempts=5,
     )
     db.session.add(delivery)
+    # A single sign-on provider whose discovery address does not answer (a closed port), with
+    # the slug the matrix puts in every <slug>, and an identity of the target's through it.
+    provider = SsoProvider(
+        slug="ideas",
+        name="Matrix ID",
+        discovery_url="http://127.0.0.1:9/.well-known/openid-configuration",
+        client_id="matrix",
+        client_secret="matrix-secret",
+    )
+    identity = ExternalIdentity(
+        provider="ideas", subject="target-sub", user_id=people["target"].id, email="t@x.org"
+    )
+    db.session.add_all([provider, identity])
     db.session.commit()
     notification = db.session.scalar(
         select(Notification).where(Notification.user_id == people["target"].id)
@@ -823,6 +900,8 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "api_key": api_key.id,
         "webhook_endpoint": endpoint.id,
         "webhook_delivery": delivery.id,
+        "identity": identity.id,
+        "sso_provider": provider.id,
     }
 
 

@@ -108,7 +108,9 @@ def test_first_sign_in_creates_the_account_in_its_organisation(
     client.post("/sign-out")
     assert signed_in_as(client) is None
     assert sso_sign_in(client, provider_url, sub).status_code == 302
-    assert db.session.scalar(select(func.count(User.id)).where(User.email.like("%acme.example"))) == 1
+    assert (
+        db.session.scalar(select(func.count(User.id)).where(User.email.like("%acme.example"))) == 1
+    )
     assert signed_in_as(client) is not None
 
 
@@ -116,9 +118,19 @@ def test_sign_out_ends_the_sso_session(client, provider, provider_url):
     sub = person(provider_url, email="grace@example.org")
     sso_sign_in(client, provider_url, sub)
     user = db.session.scalar(select(User).where(User.email == "grace@example.org"))
-    assert db.session.scalar(select(func.count()).select_from(UserSession).where(UserSession.user_id == user.id)) == 1
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(UserSession).where(UserSession.user_id == user.id)
+        )
+        == 1
+    )
     client.post("/sign-out")
-    assert db.session.scalar(select(func.count()).select_from(UserSession).where(UserSession.user_id == user.id)) == 0
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(UserSession).where(UserSession.user_id == user.id)
+        )
+        == 0
+    )
     assert signed_in_as(client) is None
 
 
@@ -141,13 +153,17 @@ def test_an_existing_account_is_linked_only_after_its_password(
     response = sso_sign_in(client, provider_url, sub, next="/ideas")
     assert response.status_code == 303
     assert signed_in_as(client) is None
-    assert db.session.scalar(select(ExternalIdentity).where(ExternalIdentity.subject == sub)) is None
+    assert (
+        db.session.scalar(select(ExternalIdentity).where(ExternalIdentity.subject == sub)) is None
+    )
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "already exists" in page and "connect your account to Mock ID" in page
 
     # A wrong password links nothing.
     client.post("/sign-in", data={"email": "kofi@example.org", "password": "wrong password!"})
-    assert db.session.scalar(select(ExternalIdentity).where(ExternalIdentity.subject == sub)) is None
+    assert (
+        db.session.scalar(select(ExternalIdentity).where(ExternalIdentity.subject == sub)) is None
+    )
     response = client.post(
         "/sign-in", data={"email": "kofi@example.org", "password": DEFAULT_PASSWORD}
     )
@@ -175,7 +191,11 @@ def test_role_claims_are_mapped_at_every_sign_in(client, provider, provider_url)
 
     requests.put(
         f"{provider_url}/users/{sub}",
-        json={"email": "lin@example.org", "email_verified": True, "groups": ["portal-pm", "portal-admins"]},
+        json={
+            "email": "lin@example.org",
+            "email_verified": True,
+            "groups": ["portal-pm", "portal-admins"],
+        },
         timeout=5,
     ).raise_for_status()
     sso_sign_in(client, provider_url, sub)
@@ -402,7 +422,12 @@ def test_admins_add_edit_and_delete_providers(client, login_as, provider_url):
     assert client.post(f"/admin/sso/{row_id}/delete").status_code == 303
     db.session.expire_all()
     assert db.session.get(SsoProvider, row_id) is None
-    details = [e.detail for e in db.session.scalars(select(AuditEvent).where(AuditEvent.action.like("sso.provider%")))]
+    details = [
+        e.detail
+        for e in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("sso.provider%"))
+        )
+    ]
     assert len(details) == 3
     assert "very-secret-value" not in str(details)
 

@@ -48,13 +48,13 @@ def _redirect_uri(slug: str) -> str:
     return url_for("auth.sso_callback", slug=slug, _external=True)
 
 
-def begin(found: sso.Provider, carried: dict[str, Any]) -> BaseResponse:
-    """Off to the provider, remembering what to do on the way back."""
+def begin(found: sso.Provider, carried: dict[str, Any], *, back: str) -> BaseResponse:
+    """Off to the provider, remembering what to do on the way back; `back` if it is down."""
     try:
         target = sso.authorize_url(found, _redirect_uri(found.slug))
     except sso.SsoRefused as exc:
         flash(exc.message, "error")
-        return redirect(url_for("auth.sign_in"), code=303)
+        return redirect(back, code=303)
     session[RETURN] = carried
     return redirect(target, code=303)
 
@@ -77,6 +77,7 @@ def sso_start(slug: str) -> ResponseReturnValue:
             "intent": form.intent.data or "",
             "idea": form.idea.data or "",
         },
+        back=url_for("auth.sign_in"),
     )
 
 
@@ -84,14 +85,14 @@ def sso_start(slug: str) -> ResponseReturnValue:
 @limiter.limit(_limit)
 def sso_connect(slug: str) -> ResponseReturnValue:
     """From the account page: off to the provider, to link it to the signed-in account."""
-    if not is_signed_in(current_user):
-        return redirect(url_for("auth.sign_in"))
     found = sso.provider(slug)
     if found is None:
         abort(404)
+    if not is_signed_in(current_user):
+        return redirect(url_for("auth.sign_in"))
     if not SsoStartForm().validate_on_submit():
         abort(400)
-    return begin(found, {"connect": current_user.id})
+    return begin(found, {"connect": current_user.id}, back=url_for("account.sign_in_methods"))
 
 
 def _failed(found: sso.Provider, exc: DomainError) -> BaseResponse:

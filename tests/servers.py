@@ -14,11 +14,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from html.parser import HTMLParser
 from pathlib import Path
-from collections.abc import Iterator
 from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent

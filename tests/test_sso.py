@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -15,8 +14,6 @@ from portal.extensions import db
 from portal.models import (
     AuditEvent,
     ExternalIdentity,
-    Organisation,
-    OrganisationDomain,
     Role,
     SsoProvider,
     User,
@@ -432,6 +429,8 @@ def test_admins_add_edit_and_delete_providers(client, login_as, provider_url):
     assert "very-secret-value" not in str(details)
 
 
-def _unused(*_: object) -> None:
-    time.time()
-    Organisation, OrganisationDomain  # noqa: B018
+def test_the_sign_in_page_lets_its_buttons_lead_to_the_provider(client, provider, provider_url):
+    """Browsers check form-action on the redirect after a POST: the provider must be allowed."""
+    policy = client.get("/sign-in").headers["Content-Security-Policy"]
+    assert f"form-action 'self' {provider_url}" in policy
+    assert "form-action 'self';" in client.get("/").headers["Content-Security-Policy"]

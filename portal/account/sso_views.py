@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal.account import bp
 from portal.extensions import db
 from portal.models import ExternalIdentity
+from portal.security import allow_form_action
 from portal.services import accounts, sso
 from portal.services.errors import InvalidInput
 from portal.web import client_ip, login_required
@@ -25,11 +26,13 @@ class ActionForm(FlaskForm):
 def sign_in_methods() -> ResponseReturnValue:
     linked = sso.identities_of(current_user)
     names = {p.slug: p.name for p in sso.all_providers()}
+    available = [p for p in sso.providers() if p.slug not in {i.provider for i in linked}]
+    allow_form_action([origin for p in available for origin in sso.form_origins(p)])
     return render_template(
         "account/sign_in_methods.html",
         linked=linked,
         names=names,
-        available=[p for p in sso.providers() if p.slug not in {i.provider for i in linked}],
+        available=available,
         has_password=accounts.has_password(current_user),
         action_form=ActionForm(),
     )

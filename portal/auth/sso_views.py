@@ -19,6 +19,7 @@ from portal.auth.views import _start_signed_in_session, _suspended_message
 from portal.extensions import db, limiter
 from portal.models import User
 from portal.permissions import is_signed_in
+from portal.security import allow_form_action
 from portal.services import audit, identify, sso
 from portal.services.errors import AccountSuspended, DomainError
 from portal.web import client_ip, safe_next
@@ -37,7 +38,14 @@ class SsoStartForm(FlaskForm):
 @bp.app_context_processor
 def sso_for_templates() -> dict[str, object]:
     """The sign-in and sign-up pages offer a button per provider (templates/auth/_sso.html)."""
-    return {"sso_providers": sso.providers, "sso_form": SsoStartForm}
+    return {"sso_providers": providers_for_page, "sso_form": SsoStartForm}
+
+
+def providers_for_page() -> list[sso.Provider]:
+    """The providers whose buttons this page shows; its form-action policy lets them through."""
+    found = sso.providers()
+    allow_form_action([origin for p in found for origin in sso.form_origins(p)])
+    return found
 
 
 def _limit() -> str:

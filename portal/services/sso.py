@@ -13,6 +13,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from authlib.integrations.base_client import OAuthError
@@ -198,6 +199,21 @@ def discovery(found: Provider) -> dict[str, Any]:
 
 def forget_discovery() -> None:
     _metadata_cache.clear()
+
+
+def form_origins(found: Provider) -> list[str]:
+    """Where its button's POST may be redirected: the origin of the discovery address and, once
+    known, of the authorization endpoint (for the page's form-action policy)."""
+    urls = [found.discovery_url]
+    cached = _metadata_cache.get(found.discovery_url)
+    if cached:
+        urls.append(str(cached[1].get("authorization_endpoint", "")))
+    origins = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return origins
 
 
 def _client(found: Provider) -> FlaskOAuth2App:

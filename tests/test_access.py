@@ -200,10 +200,8 @@ MATRIX: dict[str, Route] = {
             "anonymous": Outcome(302, "/sign-in"),
         },
     ),
-    # No token: refused, and the refusal audited.
-    "auth.identify_sign_in": Route(
-        get=everyone(Outcome(400, changes=True)), post=everyone(Outcome(400, changes=True))
-    ),
+    # No token: refused (logged, not audited: anyone can send nonsense).
+    "auth.identify_sign_in": Route(get=everyone(BAD_REQUEST), post=everyone(BAD_REQUEST)),
     "account.sign_in_methods": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
     # <identity_id> is the target's: anyone else's is as if it did not exist.
     "account.disconnect_provider": Route(get=everyone(NOT_ALLOWED), post=signed_in(NOT_FOUND)),

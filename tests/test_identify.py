@@ -154,7 +154,7 @@ def test_missing_email_or_jti_is_refused(client, shared_secret):
 def test_team_accounts_are_refused(client, shared_secret, make_user, role):
     make_user(role, email="boss@customer.example")
     refused(client, hs256(shared_secret, email="boss@customer.example", sub="boss"))
-    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "identify.refused"))
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "identify.refused_team"))
 
 
 def test_disabled_identify_refuses(client, shared_secret, admin):

@@ -193,10 +193,15 @@ def identify_sign_in() -> ResponseReturnValue:
         claims = identify.check_token(token)
         user = identify.sign_in(claims, ip=client_ip())
     except (identify.IdentifyRefused, AccountSuspended, DomainError) as exc:
+        # Logged, not audited: anyone can send nonsense, and a GET changes nothing. A good
+        # token naming a team account is audited (identify.refused_team).
         db.session.rollback()
         current_app.logger.warning("identify refused: %s", exc.field or "refused")
-        audit.record("identify.refused", actor=None, ip=client_ip(), reason=exc.field)
-        db.session.commit()
+        if isinstance(exc, identify.IdentifyRefused) and exc.team_account is not None:
+            audit.record(
+                "identify.refused_team", actor=None, ip=client_ip(), target=exc.team_account
+            )
+            db.session.commit()
         message = _suspended_message(exc) if isinstance(exc, AccountSuspended) else exc.message
         return render_template("auth/identify_failed.html", message=message), 400
     db.session.commit()

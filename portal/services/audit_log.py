@@ -351,7 +351,6 @@ SENTENCES: dict[str, Sentence] = {
     "sso.provider_deleted": "{actor} deleted the single sign-on provider {target}.",
     "identify.settings_changed": "{actor} changed the identify settings.",
     "identify.secret_rotated": "{actor} made a new identify shared secret.",
-    "identify.refused": "A sign-in from another product was refused.",
     "identify.refused_team": "A sign-in from another product as {target} was refused: "
     "team accounts cannot sign in that way.",
     "identify.organisation_created": "A sign-in from another product created the "

@@ -49,7 +49,9 @@ _ENABLED, _ALG, _SECRET, _PUBLIC_KEY = (
 
 
 class IdentifyRefused(DomainError):
-    pass
+    def __init__(self, message: str, *, field: str | None = None, team_account: User | None = None):
+        super().__init__(message, field=field)
+        self.team_account = team_account
 
 
 @dataclass(frozen=True)
@@ -185,10 +187,10 @@ def sign_in(claims: dict[str, Any], *, ip: str | None) -> User:
     known = sso.identity(sso.IDENTIFY, subject)
     user = db.session.get(User, known.user_id) if known else accounts.find_user_by_email(email)
     if user is not None and user.role != Role.CUSTOMER.value:
-        audit.record("identify.refused_team", actor=None, ip=ip, target=user)
         raise IdentifyRefused(
             "Team accounts cannot sign in from another product. Sign in here with your "
-            "password or your company's single sign-on."
+            "password or your company's single sign-on.",
+            team_account=user,
         )
     if user is not None and user.is_suspended:
         audit.record("sign_in.refused_suspended", actor=user, ip=ip, target=user)

@@ -48,41 +48,41 @@ def sso_providers() -> ResponseReturnValue:
     return _list_page()
 
 
-@bp.route("/sso/new", methods=["GET", "POST"])
-@role_required(is_admin)
-def new_sso_provider() -> ResponseReturnValue:
-    form = ProviderForm()
+def _provider_page(form: ProviderForm, row: SsoProvider | None) -> ResponseReturnValue:
+    """Add (row None) or edit a provider: save and back to the list, or the form again."""
+
+    def save() -> None:
+        if row is None:
+            sso.create_provider(form.fields(), actor=current_user, ip=client_ip())
+        else:
+            sso.update_provider(row, form.fields(), actor=current_user, ip=client_ip())
+
     done = handle_submission(
         form,
-        lambda: sso.create_provider(form.fields(), actor=current_user, ip=client_ip()),
-        success="Provider added. Its button is on the sign-in page.",
-        redirect_to=url_for("admin.sso_providers"),
-    )
-    if done:
-        return done
-    status = 400 if request.method == "POST" else 200
-    return render_template("admin/sso/form.html", form=form, row=None), status
-
-
-@bp.route("/sso/<id:provider_id>", methods=["GET", "POST"])
-@role_required(is_admin)
-def edit_sso_provider(provider_id: int) -> ResponseReturnValue:
-    row = db.get_or_404(SsoProvider, provider_id)
-    if request.method == "GET":
-        form = ProviderForm(obj=row)
-        form.client_secret.data = ""
-    else:
-        form = ProviderForm()
-    done = handle_submission(
-        form,
-        lambda: sso.update_provider(row, form.fields(), actor=current_user, ip=client_ip()),
-        success="Provider saved.",
+        save,
+        success="Provider saved." if row else "Provider added. Its button is on the sign-in page.",
         redirect_to=url_for("admin.sso_providers"),
     )
     if done:
         return done
     status = 400 if request.method == "POST" else 200
     return render_template("admin/sso/form.html", form=form, row=row), status
+
+
+@bp.route("/sso/new", methods=["GET", "POST"])
+@role_required(is_admin)
+def new_sso_provider() -> ResponseReturnValue:
+    return _provider_page(ProviderForm(), None)
+
+
+@bp.route("/sso/<id:provider_id>", methods=["GET", "POST"])
+@role_required(is_admin)
+def edit_sso_provider(provider_id: int) -> ResponseReturnValue:
+    row = db.get_or_404(SsoProvider, provider_id)
+    form = ProviderForm(obj=row) if request.method == "GET" else ProviderForm()
+    if request.method == "GET":
+        form.client_secret.data = ""  # never shown again
+    return _provider_page(form, row)
 
 
 @bp.route("/sso/<id:provider_id>/delete", methods=["GET", "POST"])

@@ -206,3 +206,20 @@ def test_admin_page_reveals_the_secret_once(client, login_as):
         select(AuditEvent).where(AuditEvent.action.like("identify.%"))
     ).all()
     assert secret not in str([e.detail for e in events])
+
+
+def test_a_domain_that_must_use_its_provider_is_refused(client, shared_secret):
+    from portal.models import SsoProvider
+
+    db.session.add(
+        SsoProvider(
+            slug="corp",
+            name="Corp login",
+            discovery_url="https://id.example.com/.well-known/openid-configuration",
+            client_id="c",
+            client_secret="s",
+            forced_domains="customer.example",
+        )
+    )
+    db.session.commit()
+    refused(client, hs256(shared_secret))

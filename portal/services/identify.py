@@ -184,6 +184,9 @@ def sign_in(claims: dict[str, Any], *, ip: str | None) -> User:
         email = accounts.normalise_email(str(claims["email"]))
     except InvalidInput as exc:
         raise IdentifyRefused(exc.message) from None
+    forced = sso.forced_provider_for(email)
+    if forced is not None:  # the domain's provider is its only way in, this included
+        raise IdentifyRefused(sso.forced_message(forced), field="forced domain")
     known = sso.identity(sso.IDENTIFY, subject)
     user = db.session.get(User, known.user_id) if known else accounts.find_user_by_email(email)
     if user is not None and user.role != Role.CUSTOMER.value:

@@ -108,6 +108,9 @@ class Defaults:
     # few people a minute lose their link or password never meets it; mail-bombing someone's
     # inbox through the portal is held to 20 messages an hour.
     LIMIT_EMAIL_PER_IP = "5/minute;20/hour;50/day"
+    # Single sign-on round trips and identify links from one address: an office signing in at
+    # once through its provider stays far below; a script replaying links is held.
+    LIMIT_SSO_PER_IP = "30/minute;300/hour"
     # Per person; the team is exempt. Writing an idea (title, problem, the "is it one of these?"
     # step) takes more than 15 seconds, and a customer emptying a workshop's list posts a dozen
     # or so in a day; a flood is stopped at once.
@@ -199,6 +202,16 @@ class Defaults:
     # every attempt, or when it has failed for this long without one success.
     WEBHOOK_DISABLE_AFTER_FAILURES = 5
     WEBHOOK_DISABLE_AFTER_HOURS = 72
+
+    # Single sign-on (docs/sso.md). OpenID Connect providers set by the environment, beside any
+    # the admins add: PORTAL_OIDC_PROVIDERS='[{"slug": "acme", "name": "Acme login",
+    # "discovery_url": "https://id.acme.example/.well-known/openid-configuration",
+    # "client_id": "...", "client_secret": "...", "scopes": "openid email profile",
+    # "role_claim": "groups", "role_mapping": "portal-admins = admin",
+    # "forced_domains": "acme.example"}]'. Shown read-only on the admin page, secret hidden.
+    OIDC_PROVIDERS: list[dict[str, str]] = []
+    OIDC_HTTP_TIMEOUT_SECONDS = 5.0  # discovery, keys and the token exchange
+    OIDC_METADATA_CACHE_SECONDS = 300  # a provider's discovery document is kept this long
     WEBHOOK_ROTATION_GRACE_HOURS = 24  # a rotated-out secret still signs for this long
 
     DEMO_PASSWORD: str | None = None

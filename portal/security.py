@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import Response, current_app, g
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -36,6 +36,12 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
+def allow_form_action(origins: list[str]) -> None:
+    """This page's forms may lead to these origins too (a single sign-on button POSTs here and
+    is redirected to the provider; browsers check form-action on that redirect)."""
+    g.form_action_origins = sorted({*g.get("form_action_origins", ()), *origins})
+
+
 def apply_security_headers(response: Response) -> Response:
     """Add each header the response lacks, with one pass over the headers it has.
 
@@ -45,6 +51,13 @@ def apply_security_headers(response: Response) -> Response:
     headers = response.headers
     present = {name.lower() for name, _value in headers.items()}
     wanted = SECURITY_HEADERS
+    extra = g.get("form_action_origins") if "content-security-policy" not in present else None
+    if extra:
+        policy = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", "form-action 'self' " + " ".join(extra)
+        )
+        headers["Content-Security-Policy"] = policy
+        present.add("content-security-policy")
     if current_app.config["BASE_URL"].startswith("https://"):
         wanted = (*SECURITY_HEADERS, HSTS)
     headers.extend([(name, value) for name, value in wanted if name.lower() not in present])

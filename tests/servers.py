@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from html.parser import HTMLParser
@@ -393,3 +394,40 @@ def private_postgres_database(tmp_path: Path, label: str) -> contextlib.Abstract
     except psycopg.OperationalError as exc:
         unavailable(f"PostgreSQL is not reachable at {server.host}:{server.port}: {exc}")
     return dbutil.fresh_database(tmp_path, label)
+
+
+_OIDC_PROVIDER = """
+import sys, werkzeug.serving, oidc_provider_mock
+app = oidc_provider_mock.app(require_nonce=True)
+werkzeug.serving.make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True).serve_forever()
+"""
+
+
+@contextlib.contextmanager
+def oidc_provider() -> Iterator[str]:
+    """A real OpenID Connect provider on loopback (oidc-provider-mock) in its own process; its
+    base URL. Set a person's claims with PUT {base}/users/{sub} (JSON); its sign-in page asks
+    for the subject ("sub") and signs that person in. Any client id and secret are accepted.
+    A process, not a thread: the mock uses Authlib's deprecated modules, whose warnings the
+    tests turn into errors in every thread of theirs."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-W", "ignore", "-c", _OIDC_PROVIDER, str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the OpenID provider did not start") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)

@@ -22,6 +22,7 @@ from portal.models import (
     BoardMember,
     Category,
     DataExport,
+    ExternalIdentity,
     Idea,
     Invite,
     Notification,
@@ -33,6 +34,7 @@ from portal.models import (
     ReleaseIdea,
     Role,
     SavedFilter,
+    SsoProvider,
     User,
     UserSession,
     WebhookDelivery,
@@ -190,6 +192,26 @@ MATRIX: dict[str, Route] = {
         post=visitors(Outcome(303, "/sign-in"), HOME),
         data={"code": "123456"},
     ),
+    # Single sign-on: <slug> names a provider whose discovery address does not answer, so
+    # starting says so on the sign-in page, and a callback is refused (and audited).
+    "auth.sso_start": Route(
+        get=everyone(NOT_ALLOWED), post=visitors(Outcome(303, "/sign-in"), HOME)
+    ),
+    "auth.sso_callback": Route(
+        get=everyone(Outcome(303, "/sign-in", changes=True)), post=everyone(NOT_ALLOWED)
+    ),
+    "auth.sso_connect": Route(
+        get=everyone(NOT_ALLOWED),
+        post={
+            **signed_in(Outcome(303, "/account/sign-in-methods")),
+            "anonymous": Outcome(302, "/sign-in"),
+        },
+    ),
+    # No token: refused (logged, not audited: anyone can send nonsense).
+    "auth.identify_sign_in": Route(get=everyone(BAD_REQUEST), post=everyone(BAD_REQUEST)),
+    "account.sign_in_methods": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
+    # <identity_id> is the target's: anyone else's is as if it did not exist.
+    "account.disconnect_provider": Route(get=everyone(NOT_ALLOWED), post=signed_in(NOT_FOUND)),
     "account.profile": Route(get=signed_in(PAGE), post=everyone(NOT_ALLOWED)),
     # Setting two-factor up: a wrong code is refused and recorded in the audit log.
     "account.two_factor": Route(
@@ -688,6 +710,44 @@ MATRIX: dict[str, Route] = {
         get=admins(PAGE), post=admins(Outcome(303, "/admin/webhooks", changes=True))
     ),
     "admin.resend_webhook_delivery": Route(get=everyone(NOT_ALLOWED), post=admins(TO_WEBHOOK)),
+    "admin.sso_providers": Route(get=admins(PAGE), post=everyone(NOT_ALLOWED)),
+    "admin.new_sso_provider": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/sso", changes=True)),
+        data={
+            "name": "Matrix login",
+            "slug": "matrix",
+            "discovery_url": "https://id.example.com/.well-known/openid-configuration",
+            "client_id": "matrix",
+            "client_secret": "matrix-secret",
+            "scopes": "openid email",
+            "enabled": "y",
+        },
+    ),
+    "admin.edit_sso_provider": Route(
+        get=admins(PAGE),
+        post=admins(Outcome(303, "/admin/sso", changes=True)),
+        data={
+            "name": "Renamed login",
+            "slug": "ideas",
+            "discovery_url": "https://id.example.com/.well-known/openid-configuration",
+            "client_id": "matrix",
+            "scopes": "openid email",
+            "enabled": "y",
+        },
+    ),
+    "admin.delete_sso_provider": Route(
+        get=admins(PAGE), post=admins(Outcome(303, "/admin/sso", changes=True))
+    ),
+    "admin.identify_settings": Route(
+        get=everyone(NOT_ALLOWED),
+        post=admins(Outcome(303, "/admin/sso", changes=True)),
+        data={"algorithm": "HS256"},
+    ),
+    # The new secret is shown on the page answering the POST.
+    "admin.identify_secret": Route(
+        get=everyone(NOT_ALLOWED), post=admins(Outcome(200, changes=True))
+    ),
     "admin.retry_message": Route(
         get=everyone(NOT_ALLOWED), post=admins(Outcome(303, "/admin/outbox", changes=True))
     ),
@@ -760,6 +820,8 @@ def url_values(rule, people: dict[str, User], content: dict, route: Route) -> di
         "delivery_id": content["webhook_delivery"],
         "session_id": content["session"],
         "export_id": content["data_export"],
+        "identity_id": content["identity"],
+        "provider_id": content["sso_provider"],
     }
     return {name: samples[name] for name in rule.arguments}
 
@@ -874,6 +936,19 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         expires_at=utcnow() + timedelta(days=7),
     )
     db.session.add(data_export)
+    # A single sign-on provider whose discovery address does not answer (a closed port), with
+    # the slug the matrix puts in every <slug>, and an identity of the target's through it.
+    provider = SsoProvider(
+        slug="ideas",
+        name="Matrix ID",
+        discovery_url="http://127.0.0.1:9/.well-known/openid-configuration",
+        client_id="matrix",
+        client_secret="matrix-secret",
+    )
+    identity = ExternalIdentity(
+        provider="ideas", subject="target-sub", user_id=people["target"].id, email="t@x.org"
+    )
+    db.session.add_all([provider, identity])
     db.session.commit()
     notification = db.session.scalar(
         select(Notification).where(Notification.user_id == people["target"].id)
@@ -901,6 +976,8 @@ def content(people, make_user, make_idea, stages) -> dict[str, int]:
         "webhook_delivery": delivery.id,
         "session": session.id,
         "data_export": data_export.id,
+        "identity": identity.id,
+        "sso_provider": provider.id,
     }
 
 

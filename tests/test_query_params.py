@@ -27,7 +27,14 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import ImmutableMultiDict
 
 from portal.extensions import db
-from portal.models import AuditEvent, OutboxMessage, OutboxStatus, Release, WebhookEndpoint
+from portal.models import (
+    AuditEvent,
+    OutboxMessage,
+    OutboxStatus,
+    Release,
+    SsoProvider,
+    WebhookEndpoint,
+)
 from portal.services import boards, comments
 
 from .conftest import sign_in_client
@@ -113,7 +120,9 @@ PARAMS: dict[str, dict[str, Param]] = {
     "team.queue_csv": {**TRIAGE, "show": CHOICE},
     "team.priority": TRIAGE | {"sort": CHOICE},
     "team.priority_csv": TRIAGE | {"sort": CHOICE},
-    "auth.sign_in": {**NEXT, "intent": CHOICE, "idea": TEXT},
+    "auth.sign_in": {**NEXT, **EMAIL, "intent": CHOICE, "idea": TEXT},
+    # A customer's product sends its signed token (docs/sso.md); without a good one, a 400.
+    "auth.identify_sign_in": {"token": TEXT, **NEXT},
     "auth.sign_up": {"intent": CHOICE, "idea": TEXT},
     "ideas.notifications_page": {"unread": FLAG},
     "auth.resend_confirmation": EMAIL,
@@ -205,6 +214,14 @@ def world(app, make_user, make_idea, make_category, make_organisation, stages) -
     db.session.add(release)
     endpoint = WebhookEndpoint(url="https://hooks.example.com/portal", secret="whsec_AAAA")
     db.session.add(endpoint)
+    provider = SsoProvider(
+        slug="qp",
+        name="Query ID",
+        discovery_url="https://id.example.com/.well-known/openid-configuration",
+        client_id="qp",
+        client_secret="qp-secret",
+    )
+    db.session.add(provider)
     db.session.commit()
     values = {
         "release_id": release.id,
@@ -224,6 +241,7 @@ def world(app, make_user, make_idea, make_category, make_organisation, stages) -
         "person_id": people["customer"].id,
         "endpoint_id": endpoint.id,
         "export_id": 1,  # nobody's: each role gets its 404 or sign-in, never a 500
+        "provider_id": provider.id,
     }
     clients = {role: app.test_client() for role in ROLES}
     for role, user in people.items():

@@ -4,7 +4,7 @@ Admins must now sign in with a code. Their sessions started without one end here
 admin's next sign-in goes through setting two-factor up (see portal.services.two_factor).
 
 Revision ID: t20f0a1b2c3d
-Revises: w19a0d1e2c3e
+Revises: d20a7a0e1f2c
 Create Date: 2026-12-07 22:30:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "t20f0a1b2c3d"
-down_revision = "w19a0d1e2c3e"
+down_revision = "d20a7a0e1f2c"
 branch_labels = None
 depends_on = None
 

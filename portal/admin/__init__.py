@@ -12,6 +12,7 @@ from portal.admin import (  # noqa: E402, F401
     outbox_views,
     roadmap_settings_views,
     settings_views,
+    sso_views,
     views,
     webhook_views,
 )

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from portal.auth import gate, invite_views, two_factor_views, views  # noqa: E402, F401  (registers the routes on bp)
+from portal.auth import gate, invite_views, sso_views, two_factor_views, views  # noqa: E402, F401  (registers the routes on bp)

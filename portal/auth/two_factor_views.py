@@ -86,7 +86,13 @@ def two_factor_step() -> ResponseReturnValue:
         device = None
         if form.remember_device.data:
             device = two_factor.remember_device(user, user_agent=user_agent())
-        response = signed_in(user, remember=remember, offered=offered, next_=pending.get("next"))
+        response = signed_in(
+            user,
+            remember=remember,
+            offered=offered,
+            next_=pending.get("next"),
+            method=str(pending.get("method") or "password"),
+        )
         if how == "recovery":
             left = two_factor.recovery_codes_left(user)
             flash(
@@ -124,6 +130,12 @@ def _set_up(
         limits.code_failed()
         form.code.errors = [exc.message]
         return _page(user, form, status=400)
-    going = signed_in(user, remember=remember, offered=offered, next_=pending.get("next"))
+    going = signed_in(
+        user,
+        remember=remember,
+        offered=offered,
+        next_=pending.get("next"),
+        method=str(pending.get("method") or "password"),
+    )
     flash("Two-factor sign-in is on.", "success")
     return render_template("account/recovery_codes.html", codes=codes, then=going.location)

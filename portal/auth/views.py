@@ -31,7 +31,7 @@ from portal.extensions import db, limiter
 from portal.forms import apply_domain_error
 from portal.models import User
 from portal.permissions import is_signed_in
-from portal.services import accounts, audit, invites, sessions, two_factor
+from portal.services import accounts, audit, invites, sessions, sso, two_factor
 from portal.services.errors import (
     AccountSuspended,
     AlreadyConfirmed,
@@ -78,10 +78,13 @@ def _sign_in_rate_limited(limit: RequestLimit) -> Response:
     return response
 
 
-def _start_signed_in_session(user: User, *, remember: bool) -> None:
+def _start_signed_in_session(user: User, *, remember: bool, method: str = "password") -> None:
     """Begin a fresh session: nothing the browser held before signing in carries over, but
-    what the person came to do (a vote, a follow, a comment's draft: portal.intent)."""
-    sessions.start_session(user, remember=remember, ip=client_ip(), user_agent=user_agent())
+    what the person came to do (a vote, a follow, a comment's draft: portal.intent). `method`
+    says how it began ("password", "sso:<provider>", "identify", "email link")."""
+    sessions.start_session(
+        user, remember=remember, ip=client_ip(), user_agent=user_agent(), method=method
+    )
     db.session.commit()
     kept = intent.kept_session()
     session.clear()
@@ -122,9 +125,15 @@ def _suspended_message(exc: AccountSuspended) -> str:
 def sign_in() -> ResponseReturnValue:
     if is_signed_in(current_user):
         return redirect(safe_next(request.args.get("next")))
-    form = SignInForm(next=request.args.get("next", ""))
+    form = SignInForm(next=request.args.get("next", ""), email=request.args.get("email", ""))
     offered = _offered_intent(form)
-    if form.validate_on_submit():
+    pending = session.get("sso_pending_link")
+    forced = sso.forced_provider_for(form.email.data or "") if request.method == "POST" else None
+    if forced is not None:
+        # The domain signs in only through its provider: no password is even checked.
+        form.validate()
+        form.form_errors.append(sso.forced_message(forced))
+    elif form.validate_on_submit():
         try:
             user = accounts.authenticate(form.email.data, form.password.data, ip=client_ip())
         except (SignInFailed, AccountSuspended) as exc:
@@ -136,11 +145,22 @@ def sign_in() -> ResponseReturnValue:
             remember, next_ = form.remember.data, form.next.data
             second = second_step(user, remember=remember, offered=offered, next_=next_)
             return second or signed_in(user, remember=remember, offered=offered, next_=next_)
-    return render_template("auth/sign_in.html", form=form, offered_intent=offered)
+    return render_template(
+        "auth/sign_in.html",
+        form=form,
+        offered_intent=offered,
+        forced_provider=forced,
+        pending_link=sso.provider(str(pending.get("provider"))) if pending else None,
+    )
 
 
 def second_step(
-    user: User, *, remember: bool, offered: intent.Intent | None, next_: str | None
+    user: User,
+    *,
+    remember: bool,
+    offered: intent.Intent | None,
+    next_: str | None,
+    method: str = "password",
 ) -> BaseResponse | None:
     """Before any session starts (a password typed, a reset link, a confirmation link): when
     the person must type a code or set two-factor up, keep only who they are, where they were
@@ -155,6 +175,7 @@ def second_step(
         "intent": offered.action if offered else "",
         "idea": offered.idea.id if offered else "",
         "started": time.time(),
+        "method": method,
     }
     return redirect(url_for("auth.two_factor"), code=303)
 
@@ -169,12 +190,24 @@ def _needs_second_step(user: User) -> bool:
 
 
 def signed_in(
-    user: User, *, remember: bool, offered: intent.Intent | None, next_: str | None
+    user: User,
+    *,
+    remember: bool,
+    offered: intent.Intent | None,
+    next_: str | None,
+    method: str = "password",
 ) -> BaseResponse:
-    """Start the session, welcome them, and do what they came to do or go where they were."""
+    """Start the session, welcome them, and do what they came to do or go where they were.
+
+    A single sign-on identity waiting to be connected to this account (portal.services.sso)
+    is connected now: the person has just proved they own it, second step included."""
     back_again = user.last_sign_in_at is not None  # before this sign-in sets it
-    _start_signed_in_session(user, remember=remember)
+    pending = session.get("sso_pending_link")
+    linked = sso.complete_pending_link(user, pending, ip=client_ip()) if pending else None
+    _start_signed_in_session(user, remember=remember, method=method)
     flash(f"Welcome{' back' if back_again else ''}, {user.display_name}.", "success")
+    if linked:
+        flash(f"Your account is now connected to {linked}: next time, use its button.", "success")
     if offered is not None:  # they pressed "Sign in and vote" on a page saying so
         return redirect(intent.carry_out(offered, user))
     return redirect(safe_next(next_))
@@ -221,6 +254,7 @@ def sign_up() -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             carried = session.get(INVITE_TOKEN)
+            sso.check_password_allowed(form.email.data)
             invites.check_sign_up_allowed(form.email.data, carried_token=carried)
             user = accounts.register(
                 email=form.email.data,
@@ -290,11 +324,13 @@ def verify_email(token: str) -> ResponseReturnValue:
         db.session.rollback()
         flash(_suspended_message(exc), "error")
         return redirect(url_for("auth.sign_in"))
-    second = second_step(user, remember=False, offered=None, next_=request.args.get("next"))
+    second = second_step(
+        user, remember=False, offered=None, next_=request.args.get("next"), method="email link"
+    )
     if second is not None:
         flash("Your email address is confirmed.", "success")
         return second
-    _start_signed_in_session(user, remember=False)
+    _start_signed_in_session(user, remember=False, method="email link")
     flash(f"Your email address is confirmed. Welcome, {user.display_name}!", "success")
     waiting = intent.remembered()  # signed up in this browser to vote, follow or comment
     if waiting is not None:
@@ -330,7 +366,11 @@ def resend_confirmation() -> ResponseReturnValue:
 )
 def forgot_password() -> ResponseReturnValue:
     form = EmailOnlyForm(email=request.args.get("email", ""))
-    if form.validate_on_submit():
+    forced = sso.forced_provider_for(form.email.data or "") if request.method == "POST" else None
+    if forced is not None:
+        form.validate()
+        form.form_errors.append(sso.forced_message(forced))
+    elif form.validate_on_submit():
         accounts.request_password_reset(form.email.data, ip=client_ip())
         db.session.commit()
         minutes = int(current_app.config["PASSWORD_RESET_MAX_AGE"].total_seconds() // 60)
@@ -340,14 +380,15 @@ def forgot_password() -> ResponseReturnValue:
             "success",
         )
         return redirect(url_for("auth.sign_in"), code=303)
-    return render_template("auth/forgot_password.html", form=form)
+    return render_template("auth/forgot_password.html", form=form, forced_provider=forced)
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str) -> ResponseReturnValue:
     try:
         user = accounts.user_for_reset_token(token)
-    except (InvalidToken, AccountSuspended) as exc:
+        sso.check_password_allowed(user.email)  # a link sent before the domain was forced
+    except (InvalidToken, AccountSuspended, InvalidInput) as exc:
         return render_template("auth/reset_password.html", form=None, error=exc.message), 400
     form = ResetPasswordForm()
     if form.validate_on_submit():

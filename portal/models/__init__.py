@@ -39,6 +39,7 @@ from portal.models.organisation import Organisation, OrganisationDomain
 from portal.models.pipeline import MERGED_SLUG, NEW_SLUG, Stage, StageChange, StageTransition
 from portal.models.release import Release, ReleaseIdea, ReleaseStatus
 from portal.models.site import SiteSetting
+from portal.models.sso import ExternalIdentity, IdentifyTokenUse, SsoProvider
 from portal.models.triage import HideReview, SavedFilter
 from portal.models.user import RecoveryCode, RememberedDevice, Role, User, UserSession
 from portal.models.webhook import (
@@ -67,12 +68,14 @@ __all__ = [
     "Comment",
     "DataExport",
     "EmailPreference",
+    "ExternalIdentity",
     "Follow",
     "HideReview",
     "Idea",
     "IdeaMerge",
     "IdeaOrganisation",
     "IdeaRevision",
+    "IdentifyTokenUse",
     "ImportRecord",
     "InternalNote",
     "Invite",
@@ -95,6 +98,7 @@ __all__ = [
     "Role",
     "SavedFilter",
     "SiteSetting",
+    "SsoProvider",
     "Stage",
     "StageChange",
     "StageTransition",

@@ -126,6 +126,8 @@ class UserSession(Model):
     remember: Mapped[bool] = mapped_column(default=False)
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(255))
+    # How it began: "password", "sso:<provider slug>", "identify", "email link", "invite".
+    method: Mapped[str | None] = mapped_column(String(50))
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
 

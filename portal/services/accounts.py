@@ -126,26 +126,41 @@ def organisation_for_email(email: str) -> Organisation | None:
     )
 
 
+# The stored "hash" of an account made through single sign-on or identify: no password matches
+# it (it is not an argon2 hash), until the person chooses one with a reset link.
+NO_PASSWORD_PREFIX = "!"  # noqa: S105 (a marker, not a password)
+
+
+def has_password(user: User) -> bool:
+    return not user.password_hash.startswith(NO_PASSWORD_PREFIX)
+
+
 def create_user(
     *,
     email: str,
     display_name: str,
-    password: str,
+    password: str | None,
     role: Role = Role.CUSTOMER,
     verified: bool = False,
     accepted_guidelines: bool = False,
 ) -> User:
-    """Create an account after checking every field. Raises InvalidInput."""
+    """Create an account after checking every field. Raises InvalidInput. Without a password
+    (single sign-on), none will match until the person sets one."""
     email = normalise_email(email)
     display_name = clean_display_name(display_name, team=Role(role) is not Role.CUSTOMER)
-    check_password(password, email=email, display_name=display_name)
+    if password is not None:
+        check_password(password, email=email, display_name=display_name)
     if find_user_by_email(email) is not None:
         raise InvalidInput("An account with this email address already exists.", field="email")
     now = utcnow()
     user = User(
         email=email,
         display_name=display_name,
-        password_hash=hash_password(password),
+        password_hash=(
+            hash_password(password)
+            if password is not None
+            else NO_PASSWORD_PREFIX + secrets.token_urlsafe(16)
+        ),
         role=Role(role).value,
         organisation=organisation_for_email(email),
         email_verified_at=now if verified else None,

@@ -343,6 +343,20 @@ SENTENCES: dict[str, Sentence] = {
     "sign_in.succeeded": "{actor} signed in.",
     "sign_in.failed": "Someone failed to sign in as {email}.",
     "sign_in.refused_suspended": "{actor} tried to sign in while suspended, and was refused.",
+    "sso.sign_in_failed": "A single sign-on through {provider} failed, and nobody was signed in.",
+    "sso.identity_linked": "{actor} connected their account to {provider}.",
+    "sso.identity_unlinked": "{actor} disconnected their account from {provider}.",
+    "sso.provider_added": "{actor} added the single sign-on provider {target}.",
+    "sso.provider_changed": "{actor} changed the single sign-on provider {target}.",
+    "sso.provider_deleted": "{actor} deleted the single sign-on provider {target}.",
+    "identify.settings_changed": "{actor} changed the identify settings.",
+    "identify.secret_rotated": "{actor} made a new identify shared secret.",
+    "identify.refused_team": "A sign-in from another product as {target} was refused: "
+    "team accounts cannot sign in that way.",
+    "identify.organisation_created": "A sign-in from another product created the "
+    "organisation {target}.",
+    "identify.organisation_updated": "A sign-in from another product updated the "
+    "organisation {target}.",
     "sign_out": "{actor} signed out.",
     "two_factor.enabled": "{actor} turned on two-factor sign-in.",
     "two_factor.disabled": "{actor} turned off two-factor sign-in.",

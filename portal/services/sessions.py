@@ -20,8 +20,16 @@ def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def start_session(user: User, *, remember: bool, ip: str | None, user_agent: str | None) -> str:
-    """Record a new signed-in session and return its key for the cookie."""
+def start_session(
+    user: User,
+    *,
+    remember: bool,
+    ip: str | None,
+    user_agent: str | None,
+    method: str | None = None,
+) -> str:
+    """Record a new signed-in session and return its key for the cookie. `method` says how it
+    began ("password", "sso:<provider>", "identify"), for the admins to read."""
     cfg = current_app.config
     lifetime = cfg["REMEMBER_COOKIE_DURATION"] if remember else cfg["SESSION_LIFETIME"]
     key = secrets.token_urlsafe(32)
@@ -33,6 +41,7 @@ def start_session(user: User, *, remember: bool, ip: str | None, user_agent: str
             remember=remember,
             ip=ip,
             user_agent=(user_agent or "")[:255] or None,
+            method=method,
         )
     )
     user.session_key = key

@@ -66,6 +66,11 @@ def set_role_by_operator(target: User, role: str) -> None:
     _set_role(target, role, actor=None, ip=None, via="cli")
 
 
+def set_role_by_provider(target: User, role: str, *, provider: str, ip: str | None) -> None:
+    """At a single sign-on: the role the provider's claim maps to (portal.services.sso)."""
+    _set_role(target, role, actor=None, ip=ip, via="sso", provider=provider)
+
+
 def _set_role(
     target: User, role: str, *, actor: User | None, ip: str | None, **detail: str
 ) -> None:

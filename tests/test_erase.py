@@ -3,6 +3,9 @@ votes stay counted; and admins and the person see and end signed-in sessions."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pyotp
 import pytest
 from sqlalchemy import JSON, String, Text, cast, func, select
 
@@ -10,9 +13,12 @@ from portal.extensions import db
 from portal.models import (
     AuditEvent,
     Comment,
+    ExternalIdentity,
     Idea,
     Notification,
     OutboxMessage,
+    RecoveryCode,
+    RememberedDevice,
     SavedFilter,
     User,
     UserSession,
@@ -92,6 +98,22 @@ def person(app, make_user, make_idea, make_organisation, stages, client):
     users.change_role(person, "customer", actor=admin, ip="192.0.2.2")
     api_keys.create_key(person, name="Report script", scopes=["read"])
     db.session.add(SavedFilter(owner_id=person.id, name="Mine", query="owner=me"))
+    # Single sign-on and two-factor sign-in: a linked identity (it keeps the address it was
+    # linked with), a TOTP secret, recovery codes and a remembered browser.
+    db.session.add(
+        ExternalIdentity(provider="corp", subject="zq-1", user_id=person.id, email=EMAIL)
+    )
+    person.totp_secret = pyotp.random_base32()
+    person.totp_enabled_at = utcnow()
+    db.session.add(RecoveryCode(user_id=person.id, code_hash="0" * 64))
+    db.session.add(
+        RememberedDevice(
+            user_id=person.id,
+            token_hash="1" * 64,
+            expires_at=utcnow() + timedelta(days=30),
+            user_agent=f"{NAME}'s laptop",
+        )
+    )
     db.session.add(
         OutboxMessage(
             kind="notification",
@@ -154,6 +176,9 @@ def test_erasing_leaves_no_trace_of_the_name_or_email(app, client, person):
     user = db.session.get_one(User, person["person"].id)
     assert user.display_name == erase.FORMER_MEMBER and user.is_suspended
     assert db.session.scalar(select(func.count(UserSession.id))) == 0
+    assert user.totp_secret is None and not user.two_factor_on
+    for model in (ExternalIdentity, RecoveryCode, RememberedDevice):
+        assert db.session.scalar(select(func.count()).select_from(model)) == 0
     page = page_text(client.get(f"/ideas/{person['own_idea']}"))
     assert "A former member" in page and "Colour-coded calendars" in page
     page = page_text(client.get(f"/ideas/{person['others_idea']}"))

@@ -114,7 +114,7 @@ def end_other_sessions() -> BaseResponse:
 
 def _erase_form() -> EraseAccountForm:
     form = EraseAccountForm()
-    if not erase.has_usable_password(current_user):
+    if not accounts.has_password(current_user):
         form.confirmation.label.text = "Your email address"
         form.confirmation.widget = EmailInput()
         form.confirmation.render_kw = {"autocomplete": "email"}
@@ -142,7 +142,7 @@ def delete_account() -> ResponseReturnValue:
         return done
     status = 400 if form.is_submitted() else 200
     return render_template(
-        "account/delete.html", form=form, uses_password=erase.has_usable_password(current_user)
+        "account/delete.html", form=form, uses_password=accounts.has_password(current_user)
     ), status
 
 

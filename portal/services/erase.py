@@ -28,6 +28,7 @@ from portal.models import (
     Comment,
     DataExport,
     EmailPreference,
+    ExternalIdentity,
     Follow,
     Idea,
     IdeaRevision,
@@ -35,6 +36,8 @@ from portal.models import (
     MergedFollow,
     Notification,
     OutboxMessage,
+    RecoveryCode,
+    RememberedDevice,
     Report,
     Role,
     SavedFilter,
@@ -45,7 +48,7 @@ from portal.models import (
 )
 from portal.models.types import utcnow
 from portal.permissions import can_manage_users, require
-from portal.services import audit, moderation
+from portal.services import accounts, audit, moderation
 from portal.services.errors import InvalidInput
 
 FORMER_MEMBER = "A former member"
@@ -53,7 +56,7 @@ REMOVED_IDEA_TITLE = "Removed idea"
 REMOVED_REASON = "Removed at its author's request."
 ERASED_DOMAIN = "invalid"
 # Stored as the password hash: no hasher produces it, so no password ever matches.
-UNUSABLE_HASH = "!erased"
+UNUSABLE_HASH = accounts.NO_PASSWORD_PREFIX + "erased"
 
 
 class Handling(enum.StrEnum):
@@ -72,6 +75,7 @@ ERASE_PLAN: dict[tuple[str, str], Handling] = {
     ("comments", "author_id"): Handling.KEPT,
     ("data_exports", "user_id"): Handling.DELETED,  # or blanked and deleted when removal is asked
     ("email_preferences", "user_id"): Handling.DELETED,
+    ("external_identities", "user_id"): Handling.DELETED,
     ("follows", "user_id"): Handling.DELETED,
     ("hide_reviews", "hidden_by_id"): Handling.KEPT,
     ("idea_merges", "actor_id"): Handling.KEPT,
@@ -90,6 +94,8 @@ ERASE_PLAN: dict[tuple[str, str], Handling] = {
     ("outcome_answers", "user_id"): Handling.KEPT,  # answers stay counted, anonymously
     ("releases", "author_id"): Handling.KEPT,
     ("releases", "published_by_id"): Handling.KEPT,
+    ("recovery_codes", "user_id"): Handling.DELETED,
+    ("remembered_devices", "user_id"): Handling.DELETED,
     ("reports", "reporter_id"): Handling.DELETED,
     ("reports", "resolved_by_id"): Handling.KEPT,
     ("saved_filters", "owner_id"): Handling.DELETED,
@@ -104,12 +110,6 @@ ERASE_PLAN: dict[tuple[str, str], Handling] = {
 
 def is_erased(user: User) -> bool:
     return user.email.endswith("@" + ERASED_DOMAIN) and user.email.startswith("erased-")
-
-
-def has_usable_password(user: User) -> bool:
-    """Whether the person can confirm with a password (accounts made through single sign-on
-    may have none); otherwise they confirm by typing their email address."""
-    return user.password_hash.startswith("$argon2")
 
 
 def _is_last_admin(user: User) -> bool:
@@ -127,7 +127,9 @@ def erase_own_account(user: User, *, confirmation: str, remove_posts: bool, ip: 
     """The person erases their own account, confirming with their password (or email)."""
     from portal.services.passwords import verify_password
 
-    if has_usable_password(user):
+    # Accounts made through single sign-on or identify may have no password: then the
+    # person confirms by typing their email address.
+    if accounts.has_password(user):
         if not verify_password(user.password_hash, confirmation):
             raise InvalidInput("That password is not right.", field="confirmation")
     elif confirmation.strip().lower() != user.email:
@@ -162,6 +164,9 @@ def erase(user: User, *, actor: User | None, remove_posts: bool, ip: str | None)
     user.email_verified_at = None
     user.guidelines_accepted_at = None
     user.last_sign_in_at = None
+    user.totp_secret = None
+    user.totp_enabled_at = None
+    user.totp_last_step = None
     user.suspended_at = utcnow()
     user.suspension_reason = "This account was erased."
     user.end_emailed_links()
@@ -230,6 +235,9 @@ def _delete_linked_rows(uid: int, *, email: str) -> None:
         # Mail first: it may point at their notifications.
         (OutboxMessage, or_(OutboxMessage.user_id == uid, OutboxMessage.to_address == email)),
         (UserSession, UserSession.user_id == uid),
+        (RememberedDevice, RememberedDevice.user_id == uid),
+        (RecoveryCode, RecoveryCode.user_id == uid),
+        (ExternalIdentity, ExternalIdentity.user_id == uid),
         (ApiKey, ApiKey.user_id == uid),
         (DataExport, DataExport.user_id == uid),
         (BoardMember, BoardMember.user_id == uid),

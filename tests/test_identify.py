@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 
@@ -71,9 +72,46 @@ def hs256(secret: str, **extra) -> str:
 
 
 def go(client, token: str, method: str = "GET", next_path: str = "/ideas"):
+    """As a browser: a product's POST, or its link, whose page carries the token on in a POST."""
     if method == "POST":
         return client.post("/identify", data={"token": token, "next": next_path})
-    return client.get("/identify", query_string={"token": token, "next": next_path})
+    page = client.get("/identify", query_string={"token": token, "next": next_path})
+    if page.status_code != 200:
+        return page
+    assert page.headers["Cache-Control"] == "no-store"
+    form = re.search(
+        r'<form method="post" action="/identify" data-autosubmit>(.*?)</form>',
+        page.get_data(as_text=True),
+        re.S,
+    )
+    assert form, page.get_data(as_text=True)
+    fields = dict(re.findall(r'name="(token|next)" value="([^"]*)"', form.group(1)))
+    assert fields == {"token": token, "next": next_path}
+    return client.post("/identify", data=fields)
+
+
+def test_opening_the_link_spends_nothing_until_the_page_posts_it(client, shared_secret):
+    """A link checker or prefetch opening the link neither signs in nor uses the token up."""
+    token = hs256(shared_secret)
+    for _ in range(2):
+        page = client.get("/identify", query_string={"token": token})
+        assert page.status_code == 200 and "Continue to" in page.get_data(as_text=True)
+    assert client.get("/account").status_code != 200
+    assert db.session.scalar(select(User).where(User.email == "mia@customer.example")) is None
+    assert go(client, token).status_code == 302
+    assert client.get("/account").status_code == 200
+
+
+def test_a_product_posts_the_token_from_its_own_site_without_a_csrf_token(
+    app, client, shared_secret
+):
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        response = client.post("/identify", data={"token": hs256(shared_secret), "next": "/"})
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert response.status_code == 302
+    assert client.get("/account").status_code == 200
 
 
 def test_a_good_hs256_token_signs_in_and_creates_the_customer(client, shared_secret):

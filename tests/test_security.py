@@ -225,9 +225,13 @@ def csrf_token_from(response) -> str:
     return match.group(1)
 
 
-# The one POST without a CSRF token: RFC 8058 one-click unsubscribe, which mail clients send
-# with no form. Its signed token is the credential; a made-up one is refused.
-SIGNED_LINKS = {"account.email_unsubscribe"}
+# The POSTs without a CSRF token, each refusing a made-up credential with these words: RFC
+# 8058 one-click unsubscribe, which mail clients send with no form, and an identify link's
+# token, which a customer's product may POST from its own site (docs/sso.md).
+SIGNED_LINKS = {
+    "account.email_unsubscribe": "not valid",
+    "auth.identify_sign_in": "Could not sign you in",
+}
 # The comment box on a page every signed-out visitor shares (so without a token): it changes no
 # row, only keeps the text in the visitor's own session while they sign in (portal.intent).
 # Another site is refused by the Sec-Fetch-Site and Origin headers browsers send instead.
@@ -267,7 +271,7 @@ def test_every_post_route_refuses_a_request_without_csrf_token(app, client, make
             response = client.post(url, data=data)
             assert response.status_code == 400, f"POST {url} as {who}"
             if rule.endpoint in SIGNED_LINKS:
-                assert "not valid" in page_text(response), f"POST {url} as {who}"
+                assert SIGNED_LINKS[rule.endpoint] in page_text(response), f"POST {url} as {who}"
             else:
                 assert "The form had expired or came from another site" in page_text(response)
             assert database_snapshot() == before, f"POST {url} as {who} changed the database"

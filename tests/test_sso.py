@@ -176,7 +176,8 @@ def test_an_existing_account_is_linked_only_after_its_password(
     assert signed_in_as(client) is not None
 
 
-def test_role_claims_are_mapped_at_every_sign_in(client, provider, provider_url):
+def test_role_claims_are_mapped_at_every_sign_in(client, provider, provider_url, make_user):
+    make_user("admin")  # so the demotion below does not leave the site without an admin
     provider.role_claim = "groups"
     provider.role_mapping = "portal-admins = admin\nportal-pm = product_manager"
     db.session.commit()
@@ -212,6 +213,27 @@ def test_role_claims_are_mapped_at_every_sign_in(client, provider, provider_url)
         select(AuditEvent).where(AuditEvent.action == "user.role_changed")
     ).all()
     assert [c.detail.get("via") for c in changes] == ["sso", "sso", "sso"]
+
+
+def test_a_role_claim_never_demotes_the_last_admin(client, provider, provider_url):
+    provider.role_claim = "groups"
+    provider.role_mapping = "portal-admins = admin"
+    db.session.commit()
+    sub = person(provider_url, email="solo@example.org", groups=["portal-admins"])
+    sso_sign_in(client, provider_url, sub)
+    user = db.session.scalar(select(User).where(User.email == "solo@example.org"))
+    assert user.role == Role.ADMIN.value
+    client.post("/sign-out")
+    requests.put(
+        f"{provider_url}/users/{sub}",
+        json={"email": "solo@example.org", "email_verified": True, "groups": []},
+        timeout=5,
+    ).raise_for_status()
+    sso_sign_in(client, provider_url, sub)
+    db.session.refresh(user)
+    assert user.role == Role.ADMIN.value and signed_in_as(client) is not None
+    kept = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "user.role_kept"))
+    assert [e.detail["wanted"] for e in kept] == ["customer"]
 
 
 def test_without_a_role_claim_roles_are_left_alone(client, provider, provider_url, make_user):

@@ -5,7 +5,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -16,7 +26,7 @@ from portal import intent
 from portal.auth import bp
 from portal.auth.invite_views import INVITE_TOKEN
 from portal.auth.views import _start_signed_in_session, _suspended_message
-from portal.extensions import db, limiter
+from portal.extensions import csrf, db, limiter
 from portal.models import User
 from portal.permissions import is_signed_in
 from portal.security import allow_form_action
@@ -184,17 +194,34 @@ def _connected(
 
 @bp.route("/identify", methods=["GET", "POST"])
 @limiter.limit(_limit)
+@csrf.exempt  # the signed, single-use token is the proof; a product may POST it from its site
 def identify_sign_in() -> ResponseReturnValue:
-    """A customer's product sends its user here with a signed token (docs/sso.md)."""
+    """A customer's product sends its user here with a signed token (docs/sso.md).
+
+    A GET only checks the token and shows a page that POSTs it on (at once with JavaScript, by
+    its button without): a GET changes nothing, so a link checker or a browser's prefetch
+    cannot spend the single-use token or start a session."""
     values = request.form if request.method == "POST" else request.args
     token = values.get("token", "")
     next_path = values.get("next")
     try:
+        if request.method == "GET":
+            claims = identify.peek_token(token)
+            page = make_response(
+                render_template(
+                    "auth/identify_continue.html",
+                    token=token,
+                    next_path=next_path or "",
+                    name=str(claims.get("name") or claims.get("email") or ""),
+                )
+            )
+            page.headers["Cache-Control"] = "no-store"  # it holds a sign-in token
+            return page
         claims = identify.check_token(token)
         user = identify.sign_in(claims, ip=client_ip())
     except (identify.IdentifyRefused, AccountSuspended, DomainError) as exc:
-        # Logged, not audited: anyone can send nonsense, and a GET changes nothing. A good
-        # token naming a team account is audited (identify.refused_team).
+        # Logged, not audited: anyone can send nonsense. A good token naming a team account
+        # is audited (identify.refused_team).
         db.session.rollback()
         current_app.logger.warning("identify refused: %s", exc.field or "refused")
         if isinstance(exc, identify.IdentifyRefused) and exc.team_account is not None:

@@ -372,6 +372,10 @@ SENTENCES: dict[str, Sentence] = {
         f"{s['actor']} changed {s['target']}'s role from {_role(s.raw.get('old'))} "
         f"to {_role(s.raw.get('new'))}."
     ),
+    "user.role_kept": lambda s: (
+        f"{s['target']} stayed an admin although single sign-on ({s['provider']}) mapped them "
+        f"to {_role(s.raw.get('wanted'))}: they are the only admin."
+    ),
     "user.suspended": "{actor} suspended {target}: {reason}.",
     "user.unsuspended": "{actor} lifted {target}'s suspension.",
     "user.content_hidden": _hidden_everything("hid"),

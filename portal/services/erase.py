@@ -48,7 +48,7 @@ from portal.models import (
 )
 from portal.models.types import utcnow
 from portal.permissions import can_manage_users, require
-from portal.services import accounts, audit, moderation
+from portal.services import accounts, audit, moderation, users
 from portal.services.errors import InvalidInput
 
 FORMER_MEMBER = "A former member"
@@ -112,17 +112,6 @@ def is_erased(user: User) -> bool:
     return user.email.endswith("@" + ERASED_DOMAIN) and user.email.startswith("erased-")
 
 
-def _is_last_admin(user: User) -> bool:
-    if user.role != Role.ADMIN.value:
-        return False
-    others = db.session.scalar(
-        select(func.count(User.id)).where(
-            User.role == Role.ADMIN.value, User.id != user.id, User.suspended_at.is_(None)
-        )
-    )
-    return not others
-
-
 def erase_own_account(user: User, *, confirmation: str, remove_posts: bool, ip: str | None) -> None:
     """The person erases their own account, confirming with their password (or email)."""
     from portal.services.passwords import verify_password
@@ -146,7 +135,7 @@ def erase_on_request(user: User, *, actor: User, remove_posts: bool, ip: str | N
 def erase(user: User, *, actor: User | None, remove_posts: bool, ip: str | None) -> None:
     if is_erased(user):
         raise InvalidInput("This account is already erased.")
-    if _is_last_admin(user):
+    if users.is_last_admin(user):
         raise InvalidInput(
             "You are the only admin. Make someone else an admin first, then erase this account."
         )

@@ -139,8 +139,38 @@ def _key() -> OctKey | RSAKey:
 _BAD = "This sign-in link did not work: it is invalid, has expired or was used already."
 
 
+def peek_token(token: str) -> dict[str, Any]:
+    """The claims of a good identify token not used yet, leaving it unused (the page that
+    carries it on in a POST: a link checker or prefetch opening the link spends nothing)."""
+    claims = _decoded(token)
+    used = db.session.get(IdentifyTokenUse, str(claims["jti"])[:255])
+    if used is not None:
+        raise IdentifyRefused(_BAD, field="replayed")
+    return claims
+
+
 def check_token(token: str) -> dict[str, Any]:
     """The claims of a good identify token, marking its jti used; IdentifyRefused otherwise."""
+    claims = _decoded(token)
+    jti = str(claims["jti"])[:255]
+    db.session.execute(delete(IdentifyTokenUse).where(IdentifyTokenUse.expires_at <= utcnow()))
+    try:
+        with db.session.begin_nested():
+            db.session.add(
+                IdentifyTokenUse(
+                    jti=jti,
+                    expires_at=datetime.fromtimestamp(claims["exp"], UTC)
+                    + timedelta(seconds=LEEWAY),
+                )
+            )
+    except IntegrityError:
+        raise IdentifyRefused(_BAD, field="replayed") from None
+    return claims
+
+
+def _decoded(token: str) -> dict[str, Any]:
+    """The claims of a token signed with the configured key and algorithm, inside its
+    lifetime, naming a person; IdentifyRefused otherwise."""
     current = settings()
     if not current.enabled or (current.algorithm == "HS256" and not current.has_secret):
         raise IdentifyRefused("Signing in from another product is not switched on here.")
@@ -163,17 +193,6 @@ def check_token(token: str) -> dict[str, Any]:
         raise IdentifyRefused(_BAD, field="lifetime")
     if isinstance(iat, int | float) and exp - iat > MAX_LIFETIME:
         raise IdentifyRefused(_BAD, field="lifetime")
-    jti = str(claims["jti"])[:255]
-    db.session.execute(delete(IdentifyTokenUse).where(IdentifyTokenUse.expires_at <= utcnow()))
-    try:
-        with db.session.begin_nested():
-            db.session.add(
-                IdentifyTokenUse(
-                    jti=jti, expires_at=datetime.fromtimestamp(exp, UTC) + timedelta(seconds=LEEWAY)
-                )
-            )
-    except IntegrityError:
-        raise IdentifyRefused(_BAD, field="replayed") from None
     return claims
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 
 from portal.extensions import db
 from portal.models import Role, User
@@ -66,8 +66,28 @@ def set_role_by_operator(target: User, role: str) -> None:
     _set_role(target, role, actor=None, ip=None, via="cli")
 
 
+def is_last_admin(user: User) -> bool:
+    """Whether no other admin who can sign in would be left without this one."""
+    if user.role != Role.ADMIN.value:
+        return False
+    others = db.session.scalar(
+        select(func.count(User.id)).where(
+            User.role == Role.ADMIN.value, User.id != user.id, User.suspended_at.is_(None)
+        )
+    )
+    return not others
+
+
 def set_role_by_provider(target: User, role: str, *, provider: str, ip: str | None) -> None:
-    """At a single sign-on: the role the provider's claim maps to (portal.services.sso)."""
+    """At a single sign-on: the role the provider's claim maps to (portal.services.sso).
+
+    Never the last admin's demotion: a group renamed at the provider must not leave the site
+    with nobody to run it (the sign-in goes on, as admin; the audit log says why)."""
+    if role != Role.ADMIN.value and is_last_admin(target):
+        audit.record(
+            "user.role_kept", actor=None, ip=ip, target=target, wanted=role, provider=provider
+        )
+        return
     _set_role(target, role, actor=None, ip=ip, via="sso", provider=provider)
 
 

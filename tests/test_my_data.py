@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.mail import delivery
-from portal.models import DataExport, OutboxStatus, SavedFilter
+from portal.models import DataExport, ExternalIdentity, OutboxStatus, SavedFilter
 from portal.models.types import utcnow
 from portal.services import api_keys, comments, my_data, votes
 
@@ -36,6 +36,10 @@ def test_a_person_gets_everything_in_a_zip_by_a_link_only_they_can_open(
     comments.add_comment(idea, author=person, body="Also for the dashboard.")
     _key, token = api_keys.create_key(person, name="Weekly script", scopes=["read"])
     db.session.add(SavedFilter(owner_id=person.id, name="Mine", query="owner=me"))
+    db.session.add(
+        ExternalIdentity(provider="corp", subject="p-1", user_id=person.id, email=person.email)
+    )
+    person.totp_secret = "JBSWY3DPEHPK3PXP"
     db.session.commit()
     sign_in_client(client, person)
 
@@ -69,9 +73,12 @@ def test_a_person_gets_everything_in_a_zip_by_a_link_only_they_can_open(
     assert sections["saved_filters"][0]["query"] == "owner=me"
     assert sections["sessions"][0]["user_agent"] == "pytest"
     assert "key_hash" not in sections["sessions"][0]
+    assert "totp_secret" not in sections["profile"][0]
+    assert [i["provider"] for i in sections["linked_sign_ins"]] == ["corp"]
     assert any(e["action"] == "account.data_export_requested" for e in sections["audit_entries"])
     html = archive.read("data.html").decode()
     assert "Dark mode for reports" in html
+    assert "Single sign-on identities" in html and "JBSWY3DPEHPK3PXP" not in html
     assert "Priya &lt;b&gt;Patel&lt;/b&gt;" in html  # escaped
     assert "http://" not in html and "https://" not in html  # nothing to fetch
 

@@ -92,9 +92,9 @@ ERASE_PLAN: dict[tuple[str, str], Handling] = {
     ("notifications", "actor_id"): Handling.SCRUBBED,
     ("outbox", "user_id"): Handling.DELETED,
     ("outcome_answers", "user_id"): Handling.KEPT,  # answers stay counted, anonymously
+    ("recovery_codes", "user_id"): Handling.DELETED,
     ("releases", "author_id"): Handling.KEPT,
     ("releases", "published_by_id"): Handling.KEPT,
-    ("recovery_codes", "user_id"): Handling.DELETED,
     ("remembered_devices", "user_id"): Handling.DELETED,
     ("reports", "reporter_id"): Handling.DELETED,
     ("reports", "resolved_by_id"): Handling.KEPT,

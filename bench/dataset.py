@@ -484,7 +484,7 @@ def make_people(rng: Random, scale: Scale, now: datetime, password_hash: str) ->
         signed_in = between(rng, verified, now)
         rows.append(
             (user_id, email, name, password_hash, role, org, created, verified, verified,
-             signed_in, None, None, None, None, None, None)
+             signed_in, None, None, None, None, None, None, None, None, None)
         )  # fmt: skip
 
     person(1, "admin@portal.example", "Alex Admin", "admin", None, start)
@@ -861,7 +861,7 @@ USER_COLUMNS = (
     "id", "email", "display_name", "password_hash", "role", "organisation_id", "created_at",
     "email_verified_at", "guidelines_accepted_at", "last_sign_in_at", "suspended_at",
     "suspension_reason", "reset_token_hash", "reset_token_expires_at", "verify_token_hash",
-    "verify_token_expires_at",
+    "verify_token_expires_at", "totp_secret", "totp_enabled_at", "totp_last_step",
 )  # fmt: skip
 IDEA_COLUMNS = (
     "id", "title", "problem", "solution", "category_id", "stage_id", "author_id",

@@ -21,7 +21,8 @@ from portal.models import (
 )
 from portal.services import sso
 
-from .conftest import DEFAULT_PASSWORD
+from .conftest import DEFAULT_PASSWORD, sign_in_client
+from .helpers import page_text
 from .servers import oidc_provider
 
 
@@ -174,6 +175,18 @@ def test_an_existing_account_is_linked_only_after_its_password(
     client.post("/sign-out")
     assert sso_sign_in(client, provider_url, sub).status_code == 302
     assert signed_in_as(client) is not None
+
+
+def test_an_admin_sees_how_a_person_signs_in(app, client, provider, provider_url, make_user):
+    sub = person(provider_url, email="gus@example.org")
+    sso_sign_in(client, provider_url, sub)
+    user = db.session.scalar(select(User).where(User.email == "gus@example.org"))
+    admin = app.test_client()
+    sign_in_client(admin, make_user("admin"))
+    page = page_text(admin.get(f"/admin/users/{user.id}"))
+    assert "Password: none chosen" in page
+    assert "Mock ID as gus@example.org" in page and "last used" in page
+    assert "Signed in with Mock ID" in page  # the session list says how it began
 
 
 def test_role_claims_are_mapped_at_every_sign_in(client, provider, provider_url, make_user):

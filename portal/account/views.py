@@ -14,7 +14,7 @@ from portal.account.forms import ChangePasswordForm, DisplayNameForm, EraseAccou
 from portal.extensions import db
 from portal.forms import handle_submission
 from portal.models import UserSession
-from portal.services import accounts, erase, sessions
+from portal.services import accounts, erase, sessions, sso
 from portal.services import my_data as data_exports
 from portal.web import client_ip, login_required
 
@@ -35,6 +35,7 @@ def _render(
             else ChangePasswordForm(formdata=None),
             sessions=sessions.active_sessions(current_user),
             browser_summary=sessions.browser_summary,
+            session_began=sso.session_began,
             end_url=lambda s: url_for("account.end_session", session_id=s.id),
             is_current=_is_current,
             action_form=FlaskForm(),

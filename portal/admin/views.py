@@ -33,12 +33,14 @@ from portal.permissions import (
     can_suspend,
 )
 from portal.services import (
+    accounts,
     audit_log,
     catalog,
     erase,
     moderation,
     organisations,
     sessions,
+    sso,
     two_factor,
     users,
 )
@@ -108,8 +110,12 @@ def _render_user(
             is_erased=erase.is_erased(user),
             sessions=sessions.active_sessions(user),
             browser_summary=sessions.browser_summary,
+            session_began=sso.session_began,
             end_url=lambda s: url_for("admin.end_session", user_id=user.id, session_id=s.id),
             two_factor_required=two_factor.is_required(user),
+            identities=sso.identities_of(user),
+            provider_names={p.slug: p.name for p in sso.all_providers()},
+            has_password=accounts.has_password(user),
         ),
         status,
     )

@@ -136,6 +136,22 @@ def all_providers() -> list[Provider]:
     return env + [_from_row(r) for r in rows if r.slug not in taken]
 
 
+def session_began(method: str | None) -> str:
+    """How a signed-in session began (user_sessions.method), as the session lists say it."""
+    if not method:
+        return ""
+    if method.startswith("sso:"):
+        slug = method.removeprefix("sso:")
+        found = next((p for p in all_providers() if p.slug == slug), None)
+        return f"with {found.name if found else slug}"
+    return {
+        "password": "with the password",
+        "email link": "with a confirmation link",
+        "invite": "with an invitation",
+        "identify": "from the company's product (an identify link)",
+    }.get(method, f"with {method}")
+
+
 def providers() -> list[Provider]:
     """The providers people may sign in with now, in the order of their buttons."""
     return [p for p in all_providers() if p.enabled]

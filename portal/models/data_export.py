@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Model
-from portal.models.mail import OutboxStatus
+from portal.models.mail import Leased, status_known
 from portal.models.types import UTCDateTime, utcnow
 
 
-class DataExport(Model):
+class DataExport(Leased, Model):
     """One person's request for their data, and once prepared the ZIP itself.
 
     Kept in the database so any app server can serve it, whichever worker prepared it. It is
@@ -23,20 +23,12 @@ class DataExport(Model):
 
     __tablename__ = "data_exports"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ({})".format(", ".join(f"'{s}'" for s in OutboxStatus)),
-            name="status_known",
-        ),
+        status_known(),
         Index("ix_data_exports_due", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(10), default=OutboxStatus.PENDING)
-    attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -22,7 +22,26 @@ class OutboxStatus(enum.StrEnum):
     SKIPPED = "skipped"  # nothing to send by then: hidden content, or the person opted out
 
 
-class OutboxMessage(Model):
+class Leased:
+    """The columns portal.mail.leases works on, shared by every row a delivery round claims:
+    outbox email, webhook deliveries and data exports. Each table adds its own status check
+    (status_known) and an index on (status, next_attempt_at) for finding what is due."""
+
+    status: Mapped[str] = mapped_column(String(10), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+def status_known() -> CheckConstraint:
+    """A leased table's check that status is one of OutboxStatus."""
+    return CheckConstraint(
+        "status IN ({})".format(", ".join(f"'{s}'" for s in OutboxStatus)), name="status_known"
+    )
+
+
+class OutboxMessage(Leased, Model):
     """One email to send, written in the same transaction as the event that causes it.
 
     Account messages asked for by an address (verification, password reset, a warning about a
@@ -40,10 +59,7 @@ class OutboxMessage(Model):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ({})".format(", ".join(f"'{s}'" for s in OutboxStatus)),
-            name="status_known",
-        ),
+        status_known(),
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_created_at", "created_at"),
     )
@@ -64,11 +80,6 @@ class OutboxMessage(Model):
     body: Mapped[str | None] = mapped_column(Text)  # a composed message, until it is sent
     # Makes a message that must go once (a day's digest) unique whoever asks twice.
     dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
-    status: Mapped[str] = mapped_column(String(10), default=OutboxStatus.PENDING)
-    attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[str] = mapped_column(String(200), default="")

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Model
-from portal.models.mail import OutboxStatus
+from portal.models.mail import Leased, status_known
 from portal.models.types import UTCDateTime, utcnow
 
 
@@ -81,7 +81,7 @@ class WebhookEndpoint(Model):
         return self.description or self.url
 
 
-class WebhookDelivery(Model):
+class WebhookDelivery(Leased, Model):
     """One event for one endpoint, written in the transaction that caused the event.
 
     Claimed, leased, retried and given up exactly as outbox email is (portal.mail.leases);
@@ -92,10 +92,7 @@ class WebhookDelivery(Model):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ({})".format(", ".join(f"'{s}'" for s in OutboxStatus)),
-            name="status_known",
-        ),
+        status_known(),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
     )
@@ -112,11 +109,6 @@ class WebhookDelivery(Model):
         ForeignKey("ideas.id", ondelete="SET NULL"), index=True
     )
     comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(10), default=OutboxStatus.PENDING)
-    attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
     response_status: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -22,7 +22,7 @@ from portal.models import (
 from portal.services import sso
 
 from .conftest import DEFAULT_PASSWORD, sign_in_client
-from .helpers import page_text
+from .helpers import enrol_two_factor, next_code, page_text
 from .servers import oidc_provider
 
 
@@ -175,6 +175,27 @@ def test_an_existing_account_is_linked_only_after_its_password(
     client.post("/sign-out")
     assert sso_sign_in(client, provider_url, sub).status_code == 302
     assert signed_in_as(client) is not None
+
+
+def test_linking_waits_for_the_second_step_of_a_password_sign_in(
+    client, provider, provider_url, make_user
+):
+    owner = make_user(email="tess@example.org")
+    enrol_two_factor(owner)
+    sub = person(provider_url, email="tess@example.org")
+    assert sso_sign_in(client, provider_url, sub).status_code == 303  # asked for the password
+    response = client.post(
+        "/sign-in", data={"email": "tess@example.org", "password": DEFAULT_PASSWORD}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/sign-in/two-factor"
+    assert (
+        db.session.scalar(select(ExternalIdentity).where(ExternalIdentity.subject == sub)) is None
+    ), "the password alone must not connect the identity"
+    response = client.post("/sign-in/two-factor", data={"code": next_code("tess@example.org")})
+    assert response.status_code == 302
+    linked = db.session.scalar(select(ExternalIdentity).where(ExternalIdentity.subject == sub))
+    assert linked is not None and linked.user_id == owner.id
+    assert "now connected to Mock ID" in client.get("/").get_data(as_text=True)
 
 
 def test_an_admin_sees_how_a_person_signs_in(app, client, provider, provider_url, make_user):
